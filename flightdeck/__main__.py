@@ -1,0 +1,5 @@
+import sys
+
+from flightdeck.cli import main
+
+sys.exit(main())

@@ -1,0 +1,79 @@
+"""The ``flightdeck`` command line (SPEC section 3).
+
+Only argument parsing lives here; each subcommand is a ``run(args) -> int``
+in ``flightdeck.commands.<name>``, imported when chosen so that
+``flightdeck report`` never pays for importing Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from flightdeck import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flightdeck",
+        description="A flight recorder and live cockpit for autonomous AI agents.",
+    )
+    parser.add_argument("--version", action="version", version=f"flightdeck {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    tail = sub.add_parser("tail", help="live monitor on JSONL files, folders or a UNIX socket")
+    tail.add_argument("paths", nargs="*", metavar="PATH", help="files, or folders (every *.jsonl below)")
+    tail.add_argument("--socket", metavar="PATH", help="listen on a UNIX socket for agents")
+    tail.add_argument("--json", action="store_true", help="no screen: one JSON snapshot line per interval")
+    tail.add_argument("--once", action="store_true", help="with --json: print the current aggregates and exit")
+    tail.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between --json snapshots (default 1)")
+    tail.add_argument("--rules", metavar="FILE", help="guardrail rules (TOML)")
+    tail.add_argument("--budget", metavar="USD/WINDOW", help="a spend budget to show, e.g. 2.00/10m")
+    tail.add_argument("--theme", metavar="NAME", help="colour theme (see themes/)")
+    tail.add_argument("--prices", metavar="FILE", help="your own rates (TOML), over the pricing database")
+
+    report = sub.add_parser("report", help="summarise whole logs, in constant memory")
+    report.add_argument("paths", nargs="+", metavar="PATH")
+    report.add_argument("--json", action="store_true", help="print one JSON object")
+    report.add_argument("--by", default="model", metavar="DIM",
+                        help="group the table by model, provider, route, agent, run or name (comma separated)")
+    report.add_argument("--since", metavar="TIME", help="only events at or after TIME (ISO 8601, epoch seconds, or 2h/30m/7d ago)")
+    report.add_argument("--until", metavar="TIME", help="only events before TIME")
+    report.add_argument("--jobs", type=int, default=0, metavar="N", help="processes to use (default: one per core)")
+    report.add_argument("--prices", metavar="FILE", help="your own rates (TOML), over the pricing database")
+
+    prices = sub.add_parser("prices", help="what a model costs, and where the rate came from")
+    prices.add_argument("model")
+    prices.add_argument("--provider", metavar="P")
+    prices.add_argument("--route", choices=("direct", "proxy", "local"), default=None)
+    prices.add_argument("--at", metavar="TIME", help="the rate in force at TIME (default now)")
+    prices.add_argument("--prices", metavar="FILE", help="your own rates (TOML), over the pricing database")
+    prices.add_argument("--json", action="store_true")
+
+    demo = sub.add_parser("demo", help="the monitor beside a simulated agent, nothing to set up")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--out", metavar="FILE", help="keep the agent's log here")
+    demo.add_argument("--headless", action="store_true", help="run only the agent (watch it with `flightdeck tail FILE`)")
+    demo.add_argument("--speed", type=float, default=1.0, help="run simulated time this many times faster")
+    demo.add_argument("--steps", type=int, default=0, help="stop the agent after N loop iterations (0: run until quit)")
+    demo.add_argument("--theme", metavar="NAME")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(f"flightdeck.commands.{args.command}")
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `flightdeck report x | head`: the reader left; that is not an error.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""The telemetry line format (SPEC section 1) and control commands (section 2).
+
+Decoding is the hot path of everything that reads logs, so the records are
+``msgspec.Struct``s decoded straight from bytes by one reusable decoder:
+type checks (ints >= 0, a cost that is a decimal string) happen inside
+msgspec's C code, and only the few checks msgspec cannot express run in
+Python afterwards. One wide ``Event`` struct serves every kind, so an unknown
+kind still decodes (and is counted, not rejected) and the format can grow.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Annotated, Any, Final
+
+import msgspec
+
+FORMAT_VERSION: Final = 1
+MAX_LINE_BYTES: Final = 1 << 20  # 1 MiB: longer lines are rejected without being buffered whole
+
+KIND_LLM_CALL: Final = "llm_call"
+KIND_SIGNAL_ACK: Final = "signal_ack"
+KIND_ALERT: Final = "alert"
+KIND_RUN_START: Final = "run_start"
+KIND_RUN_END: Final = "run_end"
+KNOWN_KINDS: Final = frozenset(
+    {KIND_LLM_CALL, KIND_SIGNAL_ACK, KIND_ALERT, KIND_RUN_START, KIND_RUN_END}
+)
+
+ROUTES: Final = frozenset({"direct", "proxy", "local"})
+COST_STATUSES: Final = frozenset({"priced", "override", "reported", "local", "unknown"})
+STAGES: Final = ("pre", "ttft", "gen", "post", "total")
+TOKEN_BUCKETS: Final = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+COMMANDS: Final = frozenset({"pause", "resume", "downgrade", "restore"})
+
+Count = Annotated[int, msgspec.Meta(ge=0)]
+Millis = Annotated[float, msgspec.Meta(ge=0)]
+# A non-negative decimal string such as "0.011250"; exponents and floats are refused.
+CostString = Annotated[str, msgspec.Meta(pattern=r"^[0-9]+(\.[0-9]+)?$")]
+
+
+class Usage(msgspec.Struct, kw_only=True):
+    """Canonical token buckets. input, cache_read and cache_write are disjoint."""
+
+    input_tokens: Count = 0
+    output_tokens: Count = 0
+    cache_read_tokens: Count = 0
+    cache_write_tokens: Count = 0
+    reasoning_tokens: Count = 0
+    cache_write_1h_tokens: Count = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        """The whole prompt: plain input plus cache reads plus cache writes."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+        )
+
+
+class Latency(msgspec.Struct, kw_only=True):
+    """Stage durations in milliseconds; None when a stage was not measured."""
+
+    pre: Millis | None = None
+    ttft: Millis | None = None
+    gen: Millis | None = None
+    post: Millis | None = None
+    total: Millis | None = None
+
+
+class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One telemetry line. Fields of every kind live here; each kind uses its own.
+
+    ``ts`` is a float of Unix seconds after ``decode_line`` (an ISO 8601 string
+    on the wire is converted there).
+    """
+
+    # 0 stands for "absent on the wire" (read as version 1); writers set 1, and
+    # because it differs from the default it is always written.
+    v: int = 0
+    ts: float | str
+    kind: str
+    id: str
+    run: str
+    agent: str | None = None
+    # llm_call
+    provider: str | None = None
+    route: str | None = None
+    model: str | None = None
+    name: str | None = None
+    step: int | None = None
+    stream: bool | None = None
+    usage: Usage | None = None
+    # UNSET (absent) and None (null) both mean "cost not known"; a writer sets
+    # None so the line says so explicitly. Test it with truthiness.
+    cost_usd: CostString | None | msgspec.UnsetType = msgspec.UNSET
+    cost_status: str | None = None
+    latency_ms: Latency | None = None
+    prompt_hash: str | None = None
+    error: str | None = None
+    tags: dict[str, str] | None = None
+    # signal_ack
+    ref: str | None = None
+    cmd: str | None = None
+    state: dict[str, Any] | None = None
+    # alert
+    rule: str | None = None
+    metric: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+    action: str | None = None
+    # Free text on alerts and acks (e.g. why a command could not be applied).
+    message: str | None = None
+    # Telemetry the recorder lost (socket drops) since its previous event.
+    dropped: Count | None = None
+
+    @property
+    def cost(self) -> Decimal | None:
+        return Decimal(self.cost_usd) if self.cost_usd else None
+
+
+class Command(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A control command, monitor -> agent (SPEC section 2)."""
+
+    v: int = FORMAT_VERSION
+    id: str
+    ts: float
+    cmd: str
+    origin: str = "key"
+    reason: str | None = None
+    to: dict[str, str] | None = None
+    target: dict[str, str] | None = None
+
+    def applies_to(self, run: str, agent: str | None) -> bool:
+        """Whether a command with this ``target`` is meant for (run, agent)."""
+        if not self.target:
+            return True
+        want_run = self.target.get("run")
+        want_agent = self.target.get("agent")
+        if want_run is not None and want_run != run:
+            return False
+        if want_agent is not None and want_agent != agent:
+            return False
+        return True
+
+
+class Rejected(msgspec.Struct, frozen=True):
+    """A line that is not a valid event, with a short reason naming the field."""
+
+    reason: str
+    detail: str = ""
+
+
+_event_decoder = msgspec.json.Decoder(Event)
+_command_decoder = msgspec.json.Decoder(Command)
+_encoder = msgspec.json.Encoder()
+
+
+def _reason_from_validation(msg: str) -> Rejected:
+    # msgspec says e.g. "Expected `int` >= 0, got `-5` - at `$.usage.input_tokens`".
+    # The reason (used for counting) is the field; the detail keeps the whole text.
+    field = msg.rsplit("- at `$.", 1)[1].rstrip("`") if "- at `$." in msg else ""
+    if msg.startswith("Object missing required field"):
+        missing = msg.split("`", 2)[1]
+        field = f"{field}.{missing}" if field else missing
+        return Rejected(f"missing {field}", msg)
+    if msg.startswith("Expected `object`") and not field:
+        return Rejected("not an object", msg)
+    return Rejected(f"bad {field or 'line'}", msg)
+
+
+def parse_ts(value: float | str) -> float:
+    """Unix seconds from a number or an ISO 8601 string; ValueError otherwise."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        parsed = datetime.fromisoformat(text)
+        if parsed.tzinfo is None:  # a naive time in a log is taken as UTC
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.timestamp()
+    if isinstance(value, bool) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"ts {value!r} is not a time")
+    return float(value)
+
+
+def decode_line(line: bytes | str) -> Event | Rejected:
+    """Decode and validate one line. Never raises: a bad line comes back as Rejected."""
+    if len(line) > MAX_LINE_BYTES:
+        return Rejected("line too long", f"{len(line)} bytes")
+    try:
+        event = _event_decoder.decode(line)
+    except msgspec.ValidationError as exc:
+        return _reason_from_validation(str(exc))
+    except msgspec.DecodeError as exc:
+        return Rejected("not json", str(exc)[:200])
+    return validate(event)
+
+
+def validate(event: Event) -> Event | Rejected:
+    """The checks msgspec cannot express; converts an ISO ``ts`` to seconds."""
+    ts = event.ts
+    if type(ts) is not float:
+        try:
+            event.ts = parse_ts(ts)
+        except (ValueError, OverflowError, TypeError):
+            return Rejected("bad ts", f"ts {ts!r} is not a time")
+    elif not (0.0 <= ts < 1e11):  # also catches NaN/inf
+        return Rejected("bad ts", f"ts {ts!r} is not a time")
+    if event.kind == KIND_LLM_CALL:
+        if event.usage is None:
+            return Rejected("missing usage", "llm_call without usage")
+        if event.model is None:
+            return Rejected("missing model", "llm_call without model")
+        if event.provider is None:
+            return Rejected("missing provider", "llm_call without provider")
+        status = event.cost_status
+        if status is not None and status not in COST_STATUSES:
+            return Rejected("bad cost_status", f"cost_status {status!r}")
+        if event.route is not None and event.route not in ROUTES:
+            return Rejected("bad route", f"route {event.route!r}")
+        usage = event.usage
+        if usage.reasoning_tokens > usage.output_tokens:
+            return Rejected("bad usage.reasoning_tokens", "reasoning_tokens > output_tokens")
+        if usage.cache_write_1h_tokens > usage.cache_write_tokens:
+            return Rejected(
+                "bad usage.cache_write_1h_tokens", "cache_write_1h_tokens > cache_write_tokens"
+            )
+    return event
+
+
+def encode_event(event: Event) -> bytes:
+    """One line, newline included, ready for a single write()."""
+    return _encoder.encode(event) + b"\n"
+
+
+def encode_command(command: Command) -> bytes:
+    return _encoder.encode(command) + b"\n"
+
+
+def decode_command(line: bytes | str) -> Command:
+    """Decode a control command; ValueError with the field on a bad one."""
+    try:
+        command = _command_decoder.decode(line)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ValueError(f"bad control command: {exc}") from None
+    if command.cmd not in COMMANDS:
+        raise ValueError(f"bad control command: cmd {command.cmd!r} is not one of {sorted(COMMANDS)}")
+    return command
+
+
+def format_usd(amount: Decimal) -> str:
+    """A Decimal as the wire's decimal string: plain digits, at least six places, exact."""
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"cost {amount!r} is not a non-negative finite amount")
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > -6:
+        amount = amount.quantize(Decimal("0.000001"))
+    text = format(amount, "f")
+    return text
+
+
+class IdSource:
+    """Event ids of the form ``<12 random hex>-<counter in hex>``.
+
+    The random prefix makes ids unique across writers; the counter makes one
+    writer's ids contiguous, which lets readers deduplicate them in memory that
+    does not grow with the number of events (see ``core.dedupe``).
+    """
+
+    __slots__ = ("prefix", "_next")
+
+    def __init__(self, prefix: str | None = None) -> None:
+        self.prefix = prefix or os.urandom(6).hex()
+        self._next = 0
+
+    def __call__(self) -> str:
+        n = self._next
+        self._next = n + 1
+        return f"{self.prefix}-{n:x}"
