@@ -17,6 +17,7 @@ from pathlib import Path
 from flightdeck.core.events import Command, decode_command, encode_command
 
 SIDECAR_SUFFIX = ".control"
+_HEAD_BYTES = 64
 _MAX_PENDING = 1 << 16  # a partial command line longer than this is garbage; drop it
 
 
@@ -81,6 +82,8 @@ class SidecarReader:
         self._offset = 0
         self._ino: int | None = None
         self._pending = b""
+        self._head = b""  # the file's first bytes, to notice a replacement
+        self._stamp: tuple[int, int, int] | None = None
         self.errors: list[str] = []
         if start_at_end:
             try:
@@ -89,6 +92,19 @@ class SidecarReader:
                 pass
             else:
                 self._ino, self._offset = st.st_ino, st.st_size
+                self._head = self._read_head()
+
+    def _read_head(self) -> bytes:
+        try:
+            with open(self.path, "rb") as f:
+                return f.read(_HEAD_BYTES)
+        except OSError:
+            return b""
+
+    def _same_head(self) -> bool:
+        if not self._head:
+            return True
+        return self._read_head()[: len(self._head)] == self._head
 
     def poll(self) -> list[Command]:
         """New commands, oldest first. Bad lines are kept in ``errors``, never raised."""
@@ -96,9 +112,14 @@ class SidecarReader:
             st = os.stat(self.path)
         except (FileNotFoundError, NotADirectoryError):
             return []
-        if st.st_ino != self._ino or st.st_size < self._offset:
-            # Replaced or truncated: start over on the new file.
-            self._ino, self._offset, self._pending = st.st_ino, 0, b""
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if stamp == self._stamp:
+            return []  # the quiet path: one stat, no read
+        self._stamp = stamp
+        if st.st_ino != self._ino or st.st_size < self._offset or not self._same_head():
+            # Replaced or truncated (an unlinked file's inode number is often
+            # reused at once, so the first bytes are checked too): start over.
+            self._ino, self._offset, self._pending, self._head = st.st_ino, 0, b"", b""
         if st.st_size == self._offset:
             return []
         if st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & 0o022:
@@ -113,6 +134,8 @@ class SidecarReader:
         except OSError as exc:
             self.errors.append(f"{self.path}: {exc}")
             return []
+        if self._offset < _HEAD_BYTES:
+            self._head = (self._head + data)[:_HEAD_BYTES]
         self._offset += len(data)
         data = self._pending + data
         lines = data.split(b"\n")

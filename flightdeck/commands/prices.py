@@ -1,0 +1,135 @@
+"""``flightdeck prices MODEL``: what a model costs, and where the rate came from."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from flightdeck.core.events import parse_ts
+from flightdeck.core.pricing import OverrideError, Pricer, Rates, set_default_pricer
+
+# (label, Rates attribute) in display order.
+BUCKETS = (
+    ("input", "input"),
+    ("output", "output"),
+    ("cache read", "cache_read"),
+    ("cache write (5m)", "cache_write"),
+    ("cache write (1h)", "cache_write_1h"),
+    ("reasoning", "reasoning"),
+)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        when = _parse_time(args.at)
+    except ValueError as exc:
+        print(f"flightdeck prices: {exc}", file=sys.stderr)
+        return 2
+    try:
+        pricer = Pricer(args.prices) if args.prices else Pricer()
+    except OverrideError as exc:
+        print(f"flightdeck prices: {exc}", file=sys.stderr)
+        return 2
+    set_default_pricer(pricer)
+    provider = args.provider or ""
+    rates = pricer.rates(provider, args.model, when, route=args.route)
+    if rates is None:
+        reason = pricer.unknown_reason(provider, args.model, args.route)
+        if args.json:
+            print(json.dumps({"model": args.model, "provider": args.provider, "status": "unknown", "source": reason}))
+        hint = "; add your own rate in a --prices file (see `flightdeck prices --help`)"
+        print(f"flightdeck prices: unknown model {args.model!r}: {reason}{hint}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(to_json(args.model, args.provider, when, rates), indent=2))
+    else:
+        sys.stdout.write(render(args.model, args.provider, when, rates))
+    return 0
+
+
+def _parse_time(text: str | None) -> float:
+    """--at: ISO 8601 (a bare date is midnight UTC) or epoch seconds; default now."""
+    if text is None:
+        return time.time()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_ts(text)
+    except ValueError:
+        raise ValueError(f"--at {text!r} is not a time (try 2025-06-01 or 2025-06-01T12:00Z)") from None
+
+
+def usd(amount: Decimal) -> str:
+    """A rate as plain digits, never scientific notation."""
+    return format(amount.normalize(), "f") if amount else "0"
+
+
+def _bucket_values(rates: Rates) -> dict[str, str | None]:
+    values: dict[str, str | None] = {}
+    for _, attr in BUCKETS:
+        value = getattr(rates, attr)
+        values[attr] = usd(value) if value is not None else None
+    return values
+
+
+def to_json(model: str, provider: str | None, when: float, rates: Rates) -> dict[str, Any]:
+    return {
+        "model": model,
+        "provider": provider,
+        "at": datetime.fromtimestamp(when, UTC).isoformat(),
+        "status": rates.status,
+        "source": rates.source,
+        "unit": "USD per million tokens",
+        "rates": _bucket_values(rates),
+        "per_request_usd": usd(rates.per_request),
+        "tiers": [{"above_prompt_tokens": t, "rates": _bucket_values(r)} for t, r in rates.tiers],
+        "date_matters": rates.date_matters,
+        "schedule": list(rates.schedule),
+        "notes": list(rates.notes),
+        "untracked": list(rates.untracked),
+    }
+
+
+def render(model: str, provider: str | None, when: float, rates: Rates) -> str:
+    at = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"{model}" + (f" ({provider})" if provider else "") + f", rates in force at {at}"]
+    lines.append(f"source: {rates.source}")
+    if rates.status == "local":
+        lines.append("a local model: every call costs 0")
+        return "\n".join(lines) + "\n"
+    header = ["USD / MTok"] + [f"> {t:,} prompt tokens" for t, _ in rates.tiers]
+    columns = [rates] + [r for _, r in rates.tiers]
+    rows = [[label] + [_cell(r, attr) for r in columns] for label, attr in BUCKETS]
+    widths = [max(len(row[i]) for row in [["", *header], *rows]) for i in range(len(columns) + 1)]
+    lines.append("  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i])
+                           for i, cell in enumerate(["", *header])).rstrip())
+    for row in rows:
+        lines.append("  ".join(cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i])
+                               for i, cell in enumerate(row)).rstrip())
+    if rates.per_request:
+        lines.append(f"plus {usd(rates.per_request)} USD per request")
+    if rates.tiers:
+        lines.append("tiers: a prompt (input + cache read + cache write) above the threshold "
+                     "pays that column's rates on every token")
+    if rates.date_matters:
+        lines.append("the date matters: the rate depends on when the call was made")
+        lines.extend(f"  {entry}" for entry in rates.schedule)
+    else:
+        lines.append("the date does not matter: one rate for all dates")
+    if rates.untracked:
+        lines.append("also priced, not tracked by flightdeck: " + ", ".join(rates.untracked))
+    return "\n".join(lines) + "\n"
+
+
+def _cell(rates: Rates, attr: str) -> str:
+    value = getattr(rates, attr)
+    if value is None:
+        return "= output"
+    return usd(value)

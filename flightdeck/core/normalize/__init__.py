@@ -1,0 +1,230 @@
+"""Provider usage -> canonical ``Usage`` buckets (SPEC section 4).
+
+Canonical rule: ``input_tokens``, ``cache_read_tokens`` and ``cache_write_tokens``
+are disjoint and sum to the whole prompt; ``reasoning_tokens`` is part of
+``output_tokens``; ``cache_write_1h_tokens`` is part of ``cache_write_tokens``.
+Each provider family has one module here that states its own containment rules
+and their source; ``reading.Reader`` does the typed, field-named access.
+
+``normalize_usage`` raises ``ValueError`` naming the field on bad input.
+``normalize_usage_partial`` never raises: the recorder writes what could be
+read and shows the problems as a warning. ``reported_cost`` returns what a
+proxy said it charged, as an exact ``Decimal``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from types import ModuleType
+from typing import Any
+
+import msgspec
+
+from flightdeck.core.events import Usage
+from flightdeck.core.normalize import (
+    anthropic,
+    bedrock,
+    cohere,
+    deepseek,
+    google,
+    litellm,
+    mistral,
+    ollama,
+    openai,
+    openrouter,
+    otel,
+)
+from flightdeck.core.normalize.reading import Reader, as_mapping, as_sequence
+
+__all__ = [
+    "PROVIDERS",
+    "canonical_provider",
+    "normalize_usage",
+    "normalize_usage_partial",
+    "reported_cost",
+]
+
+_MODULES: dict[str, ModuleType] = {
+    "openai": openai,
+    "anthropic": anthropic,
+    "google": google,
+    "bedrock": bedrock,
+    "cohere": cohere,
+    "deepseek": deepseek,
+    "mistral": mistral,
+    "openrouter": openrouter,
+    "ollama": ollama,
+    "litellm": litellm,
+    "otel": otel,
+}
+PROVIDERS = frozenset(_MODULES)
+
+_ALIASES = {
+    "azure": "openai",
+    "azure_openai": "openai",
+    "azure.ai.openai": "openai",
+    "claude": "anthropic",
+    "gemini": "google",
+    "vertex": "google",
+    "vertex_ai": "google",
+    "vertexai": "google",
+    "google_genai": "google",
+    "gcp.vertex_ai": "google",
+    "gcp.gen_ai": "google",
+    "aws": "bedrock",
+    "aws.bedrock": "bedrock",
+    "aws_bedrock": "bedrock",
+    "amazon_bedrock": "bedrock",
+    "cohere_chat": "cohere",
+    "mistralai": "mistral",
+    "mistral_ai": "mistral",
+    "ollama_chat": "ollama",
+    "litellm_proxy": "litellm",
+    "opentelemetry": "otel",
+    "otlp": "otel",
+}
+
+
+def canonical_provider(provider: str) -> str:
+    """Lower-cased, aliases resolved ("Gemini" -> "google"); unknown names pass through."""
+    name = str(provider).strip().lower().replace("-", "_")
+    return _ALIASES.get(name, name)
+
+
+def _decode_text(r: Reader, raw: str | bytes | bytearray) -> Any:
+    """A payload handed over as JSON text (a log line, a response body)."""
+    try:
+        return msgspec.json.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        r.report(f": payload is not JSON ({str(exc)[:80]})")
+        return None
+
+
+def _detect(raw: Any) -> ModuleType | None:
+    """Which known shape an unknown provider's payload has, if any."""
+    events = as_sequence(raw)
+    if events is not None:
+        if events and all(isinstance(e, Mapping) and "key" in e for e in events):
+            return otel
+        for event in reversed(events):
+            found = _detect(event)
+            if found is not None:
+                return found
+        return None
+    m = as_mapping(raw)
+    if m is None:
+        return None
+    if m.get("type") in ("message", "message_start", "message_delta"):
+        return anthropic
+    if "usageMetadata" in m or "usage_metadata" in m or "promptTokenCount" in m:
+        return google
+    if "prompt_eval_count" in m or "eval_count" in m:
+        return ollama
+    if any(isinstance(k, str) and k.startswith("gen_ai.") for k in m):
+        return otel
+    if "metadata" in m and "response_cost" in m:
+        return litellm
+    if "amazon-bedrock-invocationMetrics" in m:
+        return bedrock
+    u = as_mapping(m.get("usage")) or m
+    return _detect_usage(u)
+
+
+def _detect_usage(u: Mapping[str, Any]) -> ModuleType | None:
+    if "prompt_tokens" in u:
+        if "prompt_cache_hit_tokens" in u:
+            return deepseek
+        if "cache_read_input_tokens" in u or "cache_creation_input_tokens" in u:
+            return litellm
+        return openai
+    if "inputTokens" in u or "inputTokenCount" in u:
+        return bedrock
+    if "input_tokens" in u:
+        if "input_tokens_details" in u or "output_tokens_details" in u:
+            return openai
+        return anthropic  # with no cache fields the two readings agree
+    if "billed_units" in u or "meta" in u:
+        return cohere
+    return None
+
+
+def _run(r: Reader, name: str, raw: Any, api: str | None) -> Usage:
+    if isinstance(raw, Usage):  # already canonical (e.g. an agent that counts itself)
+        return _checked(r, raw)
+    if isinstance(raw, (str, bytes, bytearray)):
+        raw = _decode_text(r, raw)
+    module = _MODULES.get(name)
+    if module is None:
+        module = _detect(raw)
+        if module is None:
+            r.report(
+                ": unknown provider, and the payload has no known usage shape "
+                "(OpenAI-, Anthropic-, Gemini-, Bedrock-, Cohere-, Ollama-like or gen_ai.*)"
+            )
+            return Usage()
+    usage: Usage = module.normalize(r, raw, api)
+    return usage
+
+
+def _checked(r: Reader, u: Usage) -> Usage:
+    """A caller-built Usage, held to the same rules as a parsed one."""
+    counts = {
+        name: r.to_count(getattr(u, name), "Usage", name) or 0
+        for name in ("input_tokens", "output_tokens", "cache_read_tokens",
+                     "cache_write_tokens", "reasoning_tokens", "cache_write_1h_tokens")
+    }
+    counts["reasoning_tokens"] = r.subset(
+        counts["reasoning_tokens"], "Usage.reasoning_tokens",
+        counts["output_tokens"], "Usage.output_tokens")
+    counts["cache_write_1h_tokens"] = r.subset(
+        counts["cache_write_1h_tokens"], "Usage.cache_write_1h_tokens",
+        counts["cache_write_tokens"], "Usage.cache_write_tokens")
+    return Usage(**counts)
+
+
+def normalize_usage(provider: str, raw: Any, api: str | None = None) -> Usage:
+    """The canonical buckets of one model call; ValueError naming the field on bad input.
+
+    ``raw``: the usage object, the whole response body, a stream's final chunk,
+    the list of a stream's events/chunks, an SDK object, or JSON text of these.
+    ``api`` picks a flavour ("chat"/"responses" for OpenAI-shaped providers,
+    "v1"/"v2" for Cohere); without it the flavour is detected.
+    """
+    name = canonical_provider(provider)
+    return _run(Reader(name), name, raw, api)
+
+
+def normalize_usage_partial(
+    provider: str, raw: Any, api: str | None = None
+) -> tuple[Usage, list[str]]:
+    """Like ``normalize_usage`` but never raises: (what could be read, the problems)."""
+    try:
+        name = canonical_provider(provider)
+    except Exception:  # a provider whose str() fails: still never raise
+        name = "unknown"
+    r = Reader(name, strict=False)
+    try:
+        usage = _run(r, name, raw, api)
+    except Exception as exc:  # never let a payload crash the agent
+        r.problems.append(f"{name}: {type(exc).__name__}: {exc}")
+        usage = Usage()
+    return usage, r.problems
+
+
+def reported_cost(provider: str, raw: Any) -> Decimal | None:
+    """What the provider or proxy said it charged (USD), exactly; None when not reported.
+
+    OpenRouter: ``usage.cost``; LiteLLM: ``response_cost``. Floats are converted
+    via ``Decimal(repr(x))``, strings via ``Decimal(x)``: no float arithmetic.
+    ValueError when the reported value is not a non-negative amount.
+    """
+    name = canonical_provider(provider)
+    r = Reader(name)
+    if isinstance(raw, (str, bytes, bytearray)):
+        raw = _decode_text(r, raw)
+    if name == "openrouter":
+        return openrouter.reported_cost(r, raw)
+    if name == "litellm":
+        return litellm.reported_cost(r, raw)
+    return None

@@ -1,0 +1,163 @@
+"""OpenAI (and Azure OpenAI): Chat Completions and Responses usage.
+
+Rules (source: openai-python ``types/completion_usage.py`` CompletionUsage and
+``types/responses/response_usage.py`` ResponseUsage; platform.openai.com
+prompt-caching guide):
+
+- Chat Completions: ``prompt_tokens`` INCLUDES ``prompt_tokens_details.cached_tokens``;
+  ``completion_tokens`` INCLUDES ``completion_tokens_details.reasoning_tokens``.
+- Responses: ``input_tokens`` INCLUDES ``input_tokens_details.cached_tokens``;
+  ``output_tokens`` INCLUDES ``output_tokens_details.reasoning_tokens``.
+- OpenAI reports no cache writes. Some OpenAI-compatible services (OpenRouter,
+  Azure AI Foundry) add ``cache_write_tokens`` beside ``cached_tokens``, also
+  inside the prompt total; it is read when present.
+
+Accepted payloads: the usage object, the whole response, the last streamed
+chunk (``stream_options.include_usage``: ``choices`` empty, ``usage`` set), a
+Responses stream event (``response.completed`` / ``.incomplete`` / ``.failed``
+carry ``response.usage``), or a list of chunks/events (the last one carrying a
+usage wins). The flavour is ``api`` ("chat" | "responses") or detected from
+the field names.
+
+The chat/responses readers here are shared by every OpenAI-shaped adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from flightdeck.core.events import Usage
+from flightdeck.core.normalize.reading import Obj, Reader, as_sequence
+
+CHAT = "chat"
+RESPONSES = "responses"
+APIS = (CHAT, RESPONSES)
+
+_RESPONSE_EVENTS = frozenset(
+    {"response.completed", "response.incomplete", "response.failed", "response.created",
+     "response.in_progress"}
+)
+_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "input_tokens", "output_tokens")
+
+
+def find_usage(r: Reader, raw: Any, key: str = "usage") -> Obj | None:
+    """The usage mapping inside an OpenAI-shaped payload, or None if there is none."""
+    events = as_sequence(raw)
+    if events is not None:
+        # Streams: only the final chunk (or response.completed) carries usage.
+        for item in reversed(events):
+            found = find_usage(r, item, key)
+            if found is not None:
+                return found
+        return None
+    m = r.obj(raw, "payload")
+    if m is None:
+        return None
+    kind = m.get("type")
+    if isinstance(kind, str) and kind in _RESPONSE_EVENTS and m.get("response") is not None:
+        m = r.sub(m, "response", "")
+        if m is None:
+            return None
+    if key in m:
+        return r.sub(m, key, "")
+    if any(k in m for k in _USAGE_KEYS):
+        return m
+    return None
+
+
+def detect_api(u: Obj) -> str:
+    """Chat Completions names its fields prompt/completion; Responses input/output."""
+    if "prompt_tokens" in u or "completion_tokens" in u:
+        return CHAT
+    if "input_tokens" in u or "output_tokens" in u:
+        return RESPONSES
+    return CHAT
+
+
+def read_chat(
+    r: Reader,
+    u: Obj,
+    path: str = "usage",
+    cached_aliases: Iterable[str] = (),
+) -> Usage:
+    """Chat Completions shape: cache reads/writes and reasoning are INSIDE the totals."""
+    prompt = r.required(r.count(u, "prompt_tokens", path), f"{path}.prompt_tokens")
+    output = r.count(u, "completion_tokens", path) or 0  # embeddings have none
+    pdp = f"{path}.prompt_tokens_details"
+    pd = r.sub(u, "prompt_tokens_details", path)
+    cached_path = f"{pdp}.cached_tokens"
+    cached = r.count(pd, "cached_tokens", pdp)
+    if cached is None:
+        for alias in cached_aliases:  # a provider's own name for the same count
+            cached = r.count(u, alias, path)
+            if cached is not None:
+                cached_path = f"{path}.{alias}"
+                break
+    cached = cached or 0
+    written = r.count(pd, "cache_write_tokens", pdp) or 0
+    plain = r.remainder(
+        prompt, f"{path}.prompt_tokens",
+        [(cached, cached_path), (written, f"{pdp}.cache_write_tokens")],
+    )
+    cdp = f"{path}.completion_tokens_details"
+    reasoning = r.count(r.sub(u, "completion_tokens_details", path), "reasoning_tokens", cdp) or 0
+    reasoning = r.subset(reasoning, f"{cdp}.reasoning_tokens", output, f"{path}.completion_tokens")
+    return Usage(
+        input_tokens=plain,
+        output_tokens=output,
+        cache_read_tokens=cached,
+        cache_write_tokens=written,
+        reasoning_tokens=reasoning,
+    )
+
+
+def read_responses(r: Reader, u: Obj, path: str = "usage") -> Usage:
+    """Responses shape: same containment as chat, different names."""
+    total_in = r.required(r.count(u, "input_tokens", path), f"{path}.input_tokens")
+    output = r.count(u, "output_tokens", path) or 0
+    idp = f"{path}.input_tokens_details"
+    idt = r.sub(u, "input_tokens_details", path)
+    cached = r.count(idt, "cached_tokens", idp) or 0
+    written = r.count(idt, "cache_write_tokens", idp) or 0
+    plain = r.remainder(
+        total_in, f"{path}.input_tokens",
+        [(cached, f"{idp}.cached_tokens"), (written, f"{idp}.cache_write_tokens")],
+    )
+    odp = f"{path}.output_tokens_details"
+    reasoning = r.count(r.sub(u, "output_tokens_details", path), "reasoning_tokens", odp) or 0
+    reasoning = r.subset(reasoning, f"{odp}.reasoning_tokens", output, f"{path}.output_tokens")
+    return Usage(
+        input_tokens=plain,
+        output_tokens=output,
+        cache_read_tokens=cached,
+        cache_write_tokens=written,
+        reasoning_tokens=reasoning,
+    )
+
+
+def read_openai_shaped(r: Reader, u: Obj, api: str | None, path: str = "usage") -> Usage:
+    flavour = api or detect_api(u)
+    if flavour == RESPONSES:
+        return read_responses(r, u, path)
+    return read_chat(r, u, path)
+
+
+def check_api(r: Reader, api: str | None, apis: tuple[str, ...] = APIS) -> str | None:
+    """The requested flavour; an unknown one is reported and detection used instead."""
+    if api is None:
+        return None
+    flavour = str(api).strip().lower()
+    if flavour not in apis:
+        r.bad("api", f"expected one of {list(apis)}, got {api!r}")
+        return None
+    return flavour
+
+
+def normalize(r: Reader, raw: Any, api: str | None = None) -> Usage:
+    flavour = check_api(r, api)
+    u = find_usage(r, raw)
+    if u is None:
+        r.no_usage()
+        return Usage()
+    return read_openai_shaped(r, u, flavour)

@@ -1,0 +1,191 @@
+"""Reading token counts out of loosely typed provider payloads.
+
+Every adapter reads through a ``Reader``. It turns SDK objects into dicts on
+the way down (no SDK is imported: anything with ``model_dump()``, ``to_dict()``
+or plain attributes is accepted), takes the *first* present of several alias
+fields (never their sum: aliases of one count would be counted twice), and
+reports a bad value with the provider and the field's path.
+
+In strict mode (``normalize_usage``) a problem raises ``ValueError`` at once.
+In lenient mode (``normalize_usage_partial``) it is recorded in ``problems``
+and the value counts as 0, so the recorder still writes what it could read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+Obj = Mapping[str, Any]
+
+_SCALARS = (str, bytes, bytearray, int, float, bool)
+
+
+def as_mapping(value: Any) -> Obj | None:
+    """A dict view of ``value``: itself if a mapping, else an SDK object dumped.
+
+    Returns None for scalars and sequences. May raise whatever a foreign
+    ``model_dump()`` raises; ``Reader.obj`` turns that into a reported problem.
+    """
+    if isinstance(value, Mapping):
+        return value
+    if value is None or isinstance(value, _SCALARS) or isinstance(value, (list, tuple)):
+        return None
+    if isinstance(value, msgspec.Struct):  # e.g. flightdeck's own records
+        return msgspec.structs.asdict(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    # pydantic v2 models: the openai, anthropic, google-genai, cohere and litellm SDKs.
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        out = dump()
+        return out if isinstance(out, Mapping) else None
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        out = to_dict()
+        return out if isinstance(out, Mapping) else None
+    attrs = getattr(value, "__dict__", None)
+    if isinstance(attrs, dict):
+        return {k: v for k, v in attrs.items() if not k.startswith("_")}
+    return None
+
+
+def as_sequence(value: Any) -> Sequence[Any] | None:
+    """A list of stream events/chunks, or None when ``value`` is not one."""
+    if isinstance(value, (list, tuple)):
+        return value
+    return None
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class Reader:
+    """Field access with provider-named errors; strict raises, lenient records."""
+
+    __slots__ = ("provider", "strict", "problems")
+
+    def __init__(self, provider: str, *, strict: bool = True) -> None:
+        self.provider = provider
+        self.strict = strict
+        self.problems: list[str] = []
+
+    # -- reporting -------------------------------------------------------------
+
+    def report(self, text: str) -> None:
+        """``text`` is the message after the provider name."""
+        message = f"{self.provider}{text}" if text.startswith(":") else f"{self.provider} {text}"
+        if self.strict:
+            raise ValueError(message)
+        self.problems.append(message)
+
+    def bad(self, path: str, detail: str) -> None:
+        self.report(f"{path}: {detail}")
+
+    def no_usage(self, detail: str = "") -> None:
+        self.report(f": no usage found in payload{detail}")
+
+    # -- structure ---------------------------------------------------------------
+
+    def obj(self, value: Any, path: str) -> Obj | None:
+        """``value`` as a mapping; a non-object is reported (None is just absent)."""
+        if value is None:
+            return None
+        try:
+            mapping = as_mapping(value)
+        except Exception as exc:  # a foreign SDK's model_dump() failed: name it, don't crash
+            self.bad(path, f"could not read {type(value).__name__} ({type(exc).__name__}: {exc})")
+            return None
+        if mapping is None:
+            self.bad(path, f"expected an object, got {_show(value)}")
+        return mapping
+
+    def sub(self, m: Obj | None, key: str, path: str) -> Obj | None:
+        """The object at ``m[key]``; None when absent or null."""
+        if m is None:
+            return None
+        return self.obj(m.get(key), f"{path}.{key}" if path else key)
+
+    # -- counts ------------------------------------------------------------------
+
+    def to_count(self, value: Any, where: str, key: str = "") -> int | None:
+        """``value`` as a count; ``where`` (plus ``.key``) names it in an error."""
+        if type(value) is int and value >= 0:  # the common case, checked first
+            return value
+        # OTLP JSON and Bedrock headers carry ints as strings; the Cohere SDK
+        # types billed units as floats. Both are exact when integral.
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value >= 0:
+                return int(value)
+        elif isinstance(value, float):
+            if value.is_integer() and value >= 0:
+                return int(value)
+        elif isinstance(value, str):
+            text = value.strip()
+            if text.isascii() and text.isdigit():
+                return int(text)
+        if key:
+            where = f"{where}.{key}" if where else key
+        self.bad(where, f"expected a non-negative int, got {_show(value)}")
+        return None
+
+    def count(self, m: Obj | None, key: str, path: str) -> int | None:
+        """``m[key]`` as a count; None when absent or null."""
+        if m is None:
+            return None
+        value = m.get(key)
+        if value is None:
+            return None
+        return self.to_count(value, path, key)  # the path string is built only on error
+
+    def first(self, m: Obj | None, keys: Iterable[str], path: str) -> int | None:
+        """The first alias present. Aliases name ONE count: never add them."""
+        if m is None:
+            return None
+        for key in keys:
+            value = self.count(m, key, path)
+            if value is not None:
+                return value
+        return None
+
+    def first_of(self, sources: Iterable[tuple[Obj | None, str]], keys: Iterable[str]) -> int | None:
+        """The first alias present across several (mapping, path) sources, in order."""
+        names = tuple(keys)
+        for m, path in sources:
+            value = self.first(m, names, path)
+            if value is not None:
+                return value
+        return None
+
+    def required(self, value: int | None, where: str) -> int:
+        if value is None:
+            prefix = f"{self.provider} {where}:"
+            if not any(p.startswith(prefix) for p in self.problems):  # bad, not missing
+                self.bad(where, "missing")
+            return 0
+        return value
+
+    # -- arithmetic --------------------------------------------------------------
+
+    def remainder(self, total: int, total_path: str, parts: Iterable[tuple[int, str]]) -> int:
+        """``total`` minus parts it INCLUDES; a negative result is reported, 0 returned."""
+        named = [(v, p) for v, p in parts if v]
+        taken = sum(v for v, _ in named)
+        if taken <= total:
+            return total - taken
+        names = " + ".join(f"{p} ({v})" for v, p in named)
+        verb = "exceed" if len(named) > 1 else "exceeds"
+        self.report(f"{names} {verb} {total_path} ({total})")
+        return 0
+
+    def subset(self, part: int, part_path: str, whole: int, whole_path: str) -> int:
+        """A count that must lie within another; an excess is reported and clamped."""
+        if part <= whole:
+            return part
+        self.report(f"{part_path} ({part}) exceeds {whole_path} ({whole})")
+        return whole

@@ -1,0 +1,246 @@
+"""The user's own rates: a TOML file read over the pricing database.
+
+Format (every rate is USD per million tokens, written as a string so it stays
+exact; integers are accepted too)::
+
+    [[model]]
+    match = "my-finetune-*"      # fnmatch on the model name, case-insensitive
+    provider = "openai"          # optional: only calls to this provider
+    input = "2.50"               # required
+    output = "10.00"             # required
+    cache_read = "1.25"          # optional, default: the input rate
+    cache_write = "3.125"        # optional, default: the input rate
+    cache_write_1h = "5.00"      # optional, default: the cache_write rate
+    reasoning = "10.00"          # optional, default: the output rate
+    per_request = "0.005"        # optional, USD per call
+    since = "2025-06-01"         # optional: dated rates, see below
+
+    [[model.tier]]               # optional: "cliff" tiers on the whole prompt
+    above = 200000               # prompts of more than this many tokens ...
+    input = "5.00"               # ... pay these rates on every token
+    output = "20.00"
+
+Entries with the same ``match`` and ``provider`` form one group: the entry with
+the latest ``since`` on or before the call's UTC date wins. Groups are tried in
+file order and the first whose pattern matches the model is used; if none of
+its entries is in force yet the call falls through to the pricing database.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+RATE_FIELDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h", "reasoning", "per_request")
+_ENTRY_FIELDS = frozenset({"match", "provider", "since", "tier", *RATE_FIELDS})
+_TIER_FIELDS = frozenset({"above", *RATE_FIELDS})
+_HEADER = re.compile(r"^\s*\[\[\s*model\s*\]\]")
+
+
+class OverrideError(ValueError):
+    """A price override file that cannot be used; the message names file, line and field."""
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideTier:
+    above: int
+    rates: dict[str, Decimal]
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideRate:
+    """One ``[[model]]`` entry."""
+
+    match: str
+    provider: str | None
+    since: date | None
+    rates: dict[str, Decimal]  # keys from RATE_FIELDS; input and output always present
+    tiers: tuple[OverrideTier, ...]
+    line: int
+
+    def label(self, path: Path) -> str:
+        provider = f' provider="{self.provider}"' if self.provider else ""
+        return f'override {path} [[model]] match="{self.match}"{provider} (line {self.line})'
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    path: Path
+    groups: tuple[tuple[OverrideRate, ...], ...]  # file order; entries of a group sorted by since
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Overrides:
+        """Read and check the file; OverrideError (file, line, field) when it is unusable."""
+        path = Path(path).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise OverrideError(f"{path}: cannot read price overrides: {exc}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise OverrideError(f"{path}: not valid TOML: {exc}") from None
+        return cls(path, _group(_parse(path, text, data)))
+
+    def lookup(self, provider: str, model: str) -> tuple[OverrideRate, ...] | None:
+        """The first group whose pattern matches (provider, model), or None."""
+        model_l = model.lower()
+        provider_l = provider.lower()
+        for group in self.groups:
+            head = group[0]
+            if head.provider is not None and head.provider != provider_l:
+                continue
+            if fnmatch.fnmatchcase(model_l, head.match):
+                return group
+        return None
+
+    @staticmethod
+    def in_force(group: tuple[OverrideRate, ...], day: date) -> OverrideRate | None:
+        """The entry of a group that applies on ``day`` (latest since <= day)."""
+        chosen = None
+        for entry in group:  # sorted by since, undated first
+            if entry.since is None or entry.since <= day:
+                chosen = entry
+        return chosen
+
+
+def default_overrides_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "flightdeck" / "prices.toml"
+
+
+def _entry_lines(text: str) -> list[int]:
+    """1-based line of each ``[[model]]`` header, in order, to point errors at."""
+    return [n for n, line in enumerate(text.splitlines(), 1) if _HEADER.match(line)]
+
+
+def _field_line(text: str, start: int, field: str) -> int:
+    """The line of ``field = ...`` at or after ``start`` (within the entry), else ``start``."""
+    pattern = re.compile(rf"^\s*{re.escape(field)}\s*=")
+    lines = text.splitlines()
+    for n in range(start, len(lines) + 1):
+        if n > start and _HEADER.match(lines[n - 1]):
+            break
+        if pattern.match(lines[n - 1]):
+            return n
+    return start
+
+
+def _parse(path: Path, text: str, data: dict[str, Any]) -> list[OverrideRate]:
+    extra = sorted(set(data) - {"model"})
+    if extra:
+        raise OverrideError(f"{path}: unknown top-level key {extra[0]!r} (expected [[model]] tables)")
+    raw = data.get("model", [])
+    if not isinstance(raw, list):
+        raise OverrideError(f"{path}: 'model' must be an array of tables: write [[model]]")
+    lines = _entry_lines(text)
+    entries = []
+    for index, item in enumerate(raw):
+        line = lines[index] if index < len(lines) else 1
+        entries.append(_parse_entry(path, text, line, item))
+    return entries
+
+
+def _fail(path: Path, text: str, line: int, field: str, message: str) -> OverrideError:
+    return OverrideError(f"{path}, line {_field_line(text, line, field)}: [[model]] field {field!r}: {message}")
+
+
+def _parse_entry(path: Path, text: str, line: int, item: dict[str, Any]) -> OverrideRate:
+    for key in item:
+        if key not in _ENTRY_FIELDS:
+            raise _fail(path, text, line, key, f"unknown field (known: {', '.join(sorted(_ENTRY_FIELDS))})")
+    match = item.get("match")
+    if not isinstance(match, str) or not match.strip():
+        raise _fail(path, text, line, "match", "required: a model name or fnmatch pattern, e.g. \"my-model-*\"")
+    provider = item.get("provider")
+    if provider is not None and (not isinstance(provider, str) or not provider.strip()):
+        raise _fail(path, text, line, "provider", "must be a provider name such as \"openai\"")
+    rates = _parse_rates(path, text, line, item)
+    for required in ("input", "output"):
+        if required not in rates:
+            raise _fail(path, text, line, required, "required: USD per million tokens, e.g. \"2.50\"")
+    tiers = _parse_tiers(path, text, line, item.get("tier", []))
+    return OverrideRate(
+        match=match.strip().lower(),
+        provider=provider.strip().lower() if provider else None,
+        since=_parse_since(path, text, line, item.get("since")),
+        rates=rates,
+        tiers=tiers,
+        line=line,
+    )
+
+
+def _parse_rates(path: Path, text: str, line: int, item: dict[str, Any]) -> dict[str, Decimal]:
+    rates: dict[str, Decimal] = {}
+    for field in RATE_FIELDS:
+        if field in item:
+            rates[field] = _parse_amount(path, text, line, field, item[field])
+    return rates
+
+
+def _parse_amount(path: Path, text: str, line: int, field: str, value: object) -> Decimal:
+    if isinstance(value, bool) or isinstance(value, float):
+        # A TOML float has already lost the digits the user wrote; money stays exact.
+        raise _fail(path, text, line, field, f"write the rate as a string, e.g. \"{value}\", so it stays exact")
+    if isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            amount = Decimal(value.strip())
+        except InvalidOperation:
+            raise _fail(path, text, line, field, f"{value!r} is not a decimal number") from None
+    else:
+        raise _fail(path, text, line, field, "must be a decimal string such as \"2.50\"")
+    if not amount.is_finite() or amount < 0:
+        raise _fail(path, text, line, field, f"{value!r} is not a non-negative amount")
+    return amount
+
+
+def _parse_since(path: Path, text: str, line: int, value: object) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, date):  # TOML local date (a datetime is a date too)
+        return value if type(value) is date else value.date()
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise _fail(path, text, line, "since", f"{value!r} is not a date like 2025-06-01")
+
+
+def _parse_tiers(path: Path, text: str, line: int, raw: object) -> tuple[OverrideTier, ...]:
+    if not isinstance(raw, list):
+        raise _fail(path, text, line, "tier", "must be [[model.tier]] tables")
+    tiers = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise _fail(path, text, line, "tier", "must be [[model.tier]] tables")
+        for key in item:
+            if key not in _TIER_FIELDS:
+                raise _fail(path, text, line, key, f"unknown tier field (known: {', '.join(sorted(_TIER_FIELDS))})")
+        above = item.get("above")
+        if isinstance(above, bool) or not isinstance(above, int) or above < 0:
+            raise _fail(path, text, line, "above", "required in a tier: a prompt size in tokens, e.g. 200000")
+        tiers.append(OverrideTier(above, _parse_rates(path, text, line, item)))
+    tiers.sort(key=lambda tier: tier.above)
+    return tuple(tiers)
+
+
+def _group(entries: list[OverrideRate]) -> tuple[tuple[OverrideRate, ...], ...]:
+    groups: dict[tuple[str, str | None], list[OverrideRate]] = {}
+    for entry in entries:
+        groups.setdefault((entry.match, entry.provider), []).append(entry)
+    # Undated entries first, then by date; a stable sort keeps file order among equals,
+    # so a later line with the same date wins.
+    return tuple(
+        tuple(sorted(group, key=lambda e: (e.since is not None, e.since or date.min)))
+        for group in groups.values()
+    )

@@ -1,0 +1,639 @@
+"""What a model call cost, and where the rate came from.
+
+Layers, first match wins: a local model (cost 0), the amount the provider or
+proxy reported, the user's own rates (``core.price_overrides``), the
+genai-prices database, else "unknown" (tokens still count; never an error).
+
+genai-prices is the source of rates but not of arithmetic: its ``calc_price``
+costs well over 100 us a call and does not cache misses, which the recorder
+(inside the agent) and the monitor (millions of log lines) cannot afford. So
+(provider, model) is resolved to a genai ``ModelInfo`` once, the price set in
+force is turned into a flat ``Rates`` once per UTC day (and per time-of-day
+window for off-peak prices), and each call is then a handful of Decimal
+multiplications over our canonical buckets. The result is checked against
+``calc_price`` in the tests.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Final
+
+from flightdeck.core.events import Usage, parse_ts
+from flightdeck.core.price_overrides import (
+    OverrideError,
+    OverrideRate,
+    Overrides,
+    default_overrides_path,
+)
+
+if TYPE_CHECKING:
+    from genai_prices.types import ModelInfo, ModelPrice, Provider
+
+__all__ = [
+    "Price",
+    "Rates",
+    "Pricer",
+    "price",
+    "default_pricer",
+    "set_default_pricer",
+    "OverrideError",
+]
+
+ZERO: Final = Decimal(0)
+MTOK: Final = 1_000_000
+_DAY: Final = 86400
+_MAX_CACHED_MODELS: Final = 4096  # a flood of distinct model strings must not grow memory forever
+
+# SPEC / SDK provider names -> genai-prices provider ids, where genai's own
+# matching would not find them (or would find the wrong one).
+PROVIDER_ALIASES: Final = {
+    "bedrock": "aws",
+    "aws_bedrock": "aws",
+    "amazon": "aws",
+    "gemini": "google",
+    "vertex": "google",
+    "vertex_ai": "google",
+    "google_vertex": "google",
+    "google-vertex": "google",
+    "xai": "x-ai",
+    "grok": "x-ai",
+    "together_ai": "together",
+    "azure_openai": "azure",
+    "azure_ai": "azure",
+    "moonshot": "moonshotai",
+    "fireworks_ai": "fireworks",
+    "mistralai": "mistral",
+}
+# Providers that serve models on your own hardware: no route given means local.
+LOCAL_PROVIDERS: Final = frozenset({"ollama", "lmstudio", "llamacpp", "llama.cpp", "local"})
+
+# genai-prices price keys we map onto canonical buckets; anything else a model
+# prices (web searches, audio, images, pages) is listed as untracked.
+_TRACKED_KEYS: Final = frozenset(
+    {
+        "input_mtok",
+        "output_mtok",
+        "cache_read_mtok",
+        "cache_write_mtok",
+        "cache_write_1h_mtok",
+        "output_reasoning_mtok",
+        "requests_kcount",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    usd: Decimal | None  # None when unknown
+    status: str  # "priced" | "override" | "reported" | "local" | "unknown" (SPEC cost_status)
+    source: str  # human text: where the rate came from
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """USD per million tokens for each canonical bucket, fallbacks already applied.
+
+    ``reasoning`` is None when reasoning tokens cost the output rate. ``tiers``
+    are ``(threshold, Rates)``, ascending: a call whose whole prompt
+    (input + cache_read + cache_write) exceeds a threshold pays that tier's rates
+    on every token (the "cliff" rule genai-prices uses).
+    """
+
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal
+    cache_write: Decimal
+    cache_write_1h: Decimal
+    reasoning: Decimal | None = None
+    per_request: Decimal = ZERO  # USD per call, on top of tokens
+    tiers: tuple[tuple[int, Rates], ...] = ()
+    source: str = ""
+    status: str = "priced"  # "priced" | "override" | "local"
+    notes: tuple[str, ...] = ()  # fallbacks used, e.g. "cache writes at the input rate"
+    untracked: tuple[str, ...] = ()  # genai price keys with no canonical bucket (web searches...)
+    date_matters: bool = False  # the rate depends on the call's date or time of day
+    schedule: tuple[str, ...] = ()  # when the rates change, human text
+
+    def for_prompt(self, prompt_tokens: int) -> Rates:
+        """The rates a call with this many prompt tokens pays (its tier)."""
+        for threshold, tier in reversed(self.tiers):
+            if prompt_tokens > threshold:
+                return tier
+        return self
+
+    def cost(self, usage: Usage) -> Decimal:
+        """Exact USD for one call. Sub-buckets are clamped to their parents."""
+        inp = usage.input_tokens
+        cr = usage.cache_read_tokens
+        cw = usage.cache_write_tokens
+        out = usage.output_tokens
+        if min(inp, cr, cw, out, usage.cache_write_1h_tokens, usage.reasoning_tokens) < 0:
+            # A Usage built in code skips the decoder's >= 0 checks.
+            raise ValueError("negative token count")
+        r = self.for_prompt(inp + cr + cw) if self.tiers else self
+        cw1h = min(usage.cache_write_1h_tokens, cw)
+        total = r.input * inp + r.cache_read * cr + r.cache_write * (cw - cw1h) + r.cache_write_1h * cw1h
+        reasoning_rate = r.reasoning
+        if reasoning_rate is None:
+            total += r.output * out
+        else:
+            reasoning = min(usage.reasoning_tokens, out)
+            total += r.output * (out - reasoning) + reasoning_rate * reasoning
+        usd = total / MTOK
+        if r.per_request:
+            usd += r.per_request
+        return usd
+
+
+_LOCAL_RATES: Final = Rates(ZERO, ZERO, ZERO, ZERO, ZERO, source="local model: no charge", status="local")
+_LOCAL_PRICE: Final = Price(ZERO, "local", "local model: no charge")
+_MISSING: Final = object()
+
+
+class _Resolved:
+    """Everything known about one (provider, model, route): what can price it."""
+
+    __slots__ = ("local", "group", "genai", "windows", "by_key", "unknown")
+
+    def __init__(self) -> None:
+        self.local = False
+        self.group: tuple[OverrideRate, ...] | None = None
+        self.genai: tuple[Provider, ModelInfo, str] | None = None  # provider, model, how matched
+        # Time-of-day windows (start, end seconds of the UTC day) of off-peak prices.
+        self.windows: tuple[tuple[float, float], ...] = ()
+        self.by_key: dict[Any, Rates | None] = {}
+        self.unknown: Price = Price(None, "unknown", "")
+
+    def key_for(self, ts: float) -> Any:
+        day = int(ts // _DAY)
+        if not self.windows:
+            return day
+        sod = ts - day * _DAY
+        return (day, *(_in_window(sod, w) for w in self.windows))
+
+
+def _in_window(sod: float, window: tuple[float, float]) -> bool:
+    start, end = window
+    if end < start:
+        return sod >= start or sod < end
+    return start <= sod < end
+
+
+class Pricer:
+    """Prices calls; caches model resolution and per-day rates."""
+
+    def __init__(self, overrides: str | os.PathLike[str] | None = None) -> None:
+        """``overrides``: a TOML file of your own rates (errors raise OverrideError).
+
+        None: the user's config file (``$XDG_CONFIG_HOME/flightdeck/prices.toml``)
+        if it exists; a broken one is reported once on stderr and skipped, so
+        a typo there never stops an agent.
+        """
+        self.overrides: Overrides | None
+        if overrides is not None:
+            self.overrides = Overrides.load(overrides)
+        else:
+            self.overrides = _auto_overrides()
+        self._resolved: dict[tuple[str, str, str | None], _Resolved] = {}
+
+    # -- public -------------------------------------------------------------
+
+    def price(
+        self,
+        provider: str,
+        model: str,
+        usage: Usage,
+        when: float | datetime | None = None,
+        *,
+        route: str | None = None,
+        reported_usd: Decimal | None = None,
+    ) -> Price:
+        """The cost of one call. Never raises."""
+        try:
+            res = self._resolved.get((provider, model, route)) or self._resolve(provider, model, route)
+            if res.local:
+                return _LOCAL_PRICE
+            if reported_usd is not None and _valid_amount(reported_usd):
+                return Price(reported_usd, "reported", "reported by the provider or proxy")
+            if res.group is None and res.genai is None:
+                return res.unknown
+            ts = _epoch(when)
+            key = res.key_for(ts)
+            rates = res.by_key.get(key, _MISSING)
+            if rates is _MISSING:
+                rates = self._build(res, ts, key)
+            if rates is None:
+                return res.unknown
+            return Price(rates.cost(usage), rates.status, rates.source)  # type: ignore[union-attr]
+        except Exception as exc:  # pricing must never break the agent or the monitor
+            return Price(None, "unknown", f"pricing failed: {type(exc).__name__}: {exc}")
+
+    def rates(
+        self,
+        provider: str,
+        model: str,
+        when: float | datetime | None = None,
+        route: str | None = None,
+    ) -> Rates | None:
+        """The rates in force for a call at ``when`` (default now); None when unknown."""
+        try:
+            res = self._resolved.get((provider, model, route)) or self._resolve(provider, model, route)
+            if res.local:
+                return _LOCAL_RATES
+            if res.group is None and res.genai is None:
+                return None
+            ts = _epoch(when)
+            key = res.key_for(ts)
+            rates = res.by_key.get(key, _MISSING)
+            if rates is _MISSING:
+                rates = self._build(res, ts, key)
+            return rates  # type: ignore[return-value]
+        except Exception:
+            return None
+
+    def unknown_reason(self, provider: str, model: str, route: str | None = None) -> str:
+        """Why a model has no rate (the ``source`` of its unknown Price)."""
+        res = self._resolved.get((provider, model, route)) or self._resolve(provider, model, route)
+        return res.unknown.source
+
+    # -- resolution (once per provider, model, route) --------------------------
+
+    def _resolve(self, provider: str, model: str, route: str | None) -> _Resolved:
+        res = _Resolved()
+        provider_s = provider.strip().lower() if isinstance(provider, str) else ""
+        model_s = model.strip() if isinstance(model, str) else ""
+        if route == "local" or (route is None and provider_s in LOCAL_PROVIDERS):
+            res.local = True
+        elif not model_s:
+            res.unknown = Price(None, "unknown", "no model name")
+        else:
+            if self.overrides is not None:
+                res.group = self.overrides.lookup(provider_s, model_s)
+            res.genai = _find_genai(provider_s, model_s)
+            if res.genai is not None:
+                res.windows = _time_windows(res.genai[1])
+            res.unknown = Price(None, "unknown", self._unknown_text(provider_s, model_s, res))
+        if len(self._resolved) >= _MAX_CACHED_MODELS:
+            self._resolved.clear()
+        self._resolved[(provider, model, route)] = res
+        return res
+
+    def _unknown_text(self, provider: str, model: str, res: _Resolved) -> str:
+        where = f"genai-prices {_genai_version()}"
+        if self.overrides is not None:
+            where += f" or {self.overrides.path}"
+        if res.group is not None and res.genai is None:
+            return f"no rate for {provider}/{model} at that date in {where}"
+        if res.genai is not None:
+            return f"genai-prices {_genai_version()}: {res.genai[0].id}/{res.genai[1].id} has no token rates"
+        asked = f"{provider}/{model}" if provider else f"model {model!r}"
+        return f"no rate for {asked} in {where}"
+
+    # -- rates (once per resolved model and UTC day / time window) -------------
+
+    def _build(self, res: _Resolved, ts: float, key: Any) -> Rates | None:
+        rates = None
+        when = datetime.fromtimestamp(ts, UTC)
+        if res.group is not None and self.overrides is not None:
+            entry = Overrides.in_force(res.group, when.date())
+            if entry is not None:
+                rates = _rates_from_override(entry, res.group, self.overrides)
+        if rates is None and res.genai is not None:
+            rates = _rates_from_genai(*res.genai, when)
+        res.by_key[key] = rates
+        return rates
+
+
+# -- genai-prices --------------------------------------------------------------
+
+
+def _genai_version() -> str:
+    global _GENAI_VERSION
+    if _GENAI_VERSION is None:
+        try:
+            from importlib.metadata import version
+
+            _GENAI_VERSION = version("genai-prices")
+        except Exception:
+            _GENAI_VERSION = "?"
+    return _GENAI_VERSION
+
+
+_GENAI_VERSION: str | None = None
+
+
+def _snapshot() -> Any:
+    from genai_prices import data_snapshot
+
+    return data_snapshot.get_snapshot()
+
+
+def _genai_provider_id(snapshot: Any, name: str) -> str | None:
+    """A genai-prices provider id for a SPEC/SDK provider name, or None."""
+    from genai_prices.data_snapshot import find_provider_by_id
+
+    if not name:
+        return None
+    if name == "litellm":  # genai splits "openai/gpt-4o" itself for this id
+        return name
+    name = PROVIDER_ALIASES.get(name, name)
+    found = find_provider_by_id(snapshot.providers, name)
+    return found.id if found is not None else None
+
+
+def _find_genai(provider: str, model: str) -> tuple[Provider, ModelInfo, str] | None:
+    """Resolve once: the asked-for provider first, then a "prefix/" in the model, then the model alone."""
+    snapshot = _snapshot()
+    pid = _genai_provider_id(snapshot, provider)
+    attempts: list[tuple[str | None, str, str]] = []
+    if pid is not None:
+        attempts.append((pid, model, ""))
+    prefix, slash, rest = model.partition("/")
+    if slash and rest:
+        ppid = _genai_provider_id(snapshot, prefix.lower())
+        if ppid is not None and ppid != "litellm":
+            attempts.append((ppid, rest, " (provider from the model prefix)"))
+    attempts.append((None, model, " (matched by model name)" if provider else ""))
+    if slash and rest:
+        attempts.append((None, rest, " (matched by model name)"))
+    for attempt_pid, ref, how in attempts:
+        try:
+            found_provider, found_model = snapshot.find_provider_model(ref, None, attempt_pid, None)
+        except LookupError:
+            continue
+        if pid is not None and attempt_pid == pid:
+            how = ""
+        return found_provider, found_model, how
+    return None
+
+
+def _time_windows(model: ModelInfo) -> tuple[tuple[float, float], ...]:
+    from genai_prices.types import TimeOfDateConstraint
+
+    if not isinstance(model.prices, list):
+        return ()
+    windows = []
+    for conditional in model.prices:
+        constraint = conditional.constraint
+        if isinstance(constraint, TimeOfDateConstraint):
+            windows.append((_utc_seconds(constraint.start_time), _utc_seconds(constraint.end_time)))
+    return tuple(windows)
+
+
+def _utc_seconds(value: Any) -> float:
+    moment = datetime.combine(date(1970, 1, 2), value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return (moment.hour * 3600 + moment.minute * 60 + moment.second) + moment.microsecond / 1e6
+
+
+def _select_price(model: ModelInfo, when: datetime) -> tuple[ModelPrice, date | None]:
+    """genai's rule: the last conditional price in force, else the first one."""
+    from genai_prices.types import ModelPrice as GenaiModelPrice
+    from genai_prices.types import StartDateConstraint
+
+    if isinstance(model.prices, GenaiModelPrice):
+        return model.prices, None
+    for conditional in reversed(model.prices):
+        constraint = conditional.constraint
+        if constraint is None or constraint.active(when):
+            start = constraint.start_date if isinstance(constraint, StartDateConstraint) else None
+            return conditional.prices, start
+    return model.prices[0].prices, None
+
+
+def _schedule(model: ModelInfo) -> tuple[str, ...]:
+    from genai_prices.types import StartDateConstraint, TimeOfDateConstraint
+
+    if not isinstance(model.prices, list):
+        return ()
+    lines = []
+    for conditional in model.prices:
+        constraint = conditional.constraint
+        if isinstance(constraint, StartDateConstraint):
+            lines.append(f"from {constraint.start_date}: {conditional.prices}")
+        elif isinstance(constraint, TimeOfDateConstraint):
+            start = constraint.start_time.strftime("%H:%M")
+            end = constraint.end_time.strftime("%H:%M")
+            lines.append(f"daily {start}-{end} UTC: {conditional.prices}")
+        elif any(isinstance(c.constraint, TimeOfDateConstraint) for c in model.prices):
+            lines.append(f"other times: {conditional.prices}")
+        else:
+            lines.append(f"initially: {conditional.prices}")
+    return tuple(lines)
+
+
+def _rates_from_genai(provider: Provider, model: ModelInfo, how: str, when: datetime) -> Rates | None:
+    from genai_prices.types import TieredPrices
+
+    model_price, start = _select_price(model, when)
+    values = {
+        key: value
+        for key, value in model_price.__dict__.items()
+        if value is not None and not key.startswith("_")
+    }
+    if "input_mtok" not in values and "output_mtok" not in values:
+        return None  # not priced per token (audio, images, rerank...): say unknown, not $0
+    thresholds = sorted(
+        {tier.start for value in values.values() if isinstance(value, TieredPrices) for tier in value.tiers}
+    )
+    flat: dict[int | None, dict[str, Decimal]] = {
+        threshold: _flat_prices(values, threshold) for threshold in [None, *thresholds]
+    }
+    source = f"genai-prices {_genai_version()}: {provider.id}/{model.id}{how}"
+    if start is not None:
+        source += f" (price from {start})"
+    schedule = _schedule(model)
+    untracked = tuple(sorted(_unit_name(key) for key in values if key not in _TRACKED_KEYS))
+    base, notes = _rates_from_prices(flat[None])
+    if notes:
+        source += "; " + "; ".join(notes)
+    common: dict[str, Any] = dict(
+        source=source, status="priced", notes=notes, untracked=untracked,
+        date_matters=bool(schedule), schedule=schedule,
+    )
+    tiers = tuple((t, replace(_rates_from_prices(flat[t])[0], **common)) for t in thresholds)
+    return replace(base, tiers=tiers, **common)
+
+
+_UNIT_SUFFIXES: Final = (
+    ("_mtok", " tokens (per MTok)"),
+    ("_kcount", " (per 1K)"),
+    ("_kpages", " pages (per 1K)"),
+    ("_mchars", " characters (per M)"),
+    ("_gpixels", " pixels (per G)"),
+    ("_hours", " (per hour)"),
+)
+
+
+def _unit_name(price_key: str) -> str:
+    """``web_searches_kcount`` -> ``web searches (per 1K)``, for people."""
+    for suffix, text in _UNIT_SUFFIXES:
+        if price_key.endswith(suffix):
+            return price_key[: -len(suffix)].replace("_", " ") + text
+    return price_key.replace("_", " ")
+
+
+def _flat_prices(values: dict[str, Any], threshold: int | None) -> dict[str, Decimal]:
+    """Each price key's rate for prompts above ``threshold`` (None: the base rates)."""
+    from genai_prices.types import TieredPrices
+
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, TieredPrices):
+            rate = value.base
+            if threshold is not None:
+                for tier in value.tiers:
+                    if tier.start <= threshold:
+                        rate = tier.price
+            flat[key] = rate
+        elif isinstance(value, Decimal):
+            flat[key] = value
+    return flat
+
+
+def _rates_from_prices(prices: dict[str, Decimal]) -> tuple[Rates, tuple[str, ...]]:
+    """Canonical Rates from genai price keys; a missing cache rate falls back as genai does."""
+    notes = []
+    inp = prices.get("input_mtok")
+    if inp is None:
+        notes.append("input tokens not priced")
+        inp = ZERO
+    out = prices.get("output_mtok")
+    if out is None:
+        notes.append("output tokens not priced")
+        out = ZERO
+    cache_read = prices.get("cache_read_mtok")
+    if cache_read is None:
+        notes.append("cache reads at the input rate")
+        cache_read = inp
+    cache_write = prices.get("cache_write_mtok")
+    if cache_write is None:
+        notes.append("cache writes at the input rate")
+        cache_write = inp
+    cache_write_1h = prices.get("cache_write_1h_mtok")
+    if cache_write_1h is None:
+        cache_write_1h = cache_write  # the 5 minute rate: the usual case, no note
+    per_request = prices.get("requests_kcount")
+    rates = Rates(
+        input=inp,
+        output=out,
+        cache_read=cache_read,
+        cache_write=cache_write,
+        cache_write_1h=cache_write_1h,
+        reasoning=prices.get("output_reasoning_mtok"),
+        per_request=per_request / 1000 if per_request is not None else ZERO,
+    )
+    return rates, tuple(notes)
+
+
+# -- overrides -------------------------------------------------------------------
+
+
+def _rates_from_override(entry: OverrideRate, group: tuple[OverrideRate, ...], overrides: Overrides) -> Rates:
+    source = entry.label(overrides.path)
+    schedule = tuple(f"from {e.since}: line {e.line}" for e in group if e.since is not None)
+    base = _override_rates(entry.rates)
+    tiers = tuple(
+        (tier.above, replace(_override_rates({**entry.rates, **tier.rates}), source=source, status="override"))
+        for tier in entry.tiers
+    )
+    return replace(base, tiers=tiers, source=source, status="override", date_matters=bool(schedule), schedule=schedule)
+
+
+def _override_rates(values: dict[str, Decimal]) -> Rates:
+    inp = values["input"]
+    cache_write = values.get("cache_write", inp)
+    return Rates(
+        input=inp,
+        output=values["output"],
+        cache_read=values.get("cache_read", inp),
+        cache_write=cache_write,
+        cache_write_1h=values.get("cache_write_1h", cache_write),
+        reasoning=values.get("reasoning"),
+        per_request=values.get("per_request", ZERO),
+    )
+
+
+def _auto_overrides() -> Overrides | None:
+    path = default_overrides_path()
+    try:
+        if not path.is_file():
+            return None
+        return Overrides.load(path)
+    except OverrideError as exc:
+        _warn_once(f"flightdeck: ignoring your price overrides: {exc}")
+    except OSError as exc:
+        _warn_once(f"flightdeck: ignoring your price overrides: {path}: {exc}")
+    return None
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        print(message, file=sys.stderr)
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def _epoch(when: float | datetime | str | None) -> float:
+    if when is None:
+        return time.time()
+    if isinstance(when, datetime):
+        if when.tzinfo is None:  # a naive time is taken as UTC, as in the logs
+            when = when.replace(tzinfo=UTC)
+        return when.timestamp()
+    if isinstance(when, str):
+        return parse_ts(when)
+    ts = float(when)
+    if not math.isfinite(ts):
+        raise ValueError(f"time {when!r} is not a time")
+    return ts
+
+
+def _valid_amount(amount: object) -> bool:
+    return isinstance(amount, Decimal) and amount.is_finite() and amount >= 0
+
+
+# -- the default pricer (what flightdeck.price uses) --------------------------------
+
+_default: Pricer | None = None
+
+
+def default_pricer() -> Pricer:
+    global _default
+    if _default is None:
+        _default = Pricer()
+    return _default
+
+
+def set_default_pricer(pricer: Pricer) -> None:
+    """Make ``pricer`` the one ``price()`` uses (the CLI's --prices flag)."""
+    global _default
+    _default = pricer
+
+
+def price(
+    provider: str,
+    model: str,
+    usage: Usage,
+    when: float | datetime | None = None,
+    *,
+    route: str | None = None,
+    reported_usd: Decimal | None = None,
+) -> Price:
+    """The cost of one call with the default pricer. Never raises (see Pricer.price)."""
+    pricer = _default if _default is not None else default_pricer()
+    return pricer.price(provider, model, usage, when, route=route, reported_usd=reported_usd)
+
