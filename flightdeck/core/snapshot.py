@@ -267,6 +267,8 @@ class Snapshot:
     budget: Budget | None = None
     dropped: int = 0  # telemetry lost by recorders (socket drops they reported)
     source: SourceStatus = field(default_factory=SourceStatus)
+    runs_started: int = 0  # run_start events counted
+    runs_ended: int = 0  # run_end events counted
 
     def to_json(self) -> dict[str, Any]:
         """The SPEC section 3 object: report's keys, plus windows and breakdowns."""
@@ -299,6 +301,8 @@ class Snapshot:
                 "spent_usd": str(self.budget.spent_usd),
             }
         out["dropped"] = self.dropped
+        out["runs_started"] = self.runs_started
+        out["runs_ended"] = self.runs_ended
         out["agents"] = [
             {"run": a.run, "agent": a.agent, "paused": a.paused, "models": a.models} for a in self.agents
         ]

@@ -1,0 +1,271 @@
+"""Claude Code session logs: flightdeck against ccusage, on the same files.
+
+Generates realistic ``~/.claude/projects/<project>/<session>.jsonl`` logs
+(summary, user and tool-result lines with text, assistant lines repeated once
+per content block with the same ``message.id``/``requestId`` and usage,
+``<synthetic>`` placeholders, 5-minute and 1-hour cache writes, several
+models), keeping an independent exact total (Decimal, list rates written out
+below) of what they cost. Then, in the same run:
+
+- ``flightdeck report --json`` and ``flightdeck tail --once --json`` on the folder:
+  wall time, peak memory (max RSS of the child), total cost;
+- ``ccusage daily --json --offline`` (ccusage@20.0.24, when ``npx``/``npm``
+  has it in ``--ccusage-dir``): same figures;
+- the ratios, and whether each total equals the independent one to the cent.
+
+    python benchmarks/bench_claude_code.py --lines 1000000 [--keep DIR]
+
+ccusage prices every cache write at the 5-minute rate (its pricing data has
+no 1-hour rate), so the comparison with it runs on logs without 1-hour
+writes (``--one-hour 0``, the default for the comparison); flightdeck's 1-hour
+pricing is checked against the independent total in a second, smaller set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+# $/MTok list rates: input, output, cache read, 5m write, 1h write (Anthropic's price page).
+RATES: dict[str, tuple[str, str, str, str, str]] = {
+    "claude-sonnet-4-5-20250929": ("3", "15", "0.30", "3.75", "6"),
+    "claude-opus-4-1-20250805": ("15", "75", "1.50", "18.75", "30"),
+    "claude-haiku-4-5-20251001": ("1", "5", "0.10", "1.25", "2"),
+    "claude-3-5-haiku-20241022": ("0.80", "4", "0.08", "1", "1.6"),
+}
+MODEL_WEIGHTS = (0.6, 0.1, 0.2, 0.1)
+MILLION = Decimal(1_000_000)
+WORDS = ("the", "file", "function", "test", "error", "fix", "refactor", "module", "import", "return",
+         "value", "config", "path", "build", "check", "update", "class", "data", "line", "output")
+
+
+def _text(rng: random.Random, n_words: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n_words))
+
+
+class Generator:
+    def __init__(self, root: Path, seed: int, one_hour: float) -> None:
+        self.root = root
+        self.rng = random.Random(seed)
+        self.one_hour = one_hour
+        self.expected = Decimal(0)
+        self.messages = 0
+        self.lines = 0
+        self.bytes = 0
+
+    def _base(self, session: str, cwd: str, ts: float, kind: str) -> dict[str, object]:
+        return {
+            "parentUuid": str(uuid.UUID(int=self.rng.getrandbits(128))),
+            "isSidechain": self.rng.random() < 0.05,
+            "userType": "external",
+            "cwd": cwd,
+            "sessionId": session,
+            "version": "2.0.14",
+            "gitBranch": "main",
+            "type": kind,
+            "uuid": str(uuid.UUID(int=self.rng.getrandbits(128))),
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z",
+        }
+
+    def _usage(self, model: str, prompt_so_far: int) -> tuple[dict[str, object], Decimal]:
+        rng = self.rng
+        write = rng.randint(0, 4000)
+        w1h = write if rng.random() < self.one_hour else 0
+        read = min(prompt_so_far, 150_000)
+        inp = rng.randint(1, 60)
+        out = rng.randint(5, 2500)
+        usage = {
+            "input_tokens": inp,
+            "cache_creation_input_tokens": write,
+            "cache_read_input_tokens": read,
+            "cache_creation": {"ephemeral_5m_input_tokens": write - w1h, "ephemeral_1h_input_tokens": w1h},
+            "output_tokens": out,
+            "service_tier": "standard",
+        }
+        r_in, r_out, r_read, r_5m, r_1h = (Decimal(x) for x in RATES[model])
+        cost = (inp * r_in + out * r_out + read * r_read + (write - w1h) * r_5m + w1h * r_1h) / MILLION
+        return usage, cost
+
+    def _emit(self, fh, row: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
+        data = json.dumps(row, separators=(",", ":")).encode() + b"\n"
+        fh.write(data)
+        self.lines += 1
+        self.bytes += len(data)
+
+    def session(self, project: str, start: float, target_lines: int) -> None:
+        rng = self.rng
+        session = str(uuid.UUID(int=rng.getrandbits(128)))
+        cwd = "/home/dev/" + project
+        folder = self.root / "projects" / ("-home-dev-" + project)
+        folder.mkdir(parents=True, exist_ok=True)
+        ts = start
+        prompt = 0
+        model = rng.choices(list(RATES), MODEL_WEIGHTS)[0]
+        with open(folder / f"{session}.jsonl", "wb") as fh:
+            if rng.random() < 0.3:
+                self._emit(fh, {"type": "summary", "summary": _text(rng, 6), "leafUuid": str(uuid.uuid4())})
+            written = 0
+            while written < target_lines:
+                ts += rng.uniform(1, 40)
+                user = self._base(session, cwd, ts, "user")
+                user["message"] = {"role": "user", "content": _text(rng, rng.randint(5, 120))}
+                self._emit(fh, user)
+                written += 1
+                for _turn in range(rng.randint(1, 4)):
+                    ts += rng.uniform(2, 30)
+                    if rng.random() < 0.01:
+                        syn = self._base(session, cwd, ts, "assistant")
+                        syn["message"] = {"id": "msg_" + uuid.uuid4().hex[:24], "model": "<synthetic>",
+                                          "role": "assistant", "type": "message",
+                                          "content": [{"type": "text", "text": "No response requested."}],
+                                          "usage": {"input_tokens": 0, "output_tokens": 0,
+                                                    "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}
+                        self._emit(fh, syn)
+                        written += 1
+                    usage, cost = self._usage(model, prompt)
+                    prompt += int(usage["cache_creation_input_tokens"]) + int(usage["input_tokens"])  # type: ignore[call-overload]
+                    self.expected += cost
+                    self.messages += 1
+                    msg_id = "msg_01" + uuid.UUID(int=rng.getrandbits(128)).hex[:22]
+                    req_id = "req_011C" + uuid.UUID(int=rng.getrandbits(128)).hex[:20]
+                    blocks = rng.choice((("text",), ("thinking", "text"), ("text", "tool_use"),
+                                         ("thinking", "text", "tool_use")))
+                    for block in blocks:  # one line per content block, each with the full usage
+                        row = self._base(session, cwd, ts, "assistant")
+                        content = ({"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20], "name": "Bash",
+                                    "input": {"command": "ls " + _text(rng, 3)}} if block == "tool_use"
+                                   else {"type": block, block: _text(rng, rng.randint(10, 80))})
+                        row["message"] = {"id": msg_id, "type": "message", "role": "assistant", "model": model,
+                                          "content": [content], "stop_reason": None, "stop_sequence": None,
+                                          "usage": usage}
+                        row["requestId"] = req_id
+                        self._emit(fh, row)
+                        written += 1
+                    if blocks[-1] == "tool_use":
+                        res = self._base(session, cwd, ts + 0.5, "user")
+                        res["message"] = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "x",
+                                                                        "content": _text(rng, rng.randint(5, 60))}]}
+                        res["toolUseResult"] = {"stdout": _text(rng, 20), "stderr": "", "interrupted": False}
+                        self._emit(fh, res)
+                        written += 1
+                    if prompt > 150_000:  # compaction: a new context
+                        prompt = 0
+
+    def generate(self, total_lines: int) -> None:
+        start = time.time() - 6 * 86400
+        i = 0
+        while self.lines < total_lines:
+            project = f"proj{i % 12}"
+            self.session(project, start + self.rng.uniform(0, 5 * 86400), min(self.rng.randint(50, 3000), total_lines - self.lines))
+            i += 1
+
+
+def _run_with_rss(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
+    """Run in a child; wall time and its peak RSS via wait4 (exact for that child alone)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    # Read the pipes on threads so a large output never blocks the child.
+    import threading
+
+    chunks: dict[str, bytes] = {}
+
+    def drain(name: str, stream) -> None:  # type: ignore[no-untyped-def]
+        chunks[name] = stream.read()
+
+    threads = [threading.Thread(target=drain, args=("out", proc.stdout)),
+               threading.Thread(target=drain, args=("err", proc.stderr))]
+    for t in threads:
+        t.start()
+    _pid, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    for t in threads:
+        t.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])} failed ({proc.returncode}): {chunks.get('err', b'').decode()[-800:]}")
+    return wall, ru.ru_maxrss * 1024, chunks.get("out", b"").decode()
+
+
+def _ccusage_cmd(ccusage_dir: Path | None) -> list[str] | None:
+    if ccusage_dir is not None:
+        local = ccusage_dir / "node_modules" / ".bin" / "ccusage"
+        if local.exists():
+            return [str(local)]
+    if shutil.which("npx"):
+        return ["npx", "--yes", "ccusage@20.0.24"]
+    return None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=200_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--one-hour", type=float, default=0.0, help="share of messages with 1h cache writes (ccusage run)")
+    ap.add_argument("--ccusage-dir", type=Path, default=Path("/tmp/ccusage-bench"),
+                    help="a folder where `npm install ccusage@20.0.24` was run")
+    ap.add_argument("--keep", type=Path, help="generate here and keep the logs")
+    args = ap.parse_args()
+
+    root = args.keep or Path(tempfile.mkdtemp(prefix="fd-cc-"))
+    try:
+        gen = Generator(root, args.seed, args.one_hour)
+        t0 = time.perf_counter()
+        gen.generate(args.lines)
+        print(f"generated {gen.lines} lines, {gen.bytes / 1e6:.0f} MB, {gen.messages} priced responses "
+              f"in {time.perf_counter() - t0:.1f}s; independent exact total {gen.expected:.6f} USD")
+        projects = str(root / "projects")
+        py = sys.executable
+
+        results: dict[str, tuple[float, int, Decimal]] = {}
+        wall, rss, out = _run_with_rss([py, "-m", "flightdeck", "report", projects, "--json", "--jobs", "1"])
+        results["flightdeck report (1 process)"] = (wall, rss, Decimal(json.loads(out)["cost_usd"]))
+        wall, rss, out = _run_with_rss([py, "-m", "flightdeck", "report", projects, "--json"])
+        results["flightdeck report (all cores)"] = (wall, rss, Decimal(json.loads(out)["cost_usd"]))
+        wall, rss, out = _run_with_rss([py, "-m", "flightdeck", "tail", projects, "--once", "--json"])
+        results["flightdeck tail --once"] = (wall, rss, Decimal(json.loads(out)["cost_usd"]))
+
+        cc = _ccusage_cmd(args.ccusage_dir)
+        if cc is not None:
+            env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root), TZ="UTC")
+            wall, rss, out = _run_with_rss(cc + ["daily", "--json", "--offline"], env)
+            total = Decimal(repr(json.loads(out)["totals"]["totalCost"]))
+            results["ccusage 20.0.24 daily --offline"] = (wall, rss, total)
+        else:
+            print("ccusage not available (no npx, no --ccusage-dir): comparing with the independent total only")
+
+        cent = Decimal("0.01")
+        print(f"{'tool':34} {'wall s':>8} {'peak MB':>8} {'total USD':>14}  equals exact total to the cent")
+        for name, (wall, rss, total) in results.items():
+            same = abs(total - gen.expected) < Decimal("0.005") or total.quantize(cent) == gen.expected.quantize(cent)
+            print(f"{name:34} {wall:8.2f} {rss / 1e6:8.0f} {total:14.6f}  {'yes' if same else 'NO'}")
+        base = results.get("ccusage 20.0.24 daily --offline")
+        if base:
+            for name, (wall, rss, _t) in results.items():
+                if name.startswith("flightdeck"):
+                    print(f"{name}: {wall / base[0]:.2f}x ccusage's time, {rss / base[1]:.2f}x its memory")
+
+        # 1h cache writes: priced at the 1h rate, checked against the independent total.
+        one_h = Generator(root / "one-hour", args.seed + 1, 0.5)
+        one_h.generate(min(args.lines, 20_000))
+        _w, _r, out = _run_with_rss([py, "-m", "flightdeck", "tail", str(root / "one-hour" / "projects"), "--once", "--json"])
+        got = Decimal(json.loads(out)["cost_usd"])
+        print(f"1h cache writes: flightdeck {got:.6f} vs exact {one_h.expected:.6f}: "
+              f"{'equal' if got.quantize(Decimal('0.000001')) == one_h.expected.quantize(Decimal('0.000001')) else 'DIFFERENT'}")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Number, money and text formatting for the panels, plus tiny text charts.
+
+Everything here is plain Python over Rich ``Text``: no Textual, so it is
+cheap to test. Money stays ``Decimal``: amounts are quantized for display,
+never converted to float except to scale a chart's bar heights.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from enum import Enum
+
+from rich.text import Text
+
+# C0 and C1 controls and DEL, plus the bidi overrides that reorder text on screen:
+# a log string must never move the cursor, retitle the terminal or hide itself.
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def clean(value: object) -> str:
+    """A log string as visible text: control characters become ``\\x1b``-style escapes."""
+    text = value if isinstance(value, str) else str(value)
+    return _CONTROL_RE.sub(_escape_control, text)
+
+
+def literal(value: object, style: str = "") -> Text:
+    """A ``Text`` of a log string, shown literally: never parsed as markup."""
+    return Text(clean(value), style=style, end="")
+
+
+def shorten(text: str, width: int) -> str:
+    """Fit ``text`` into ``width`` cells, with an ellipsis when cut."""
+    if width <= 0:
+        return ""
+    if len(text) <= width:
+        return text
+    return text[: max(width - 1, 0)] + "…"
+
+
+# ---------------------------------------------------------------- numbers
+
+_CENT = Decimal("0.01")
+_MILLI_CENT = Decimal("0.0001")
+
+
+def usd(amount: Decimal | None, *, unknown: str = "—") -> str:
+    """Dollars for a panel: 4 places under a cent, 2 places up to 10k, whole above."""
+    if amount is None:
+        return unknown
+    if amount == 0:
+        return "$0.00"
+    if abs(amount) < _CENT:
+        return f"${amount.quantize(_MILLI_CENT, rounding=ROUND_HALF_UP)}"
+    if abs(amount) < 10_000:
+        return f"${amount.quantize(_CENT, rounding=ROUND_HALF_UP):,}"
+    return f"${amount.quantize(Decimal(1), rounding=ROUND_HALF_UP):,}"
+
+
+def count(n: int | float) -> str:
+    """Compact counts: 950, 12.3k, 4.56M."""
+    value = float(n)
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            scaled = value / limit
+            return f"{scaled:.3g}{suffix}" if scaled < 100 else f"{scaled:.0f}{suffix}"
+    return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+
+
+def ms(value: float | None) -> str:
+    """A latency: 850ms, 1.25s, 2m05s; a dash when not measured."""
+    if value is None:
+        return "—"
+    if value < 1000:
+        return f"{value:.0f}ms"
+    if value < 60_000:
+        return f"{value / 1000:.2f}s" if value < 10_000 else f"{value / 1000:.1f}s"
+    minutes, seconds = divmod(int(value / 1000), 60)
+    return f"{minutes}m{seconds:02d}s"
+
+
+def pct(fraction: float | None) -> str:
+    return "—" if fraction is None else f"{fraction * 100:.0f}%"
+
+
+def ago(seconds: float) -> str:
+    """How long ago, coarsely: 12s, 4m, 3h."""
+    seconds = max(seconds, 0.0)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def clock_time(ts: float) -> str:
+    """HH:MM:SS in local time."""
+    return time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+# ---------------------------------------------------------------- levels
+
+
+class Level(Enum):
+    """The green / amber / red meaning shared by every panel.
+
+    Each level has a symbol too, so the meaning never rests on colour alone.
+    """
+
+    OK = "ok"
+    WARN = "warn"
+    BAD = "bad"
+
+    @property
+    def symbol(self) -> str:
+        return {"ok": "✓", "warn": "▲", "bad": "✗"}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class Palette:
+    """The colours panels draw with, taken from the active theme."""
+
+    ok: str = "#4ebf71"
+    warn: str = "#ffa62b"
+    bad: str = "#ba3c5b"
+    accent: str = "#0178d4"
+    dim: str = "#808080"
+    text: str = "#e0e0e0"
+    bar: str = "#0178d4"
+
+    def level(self, level: Level) -> str:
+        return {Level.OK: self.ok, Level.WARN: self.warn, Level.BAD: self.bad}[level]
+
+
+def budget_level(fraction: float) -> Level:
+    """Budget used: green under 70 %, amber to 90 %, red beyond."""
+    if fraction < 0.7:
+        return Level.OK
+    return Level.WARN if fraction < 0.9 else Level.BAD
+
+
+def cache_level(rate: float | None) -> Level | None:
+    """Cache hit rate: green from 50 %, amber from 20 %, red below."""
+    if rate is None:
+        return None
+    if rate >= 0.5:
+        return Level.OK
+    return Level.WARN if rate >= 0.2 else Level.BAD
+
+
+def ttft_level(p90_ms: float | None) -> Level | None:
+    """Time to first token at p90: green under 2 s, amber under 5 s, red beyond."""
+    if p90_ms is None:
+        return None
+    if p90_ms < 2000:
+        return Level.OK
+    return Level.WARN if p90_ms < 5000 else Level.BAD
+
+
+# ---------------------------------------------------------------- charts
+
+_SPARK = "▁▂▃▄▅▆▇█"
+_EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+def sparkline(values: Sequence[float | None], width: int) -> str:
+    """The last ``width`` values as block characters; a gap (None) is a space."""
+    if width <= 0:
+        return ""
+    tail = list(values)[-width:]
+    present = [v for v in tail if v is not None]
+    top = max(present, default=0.0)
+    out = []
+    for value in tail:
+        if value is None:
+            out.append(" ")
+        elif top <= 0:
+            out.append(_SPARK[0])
+        else:
+            index = int(round(value / top * (len(_SPARK) - 1)))
+            out.append(_SPARK[min(max(index, 0), len(_SPARK) - 1)])
+    return "".join(out).rjust(width)
+
+
+def hbar(fraction: float, width: int) -> str:
+    """A horizontal bar of ``width`` cells filled to ``fraction``, in eighths."""
+    if width <= 0:
+        return ""
+    fraction = min(max(fraction, 0.0), 1.0)
+    eighths = int(round(fraction * width * 8))
+    full, part = divmod(eighths, 8)
+    bar = "█" * full + (_EIGHTHS[part] if part and full < width else "")
+    return bar.ljust(width)
+
+
+def gauge(fraction: float, width: int, palette: Palette) -> Text:
+    """A budget gauge: the bar coloured by how close to the limit, with its symbol."""
+    level = budget_level(fraction)
+    text = Text(end="")
+    text.append(level.symbol + " ", style=palette.level(level))
+    text.append(hbar(fraction, max(width - 7, 1)), style=palette.level(level))
+    text.append(f" {min(fraction, 9.99) * 100:3.0f}%", style="bold")
+    return text

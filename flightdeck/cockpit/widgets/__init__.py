@@ -1,0 +1,1 @@
+"""One module per cockpit panel; each renders a ``View`` into Rich ``Text``."""

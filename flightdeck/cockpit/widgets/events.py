@@ -1,0 +1,124 @@
+"""Events: the latest calls scrolling, newest at the bottom.
+
+In the compact layout the alerts panel is hidden, so its rows (guardrail
+alerts, commands and acks, rejected lines) are merged in here by time.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from flightdeck.cockpit.format import Level, Palette, clean, clock_time, count, ms, shorten, usd
+from flightdeck.cockpit.widgets.base import Panel, View
+from flightdeck.core.snapshot import AlertRow, CallRow, ControlRow, Snapshot
+
+
+def _fit(text: Text, value: str, width: int, style: str = "", right: bool = False) -> None:
+    value = shorten(value, width)
+    text.append(value.rjust(width) if right else value.ljust(width), style=style)
+
+
+def call_row(row: CallRow, width: int, p: Palette) -> Text:
+    """time step model tokens cost latency; an error replaces tokens and cost, in red."""
+    text = Text(end="", no_wrap=True)
+    text.append(clock_time(row.ts) + " ", style=p.dim)
+    rest = width - 9
+    step_w = min(12, max(rest // 6, 5))
+    _fit(text, clean(row.name or "·"), step_w, "bold")
+    text.append(" ")
+    rest -= step_w + 1
+    numbers_w = 29 if rest >= 48 else 16  # " 12.3k/1.2k  $0.0113  1.26s" or "  $0.0113  1.26s"
+    model_w = max(rest - numbers_w - 1, 4)
+    _fit(text, clean(row.model), model_w)
+    text.append(" ")
+    if row.error:
+        err_w = numbers_w - 8  # the tokens and cost columns
+        _fit(text, f"{Level.BAD.symbol} {clean(row.error)}", err_w, f"bold {p.bad}")
+    else:
+        if numbers_w == 29:
+            tokens = f"{count(row.input_tokens + row.cache_read_tokens)}/{count(row.output_tokens)}"
+            _fit(text, tokens, 12, p.dim, right=True)
+        unpriced = row.cost_usd is None
+        cost = usd(row.cost_usd, unknown="?")
+        _fit(text, cost, 9, p.warn if unpriced else "", right=True)
+    _fit(text, ms(row.total_ms), 7, right=True)
+    return text
+
+
+def alert_row(row: AlertRow, width: int, p: Palette) -> Text:
+    text = Text(end="", no_wrap=True)
+    text.append(clock_time(row.ts) + " ", style=p.dim)
+    bad = row.action in ("pause", "downgrade")
+    level = Level.BAD if bad else Level.WARN
+    text.append(f"{level.symbol} ", style=p.level(level))
+    body = clean(row.rule)
+    if row.metric is not None and row.value is not None:
+        body += f" {clean(row.metric)} {row.value:g}"
+        if row.threshold is not None:
+            body += f" > {row.threshold:g}"
+    if row.action:
+        body += f" → {clean(row.action)}"
+    if row.message:
+        body += f": {clean(row.message)}"
+    who = "" if row.source == "agent" else " (monitor)"
+    text.append(shorten(body + who, max(width - 11, 1)), style=p.level(level))
+    return text
+
+
+def command_row(row: ControlRow, width: int, p: Palette) -> Text:
+    text = Text(end="", no_wrap=True)
+    text.append(clock_time(row.sent_at) + " ", style=p.dim)
+    text.append("⇢ ", style=p.accent)
+    body = f"{clean(row.cmd)} by {clean(row.origin)}"
+    if row.ack_message:
+        style, tail = p.warn, f" refused: {clean(row.ack_message)}"
+    elif row.ack_ms is not None:
+        style, tail = p.ok, f" acked in {row.ack_ms:.0f} ms"
+    else:
+        style, tail = p.accent, " sent, no ack yet"
+    text.append(shorten(body + tail, max(width - 11, 1)), style=style)
+    return text
+
+
+def reject_row(row: tuple[float, str, str], width: int, p: Palette) -> Text:
+    ts, reason, detail = row
+    text = Text(end="", no_wrap=True)
+    text.append(clock_time(ts) + " ", style=p.dim)
+    text.append(f"{Level.BAD.symbol} rejected ", style=p.bad)
+    body = clean(reason) + (f": {clean(detail)}" if detail else "")
+    text.append(shorten(body, max(width - 20, 1)), style=p.dim)
+    return text
+
+
+def other_rows(snap: Snapshot, width: int, p: Palette) -> list[tuple[float, Text]]:
+    """Alerts, commands and rejects as (time, row), for merging by time."""
+    rows = [(a.ts, alert_row(a, width, p)) for a in snap.alerts]
+    rows += [(c.sent_at, command_row(c, width, p)) for c in snap.commands]
+    rows += [(r[0], reject_row(r, width, p)) for r in snap.recent_rejects]
+    return rows
+
+
+def stack(rows: list[Text], height: int) -> Text:
+    """The last ``height`` rows, newest at the bottom."""
+    out = Text(end="", no_wrap=True)
+    for i, row in enumerate(rows[-height:] if height > 0 else []):
+        if i:
+            out.append("\n")
+        out.append_text(row)
+    return out
+
+
+class EventsPanel(Panel):
+    TITLE = "Latest calls"
+
+    def build(self, view: View) -> Text:
+        p, snap = view.palette, view.snap
+        width, height = self.text_width, self.text_height
+        if not snap.recent and not (view.compact and (snap.alerts or snap.commands or snap.recent_rejects)):
+            return Text("no calls yet", style=p.dim, end="")
+        keep = snap.recent[-height:]
+        timed = [(r.ts, call_row(r, width, p)) for r in keep]
+        if view.compact:
+            timed += other_rows(snap, width, p)
+            timed.sort(key=lambda item: item[0])
+        return stack([row for _, row in timed], height)

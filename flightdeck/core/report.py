@@ -1,0 +1,197 @@
+"""A Snapshot as ``flightdeck report`` prints it: a readable table, or JSON.
+
+Money is printed from its Decimal, digit for digit (never through a float).
+Strings from logs (model names, reasons) are shown as text: control
+characters are escaped so a hostile log cannot drive the terminal.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from flightdeck.core.events import parse_ts
+from flightdeck.core.snapshot import BREAKDOWN_DIMS, Figures, Group, Snapshot
+
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_KEY_WIDTH = 40
+
+
+def parse_time(text: str, now: float | None = None) -> float:
+    """Epoch seconds from ISO 8601, epoch seconds, or "2h"/"30m"/"7d" meaning that long ago.
+
+    ValueError with the text when it is none of those.
+    """
+    rel = _RELATIVE.match(text)
+    if rel:
+        ago = float(rel.group(1)) * _UNIT_SECONDS[rel.group(2).lower()]
+        return (time.time() if now is None else now) - ago
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        if math.isfinite(value) and value >= 0:
+            return value
+        raise ValueError(f"time {text!r} is not a time")
+    try:
+        return parse_ts(text)
+    except (ValueError, OverflowError):
+        raise ValueError(
+            f"time {text!r} is not ISO 8601 (2026-11-27T10:00Z), epoch seconds, or an age like 2h, 30m, 7d"
+        ) from None
+
+
+def parse_dims(text: str) -> tuple[str, ...]:
+    """``"model,provider"`` -> ("model", "provider"); ValueError naming a bad one."""
+    dims = tuple(d.strip() for d in text.split(",") if d.strip())
+    for dim in dims:
+        if dim not in BREAKDOWN_DIMS:
+            raise ValueError(f"--by {dim!r}: choose from {', '.join(BREAKDOWN_DIMS)}")
+    if not dims:
+        raise ValueError(f"--by is empty: choose from {', '.join(BREAKDOWN_DIMS)}")
+    return tuple(dict.fromkeys(dims))
+
+
+def safe_text(text: str) -> str:
+    """Log text made harmless for a terminal: control characters escaped."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def report_json(snap: Snapshot, by: Sequence[str]) -> dict[str, Any]:
+    """``Snapshot.to_json()`` plus ``by``: the rows of each dimension asked for."""
+    out = snap.to_json()
+    out["by"] = {
+        dim: [{"key": g.key, **g.figures.to_json()} for g in snap.breakdowns.get(dim, ())]
+        for dim in by
+    }
+    return out
+
+
+# -- the table ---------------------------------------------------------------------
+
+
+def _int(n: int) -> str:
+    return f"{n:,}"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f} %"
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _share(part: Decimal, whole: Decimal) -> str:
+    if whole <= 0:
+        return "-"
+    return f"{(part * 100 / whole):.1f} %"
+
+
+def _header(snap: Snapshot) -> list[str]:
+    t: Figures = snap.total
+    tok = t.tokens
+    ttft = t.ttft
+    lines = [
+        f"flightdeck report: {_int(snap.events)} calls, {_when(snap.first_ts)} .. {_when(snap.last_ts)}",
+        "",
+        f"  cost          {t.cost_usd} USD" + (f"  ({_int(t.unpriced)} calls unpriced)" if t.unpriced else ""),
+        f"  tokens        input {_int(tok.input_tokens)}  output {_int(tok.output_tokens)}"
+        f"  cache read {_int(tok.cache_read_tokens)}  cache write {_int(tok.cache_write_tokens)}"
+        f"  reasoning {_int(tok.reasoning_tokens)}",
+        f"  cache         hit rate {_pct(t.cache_hit_rate)}, saved {t.cache_saved_usd} USD",
+        f"  ttft          p50 {_ms(ttft.p50)}  p90 {_ms(ttft.p90)}  p99 {_ms(ttft.p99)}"
+        f"  ({_int(ttft.count)} streamed calls)",
+        f"  errors        {_int(t.errors)}",
+    ]
+    rejected = f"  rejected      {_int(snap.rejected)} lines"
+    if snap.rejected_reasons:
+        reasons = sorted(snap.rejected_reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+        shown = ", ".join(f"{safe_text(r)} {_int(n)}" for r, n in reasons[:5])
+        more = f", +{len(reasons) - 5} more reasons" if len(reasons) > 5 else ""
+        rejected += f": {shown}{more}"
+    lines.append(rejected)
+    lines.append(f"  duplicates    {_int(snap.duplicates)}")
+    extras = []
+    if snap.runs_started or snap.runs_ended:
+        extras.append(f"{_int(snap.runs_started)} runs started, {_int(snap.runs_ended)} ended")
+    if snap.alerts:
+        extras.append(f"{_int(len(snap.alerts))} alerts (latest shown in tail)")
+    if snap.unknown_kinds:
+        extras.append(f"{_int(snap.unknown_kinds)} events of unknown kinds")
+    if snap.dropped:
+        extras.append(f"{_int(snap.dropped)} events dropped by recorders")
+    if extras:
+        lines.append("  also          " + "; ".join(extras))
+    return lines
+
+
+_COLUMNS = ("calls", "input", "output", "cache read", "cache write", "cost USD", "share", "p50 total", "p90 total")
+
+
+def _row(g: Group, whole: Decimal) -> list[str]:
+    f = g.figures
+    total = f.stages.get("total")
+    key = safe_text(g.key)
+    if len(key) > _KEY_WIDTH:
+        key = key[: _KEY_WIDTH - 1] + "…"
+    cost = str(f.cost_usd) + (" *" if f.unpriced else "")
+    return [
+        key,
+        _int(f.calls),
+        _int(f.tokens.input_tokens),
+        _int(f.tokens.output_tokens),
+        _int(f.tokens.cache_read_tokens),
+        _int(f.tokens.cache_write_tokens),
+        cost,
+        _share(f.cost_usd, whole),
+        _ms(total.p50 if total else None),
+        _ms(total.p90 if total else None),
+    ]
+
+
+def _table(dim: str, rows: Sequence[Group], whole: Decimal) -> list[str]:
+    head = [dim, *_COLUMNS]
+    body = [_row(g, whole) for g in rows]
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+
+    def fmt(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = "  ".join(c.rjust(w) for c, w in zip(cells[1:], widths[1:]))
+        return f"  {first}  {rest}".rstrip()
+
+    out = [fmt(head), "  " + "-" * (sum(widths) + 2 * (len(widths) - 1))]
+    out.extend(fmt(r) for r in body)
+    if any(g.figures.unpriced for g in rows):
+        out.append("  * some calls have no known price: their tokens count, their cost does not")
+    return out
+
+
+def render_table(snap: Snapshot, by: Sequence[str]) -> str:
+    """The readable report: totals, then one table per dimension in ``by``."""
+    lines = _header(snap)
+    for dim in by:
+        lines.append("")
+        lines.append(f"by {dim}:")
+        rows = snap.breakdowns.get(dim, ())
+        if not rows:
+            lines.append("  (no calls)")
+            continue
+        lines.extend(_table(dim, rows, snap.total.cost_usd))
+    return "\n".join(lines) + "\n"

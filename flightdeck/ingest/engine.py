@@ -1,0 +1,438 @@
+"""The monitor's engine: sources in, one Aggregator, snapshots and commands out.
+
+Files are read by one ingest thread (history first, then follow); the socket
+server has its own thread. Both parse outside the lock and take the
+aggregator lock once per batch, not per line, so ``snapshot()`` from the
+cockpit's thread never waits long. ``send()`` does its one small append on the
+caller's thread, so a key press reaches the sidecar at once even while
+thousands of events a second are being ingested.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flightdeck.core.aggregate import Aggregator
+from flightdeck.core.control import append_command, new_command, sidecar_path
+from flightdeck.core.events import KIND_LLM_CALL, Command, Event, Rejected
+from flightdeck.core.snapshot import AlertRow, Snapshot, SourceStatus
+from flightdeck.ingest.formats import FLIGHTDECK_V1, FileFormat
+from flightdeck.ingest.tail import Follower, PollResult, Tailer
+
+if TYPE_CHECKING:
+    from flightdeck.core.rules import Firing, RuleEngine
+    from flightdeck.ingest.server import SocketServer
+
+FULL_POLL_SECONDS = 0.5  # safety net under the watcher (and the whole story on filesystems without events)
+RESCAN_SECONDS = 5.0  # folders re-listed for new *.jsonl in case the watcher missed one
+RATE_SECONDS = 5.0  # events_per_second is averaged over this long
+MAX_NOTICES = 20
+BATCH_LINES = 2000  # lines parsed before they are counted (bounds memory while reading history)
+LOCK_CHUNK = 500  # events counted per acquisition of the aggregator lock
+SOCKET_HISTORY = 200_000  # socket events kept so a filter change can recount them
+
+
+@dataclass(frozen=True, slots=True)
+class _Filter:
+    key: str | None  # agent, model, run, name; None: any of them
+    text: str
+
+    def __call__(self, ev: Event) -> bool:
+        if self.key is None:
+            fields = (ev.agent, ev.model, ev.run, ev.name)
+        else:
+            fields = (getattr(ev, self.key),)
+            # Acks and alerts have no model or step name; keep them so the
+            # command panel still shows what the agents did.
+            if ev.kind != KIND_LLM_CALL and self.key in ("model", "name"):
+                return True
+        return any(f is not None and self.text in f.lower() for f in fields)
+
+
+def parse_filter(text: str | None) -> Callable[[Event], bool] | None:
+    """``agent:x`` / ``model:y`` / ``run:z`` / ``name:w`` or a bare substring (case-insensitive)."""
+    if text is None or not text.strip():
+        return None
+    text = text.strip()
+    key, sep, rest = text.partition(":")
+    if sep and key.lower() in ("agent", "model", "run", "name"):
+        return _Filter(key.lower(), rest.strip().lower())
+    return _Filter(None, text.lower())
+
+
+class Engine:
+    def __init__(
+        self,
+        paths: Sequence[str | os.PathLike[str]] = (),
+        *,
+        socket_path: str | os.PathLike[str] | None = None,
+        rules_path: str | os.PathLike[str] | None = None,
+        budget: tuple[Decimal, int] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.clock = clock
+        self.budget = budget
+        self._lock = threading.Lock()
+        self._filter_text: str | None = None
+        self._agg = self._new_aggregator(None)
+        self._tailer = Tailer(paths) if paths else None
+        self._named_files = set(self._tailer.files) if self._tailer else set()
+        self._formats: dict[Path, tuple[int, FileFormat]] = {}
+        self._socket_path = Path(socket_path) if socket_path is not None else None
+        self._server: SocketServer | None = None
+        self._socket_events: deque[Event] = deque(maxlen=SOCKET_HISTORY)
+        self._rules: RuleEngine | None = None
+        if rules_path is not None:
+            from flightdeck.core.rules import RuleEngine, RuleSet
+
+            self._rules = RuleEngine(RuleSet.load(rules_path), clock)
+        self._notices: deque[str] = deque(maxlen=MAX_NOTICES)
+        self._sent: deque[Command] = deque(maxlen=200)
+        self._to_note: deque[Command] = deque()  # sent, not yet in the aggregator (deque: thread-safe appends)
+        self._alerts: deque[AlertRow] = deque(maxlen=200)
+        self._rate: deque[tuple[float, int]] = deque(maxlen=10_000)
+        self._last_event_wall: float | None = None
+        self._backfilling = bool(paths)
+        self._backfill_total = 0
+        self._backfill_done = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._rewind = False
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind the socket (raising its errors here), then ingest on threads."""
+        if self._socket_path is not None and self._server is None:
+            from flightdeck.ingest.server import SocketServer
+
+            server = SocketServer(self._socket_path, self._on_socket_batch, on_notice=self._notice)
+            server.start()
+            self._server = server
+        if self._tailer is not None and self._thread is None:
+            self._tailer.start_watching()
+            self._thread = threading.Thread(target=self._run, name="flightdeck-ingest", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._tailer is not None:
+            self._tailer.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._tailer is not None:
+            self._tailer.close()
+        server = self._server
+        if server is not None:
+            server.stop()
+            self._server = None
+
+    def __enter__(self) -> Engine:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    @property
+    def backfilling(self) -> bool:
+        return self._backfilling
+
+    def wait_backfilled(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._backfilling:
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    # -- file ingest (the ingest thread, or the caller for backfill()) ------------
+
+    def backfill(self) -> None:
+        """Read every file to its current end on the calling thread (``--once``)."""
+        if self._tailer is None:
+            self._backfilling = False
+            return
+        self._backfill_total = self._tailer.total_bytes()
+        self._backfill_done = 0
+        self._backfilling = True
+        while not self._stop.is_set():
+            more = self._ingest(self._tailer.poll(), history=True)
+            if not more:
+                break
+        self._backfilling = False
+
+    def _run(self) -> None:
+        assert self._tailer is not None
+        try:
+            self.backfill()
+        except Exception as exc:  # never die silently: say so on screen, then follow anyway
+            self._backfilling = False
+            self._notice(f"reading history failed: {type(exc).__name__}: {exc}")
+        last_full = last_scan = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                last_full, last_scan = self._follow_once(last_full, last_scan)
+            except Exception as exc:  # one bad poll must not end the monitor
+                self._notice(f"file ingest error: {type(exc).__name__}: {exc}")
+                self._stop.wait(0.2)
+
+    def _follow_once(self, last_full: float, last_scan: float) -> tuple[float, float]:
+        """One wait-and-read step of following; returns the updated poll and scan times."""
+        tailer = self._tailer
+        assert tailer is not None
+        tailer.wake.wait(FULL_POLL_SECONDS)
+        tailer.wake.clear()
+        if self._stop.is_set():
+            return last_full, last_scan
+        if self._rewind:
+            self._do_rewind()
+            return last_full, last_scan
+        now = time.monotonic()
+        dirty = tailer.take_dirty()
+        for path in dirty:
+            tailer.adopt(path)
+        if now - last_scan >= RESCAN_SECONDS:
+            tailer.rescan()
+            last_scan = now
+        if now - last_full >= FULL_POLL_SECONDS or tailer.watch_error:
+            results = tailer.poll()
+            last_full = now
+        else:
+            results = tailer.poll(dirty)
+        if self._ingest(results, history=False):
+            tailer.wake.set()  # a file had more than one read's worth: come back at once
+        if tailer.watch_error and tailer.watch_error not in self._notices:
+            self._notice(tailer.watch_error)
+        return last_full, last_scan
+
+    def _format_for(self, follower: Follower) -> FileFormat:
+        known = self._formats.get(follower.path)
+        if known is None or known[0] != follower.generation:
+            known = (follower.generation, FileFormat())
+            self._formats[follower.path] = known
+        return known[1]
+
+    def _ingest(self, results: Iterable[tuple[Follower, PollResult]], *, history: bool) -> bool:
+        """Parse what the followers read, then count it under one lock per batch; True if more is waiting.
+
+        A batch is flushed every BATCH_LINES lines, so memory stays bounded
+        while a folder of large files is read.
+        """
+        more = False
+        events: list[Event] = []
+        rejects: list[Rejected] = []
+        for follower, res in results:
+            if len(events) + len(rejects) >= BATCH_LINES:
+                self._count(events, rejects, history=history)
+                events, rejects = [], []
+            more = more or res.more
+            for notice in res.notices:
+                self._notice(notice)
+            if history:
+                self._backfill_done += res.bytes_read
+            rejects.extend(res.rejects)
+            if not res.lines:
+                continue
+            fmt = self._format_for(follower)
+            for line in res.lines:
+                parsed = fmt.parse(line)
+                if type(parsed) is list:
+                    events.extend(parsed)
+                else:
+                    rejects.append(parsed)  # type: ignore[arg-type]
+        if events or rejects:
+            self._count(events, rejects, history=history)
+        return more
+
+    def _count(self, events: list[Event], rejects: list[Rejected], *, history: bool) -> None:
+        firings: list[tuple[Event, Firing]] = []
+        # The lock is held for LOCK_CHUNK events at a time, so send() and
+        # snapshot() on other threads wait milliseconds, not a whole read.
+        for start in range(0, max(len(events), 1), LOCK_CHUNK):
+            chunk = events[start : start + LOCK_CHUNK]
+            with self._lock:
+                self._note_sent()  # before the events: an ack in this batch finds its command
+                agg = self._agg
+                rules = self._rules
+                for ev in chunk:
+                    if rules is None:
+                        agg.add(ev)
+                        continue
+                    before = agg.duplicates
+                    agg.add(ev)
+                    if agg.duplicates == before:  # rules see each call once, as the aggregator does
+                        for firing in rules.observe(ev):
+                            firings.append((ev, firing))
+                if start == 0:
+                    for rej in rejects:
+                        agg.reject(rej.reason, rej.detail)
+                if chunk:
+                    wall = time.time()
+                    self._last_event_wall = wall
+                    self._rate.append((wall, len(chunk)))
+        if firings and not history:
+            self._act(firings)
+
+    def _act(self, firings: list[tuple[Event, Firing]]) -> None:
+        """The monitor's own guardrails: show each firing, and pause/downgrade when asked."""
+        for ev, f in firings:
+            row = AlertRow(
+                ts=self.clock(), rule=f.rule, metric=f.metric, value=f.value,
+                threshold=f.threshold, action=f.action, source="monitor",
+                run=ev.run, agent=ev.agent, message=f.message,
+            )
+            with self._lock:
+                self._agg.note_alert(row)
+                self._alerts.append(row)
+            if f.action in ("pause", "downgrade"):
+                self.send(f.action, to=f.to if f.action == "downgrade" else None,
+                          origin=f"rule:{f.rule}", reason=f.message)
+
+    # -- socket ingest (the server's thread) --------------------------------------
+
+    def _on_socket_batch(self, events: list[Event], rejects: list[Rejected]) -> None:
+        self._socket_events.extend(events)
+        self._count(events, rejects, history=False)
+
+    # -- outputs --------------------------------------------------------------------
+
+    def _notice(self, text: str) -> None:
+        # A file that stays unreadable would say so on every poll: once is enough.
+        if not self._notices or self._notices[-1] != text:
+            self._notices.append(text)
+
+    def _source_status(self) -> SourceStatus:
+        parts: list[str] = []
+        files = 0
+        if self._tailer is not None:
+            files = len(self._tailer.followers)
+            names = [str(p) for p in self._tailer.files + self._tailer.folders]
+            parts.append(names[0] if len(names) == 1 else f"{len(names)} paths")
+        server = self._server
+        connections = refused = 0
+        if self._socket_path is not None:
+            parts.append(f"socket {self._socket_path}")
+            if server is not None:
+                connections = server.connections
+                refused = server.refused
+        wall = time.time()
+        while self._rate and self._rate[0][0] < wall - RATE_SECONDS:
+            self._rate.popleft()
+        rate = sum(n for _t, n in self._rate) / RATE_SECONDS
+        return SourceStatus(
+            description=" + ".join(parts),
+            files=files,
+            connections=connections,
+            backfilling=self._backfilling,
+            backfill_done_bytes=self._backfill_done,
+            backfill_total_bytes=self._backfill_total,
+            last_event_wall=self._last_event_wall,
+            events_per_second=rate,
+            refused_peers=refused,
+            notices=tuple(self._notices),
+        )
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            self._note_sent()
+            source = self._source_status()
+            return self._agg.snapshot(source=source, budget=self.budget)
+
+    @property
+    def events_counted(self) -> int:
+        """llm_call events counted so far: a lock-free read for waiting loops and benchmarks."""
+        return self._agg.events
+
+    @property
+    def control_paths(self) -> list[Path]:
+        """Sidecars for the followed flightdeck-v1 files (and named files not yet seen)."""
+        out: list[Path] = []
+        if self._tailer is None:
+            return out
+        for path in list(self._tailer.followers):
+            known = self._formats.get(path)
+            fmt = known[1].format if known else None
+            if fmt is FLIGHTDECK_V1 or (fmt is None and path in self._named_files):
+                out.append(sidecar_path(path))
+        return out
+
+    def send(
+        self,
+        cmd: str,
+        *,
+        to: dict[str, str] | None = None,
+        target: dict[str, str] | None = None,
+        origin: str = "key",
+        reason: str | None = None,
+    ) -> Command:
+        """Send a control command on every channel; returns it (its id matches the ack)."""
+        command = new_command(cmd, origin=origin, reason=reason, to=to, target=target, now=self.clock())
+        for sidecar in self.control_paths:
+            try:
+                append_command(sidecar, command)
+            except OSError as exc:
+                self._notice(f"could not write {sidecar}: {exc}")
+        server = self._server
+        if server is not None:
+            server.send_command(command)
+        # Noted without waiting for the aggregator lock (an ingest batch may hold
+        # it): the next batch or snapshot moves it in, before any ack can match.
+        self._sent.append(command)
+        self._to_note.append(command)
+        return command
+
+    def _note_sent(self) -> None:
+        """Move commands sent since the last call into the aggregator. Caller holds the lock."""
+        while self._to_note:
+            command = self._to_note.popleft()
+            self._agg.note_command(command, sent_at=command.ts)
+
+    # -- filtering --------------------------------------------------------------------
+
+    def _new_aggregator(self, predicate: Callable[[Event], bool] | None) -> Aggregator:
+        return Aggregator(clock=self.clock, predicate=predicate, live=True)
+
+    def set_filter(self, text: str | None) -> None:
+        """Count only matching events: a fresh aggregator, and the history read again."""
+        predicate = parse_filter(text)
+        with self._lock:
+            self._filter_text = text
+            self._note_sent()
+            fresh = self._new_aggregator(predicate)
+            for ev in list(self._socket_events):
+                fresh.add(ev)
+            # Commands and the monitor's own alerts are not in any log: carry them over.
+            for command in self._sent:
+                fresh.note_command(command, sent_at=command.ts)
+            for row in self._alerts:
+                fresh.note_alert(row)
+            self._agg = fresh
+        if self._tailer is None:
+            return
+        if self._thread is None:
+            self._do_rewind()
+        else:
+            self._rewind = True
+            self._tailer.wake.set()
+
+    @property
+    def filter_text(self) -> str | None:
+        return self._filter_text
+
+    def _do_rewind(self) -> None:
+        self._rewind = False
+        assert self._tailer is not None
+        for follower in self._tailer.followers.values():
+            follower.rewind()
+        self._formats.clear()
+        self.backfill()

@@ -1,0 +1,315 @@
+"""Streaming whole logs into Aggregators, on every core (``flightdeck report``).
+
+Memory stays constant whatever the size of the logs: files are read in binary
+in fixed chunks, and a line longer than ``MAX_LINE_BYTES`` is skipped to its
+newline and counted as rejected without ever being held whole.
+
+Big inputs are cut into byte ranges at line boundaries, one per process; each
+worker returns its Aggregator and the parent merges them in file order.
+Dedupe stays exact across ranges: after the first pass, a range whose ids
+meet ids of an earlier range is scanned again with those earlier ids
+preloaded, so a repeated id counts once wherever the copies fall. That second
+pass costs nothing when (as usual) no id repeats across ranges.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_all_start_methods, get_context
+from pathlib import Path
+from typing import BinaryIO, Final
+
+from flightdeck.core.aggregate import Aggregator
+from flightdeck.core.dedupe import SeenIds
+from flightdeck.core.events import MAX_LINE_BYTES, Rejected, decode_line
+
+try:
+    from flightdeck.ingest.formats import FORMATS, FileFormat, detect_format
+except ImportError:  # pragma: no cover - formats are optional: v1 only without them
+    FORMATS = {}  # type: ignore[assignment]
+    FileFormat = None  # type: ignore[assignment,misc]
+    detect_format = None  # type: ignore[assignment]
+
+V1: Final = "flightdeck-v1"
+CHUNK_BYTES: Final = 1 << 20
+# Below this much input, starting processes costs more than it saves.
+PARALLEL_MIN_BYTES: Final = 16 << 20
+_DETECT_LINES: Final = 50
+TASKS_PER_WORKER: Final = 2
+MIN_TASK_BYTES: Final = 8 << 20
+
+
+class ScanError(Exception):
+    """A path that cannot be read (missing, unreadable); the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Bytes [start, end) of one file, cut at line boundaries."""
+
+    path: str
+    start: int
+    end: int
+    fmt: str | None  # a formats.FORMATS name, None to detect from the lines
+
+
+def expand(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Files to read: each file as given, each folder as every *.jsonl below it (sorted)."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*.jsonl") if p.is_file()))
+        elif path.exists():
+            if not os.access(path, os.R_OK):
+                raise ScanError(f"{path}: permission denied")
+            out.append(path)
+        else:
+            raise ScanError(f"{path}: no such file or folder")
+    return out
+
+
+def read_batches(f: BinaryIO, start: int = 0, end: int | None = None) -> Iterator[list[bytes] | int]:
+    """Lines of bytes [start, end) of ``f``, a chunk's worth at a time.
+
+    Yields lists of lines (newline stripped) and, for a line longer than
+    ``MAX_LINE_BYTES``, an int: its length. Such a line is skipped, never
+    buffered whole. A last line without a newline is yielded as it is.
+    """
+    f.seek(start)
+    remaining = math.inf if end is None else end - start
+    tail = b""
+    skipped = 0  # > 0 while inside an over-long line
+    while remaining > 0:
+        chunk = f.read(int(min(CHUNK_BYTES, remaining)))
+        if not chunk:
+            break
+        remaining -= len(chunk)
+        if skipped:
+            i = chunk.find(b"\n")
+            if i < 0:
+                skipped += len(chunk)
+                continue
+            yield skipped + i
+            skipped = 0
+            chunk = chunk[i + 1 :]
+        lines = chunk.split(b"\n")
+        if tail:
+            lines[0] = tail + lines[0]
+        tail = lines.pop()
+        if len(tail) > MAX_LINE_BYTES:
+            skipped, tail = len(tail), b""
+        if lines:
+            yield lines
+    if skipped:
+        yield skipped
+    elif tail:
+        yield [tail]
+
+
+def _feed(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, until: float) -> None:
+    """Decode the segment's lines into ``agg``: the v1 fast path, or a foreign format."""
+    fmt = seg.fmt
+    if fmt != V1 and FileFormat is not None:
+        _feed_foreign(agg, f, seg, since, until)
+        return
+    add = agg.add
+    reject = agg.reject
+    decode = decode_line
+    for batch in read_batches(f, seg.start, seg.end):
+        if type(batch) is int:
+            reject("line too long", f"{batch} bytes")
+            continue
+        for line in batch:  # type: ignore[union-attr]
+            ev = decode(line)
+            if type(ev) is Rejected:
+                if not line.strip():
+                    continue  # blank lines are not events, nor errors
+                reject(ev.reason, ev.detail)
+            elif since <= ev.ts < until:  # type: ignore[union-attr,operator]
+                add(ev)  # type: ignore[arg-type]
+
+
+def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, until: float) -> None:
+    assert FileFormat is not None
+    parser = FileFormat(FORMATS.get(seg.fmt) if seg.fmt else None)
+    for batch in read_batches(f, seg.start, seg.end):
+        if type(batch) is int:
+            agg.reject("line too long", f"{batch} bytes")
+            continue
+        for line in batch:  # type: ignore[union-attr]
+            if not line.strip():
+                continue
+            try:
+                result = parser.parse(line)
+            except Exception as exc:  # a parser bug must not lose the rest of the log
+                agg.reject("parse error", f"{type(exc).__name__}: {exc}")
+                continue
+            if isinstance(result, Rejected):
+                agg.reject(result.reason, result.detail)
+                continue
+            for ev in result:
+                if since <= ev.ts < until:  # type: ignore[operator]
+                    agg.add(ev)
+
+
+def detect_file_format(path: str | os.PathLike[str]) -> str | None:
+    """The format name of a file from its first lines; None if they do not tell."""
+    if detect_format is None:
+        return V1
+    try:
+        with open(path, "rb") as f:
+            for n, batch in enumerate(read_batches(f, 0, CHUNK_BYTES)):
+                if type(batch) is int:
+                    continue
+                for line in batch[:_DETECT_LINES]:  # type: ignore[index]
+                    if not line.strip():
+                        continue
+                    found = detect_format(line)
+                    if not isinstance(found, Rejected):
+                        return found.name
+                if n:
+                    break
+    except OSError:
+        return None
+    return None
+
+
+def _scan_segments(segments: Sequence[Segment], since: float, until: float, by: tuple[str, ...],
+                   recent: int, prior: SeenIds | None = None) -> Aggregator:
+    agg = Aggregator(live=False, breakdowns=by, recent=recent)
+    if prior is not None:
+        agg.seen = prior  # earlier ranges' ids: repeats of them count as duplicates
+    # The aggregates hold no reference cycles; the cyclic collector would only
+    # walk millions of short-lived events for nothing.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for seg in segments:
+            with open(seg.path, "rb") as f:
+                _feed(agg, f, seg, since, until)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return agg
+
+
+def _run_task(args: tuple[tuple[Segment, ...], float, float, tuple[str, ...], int, SeenIds | None]) -> Aggregator:
+    segments, since, until, by, recent, prior = args
+    return _scan_segments(segments, since, until, by, recent, prior)
+
+
+def _line_start_at_or_after(f: BinaryIO, offset: int, size: int) -> int:
+    """The first line start >= offset (size if none)."""
+    if offset <= 0:
+        return 0
+    f.seek(offset - 1)
+    while True:
+        block = f.read(1 << 16)
+        if not block:
+            return size
+        i = block.find(b"\n")
+        if i >= 0:
+            return f.tell() - len(block) + i + 1
+    # unreachable
+
+
+def plan(files: Sequence[Path], parts: int) -> list[tuple[Segment, ...]]:
+    """Cut the files into about ``parts`` runs of segments of equal bytes, in order.
+
+    Cuts fall at line starts, so every line belongs to exactly one segment.
+    """
+    sizes = [p.stat().st_size for p in files]
+    total = sum(sizes)
+    names = [str(p) for p in files]
+    formats = [detect_file_format(p) for p in files]
+    bounds: list[tuple[int, int]] = [(0, 0)]  # (file index, offset), ascending
+    file_starts = [0]
+    for size in sizes:
+        file_starts.append(file_starts[-1] + size)
+    for k in range(1, max(parts, 1)):
+        g = total * k // parts
+        i = next(j for j in range(len(files)) if file_starts[j] <= g < file_starts[j + 1] or j == len(files) - 1)
+        with open(files[i], "rb") as f:
+            off = _line_start_at_or_after(f, g - file_starts[i], sizes[i])
+        if (i, off) > bounds[-1]:
+            bounds.append((i, off))
+    bounds.append((len(files), 0))
+    tasks: list[tuple[Segment, ...]] = []
+    for (fi, fo), (ti, to) in zip(bounds, bounds[1:]):
+        segs = []
+        for i in range(fi, min(ti, len(files) - 1) + 1):
+            start = fo if i == fi else 0
+            end = to if i == ti else sizes[i]
+            if end > start:
+                segs.append(Segment(names[i], start, end, formats[i]))
+        if segs:
+            tasks.append(tuple(segs))
+    return tasks
+
+
+def scan(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    jobs: int = 0,
+    since: float | None = None,
+    until: float | None = None,
+    by: Sequence[str] = ("model",),
+    recent: int = 200,
+) -> Aggregator:
+    """Every event of the files (and folders) into one Aggregator(live=False).
+
+    ``jobs``: processes to use (0: one per core); small inputs use one
+    regardless. ``since``/``until``: keep events with since <= ts < until.
+    Raises ScanError for a missing or unreadable path.
+    """
+    files = expand(paths)
+    lo = -math.inf if since is None else since
+    hi = math.inf if until is None else until
+    dims = tuple(by)
+    total = sum(p.stat().st_size for p in files)
+    workers = jobs if jobs > 0 else (os.cpu_count() or 1)
+    if workers <= 1 or total < PARALLEL_MIN_BYTES:
+        segments = plan(files, 1)
+        return _scan_segments(segments[0] if segments else (), lo, hi, dims, recent)
+    # Several ranges per worker: on a shared machine a worker that is slowed
+    # down takes fewer of them instead of holding everyone up at the end.
+    parts = max(workers, min(workers * TASKS_PER_WORKER, total // MIN_TASK_BYTES))
+    tasks = plan(files, parts)
+    if len(tasks) == 1:
+        return _scan_segments(tasks[0], lo, hi, dims, recent)
+    return _scan_parallel(tasks, lo, hi, dims, recent, workers)
+
+
+def _scan_parallel(tasks: list[tuple[Segment, ...]], lo: float, hi: float, dims: tuple[str, ...],
+                   recent: int, workers: int) -> Aggregator:
+    method = "fork" if "fork" in get_all_start_methods() else "spawn"
+    merged: Aggregator | None = None
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context(method)) as pool:
+        # Results come back in task order and are merged as they come, so the
+        # parent holds one Aggregator plus the one arriving.
+        prior = SeenIds()  # every id of the ranges before the current one
+        redo = []
+        for i, agg in enumerate(pool.map(_run_task, [(t, lo, hi, dims, recent, None) for t in tasks])):
+            if i and agg.seen.intersects(prior):
+                # This range repeats ids of earlier ones, and counted them again:
+                # scan it again with the earlier ids preloaded.
+                redo.append(pool.submit(_run_task, (tasks[i], lo, hi, dims, recent, prior.copy())))
+                prior.merge(agg.seen)
+                continue
+            prior.merge(agg.seen)
+            if merged is None:
+                merged = agg
+            else:
+                merged.merge(agg)
+        for future in redo:
+            again = future.result()
+            assert merged is not None  # the first range is never redone
+            merged.merge(again)
+    assert merged is not None
+    return merged

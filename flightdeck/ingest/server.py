@@ -1,0 +1,360 @@
+"""The UNIX socket agents stream their events to, and get commands back on.
+
+Newline-delimited JSON both ways. The socket is the user's alone: created
+0600 in a folder others cannot write to, and every peer's uid is checked
+with SO_PEERCRED (another user is refused, and the refusal shown). A socket
+file left by a crashed monitor is replaced; one with a live monitor behind it
+is not. One selector thread serves every connection with bounded buffers and
+a bounded read per connection per turn, so a flooding or stuck agent is cut
+off alone and never stalls the others.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import selectors
+import socket
+import stat
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flightdeck.core.events import MAX_LINE_BYTES, Command, Event, Rejected, encode_command
+from flightdeck.ingest.formats import FileFormat
+
+READ_SIZE = 64 * 1024  # per connection per turn: fairness between agents
+MAX_OUT_BYTES = 1 << 20  # commands queued for a client that does not read: then it is dropped
+MAX_GARBAGE_RUN = 1000  # consecutive rejected lines before a client is cut off as hostile
+
+PeerCred = Callable[[socket.socket], tuple[int, int, int]]  # (pid, uid, gid)
+OnBatch = Callable[[list[Event], list[Rejected]], None]
+
+
+class SocketError(Exception):
+    """The socket cannot be served: in use by a live monitor, or unsafe."""
+
+
+def read_peercred(sock: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end (Linux struct ucred)."""
+    fmt = "3i"
+    data = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize(fmt))
+    pid, uid, gid = struct.unpack(fmt, data)
+    return pid, uid, gid
+
+
+def check_folder(folder: Path) -> None:
+    """Create the folder 0700, or make sure an existing one is ours and closed to others' writes."""
+    if not folder.exists():
+        folder.mkdir(mode=0o700, parents=True)
+        return
+    st = os.stat(folder)
+    if not stat.S_ISDIR(st.st_mode):
+        raise SocketError(f"{folder} is not a folder")
+    if st.st_uid != os.getuid():
+        raise SocketError(f"{folder} belongs to uid {st.st_uid}, not to you: choose a socket path in your own folder")
+    if stat.S_IMODE(st.st_mode) & 0o022:
+        raise SocketError(
+            f"{folder} can be written by others (mode {stat.S_IMODE(st.st_mode):o}): "
+            "they could replace the socket; choose a folder only you can write to"
+        )
+
+
+def clear_stale(path: Path) -> bool:
+    """Remove a socket file no monitor is behind; SocketError if one is. True if removed."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISSOCK(st.st_mode):
+        raise SocketError(f"{path} exists and is not a socket; not replacing it")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+    except (ConnectionRefusedError, FileNotFoundError):
+        os.unlink(path)  # stale: left by a monitor that crashed
+        return True
+    except OSError as exc:
+        raise SocketError(f"{path}: cannot tell whether a monitor is listening ({exc})") from None
+    finally:
+        probe.close()
+    raise SocketError(f"another monitor is listening on {path}")
+
+
+@dataclass(eq=False)
+class Connection:
+    sock: socket.socket
+    pid: int
+    uid: int
+    parser: FileFormat = field(default_factory=FileFormat)
+    pending: bytearray = field(default_factory=bytearray)
+    out: bytearray = field(default_factory=bytearray)
+    identities: set[tuple[str, str | None]] = field(default_factory=set)
+    garbage_run: int = 0
+    closed: bool = False
+
+    def wants(self, command: Command) -> bool:
+        """Whether a command's target matches an agent seen on this connection (or none seen yet)."""
+        if not command.target or not self.identities:
+            return True
+        return any(command.applies_to(run, agent) for run, agent in self.identities)
+
+
+class SocketServer:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        on_batch: OnBatch,
+        *,
+        on_notice: Callable[[str], None] = lambda _text: None,
+        peercred: PeerCred = read_peercred,
+        max_line: int = MAX_LINE_BYTES,
+        max_out: int = MAX_OUT_BYTES,
+    ) -> None:
+        self.path = Path(path).expanduser().absolute()
+        self.on_batch = on_batch
+        self.on_notice = on_notice
+        self.peercred = peercred
+        self.max_line = max_line
+        self.max_out = max_out
+        self.refused = 0
+        self.cut_off = 0
+        self._conns: dict[int, Connection] = {}
+        self._conns_lock = threading.Lock()
+        self._sel = selectors.DefaultSelector()
+        self._listener: socket.socket | None = None
+        self._ino: int | None = None
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def connections(self) -> int:
+        return len(self._conns)
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def bind(self) -> None:
+        check_folder(self.path.parent)
+        if clear_stale(self.path):
+            self.on_notice(f"replaced a stale socket at {self.path}")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)  # the socket is born 0600: no window where others may connect
+        try:
+            sock.bind(str(self.path))
+        except OSError as exc:
+            sock.close()
+            raise SocketError(f"cannot listen on {self.path}: {exc}") from None
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+        self._ino = os.stat(self.path).st_ino
+        sock.listen(64)
+        sock.setblocking(False)
+        self._listener = sock
+        self._sel.register(sock, selectors.EVENT_READ, None)
+        self._wake_r.setblocking(False)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+
+    def start(self) -> None:
+        if self._listener is None:
+            self.bind()
+        self._thread = threading.Thread(target=self._loop, name="flightdeck-socket", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+        with self._conns_lock:
+            for conn in list(self._conns.values()):
+                self._close(conn)
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+            try:  # remove our socket, never one a newer monitor put there
+                if os.stat(self.path).st_ino == self._ino:
+                    os.unlink(self.path)
+            except OSError:
+                pass
+        self._sel.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+
+    # -- the selector loop ----------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ready = self._sel.select(timeout=0.5)
+            except OSError:
+                return
+            events: list[Event] = []
+            rejects: list[Rejected] = []
+            for key, mask in ready:
+                if key.data == "wake":
+                    try:
+                        self._wake_r.recv(4096)
+                    except OSError:
+                        pass
+                    self._update_interest()
+                elif key.data is None:
+                    self._accept()
+                else:
+                    conn: Connection = key.data
+                    if mask & selectors.EVENT_READ and not conn.closed:
+                        self._read(conn, events, rejects)
+                    if mask & selectors.EVENT_WRITE and not conn.closed:
+                        with self._conns_lock:
+                            self._flush(conn)
+                            if not conn.out and not conn.closed:
+                                self._sel.modify(conn.sock, selectors.EVENT_READ, conn)
+            if events or rejects:
+                self.on_batch(events, rejects)
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        try:
+            sock, _ = self._listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.on_notice(f"accept failed: {exc}")
+            return
+        try:
+            pid, uid, _gid = self.peercred(sock)
+        except OSError as exc:
+            sock.close()
+            self.refused += 1
+            self.on_notice(f"refused a connection: cannot read its credentials ({exc})")
+            return
+        if uid != os.getuid():
+            sock.close()
+            self.refused += 1
+            self.on_notice(f"refused connection from uid {uid} (pid {pid}): not you")
+            return
+        sock.setblocking(False)
+        conn = Connection(sock=sock, pid=pid, uid=uid)
+        with self._conns_lock:
+            self._conns[sock.fileno()] = conn
+        self._sel.register(sock, selectors.EVENT_READ, conn)
+
+    def _read(self, conn: Connection, events: list[Event], rejects: list[Rejected]) -> None:
+        try:
+            data = conn.sock.recv(READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            if conn.pending:
+                rejects.append(Rejected("truncated line", f"pid {conn.pid} disconnected mid-line"))
+            self._drop(conn, None)
+            return
+        buf = conn.pending + data if conn.pending else data
+        lines = buf.split(b"\n")
+        tail = lines.pop()
+        for line in lines:
+            if not line.strip():
+                continue
+            if len(line) > self.max_line:
+                rejects.append(Rejected("line too long", f"pid {conn.pid}: {len(line)} bytes"))
+                self._drop(conn, f"cut off pid {conn.pid}: a line over {self.max_line} bytes")
+                return
+            parsed = conn.parser.parse(bytes(line))
+            if isinstance(parsed, Rejected):
+                rejects.append(parsed)
+                conn.garbage_run += 1
+                if conn.garbage_run > MAX_GARBAGE_RUN:
+                    self._drop(conn, f"cut off pid {conn.pid}: {MAX_GARBAGE_RUN} bad lines in a row")
+                    return
+                continue
+            conn.garbage_run = 0
+            for ev in parsed:
+                if len(conn.identities) < 64:
+                    conn.identities.add((ev.run, ev.agent))
+            events.extend(parsed)
+        if len(tail) > self.max_line:
+            rejects.append(Rejected("line too long", f"pid {conn.pid}: over {self.max_line} bytes without a newline"))
+            self._drop(conn, f"cut off pid {conn.pid}: a line over {self.max_line} bytes")
+            return
+        conn.pending = bytearray(tail)
+
+    def _drop(self, conn: Connection, why: str | None) -> None:
+        if why:
+            self.cut_off += 1
+            self.on_notice(why)
+        with self._conns_lock:
+            self._close(conn)
+
+    def _close(self, conn: Connection) -> None:
+        """Caller holds _conns_lock."""
+        if conn.closed:
+            return
+        conn.closed = True
+        self._conns.pop(conn.sock.fileno(), None)
+        try:
+            self._sel.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        conn.sock.close()
+
+    # -- commands back to the agents --------------------------------------------------
+
+    def send_command(self, command: Command) -> int:
+        """Queue a command for every connection it targets; written at once where possible.
+
+        Called from any thread (a key press): the non-blocking send happens here,
+        and only a remainder waits for the selector thread.
+        """
+        line = encode_command(command)
+        sent = 0
+        with self._conns_lock:
+            for conn in list(self._conns.values()):
+                if conn.closed or not conn.wants(command):
+                    continue
+                if len(conn.out) + len(line) > self.max_out:
+                    self.cut_off += 1
+                    self.on_notice(f"cut off pid {conn.pid}: it does not read its commands")
+                    self._close(conn)
+                    continue
+                conn.out += line
+                self._flush(conn)
+                sent += 1
+        self._wake()  # let the selector watch for writability where data is left
+        return sent
+
+    def _flush(self, conn: Connection) -> None:
+        """Caller holds _conns_lock."""
+        while conn.out:
+            try:
+                n = conn.sock.send(conn.out)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EPIPE, errno.ECONNRESET):
+                    self.on_notice(f"pid {conn.pid}: {exc}")
+                self._close(conn)
+                return
+            del conn.out[:n]
+
+    def _update_interest(self) -> None:
+        with self._conns_lock:
+            for conn in self._conns.values():
+                want = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.out else 0)
+                try:
+                    if self._sel.get_key(conn.sock).events != want:
+                        self._sel.modify(conn.sock, want, conn)
+                except (KeyError, ValueError, OSError):
+                    pass

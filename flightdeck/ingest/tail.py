@@ -1,0 +1,396 @@
+"""Following files and folders the way real logs behave.
+
+A ``Follower`` owns one path. Each ``poll()`` returns the complete lines that
+appeared since the last poll and copes with what happens to log files: the
+file does not exist yet; a write ends mid-line (the partial line is held until
+its newline); rotation by rename (the old inode is read to its end, then the
+new file from offset 0); truncation in place (copytruncate), including a
+truncation followed at once by writes that make the file longer than before,
+which the size alone misses, so the first bytes are fingerprinted too;
+deletion and re-creation. A line over 1 MiB is rejected and skipped to its
+newline without being buffered.
+
+A ``Tailer`` owns the followers for a set of files and folders (every
+``*.jsonl`` below a folder, new ones picked up) and a watchfiles thread on the
+*parent* folders: watching a file itself goes silent after a rename. The
+watcher only wakes the ingest loop; a slow periodic poll is the safety net.
+
+The monitor never writes to telemetry files: they are opened read-only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from flightdeck.core.events import MAX_LINE_BYTES, Rejected
+
+HEAD_BYTES: Final = 64  # fingerprint length: enough to hold a unique id or timestamp
+READ_CHUNK: Final = 1 << 20
+MAX_READ_PER_POLL: Final = 8 << 20  # then let the other files have a turn
+SUFFIX: Final = ".jsonl"
+MAX_OPEN_FILES: Final = 200  # beyond this many followed files, quiet ones are closed between polls
+
+
+@dataclass(slots=True)
+class PollResult:
+    lines: list[bytes] = field(default_factory=list)
+    rejects: list[Rejected] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    bytes_read: int = 0
+    more: bool = False  # stopped at MAX_READ_PER_POLL; poll again soon
+
+
+class Follower:
+    """One followed path. Not thread-safe: one ingest thread polls it."""
+
+    def __init__(self, path: str | os.PathLike[str], *, max_line: int = MAX_LINE_BYTES) -> None:
+        self.path = Path(path)
+        self.max_line = max_line
+        self._fd: int | None = None
+        self._ino: tuple[int, int] | None = None  # (dev, ino)
+        self.offset = 0
+        self._head = b""
+        self._pending = bytearray()
+        self._skipping = False  # inside an over-long line: drop bytes to the next newline
+        self._released = False  # closed by release(): reopen and resume if the inode is the same
+        self.generation = 0  # bumps on every new file (rotation, truncation, re-creation)
+
+    # -- state ----------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self._fd is not None
+
+    def size_now(self) -> int:
+        try:
+            return os.stat(self.path).st_size
+        except OSError:
+            return 0
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def rewind(self) -> None:
+        """Read the file again from its start (used when the filter changes)."""
+        self.close()
+        self._released = False
+        self._ino = None
+        self.offset = 0
+        self._head = b""
+        self._pending.clear()
+        self._skipping = False
+
+    # -- polling --------------------------------------------------------------
+
+    def poll(self) -> PollResult:
+        out = PollResult()
+        try:
+            st = os.stat(self.path)
+        except (FileNotFoundError, NotADirectoryError):
+            if self._fd is not None:  # deleted or renamed away: finish what was written
+                self._safe_drain(out)
+                self._switch(out, f"{self.path}: gone; waiting for it to reappear")
+            return out
+        except OSError as exc:
+            out.notices.append(f"{self.path}: {exc}")
+            return out
+        if self._released and (st.st_dev, st.st_ino) == self._ino and st.st_size == self.offset:
+            return out  # a quiet released file: no need to reopen it to know nothing changed
+        if self._fd is not None and (st.st_dev, st.st_ino) != self._ino:
+            self._safe_drain(out)  # rotated: the old inode may hold lines written before the rename
+            self._switch(out, f"{self.path}: replaced (rotation); reading the new file")
+        if self._fd is None and not self._open(out):
+            return out
+        try:
+            self._check_truncation(out)
+            self._read(out)
+        except OSError as exc:  # e.g. a folder or device given as a file: say so, keep going
+            out.notices.append(f"{self.path}: cannot read: {exc}")
+            self.close()
+        return out
+
+    def release(self) -> None:
+        """Close the descriptor of a quiet file but keep its place (a folder may hold thousands)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            self._released = True
+
+    def _open(self, out: PollResult) -> bool:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError as exc:
+            out.notices.append(f"{self.path}: {exc}")
+            return False
+        st = os.fstat(fd)
+        ino = (st.st_dev, st.st_ino)
+        resumed = self._released and ino == self._ino
+        if self._released and not resumed:
+            self._drop_partial(out, "partial line at end of replaced file")
+            out.notices.append(f"{self.path}: replaced; reading the new file")
+        self._released = False
+        self._fd, self._ino = fd, ino
+        if not resumed:  # resuming keeps offset and fingerprint: the truncation check still applies
+            self.offset, self._head = 0, b""
+            self.generation += 1
+        return True
+
+    def _switch(self, out: PollResult, notice: str) -> None:
+        self._drop_partial(out, "partial line at end of replaced file")
+        self.close()
+        self._ino = None
+        out.notices.append(notice)
+
+    def _drop_partial(self, out: PollResult, why: str) -> None:
+        if self._pending:
+            out.rejects.append(Rejected("truncated line", f"{self.path}: {why} ({len(self._pending)} bytes)"))
+            self._pending.clear()
+        self._skipping = False
+
+    def _check_truncation(self, out: PollResult) -> None:
+        assert self._fd is not None
+        size = os.fstat(self._fd).st_size
+        truncated = size < self.offset
+        if not truncated and self._head:
+            # copytruncate then a burst of writes can leave the file longer than
+            # before: only the first bytes show it is a new content.
+            truncated = os.pread(self._fd, len(self._head), 0) != self._head
+        if truncated:
+            self._drop_partial(out, "partial line before truncation")
+            self.offset, self._head = 0, b""
+            self.generation += 1
+            out.notices.append(f"{self.path}: truncated; reading from the start")
+
+    def _read(self, out: PollResult) -> None:
+        assert self._fd is not None
+        budget = MAX_READ_PER_POLL
+        while budget > 0:
+            data = os.pread(self._fd, min(READ_CHUNK, budget), self.offset)
+            if not data:
+                return
+            if len(self._head) < HEAD_BYTES and self.offset < HEAD_BYTES:
+                self._head = os.pread(self._fd, HEAD_BYTES, 0)
+            self.offset += len(data)
+            budget -= len(data)
+            out.bytes_read += len(data)
+            self._split(data, out)
+        out.more = True
+
+    def _safe_drain(self, out: PollResult) -> None:
+        try:
+            self._drain(out)
+        except OSError as exc:
+            out.notices.append(f"{self.path}: cannot finish the old file: {exc}")
+
+    def _drain(self, out: PollResult) -> None:
+        """Read an old inode to its end (no truncation check: it is being let go)."""
+        if self._fd is None:
+            return
+        while True:
+            data = os.pread(self._fd, READ_CHUNK, self.offset)
+            if not data:
+                return
+            self.offset += len(data)
+            out.bytes_read += len(data)
+            self._split(data, out)
+
+    def _split(self, data: bytes, out: PollResult) -> None:
+        if self._skipping:
+            nl = data.find(b"\n")
+            if nl < 0:
+                return
+            data = data[nl + 1 :]
+            self._skipping = False
+        if self._pending:
+            nl = data.find(b"\n")
+            if nl < 0:
+                self._hold(data, out)
+                return
+            first = bytes(self._pending) + data[:nl]
+            data = data[nl + 1 :]
+            self._pending.clear()
+            self._emit(first, out)
+        lines = data.split(b"\n")
+        tail = lines.pop()
+        for line in lines:
+            self._emit(line, out)
+        if tail:
+            self._hold(tail, out)
+
+    def _hold(self, data: bytes, out: PollResult) -> None:
+        if len(self._pending) + len(data) > self.max_line:
+            out.rejects.append(
+                Rejected("line too long", f"{self.path}: a line over {self.max_line} bytes was skipped")
+            )
+            self._pending.clear()
+            self._skipping = True
+            return
+        self._pending += data
+
+    def _emit(self, line: bytes, out: PollResult) -> None:
+        if len(line) > self.max_line:
+            out.rejects.append(
+                Rejected("line too long", f"{self.path}: a line of {len(line)} bytes was skipped")
+            )
+            return
+        if line.strip():
+            out.lines.append(line)
+
+
+# --- many files and folders -------------------------------------------------------
+
+
+def _jsonl_below(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.rglob("*" + SUFFIX) if p.is_file())
+    except OSError:
+        return []
+
+
+class Tailer:
+    """Followers for files and folders, plus the watcher that wakes the reader.
+
+    ``poll(all_files)`` reads what is new; the caller (the engine's ingest
+    thread) waits on ``wake`` between polls. Files given by name are
+    followed even before they exist.
+    """
+
+    def __init__(self, paths: Sequence[str | os.PathLike[str]], *, step_ms: int = 5, debounce_ms: int = 20) -> None:
+        self.files: list[Path] = []
+        self.folders: list[Path] = []
+        for p in paths:
+            path = Path(p).expanduser().absolute()
+            (self.folders if path.is_dir() else self.files).append(path)
+        self.followers: dict[Path, Follower] = {}
+        self.wake = threading.Event()
+        self._dirty: set[Path] = set()
+        self._dirty_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.step_ms, self.debounce_ms = step_ms, debounce_ms
+        self.watch_error: str | None = None
+        self.rescan()
+
+    def rescan(self) -> list[Path]:
+        """Pick up files that appeared below the folders; returns the new ones."""
+        new: list[Path] = []
+        for path in self.files:
+            if path not in self.followers:
+                self.followers[path] = Follower(path)
+                new.append(path)
+        for folder in self.folders:
+            for path in _jsonl_below(folder):
+                if path not in self.followers:
+                    self.followers[path] = Follower(path)
+                    new.append(path)
+        return new
+
+    def total_bytes(self) -> int:
+        return sum(f.size_now() for f in self.followers.values())
+
+    def adopt(self, path: Path) -> bool:
+        """Follow a new ``*.jsonl`` the watcher saw below one of the folders."""
+        if path in self.followers or not any(folder in path.parents for folder in self.folders):
+            return False
+        if path.suffix != SUFFIX:
+            if not path.is_dir():
+                return False
+            added = False
+            for found in _jsonl_below(path):
+                if found not in self.followers:
+                    self.followers[found] = Follower(found)
+                    added = True
+            return added
+        self.followers[path] = Follower(path)
+        return True
+
+    def take_dirty(self) -> set[Path]:
+        with self._dirty_lock:
+            dirty, self._dirty = self._dirty, set()
+        return dirty
+
+    def poll(self, paths: Iterable[Path] | None = None) -> Iterable[tuple[Follower, PollResult]]:
+        """Poll the given paths (None: every follower); yields (follower, result)."""
+        targets = self.followers.values() if paths is None else [self.followers[p] for p in paths if p in self.followers]
+        for follower in list(targets):
+            res = follower.poll()
+            if res.bytes_read == 0 and follower.is_open and len(self.followers) > MAX_OPEN_FILES:
+                follower.release()  # quiet: give the descriptor back, reopen when it grows
+            yield follower, res
+
+    # -- watching -----------------------------------------------------------------
+
+    def watch_roots(self) -> list[Path]:
+        roots: set[Path] = set(self.folders)
+        for path in self.files:
+            parent = path.parent
+            while not parent.exists() and parent != parent.parent:
+                parent = parent.parent  # wait for the folder too: watch its nearest ancestor
+            roots.add(parent)
+        # A root below another root is already covered when watching recursively.
+        return sorted(r for r in roots if not any(o != r and o in r.parents for o in roots))
+
+    def start_watching(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="flightdeck-watch", daemon=True)
+            self._thread.start()
+
+    def stop_watching(self) -> None:
+        self._stop.set()
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+
+    def close(self) -> None:
+        self.stop_watching()
+        for f in self.followers.values():
+            f.close()
+
+    def _relevant(self, path: str) -> bool:
+        if path.endswith(SUFFIX):
+            return True
+        p = Path(path)
+        # A new folder may already hold files written before its watch was added.
+        return p in self.followers or (bool(self.folders) and os.path.isdir(p))
+
+    def _watch(self) -> None:
+        import watchfiles
+
+        roots = self.watch_roots()
+        if not roots:
+            return
+        try:
+            # debounce bounds the wait while changes keep coming (a busy log
+            # never goes quiet for `step`); step is how long a quiet spell must
+            # be. The defaults (1600/50 ms) would add ~100 ms of latency.
+            for changes in watchfiles.watch(
+                *roots,
+                step=self.step_ms,
+                debounce=self.debounce_ms,
+                stop_event=self._stop,
+                rust_timeout=500,
+                yield_on_timeout=True,
+                watch_filter=lambda _change, path: self._relevant(path),
+                recursive=True,
+                raise_interrupt=False,
+                ignore_permission_denied=True,
+            ):
+                if not changes:
+                    continue
+                with self._dirty_lock:
+                    self._dirty.update(Path(p) for _c, p in changes)
+                self.wake.set()
+        except Exception as exc:  # the poll keeps working without the watcher
+            self.watch_error = f"file watcher stopped: {exc}; polling instead"
+            self.wake.set()
+

@@ -1,0 +1,777 @@
+"""The Recorder: what an agent holds to record its model calls and obey its monitor.
+
+A complete streamed call::
+
+    from flightdeck import Recorder, Paused
+
+    rec = Recorder("run.jsonl", run="r-42", agent="researcher",
+                   downgrades={"claude-sonnet-4-5": "claude-haiku-4-5"},
+                   rules="rules.toml")                 # optional guardrails, enforced in-process
+    model = rec.model("claude-sonnet-4-5")             # after any downgrade the monitor asked for
+    with rec.call(provider="anthropic", model=model, name="reflect", step=7, stream=True) as call:
+        messages = build_prompt(memory.lookup(task))    # "pre": counted until sent()
+        call.set_prompt(messages)                      # prompt_hash (a hash, never the text)
+        call.sent()                                    # pre ends, ttft starts
+        with client.messages.stream(model=model, messages=messages, max_tokens=1024) as stream:
+            for i, text in enumerate(stream.text_stream):
+                if i == 0:
+                    call.first_token()                  # ttft ends, gen starts
+            final = stream.get_final_message()
+        call.received()                                # gen ends, post starts
+        call.set_usage(final.usage)                    # the SDK's own usage object, as is
+        memory.write(final.content)                    # "post": tools, parsing, memory writes
+    # the llm_call event is written here; an exception inside is recorded and re-raised
+    rec.close()
+
+``async with rec.call(...)`` works the same (waiting for a resume without
+blocking the event loop). ``Recorder(socket="/run/user/1000/flightdeck.sock")``
+streams to a monitor (``flightdeck tail --socket``) instead of a file.
+
+Control: before every call the recorder checks its control channel (the
+``.control`` sidecar beside its file: one ``os.stat`` when nothing changed,
+or the commands its socket received). ``pause`` makes entering ``rec.call``
+wait until ``resume`` (``on_pause="raise"`` raises ``Paused`` instead;
+``pause_timeout=S`` raises ``Paused`` after S seconds of waiting).
+``downgrade`` steps every model one rung down ``downgrades`` (a chain a -> b
+-> c is a ladder), or applies the mapping the command carries; ``restore``
+goes back. Each applied command is answered with a ``signal_ack`` event
+carrying the new state; one that cannot be applied is acknowledged with a
+``message``. Commands with a ``target`` naming another run or agent are
+ignored, and commands this agent already acknowledged in its file (before a
+restart) are not applied again.
+
+Never blocks or crashes the agent: write errors and socket drops are counted,
+warned about once on stderr, and reported in the ``dropped`` field of the
+next event; a usage payload that cannot be read gives an event with the tokens
+that could be read and a ``message`` saying what was wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import mmap
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import msgspec
+
+from flightdeck.core.control import SidecarReader, sidecar_path
+from flightdeck.core.events import (
+    FORMAT_VERSION,
+    KIND_ALERT,
+    KIND_LLM_CALL,
+    KIND_RUN_END,
+    KIND_RUN_START,
+    KIND_SIGNAL_ACK,
+    Command,
+    Event,
+    IdSource,
+    Latency,
+    Usage,
+    decode_line,
+    encode_event,
+    format_usd,
+)
+from flightdeck.core.rules import Firing, RuleEngine, RuleSet
+from flightdeck.recorder.sinks import FileSink, Sink, SocketSink, warn_once
+
+__all__ = ["Recorder", "Call", "Paused", "Stats"]
+
+_LOCAL_PROVIDERS = frozenset({"ollama", "lmstudio", "llamacpp", "llama.cpp", "vllm", "local"})
+_PROXY_PROVIDERS = frozenset({"openrouter", "litellm"})
+# Unacknowledged commands older than this when the recorder starts are history,
+# not instructions: a fresh agent should not obey last week's pause.
+_STALE_COMMAND_S = 300.0
+
+
+class Paused(RuntimeError):
+    """Raised on entering ``rec.call`` while paused, with ``on_pause="raise"`` or after ``pause_timeout``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """``rec.stats(window)``: the monitor's rolling figures, for the agent's own use.
+
+    ``figures`` is the full ``WindowFigures`` (from the monitor's aggregation
+    code); the attributes here are the ones an agent usually decides on.
+    """
+
+    seconds: float
+    calls: int
+    errors: int
+    spend_usd: Decimal
+    p90_total_ms: float | None
+    p90_ttft_ms: float | None
+    cache_hit_rate: float | None
+    mean_prompt_tokens: float | None
+    figures: Any = None
+
+
+def prompt_hash(messages: Any) -> str:
+    """blake2b (16 bytes, hex) of the canonical JSON of ``messages`` (sorted keys).
+
+    A hash, never the text: repeated hashes reveal loops without logging prompts.
+    """
+    try:
+        data = msgspec.json.encode(messages, order="sorted")
+    except (TypeError, msgspec.EncodeError):
+        data = repr(messages).encode("utf-8", "replace")
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _default_route(provider: str) -> str:
+    p = provider.lower()
+    if p in _LOCAL_PROVIDERS:
+        return "local"
+    if p in _PROXY_PROVIDERS:
+        return "proxy"
+    return "direct"
+
+
+def _normalize(provider: str, raw: Any, api: str | None) -> tuple[Usage, list[str]]:
+    """Canonical usage and the problems met reading it. Never raises."""
+    if isinstance(raw, Usage):
+        return raw, []
+    try:
+        from flightdeck.core import normalize as norm
+    except ImportError as exc:  # pragma: no cover - only while the package is being assembled
+        return Usage(), [f"usage not read: normaliser unavailable ({exc})"]
+    partial = getattr(norm, "normalize_usage_partial", None)
+    try:
+        if partial is not None:
+            usage, problems = partial(provider, raw, api)
+            return usage, list(problems)
+        return norm.normalize_usage(provider, raw, api), []
+    except Exception as exc:  # the agent must never see a telemetry error
+        return Usage(), [f"usage not read: {exc}"]
+
+
+def _reported_cost(provider: str, raw: Any) -> Decimal | None:
+    try:
+        from flightdeck.core.normalize import reported_cost
+    except ImportError:
+        return None
+    try:
+        return reported_cost(provider, raw)
+    except Exception:
+        return None
+
+
+def _price(provider: str, model: str, usage: Usage, when: float, route: str,
+           reported: Decimal | None) -> tuple[str | None, str, str | None]:
+    """(cost string or None, cost_status, problem). Never raises."""
+    try:
+        from flightdeck.core.pricing import price
+    except ImportError as exc:  # pragma: no cover
+        return None, "unknown", f"pricing unavailable: {exc}"
+    try:
+        p = price(provider, model, usage, when, route=route, reported_usd=reported)
+        usd = None if p.usd is None else format_usd(p.usd)
+        return usd, p.status, None
+    except Exception as exc:
+        return None, "unknown", f"not priced: {exc}"
+
+
+class Call:
+    """One model call in progress; the ``with`` body of ``rec.call(...)``.
+
+    Stage marks (all optional, each may be called once; later calls win):
+    ``sent()``, ``first_token()``, ``received()``. Data: ``set_usage(raw)``,
+    ``set_prompt(messages)``, ``set_cost(usd)``, ``tag(key, value)``,
+    ``set_model(name)`` (when the response names a different model).
+    """
+
+    __slots__ = ("_rec", "provider", "model", "name", "step", "stream", "route", "api",
+                 "_t0", "_t_sent", "_t_first", "_t_recv", "_usage", "_raw", "_problems",
+                 "_prompt_hash", "_cost", "_tags", "_entered")
+
+    def __init__(self, rec: Recorder, provider: str, model: str, name: str | None, step: int | None,
+                 stream: bool, route: str | None, api: str | None, tags: Mapping[str, str] | None) -> None:
+        self._rec = rec
+        self.provider = provider
+        self.model = model
+        self.name = name
+        self.step = step
+        self.stream = stream
+        self.route = route or _default_route(provider)
+        self.api = api
+        self._t0 = 0.0
+        self._t_sent: float | None = None
+        self._t_first: float | None = None
+        self._t_recv: float | None = None
+        self._usage: Usage | None = None
+        self._raw: Any = None
+        self._problems: list[str] = []
+        self._prompt_hash: str | None = None
+        self._cost: Decimal | None = None
+        self._tags: dict[str, str] | None = dict(tags) if tags else None
+        self._entered = False
+
+    # -- stage marks --------------------------------------------------------
+    def sent(self) -> None:
+        """The request goes out: ends ``pre``."""
+        self._t_sent = self._rec._mono()
+
+    def first_token(self) -> None:
+        """The first streamed token arrived: ends ``ttft``. Later calls are ignored."""
+        if self._t_first is None:
+            self._t_first = self._rec._mono()
+
+    def received(self) -> None:
+        """The response is complete: ends ``gen``, starts ``post``."""
+        self._t_recv = self._rec._mono()
+
+    # -- data -----------------------------------------------------------------
+    def set_usage(self, raw: Any, api: str | None = None) -> None:
+        """The provider's usage: its usage object, the whole response, a stream's final
+        chunk or list of events, or a ``Usage``. Read now; never raises."""
+        usage, problems = _normalize(self.provider, raw, api or self.api)
+        self._usage = usage
+        self._raw = raw
+        self._problems = problems
+
+    def set_prompt(self, messages: Any) -> None:
+        """Hash the request's messages for ``prompt_hash`` (the text is never stored).
+
+        Pass what identifies the request: if your context grows on every retry of
+        the same step, hashing the stable part lets the loop rule see the repeat.
+        """
+        self._prompt_hash = prompt_hash(messages)
+
+    def set_cost(self, usd: Decimal | str | int) -> None:
+        """What the provider or proxy said it charged (``cost_status: reported``)."""
+        try:
+            cost = Decimal(str(usd))
+            if not cost.is_finite() or cost < 0:
+                raise InvalidOperation
+        except (InvalidOperation, ValueError):
+            self._problems.append(f"reported cost {usd!r} is not an amount; ignored")
+            return
+        self._cost = cost
+
+    def tag(self, key: str, value: Any) -> None:
+        """A free-form label on this call's event (shown, filtered on; values are text)."""
+        if self._tags is None:
+            self._tags = {}
+        self._tags[str(key)] = str(value)
+
+    def set_model(self, model: str) -> None:
+        self.model = model
+
+    # -- context manager --------------------------------------------------------
+    def __enter__(self) -> Call:
+        self._rec._gate_sync()
+        self._start()
+        return self
+
+    async def __aenter__(self) -> Call:
+        await self._rec._gate_async()
+        self._start()
+        return self
+
+    def _start(self) -> None:
+        self._entered = True
+        self._t0 = self._rec._mono()
+
+    def __exit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._finish(exc)
+
+    async def __aexit__(self, et: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self._finish(exc)
+
+    def _finish(self, exc: BaseException | None) -> None:
+        try:
+            self._rec._record_call(self, exc)
+        except Exception:  # a bug of ours must not become the agent's exception
+            warn_once("record-bug", "internal error while recording a call:\n" + traceback.format_exc())
+
+    def _latency(self, t_end: float) -> Latency:
+        def ms(a: float | None, b: float | None) -> float | None:
+            if a is None or b is None:
+                return None
+            return round(max(0.0, (b - a) * 1000.0), 3)
+
+        t0, sent, first, recv = self._t0, self._t_sent, self._t_first, self._t_recv
+        if self.stream and first is not None:
+            ttft, gen = ms(sent, first), ms(first, recv)
+        else:
+            ttft, gen = None, ms(sent, recv)
+        return Latency(pre=ms(t0, sent), ttft=ttft, gen=gen, post=ms(recv, t_end), total=ms(t0, t_end))
+
+
+class Recorder:
+    """Records an agent's model calls and obeys its monitor. See the module docstring.
+
+    Parameters beyond SPEC section 4:
+      ``rules``: a rules file path, a ``RuleSet`` or a dict (see ``core.rules``);
+      checked on every call inside the agent, so limits hold with no monitor.
+      ``on_pause``: ``"wait"`` (default) or ``"raise"`` (raise ``Paused``).
+      ``pause_timeout``: seconds to wait while paused before raising ``Paused``.
+      ``on_token_spike(firing)``: called when a token_spike rule fires (truncate context).
+      ``on_alert(firing)``: called on every rule firing.
+      ``route``: default route for every call (else guessed from the provider).
+      ``stats``: keep rolling figures for ``rec.stats()`` (default True).
+      ``clock`` / ``monotonic``: wall and stage clocks (tests inject them).
+      ``poll_interval``: seconds between control checks while paused.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        run: str | None = None,
+        agent: str | None = None,
+        socket: str | os.PathLike[str] | None = None,
+        downgrades: Mapping[str, str] | None = None,
+        rules: Any = None,
+        on_pause: str = "wait",
+        pause_timeout: float | None = None,
+        on_token_spike: Callable[[Firing], None] | None = None,
+        on_alert: Callable[[Firing], None] | None = None,
+        route: str | None = None,
+        stats: bool = True,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.perf_counter,
+        poll_interval: float = 0.05,
+        sink: Sink | None = None,
+    ) -> None:
+        if on_pause not in ("wait", "raise"):
+            raise ValueError(f"on_pause must be 'wait' or 'raise', not {on_pause!r}")
+        if (path is None) == (socket is None) and sink is None:
+            raise ValueError("Recorder needs exactly one of a file path or socket=PATH")
+        self.run = run or f"r-{os.urandom(4).hex()}"
+        self.agent = agent
+        self.path = Path(path) if path is not None else None
+        self.socket_path = str(socket) if socket is not None else None
+        self.on_pause = on_pause
+        self.pause_timeout = pause_timeout
+        self.on_token_spike = on_token_spike
+        self.on_alert = on_alert
+        self.route = route
+        self.poll_interval = poll_interval
+        self._clock = clock
+        self._mono = monotonic
+        self._lock = threading.RLock()
+        self._ids = IdSource()
+        self._ladder: dict[str, str] = dict(downgrades or {})
+        self._asked: dict[str, None] = {}  # models asked for, in order (an ordered set)
+        self._using: dict[str, str] = {}  # asked-for -> now-used, only where they differ
+        self._paused = False
+        self._pause_reason: str | None = None
+        self._seen: set[str] = set()
+        self._closed = False
+        self.events_written = 0
+        self.alerts: list[Firing] = []  # every firing of the in-process rules, newest last
+        self.rules = RuleEngine(RuleSet.coerce(rules), clock=clock)
+        self._agg = self._make_aggregator(clock) if stats else None
+        if sink is not None:
+            self._sink: Sink = sink
+        elif self.socket_path is not None:
+            # Commands are applied (and acknowledged) as soon as they arrive, from the
+            # sink's thread, so an idle agent still answers; calls check again anyway.
+            self._sink = SocketSink(self.socket_path, on_command=self._on_socket_command)
+        else:
+            assert self.path is not None
+            self._sink = FileSink(self.path)
+        self._sidecar: SidecarReader | None = None
+        replay: list[Command] = []
+        if self.path is not None:
+            self._sidecar, replay = self._open_sidecar(self.path)
+        self._write(self._event(KIND_RUN_START))
+        with self._lock:
+            for cmd in replay:  # commands written while the agent was down, not yet acknowledged
+                self._apply(cmd)
+
+    # -- public surface ---------------------------------------------------------
+    def call(self, *, provider: str, model: str, name: str | None = None, stream: bool = False,
+             step: int | None = None, route: str | None = None, api: str | None = None,
+             tags: Mapping[str, str] | None = None) -> Call:
+        """A context manager (``with`` or ``async with``) around one model call."""
+        return Call(self, provider, model, name, step, stream, route or self.route, api, tags)
+
+    def model(self, name: str) -> str:
+        """The model to use now for ``name``: ``name`` unless a downgrade is in force.
+
+        Checks the control channel first (one stat), so a downgrade applies to
+        the very next call.
+        """
+        self.poll()
+        if name not in self._asked:
+            with self._lock:
+                self._asked[name] = None
+        return self._using.get(name, name)
+
+    @property
+    def paused(self) -> bool:
+        """True while a pause is in force (checks the control channel first)."""
+        self.poll()
+        return self._paused
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """What a signal_ack reports: ``{"paused": bool, "models": {asked-for: now-used}}``."""
+        with self._lock:
+            models = {m: self._using.get(m, m) for m in self._known_models()}
+            return {"paused": self._paused, "models": models}
+
+    @property
+    def dropped(self) -> int:
+        """Telemetry lines lost so far (write errors, socket queue full)."""
+        return int(getattr(self._sink, "total_dropped", 0))
+
+    def poll(self) -> list[Command]:
+        """Read and apply pending control commands now; returns those applied.
+
+        Called before every call; call it yourself when the agent idles long.
+        """
+        if self._closed:
+            return []
+        commands = self._sink.poll_commands()
+        side = self._sidecar
+        if side is not None:
+            commands = commands + side.poll() if commands else side.poll()
+            if side.errors:  # a bad line or an unsafe sidecar: say so once, never raise
+                warn_once(f"sidecar:{side.path}", f"control channel: {side.errors[0]}")
+                side.errors.clear()
+        if not commands:
+            return []
+        applied = []
+        with self._lock:
+            if self._closed:
+                return []
+            for cmd in commands:
+                if self._apply(cmd):
+                    applied.append(cmd)
+        return applied
+
+    def _on_socket_command(self) -> None:
+        try:
+            self.poll()
+        except Exception:
+            warn_once("socket-poll", "error applying a control command:\n" + traceback.format_exc())
+
+    def stats(self, window: float = 300) -> Stats:
+        """Rolling figures over the last ``window`` seconds of this recorder's calls."""
+        if self._agg is None:
+            raise RuntimeError("this Recorder was made with stats=False")
+        with self._lock:
+            fig = self._agg.window(int(window), now=self._clock())
+        stages = fig.stages
+        total = stages.get("total")
+        ttft = stages.get("ttft")
+        return Stats(
+            seconds=window,
+            calls=fig.calls,
+            errors=fig.errors,
+            spend_usd=fig.cost_usd,
+            p90_total_ms=total.p90 if total else None,
+            p90_ttft_ms=ttft.p90 if ttft else None,
+            cache_hit_rate=fig.cache_hit_rate,
+            mean_prompt_tokens=fig.mean_prompt_tokens,
+            figures=fig,
+        )
+
+    def pause(self, reason: str | None = None) -> None:
+        """Pause this agent from its own code (recorded as a local command with an ack)."""
+        self._apply_local("pause", origin="agent", reason=reason)
+
+    def resume(self) -> None:
+        self._apply_local("resume", origin="agent")
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Write ``run_end`` and flush (socket: for up to ``timeout`` seconds). Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._write(self._event(KIND_RUN_END))
+            self._closed = True
+        try:
+            self._sink.close(timeout)
+        except Exception:
+            warn_once("close", "error while closing the telemetry sink:\n" + traceback.format_exc())
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Recorder:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- pause gate ---------------------------------------------------------------
+    def _gate_sync(self) -> None:
+        self.poll()
+        if not self._paused:
+            return
+        deadline = self._gate_deadline()
+        while True:
+            time.sleep(self.poll_interval)
+            self.poll()
+            if not self._paused:
+                return
+            self._check_deadline(deadline)
+
+    async def _gate_async(self) -> None:
+        self.poll()
+        if not self._paused:
+            return
+        deadline = self._gate_deadline()
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            self.poll()
+            if not self._paused:
+                return
+            self._check_deadline(deadline)
+
+    def _gate_deadline(self) -> float | None:
+        if self.on_pause == "raise":
+            raise Paused(self._pause_message())
+        if self.pause_timeout is None:
+            return None
+        return time.monotonic() + self.pause_timeout
+
+    def _check_deadline(self, deadline: float | None) -> None:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise Paused(f"{self._pause_message()}; gave up after {self.pause_timeout:g} s")
+
+    def _pause_message(self) -> str:
+        return "agent paused" + (f": {self._pause_reason}" if self._pause_reason else "")
+
+    # -- control ----------------------------------------------------------------------
+    def _open_sidecar(self, path: Path) -> tuple[SidecarReader, list[Command]]:
+        """Start reading the sidecar after the commands already handled.
+
+        A restarted agent must not apply a command twice: commands this agent
+        already acknowledged in its own file are skipped, and so are stale
+        ones (older than 5 minutes) that were never acknowledged.
+        """
+        side = sidecar_path(path)
+        reader = SidecarReader(side)
+        try:
+            old = reader.poll()
+        except Exception:
+            old = []
+        if not old:
+            return reader, []
+        acked = self._acked_refs(path, [c.id for c in old])
+        horizon = self._clock() - _STALE_COMMAND_S
+        for cmd in old:
+            if cmd.id in acked or cmd.ts < horizon:
+                self._seen.add(cmd.id)
+        return reader, [c for c in old if c.id not in self._seen]
+
+    def _acked_refs(self, path: Path, ids: list[str]) -> set[str]:
+        """Which of ``ids`` this (run, agent) acknowledged in ``path``: a C-speed byte search."""
+        found: set[str] = set()
+        try:
+            with open(path, "rb") as f:
+                if os.fstat(f.fileno()).st_size == 0:
+                    return found
+                with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                    for cid in ids:
+                        needle = b'"ref":"' + cid.encode() + b'"'
+                        pos = mm.find(needle)
+                        while pos != -1:
+                            start = mm.rfind(b"\n", 0, pos) + 1
+                            end = mm.find(b"\n", pos)
+                            ev = decode_line(mm[start:end if end != -1 else len(mm)])
+                            if isinstance(ev, Event) and ev.kind == KIND_SIGNAL_ACK and ev.agent == self.agent:
+                                found.add(cid)
+                                break
+                            pos = mm.find(needle, pos + 1)
+        except (OSError, ValueError):
+            pass
+        return found
+
+    def _apply(self, cmd: Command) -> bool:
+        """Apply one command (lock held); ack it. False when ignored (seen, or not ours)."""
+        if cmd.id in self._seen or not cmd.applies_to(self.run, self.agent):
+            return False
+        self._seen.add(cmd.id)
+        message = self._change_state(cmd)
+        ack = self._event(KIND_SIGNAL_ACK)
+        ack.ref, ack.cmd, ack.state = cmd.id, cmd.cmd, self._state_locked()
+        ack.message = message
+        self._write(ack)
+        return message is None
+
+    def _change_state(self, cmd: Command) -> str | None:
+        """Change state for ``cmd``; a message when it could not be (fully) applied."""
+        if cmd.cmd == "pause":
+            self._paused = True
+            self._pause_reason = cmd.reason or cmd.origin
+            return None
+        if cmd.cmd == "resume":
+            self._paused = False
+            self._pause_reason = None
+            return None
+        if cmd.cmd == "restore":
+            self._using.clear()
+            return None
+        if cmd.cmd == "downgrade":
+            return self._downgrade(cmd.to)
+        return f"unknown command {cmd.cmd!r}"
+
+    def _downgrade(self, to: Mapping[str, str] | None) -> str | None:
+        if to:
+            changed = False
+            for old, new in to.items():
+                # ``old`` may name a model asked for, or one now used after an earlier step.
+                for asked in self._known_models() | {old}:
+                    if asked == old or self._using.get(asked) == old:
+                        self._set_using(asked, new)
+                        changed = True
+            return None if changed else "nothing to downgrade"
+        stepped, stuck = [], []
+        for asked in sorted(self._known_models()):
+            now = self._using.get(asked, asked)
+            lower = self._ladder.get(now)
+            if lower is None or lower == now:
+                stuck.append(asked)
+                continue
+            self._set_using(asked, lower)
+            stepped.append(asked)
+        if stepped:
+            return None
+        if not self._ladder:
+            return "no downgrade ladder: pass Recorder(downgrades={...}) or send a mapping"
+        return "already at the lowest rung for " + (", ".join(stuck) or "every model")
+
+    def _set_using(self, asked: str, now: str) -> None:
+        self._asked.setdefault(asked, None)
+        if now == asked:
+            self._using.pop(asked, None)
+        else:
+            self._using[asked] = now
+
+    def _known_models(self) -> set[str]:
+        # The ladder's top rungs count as known before the agent first asks for them.
+        lower = set(self._ladder.values())
+        return set(self._asked) | {m for m in self._ladder if m not in lower}
+
+    def _state_locked(self) -> dict[str, Any]:
+        return {"paused": self._paused,
+                "models": {m: self._using.get(m, m) for m in sorted(self._known_models())}}
+
+    def _apply_local(self, cmd: str, *, origin: str, reason: str | None = None,
+                     to: Mapping[str, str] | None = None) -> None:
+        command = Command(v=FORMAT_VERSION, id=f"l-{self._ids()}", ts=self._clock(), cmd=cmd,
+                          origin=origin, reason=reason, to=dict(to) if to else None)
+        with self._lock:
+            self._apply(command)
+
+    # -- events --------------------------------------------------------------------------
+    def _event(self, kind: str) -> Event:
+        with self._lock:  # IdSource's counter is not atomic; agents may call from many threads
+            eid = self._ids()
+        return Event(v=FORMAT_VERSION, ts=self._clock(), kind=kind, id=eid, run=self.run, agent=self.agent)
+
+    def _write(self, ev: Event) -> None:
+        """Encode and write one event, reporting earlier drops in it. Never raises."""
+        sink = self._sink
+        drops = sink.pending_drops()
+        if drops:
+            ev.dropped = drops
+        try:
+            line = encode_event(ev)
+        except Exception as exc:
+            warn_once("encode", f"cannot encode an event: {exc}")
+            return
+        if sink.write(line):
+            self.events_written += 1
+            if drops:
+                sink.ack_drops(drops)
+
+    def _record_call(self, call: Call, exc: BaseException | None) -> None:
+        if not call._entered:
+            return
+        t_end = self._mono()
+        ev = self._event(KIND_LLM_CALL)
+        ev.provider, ev.model, ev.name, ev.step = call.provider, call.model, call.name, call.step
+        ev.route, ev.stream = call.route, call.stream
+        ev.latency_ms = call._latency(t_end)
+        ev.prompt_hash = call._prompt_hash
+        ev.tags = call._tags
+        if exc is not None:
+            ev.error = f"{type(exc).__name__}: {exc}"[:500] if str(exc) else type(exc).__name__
+        usage = call._usage or Usage()
+        problems = list(call._problems)
+        if call._usage is None and exc is None:
+            problems.append("no usage set (call.set_usage)")
+        ev.usage = usage
+        reported = call._cost
+        if reported is None and call._raw is not None:
+            reported = _reported_cost(call.provider, call._raw)
+        ev.cost_usd, ev.cost_status, problem = _price(call.provider, call.model, usage, float(ev.ts),
+                                                      call.route, reported)
+        if problem:
+            problems.append(problem)
+        if problems:
+            ev.message = "; ".join(problems)[:500]
+            for p in problems:
+                warn_once(f"usage:{call.provider}:{p[:60]}", f"{call.provider}/{call.model}: {p}")
+        with self._lock:
+            self._write(ev)
+            if self._agg is not None:
+                try:
+                    self._agg.add(ev)
+                except Exception:
+                    warn_once("stats", "rolling stats failed:\n" + traceback.format_exc())
+            firings = self.rules.observe(ev)
+            for firing in firings:
+                self._fire(firing)
+        for firing in firings:
+            self._callbacks(firing)
+
+    def _fire(self, firing: Firing) -> None:
+        """An in-process rule fired (lock held): record an alert, then act on it."""
+        self.alerts.append(firing)
+        del self.alerts[:-100]
+        alert = self._event(KIND_ALERT)
+        alert.rule, alert.metric, alert.value = firing.rule, firing.metric, firing.value
+        alert.threshold, alert.action, alert.message = firing.threshold, firing.action, firing.message
+        self._write(alert)
+        if firing.action in ("pause", "downgrade"):
+            command = Command(v=FORMAT_VERSION, id=f"l-{self._ids()}", ts=self._clock(),
+                              cmd=firing.action, origin=f"rule:{firing.rule}", reason=firing.message,
+                              to=firing.to)
+            self._apply(command)
+
+    def _callbacks(self, firing: Firing) -> None:
+        hooks = [self.on_alert]
+        if firing.metric == "token_spike":
+            hooks.append(self.on_token_spike)
+        for hook in hooks:
+            if hook is None:
+                continue
+            try:
+                hook(firing)
+            except Exception:
+                warn_once(f"hook:{firing.rule}", f"callback for rule {firing.rule!r} raised:\n"
+                          + traceback.format_exc())
+
+    @staticmethod
+    def _make_aggregator(clock: Callable[[], float]) -> Any:
+        try:
+            from flightdeck.core.aggregate import Aggregator
+        except ImportError:
+            return None
+        return Aggregator(clock=clock, breakdowns=(), recent=0)
+
+
+__all__ += ["prompt_hash"]

@@ -1,0 +1,222 @@
+from __future__ import annotations
+
+import io
+import random
+import tracemalloc
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flightdeck.core.events import MAX_LINE_BYTES, Event, IdSource, Latency, Usage, encode_event
+from flightdeck.ingest import scan as scan_mod
+from flightdeck.ingest.scan import ScanError, expand, plan, read_batches, scan
+
+T0 = 1_764_216_000.0
+
+
+def good_lines(n: int, *, seed: int = 1, ids: IdSource | None = None) -> tuple[list[bytes], Decimal]:
+    rng = random.Random(seed)
+    ids = ids or IdSource()
+    lines, total = [], Decimal(0)
+    for i in range(n):
+        cost = f"{rng.randrange(10**7) / 10**6:.6f}" if rng.random() < 0.9 else None
+        if cost is not None:
+            total += Decimal(cost)
+        ev = Event(v=1, ts=T0 + i, kind="llm_call", id=ids(), run=f"r-{i % 3}", provider="openai",
+                   route="direct", model=rng.choice(["gpt-4o", "gpt-4o-mini"]), stream=rng.random() < 0.5,
+                   usage=Usage(input_tokens=rng.randrange(1000), output_tokens=rng.randrange(1, 100)),
+                   cost_usd=cost, cost_status="priced" if cost else "unknown",
+                   latency_ms=Latency(pre=1.0, ttft=50.0, gen=rng.uniform(10, 900), post=2.0, total=1000.0))
+        lines.append(encode_event(ev))
+    return lines, total
+
+
+BAD_LINES: list[tuple[bytes, str]] = [
+    (b"\x00\xff\xfegarbage\x01\n", "not json"),
+    (b'{"v":1,"ts":1764216000,"kind":"llm_call","id":"tr-1","run":"r","provid\n', "not json"),
+    (b"[1,2,3]\n", "not an object"),
+    (b'"just a string"\n', "not an object"),
+    (b'{"v":1,"ts":"yesterday","kind":"llm_call","id":"x-1","run":"r","provider":"p","model":"m",'
+     b'"usage":{}}\n', "bad ts"),
+    (b'{"v":1,"ts":1764216000,"kind":"llm_call","id":"x-2","run":"r","provider":"p","model":"m",'
+     b'"usage":{"input_tokens":-5}}\n', "bad usage.input_tokens"),
+    (b'{"v":1,"ts":1764216000,"kind":"llm_call","id":"x-3","run":"r","provider":"p","model":"m",'
+     b'"usage":{"input_tokens":"12"}}\n', "bad usage.input_tokens"),
+    (b'{"v":1,"ts":1764216000,"kind":"llm_call","id":"x-4","run":"r","provider":"p","model":"m",'
+     b'"usage":{},"cost_usd":0.5}\n', "bad cost_usd"),
+    (b'{"v":1,"ts":1764216000,"kind":"llm_call","id":"x-5","run":"r","provider":"p","model":"m"}\n',
+     "missing usage"),
+    (b'{"v":1,"ts":1764216000,"kind":"llm_call","run":"r"}\n', "missing id"),
+]
+
+
+def test_malformed_lines_are_rejected_with_reasons_and_good_ones_all_count(tmp_path: Path) -> None:
+    good, total = good_lines(200)
+    body = bytearray()
+    for i, line in enumerate(good):
+        body += line
+        if i % 20 == 0 and i // 20 < len(BAD_LINES):
+            body += BAD_LINES[i // 20][0]
+    body += b'{"v":1,"ts":1764216000,"kind":"telepathy","id":"k-1","run":"r"}\n'  # unknown kind: counted, fine
+    body += b"x" * (10 * 1024 * 1024) + b"\n"  # a 10 MB line
+    body += b"\n   \n"  # blank lines are nothing
+    body += good_lines(1, seed=99)[0][0].rstrip(b"\n")[:-7]  # torn last line, no newline
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(bytes(body))
+    snap = scan([path], jobs=1).snapshot()
+    assert snap.events == 200
+    assert snap.total.cost_usd == total
+    assert snap.unknown_kinds == 1
+    want: dict[str, int] = {}
+    for _, reason in BAD_LINES:
+        want[reason] = want.get(reason, 0) + 1
+    want["line too long"] = 1
+    want["not json"] += 1  # the torn last line
+    assert snap.rejected_reasons == want
+    assert snap.rejected == sum(want.values())
+
+
+def test_an_overlong_line_is_never_held_whole(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    good, _ = good_lines(3)
+    with open(path, "wb") as f:
+        f.write(good[0])
+        for _ in range(12):
+            f.write(b"y" * (1 << 20))
+        f.write(b"\n" + good[1] + good[2])
+    tracemalloc.start()
+    try:
+        snap = scan([path], jobs=1).snapshot()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert snap.events == 3
+    assert snap.rejected_reasons == {"line too long": 1}
+    assert peak < 5 * MAX_LINE_BYTES  # a few chunks, not the 12 MiB line
+
+
+def test_read_batches_splits_exactly() -> None:
+    data = b"a\nbb\n\nccc"
+    out: list[bytes] = []
+    for batch in read_batches(io.BytesIO(data)):
+        assert isinstance(batch, list)
+        out.extend(batch)
+    assert out == [b"a", b"bb", b"", b"ccc"]
+    out = [line for batch in read_batches(io.BytesIO(data), 2, 5) for line in batch]  # type: ignore[union-attr]
+    assert out == [b"bb"]
+
+
+def test_byte_ranges_cover_every_line_once(tmp_path: Path) -> None:
+    files = []
+    for k in range(3):
+        path = tmp_path / f"f{k}.jsonl"
+        path.write_bytes(b"".join(good_lines(300 + 50 * k, seed=k)[0]))
+        files.append(path)
+    for parts in (1, 2, 3, 7, 40):
+        tasks = plan(files, parts)
+        assert 1 <= len(tasks) <= parts
+        seen: dict[str, list[tuple[int, int]]] = {}
+        for task in tasks:
+            for seg in task:
+                seen.setdefault(seg.path, []).append((seg.start, seg.end))
+                with open(seg.path, "rb") as f:
+                    f.seek(seg.start)
+                    chunk = f.read(seg.end - seg.start)
+                assert chunk.endswith(b"\n")
+                if seg.start:
+                    f2 = open(seg.path, "rb")
+                    f2.seek(seg.start - 1)
+                    assert f2.read(1) == b"\n"
+                    f2.close()
+        for path in files:
+            spans = sorted(seen[str(path)])
+            assert spans[0][0] == 0 and spans[-1][1] == path.stat().st_size
+            assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+
+
+def test_parallel_scan_equals_sequential_with_duplicates_across_ranges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scan_mod, "PARALLEL_MIN_BYTES", 0)
+    ids = IdSource()
+    lines, total = good_lines(1200, ids=ids)
+    # The second half repeats 100 lines of the first (a resent batch), and a
+    # second file is a copy of part of the first (a log read twice).
+    body = lines + lines[100:200] + [b"not json at all\n"]
+    (tmp_path / "a.jsonl").write_bytes(b"".join(body))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.jsonl").write_bytes(b"".join(lines[500:700]))
+    (tmp_path / "ignored.txt").write_bytes(b"garbage\n")
+    one = scan([tmp_path], jobs=1).snapshot().to_json()
+    many = scan([tmp_path], jobs=3).snapshot().to_json()
+    assert one["events"] == 1200
+    assert one["duplicates"] == 300
+    assert Decimal(one["cost_usd"]) == total
+    assert one["rejected"] == 1
+    assert rounded(many) == rounded(one)
+
+
+def rounded(value: object) -> object:
+    """Floats to 9 significant digits: sums of latencies depend on the order of addition."""
+    if isinstance(value, float):
+        return float(f"{value:.9g}")
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return value
+
+
+def test_since_and_until_filter_by_event_time(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(b"".join(good_lines(100)[0]))
+    snap = scan([path], since=T0 + 10, until=T0 + 20).snapshot()
+    assert snap.events == 10
+    assert snap.first_ts == T0 + 10 and snap.last_ts == T0 + 19
+
+
+def test_missing_paths_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(ScanError, match="no such file"):
+        scan([tmp_path / "nope.jsonl"])
+    assert expand([tmp_path]) == []
+    assert scan([tmp_path]).snapshot().events == 0
+
+
+def test_foreign_format_files_are_read_through_their_parser(tmp_path: Path) -> None:
+    line = (
+        b'{"type":"assistant","sessionId":"s-1","uuid":"u-1","timestamp":"2025-11-27T04:00:00Z",'
+        b'"message":{"id":"msg_1","model":"claude-3-5-sonnet-20241022","role":"assistant",'
+        b'"usage":{"input_tokens":10,"output_tokens":5,"cache_read_input_tokens":100,'
+        b'"cache_creation_input_tokens":0}},"requestId":"req_1"}\n'
+    )
+    path = tmp_path / "session.jsonl"
+    path.write_bytes(line + line + b"garbage\n")
+    snap = scan([path]).snapshot()
+    assert snap.events == 1  # the repeated line is a duplicate, by its message+request id
+    assert snap.duplicates == 1
+    assert snap.rejected == 1
+    assert snap.total.tokens.cache_read_tokens == 100
+
+
+GOOD, GOOD_TOTAL = good_lines(40, seed=3)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.binary(max_size=80),
+                          st.builds(lambda i, cut: GOOD[i][:cut], st.integers(0, 39), st.integers(0, 200))),
+                max_size=40),
+       st.randoms(use_true_random=False))
+def test_garbage_between_good_lines_never_changes_their_counts(
+    tmp_path: Path, junk: list[bytes], rnd: random.Random
+) -> None:
+    body = list(GOOD)
+    for piece in junk:
+        body.insert(rnd.randrange(len(body) + 1), piece.rstrip(b"\n") + b"\n")
+    path = tmp_path / "fuzz.jsonl"
+    path.write_bytes(b"".join(body))
+    snap = scan([path], jobs=1).snapshot()
+    assert snap.events == 40
+    assert snap.total.cost_usd == GOOD_TOTAL

@@ -1,0 +1,240 @@
+"""The follower against what real log files do."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from flightdeck.ingest.tail import HEAD_BYTES, Follower, Tailer
+
+
+def _lines(f: Follower) -> list[bytes]:
+    return f.poll().lines
+
+
+def _write(path: Path, data: bytes, mode: str = "ab") -> None:
+    with open(path, mode) as fh:
+        fh.write(data)
+
+
+def test_file_created_later(tmp_path: Path) -> None:
+    path = tmp_path / "later.jsonl"
+    f = Follower(path)
+    assert _lines(f) == []
+    assert not f.is_open
+    _write(path, b'{"a":1}\n')
+    assert _lines(f) == [b'{"a":1}']
+
+
+def test_split_line_is_held_until_its_newline(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, b'{"a":1}\n{"b":')
+    f = Follower(path)
+    assert _lines(f) == [b'{"a":1}']
+    _write(path, b"2")
+    assert _lines(f) == []
+    _write(path, b'}\n{"c":3}\n')
+    assert _lines(f) == [b'{"b":2}', b'{"c":3}']
+
+
+def test_rotation_by_rename_reads_old_inode_to_end_then_new_file(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, b"1\n")
+    f = Follower(path)
+    assert _lines(f) == [b"1"]
+    with open(path, "ab") as old:  # the writer still holds the old file
+        old.write(b"2\n")
+        os.rename(path, tmp_path / "run.jsonl.1")
+        old.write(b"3\n")  # written after the rename, before the writer reopens
+    _write(path, b"4\n")
+    res = f.poll()
+    assert res.lines == [b"2", b"3", b"4"]
+    assert any("rotation" in n for n in res.notices)
+
+
+def test_truncation_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, b'{"first":1}\n{"second":2}\n')
+    f = Follower(path)
+    assert len(_lines(f)) == 2
+    os.truncate(path, 0)
+    _write(path, b'{"x":1}\n')
+    res = f.poll()
+    assert res.lines == [b'{"x":1}']
+    assert any("truncated" in n for n in res.notices)
+
+
+def test_truncate_then_grow_past_old_size_is_caught_by_fingerprint(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    old = b'{"id":"old-0000000000000000000000000000000000000000000000000000"}\n'
+    _write(path, old)
+    f = Follower(path)
+    assert _lines(f) == [old.rstrip(b"\n")]
+    # copytruncate, then a burst of writes before the next poll: bigger than before
+    new = [b'{"id":"new-%d-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}' % i for i in range(3)]
+    _write(path, b"".join(line + b"\n" for line in new), mode="wb")
+    assert os.path.getsize(path) > len(old)
+    assert len(old) > HEAD_BYTES  # the fingerprint, not the size, must see it
+    assert _lines(f) == new
+
+
+def test_delete_and_recreate(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, b"1\n")
+    f = Follower(path)
+    assert _lines(f) == [b"1"]
+    os.unlink(path)
+    res = f.poll()
+    assert res.lines == [] and not f.is_open and any("gone" in n for n in res.notices)
+    _write(path, b"2\n")
+    assert _lines(f) == [b"2"]
+
+
+def test_deleted_partial_line_is_counted_not_lost(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, b"1\n{partial")
+    f = Follower(path)
+    f.poll()
+    os.unlink(path)
+    res = f.poll()
+    assert [r.reason for r in res.rejects] == ["truncated line"]
+
+
+def test_line_over_limit_is_rejected_without_buffering_it(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    f = Follower(path, max_line=100)
+    _write(path, b"ok\n" + b"x" * 80)
+    assert _lines(f) == [b"ok"]
+    _write(path, b"x" * 80)  # now over the limit, still no newline
+    res = f.poll()
+    assert [r.reason for r in res.rejects] == ["line too long"]
+    assert len(f._pending) == 0  # not held
+    _write(path, b"x" * 500)  # still the same long line: skipped silently
+    assert f.poll().rejects == []
+    _write(path, b"xx\nafter\n")
+    assert _lines(f) == [b"after"]
+
+
+def test_complete_long_line_in_one_read_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, b"a\n" + b"y" * 300 + b"\nb\n")
+    res = Follower(path, max_line=100).poll()
+    assert res.lines == [b"a", b"b"]
+    assert [r.reason for r in res.rejects] == ["line too long"]
+
+
+def test_never_opens_for_writing(tmp_path: Path) -> None:
+    path = tmp_path / "ro.jsonl"
+    _write(path, b"1\n")
+    os.chmod(path, 0o400)
+    assert _lines(Follower(path)) == [b"1"]
+
+
+def test_tailer_picks_up_new_files_in_folders(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    _write(tmp_path / "a" / "one.jsonl", b"1\n")
+    _write(tmp_path / "a" / "notes.txt", b"no\n")
+    t = Tailer([tmp_path])
+    assert [p.name for p in t.followers] == ["one.jsonl"]
+    t.start_watching()
+    try:
+        time.sleep(0.3)  # let the watcher register
+        (tmp_path / "b" / "c").mkdir(parents=True)
+        new = tmp_path / "b" / "c" / "two.jsonl"
+        _write(new, b"2\n")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if t.wake.wait(0.1):
+                t.wake.clear()
+                for p in t.take_dirty():
+                    t.adopt(p)
+                if new in t.followers:
+                    break
+        assert new in t.followers
+        assert sorted(line for _f, r in t.poll() for line in r.lines) == [b"1", b"2"]
+    finally:
+        t.close()
+
+
+def test_watch_roots_for_missing_folder_uses_nearest_ancestor(tmp_path: Path) -> None:
+    t = Tailer([tmp_path / "x" / "y" / "run.jsonl"])
+    assert t.watch_roots() == [tmp_path]
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lines=st.lists(st.binary(min_size=1, max_size=40).filter(lambda b: b"\n" not in b and b.strip()), max_size=30),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=12),
+)
+def test_any_split_of_writes_gives_the_same_lines(tmp_path_factory, lines: list[bytes], cuts: list[int]) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path_factory.mktemp("split") / "run.jsonl"
+    data = b"".join(line + b"\n" for line in lines)
+    points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
+    path.write_bytes(b"")
+    f = Follower(path)
+    got: list[bytes] = []
+    for a, b in zip(points, points[1:]):
+        _write(path, data[a:b])
+        got.extend(f.poll().lines)
+    assert got == lines
+
+
+def test_engine_follows_across_rotation(tmp_path: Path) -> None:
+    from flightdeck.ingest.engine import Engine
+    from tests.ingest.test_engine import v1, wait_for
+
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(v1())
+    with Engine([path]) as eng:
+        eng.wait_backfilled(5)
+        with open(path, "ab") as old:
+            os.rename(path, tmp_path / "run.jsonl.1")
+            old.write(v1())  # late line on the rotated file
+        path.write_bytes(v1() + v1())
+        wait_for(lambda: eng.events_counted == 4)
+        assert any("rotation" in n for n in eng.snapshot().source.notices)
+
+
+def test_released_follower_resumes_or_sees_replacement(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, b"1\n2")
+    f = Follower(path)
+    assert _lines(f) == [b"1"]
+    f.release()
+    assert not f.is_open
+    assert _lines(f) == []  # quiet: not even reopened
+    _write(path, b"\n3\n")
+    assert _lines(f) == [b"2", b"3"]  # same inode: resumed where it was, partial line kept
+    f.release()
+    os.unlink(path)
+    _write(path, b"new\n")
+    res = f.poll()
+    # The filesystem may hand the new file the old inode number: the fingerprint tells them apart.
+    assert res.lines == [b"new"] and any("replaced" in n or "truncated" in n for n in res.notices)
+
+
+def test_many_files_do_not_hold_a_descriptor_each(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import flightdeck.ingest.tail as tail
+
+    monkeypatch.setattr(tail, "MAX_OPEN_FILES", 5)
+    for i in range(20):
+        _write(tmp_path / f"s{i}.jsonl", b"x\n")
+    t = Tailer([tmp_path])
+    assert sum(len(r.lines) for _f, r in t.poll()) == 20
+    list(t.poll())  # quiet now: released
+    assert sum(f.is_open for f in t.followers.values()) == 0
+    _write(tmp_path / "s3.jsonl", b"y\n")
+    assert [line for _f, r in t.poll() for line in r.lines] == [b"y"]
+    t.close()
+
+
+def test_folder_given_as_file_is_a_notice_not_a_crash(tmp_path: Path) -> None:
+    odd = tmp_path / "odd.jsonl"
+    odd.mkdir()
+    res = Follower(odd).poll()
+    assert res.lines == [] and any("cannot read" in n for n in res.notices)
