@@ -62,7 +62,7 @@ class StagesPanel(Panel):
         name_width = min(max(len(clean(g.key or UNNAMED)) for g, _, _ in rows), max(width // 5, 8), 18)
         wide = width >= 70
         # " 2.41s" + " ×1.2k " + " ✗your code/post" when wide; " 2.41s" + " ✗model" when not
-        tail_width = 7 + 7 + 2 + max(len(b) for b in BLAME.values()) if wide else 7 + 2 + 5
+        tail_width = 7 + 7 + 3 + max(len(b) for b in BLAME.values()) if wide else 7 + 3 + 5
         bar_width = max(width - name_width - 1 - tail_width, 6)
         for group, means, total in rows[: max(self.text_height - 1, 1)]:
             text.append("\n")
@@ -83,7 +83,7 @@ class StagesPanel(Panel):
                 text.append(f" ×{count(group.figures.calls):<5}", style=p.dim)
             if is_bottleneck:
                 blame = BLAME[dominant] if wide else SHORT_BLAME[dominant]
-                text.append(f" {Level.BAD.symbol}{blame}", style=f"bold {p.bad}")
+                text.append(f" {Level.BAD.symbol} {blame}", style=f"bold {p.bad}")
             elif wide:
-                text.append(f"  {BLAME[dominant]}", style=p.dim)
+                text.append(f"   {BLAME[dominant]}", style=p.dim)
         return text
