@@ -213,6 +213,24 @@ def decode_line(line: bytes | str) -> Event | Rejected:
     return validate(event)
 
 
+def decode_lines(block: bytes) -> list[Event | Rejected]:
+    """Decode and validate a block of whole lines in one call; blank lines are skipped.
+
+    Much cheaper per line than ``decode_line`` (one call into msgspec for
+    the block), but all or nothing: raises ValueError (msgspec's DecodeError
+    or ValidationError) if any line is not JSON or not an Event. The caller
+    then decodes that block line by line with ``decode_line`` to keep the
+    good lines and name the bad ones. Lines must be at most ``MAX_LINE_BYTES``.
+    """
+    return [validate(event) for event in _event_decoder.decode_lines(block)]
+
+
+def decode_structs(block: bytes) -> list[Event]:
+    """``decode_lines`` without ``validate``: for a caller that validates as it
+    goes (a fast path inlined in its own loop). Same errors as ``decode_lines``."""
+    return _event_decoder.decode_lines(block)
+
+
 def validate(event: Event) -> Event | Rejected:
     """The checks msgspec cannot express; converts an ISO ``ts`` to seconds."""
     ts = event.ts

@@ -264,13 +264,9 @@ class Engine:
                 self._note_sent()  # before the events: an ack in this batch finds its command
                 agg = self._agg
                 rules = self._rules
-                for ev in chunk:
-                    if rules is None:
-                        agg.add(ev)
-                        continue
-                    before = agg.duplicates
-                    agg.add(ev)
-                    if agg.duplicates == before:  # rules see each call once, as the aggregator does
+                counted = agg.add_many(chunk)  # the events that were not duplicates
+                if rules is not None:  # rules see each call once, as the aggregator does
+                    for ev in counted:
                         for firing in rules.observe(ev):
                             firings.append((ev, firing))
                 if start == 0:
@@ -377,6 +373,11 @@ class Engine:
     ) -> Command:
         """Send a control command on every channel; returns it (its id matches the ack)."""
         command = new_command(cmd, origin=origin, reason=reason, to=to, target=target, now=self.clock())
+        # Noted before it goes out, without waiting for the aggregator lock (an
+        # ingest batch may hold it): an agent on the socket can ack within a
+        # millisecond, and the next batch moves the command in before its ack.
+        self._sent.append(command)
+        self._to_note.append(command)
         for sidecar in self.control_paths:
             try:
                 append_command(sidecar, command)
@@ -385,10 +386,6 @@ class Engine:
         server = self._server
         if server is not None:
             server.send_command(command)
-        # Noted without waiting for the aggregator lock (an ingest batch may hold
-        # it): the next batch or snapshot moves it in, before any ack can match.
-        self._sent.append(command)
-        self._to_note.append(command)
         return command
 
     def _note_sent(self) -> None:
@@ -409,8 +406,7 @@ class Engine:
             self._filter_text = text
             self._note_sent()
             fresh = self._new_aggregator(predicate)
-            for ev in list(self._socket_events):
-                fresh.add(ev)
+            fresh.add_many(list(self._socket_events))
             # Commands and the monitor's own alerts are not in any log: carry them over.
             for command in self._sent:
                 fresh.note_command(command, sent_at=command.ts)

@@ -2,7 +2,9 @@
 
 Memory stays constant whatever the size of the logs: files are read in binary
 in fixed chunks, and a line longer than ``MAX_LINE_BYTES`` is skipped to its
-newline and counted as rejected without ever being held whole.
+newline and counted as rejected without ever being held whole. v1 lines are
+decoded ~64 KiB at a time by one ``decode_lines`` call (a block with a bad
+line is redone line by line) and counted with ``Aggregator.add_many``.
 
 Big inputs are cut into byte ranges at line boundaries, one per process; each
 worker returns its Aggregator and the parent merges them in file order.
@@ -26,7 +28,17 @@ from typing import BinaryIO, Final
 
 from flightdeck.core.aggregate import Aggregator
 from flightdeck.core.dedupe import SeenIds
-from flightdeck.core.events import MAX_LINE_BYTES, Rejected, decode_line
+from flightdeck.core.events import (
+    COST_STATUSES,
+    KIND_LLM_CALL,
+    MAX_LINE_BYTES,
+    ROUTES,
+    Event,
+    Rejected,
+    decode_line,
+    decode_structs,
+    validate,
+)
 
 try:
     from flightdeck.ingest.formats import FORMATS, FileFormat, detect_format
@@ -36,7 +48,13 @@ except ImportError:  # pragma: no cover - formats are optional: v1 only without 
     detect_format = None  # type: ignore[assignment]
 
 V1: Final = "flightdeck-v1"
+# What the inlined validation lets through without asking validate() (None: absent).
+_STATUSES: Final = frozenset({*COST_STATUSES, None})
+_ROUTES: Final = frozenset({*ROUTES, None})
 CHUNK_BYTES: Final = 1 << 20
+# Lines decoded per decode_lines call: small enough that the block's events are
+# still in the CPU cache when they are counted (1 MiB blocks measured 30 % slower).
+DECODE_BYTES: Final = 64 << 10
 # Below this much input, starting processes costs more than it saves.
 PARALLEL_MIN_BYTES: Final = 16 << 20
 _DETECT_LINES: Final = 50
@@ -112,32 +130,124 @@ def read_batches(f: BinaryIO, start: int = 0, end: int | None = None) -> Iterato
         yield [tail]
 
 
+def read_blocks(f: BinaryIO, start: int = 0, end: int | None = None) -> Iterator[bytes | int]:
+    """Bytes [start, end) of ``f`` as blocks of whole lines, a chunk's worth at a time.
+
+    Each block ends at a newline (the last may not). A line longer than
+    ``MAX_LINE_BYTES`` is yielded as an int, its length, and never buffered
+    whole: the v1 fast path decodes a whole block in one call.
+    """
+    f.seek(start)
+    remaining = math.inf if end is None else end - start
+    tail = b""
+    skipped = 0  # > 0 while inside an over-long line
+    while remaining > 0:
+        chunk = f.read(int(min(CHUNK_BYTES, remaining)))
+        if not chunk:
+            break
+        remaining -= len(chunk)
+        if skipped:
+            i = chunk.find(b"\n")
+            if i < 0:
+                skipped += len(chunk)
+                continue
+            yield skipped + i
+            skipped = 0
+            chunk = chunk[i + 1 :]
+        cut = chunk.rfind(b"\n")
+        if cut < 0:  # no line ends here: all of it belongs to the line in progress
+            tail += chunk
+            if len(tail) > MAX_LINE_BYTES:
+                skipped, tail = len(tail), b""
+            continue
+        if tail:
+            first = chunk.find(b"\n")
+            if len(tail) + first > MAX_LINE_BYTES:
+                yield len(tail) + first
+                chunk = chunk[first + 1 :]
+                cut -= first + 1
+                tail = b""
+        block = tail + chunk[: cut + 1] if tail else chunk[: cut + 1]
+        tail = chunk[cut + 1 :]
+        if len(tail) > MAX_LINE_BYTES:
+            skipped, tail = len(tail), b""
+        if block:
+            yield block
+    if skipped:
+        yield skipped
+    elif tail:
+        yield tail
+
+
 def _feed(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, until: float) -> None:
-    """Decode the segment's lines into ``agg``: the v1 fast path, or a foreign format."""
+    """Decode the segment's lines into ``agg``: the v1 fast path, or a foreign format.
+
+    v1: each block of lines is decoded by one ``decode_lines`` call and the
+    valid events added with one ``add_many``. A block with a bad line fails
+    as a whole; only that block is then decoded line by line, so a bad line
+    never hides a good one.
+    """
     fmt = seg.fmt
     if fmt != V1 and FileFormat is not None:
         _feed_foreign(agg, f, seg, since, until)
         return
-    add = agg.add
     reject = agg.reject
-    decode = decode_line
-    for batch in read_batches(f, seg.start, seg.end):
-        if type(batch) is int:
-            reject("line too long", f"{batch} bytes")
+    for chunk in read_blocks(f, seg.start, seg.end):
+        if type(chunk) is int:
+            reject("line too long", f"{chunk} bytes")
             continue
-        for line in batch:  # type: ignore[union-attr]
-            ev = decode(line)
-            if type(ev) is Rejected:
-                if not line.strip():
-                    continue  # blank lines are not events, nor errors
-                reject(ev.reason, ev.detail)
-            elif since <= ev.ts < until:  # type: ignore[union-attr,operator]
-                add(ev)  # type: ignore[arg-type]
+        for block in _sub_blocks(chunk, DECODE_BYTES):  # type: ignore[arg-type]
+            _feed_block(agg, block, since, until)
+
+
+def _sub_blocks(chunk: bytes, size: int) -> Iterator[bytes]:
+    """``chunk`` (whole lines) cut after the first newline past every ``size`` bytes."""
+    start, n = 0, len(chunk)
+    while start < n:
+        cut = chunk.find(b"\n", start + size - 1)
+        if cut < 0:
+            yield chunk[start:] if start else chunk
+            return
+        yield chunk[start : cut + 1]
+        start = cut + 1
+
+
+def _feed_block(agg: Aggregator, block: bytes, since: float, until: float) -> None:
+    """One decode_lines call for the block; line by line only if it has a bad line."""
+    reject = agg.reject
+    try:
+        decoded: list[Event | Rejected] = decode_structs(block)  # type: ignore[arg-type,assignment]
+    except ValueError:  # msgspec's DecodeError and ValidationError
+        decoded = []
+        for line in block.split(b"\n"):  # type: ignore[union-attr]
+            ev = decode_line(line)
+            if type(ev) is Rejected and not line.strip():
+                continue  # blank lines are not events, nor errors
+            decoded.append(ev)
+    good = []
+    keep = good.append
+    for ev in decoded:
+        if type(ev) is not Rejected:
+            # validate()'s checks, inlined for the common valid call; any
+            # doubt (an ISO ts, another kind, a bad value) goes to validate().
+            ts = ev.ts  # type: ignore[union-attr]
+            u = ev.usage  # type: ignore[union-attr]
+            if not (type(ts) is float and 0.0 <= ts < 1e11 and ev.kind == KIND_LLM_CALL  # type: ignore[union-attr]
+                    and u is not None and ev.model is not None and ev.provider is not None  # type: ignore[union-attr]
+                    and ev.cost_status in _STATUSES and ev.route in _ROUTES  # type: ignore[union-attr]
+                    and u.reasoning_tokens <= u.output_tokens
+                    and u.cache_write_1h_tokens <= u.cache_write_tokens):
+                ev = validate(ev)  # type: ignore[arg-type]
+        if type(ev) is Rejected:
+            reject(ev.reason, ev.detail)  # type: ignore[union-attr]
+        elif since <= ev.ts < until:  # type: ignore[union-attr,operator]
+            keep(ev)
+    agg.add_many(good)  # type: ignore[arg-type]
 
 
 def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, until: float) -> None:
     assert FileFormat is not None
-    parser = FileFormat(FORMATS.get(seg.fmt) if seg.fmt else None)
+    parser = FileFormat(_fresh_format(seg.fmt))
     for batch in read_batches(f, seg.start, seg.end):
         if type(batch) is int:
             agg.reject("line too long", f"{batch} bytes")
@@ -156,6 +266,18 @@ def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, unti
             for ev in result:
                 if since <= ev.ts < until:  # type: ignore[operator]
                     agg.add(ev)
+
+
+def _fresh_format(name: str | None) -> object | None:
+    """A new instance of the named format: parsers keep per-file state (the
+    Claude Code parser's repeat cache), which must not leak between files."""
+    shared = FORMATS.get(name) if name else None
+    if shared is None:
+        return None
+    try:
+        return type(shared)()
+    except TypeError:  # a format that needs arguments: it keeps no state of ours
+        return shared
 
 
 def detect_file_format(path: str | os.PathLike[str]) -> str | None:

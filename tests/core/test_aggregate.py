@@ -446,3 +446,134 @@ def test_events_built_by_other_code_are_coerced_not_fatal() -> None:
     assert snap.events == 2
     assert snap.first_ts == T0
     assert snap.rejected_reasons == {"bad ts": 1}
+
+
+# -- add_many, savings rates ----------------------------------------------------------
+
+
+def _mixed_events(rng: random.Random) -> list[Event]:
+    ids = IdSource("feedfacecafe")
+    evs: list[Event] = []
+    ts = T0 - 7200.0
+    for i in range(3000):
+        ts += rng.expovariate(0.5)
+        late = ts - 6000 if rng.random() < 0.03 else ts  # some too late for the buckets
+        kind = rng.random()
+        if kind < 0.9:
+            usage = Usage(input_tokens=rng.randrange(1000), output_tokens=rng.randrange(1, 50),
+                          cache_read_tokens=rng.choice([0, 0, 500, 250_000]))
+            evs.append(call(late, id=ids(), model=rng.choice(["m1", "m2", "local-m"]),
+                            run=f"r-{rng.randrange(5)}", name=rng.choice(["a", "b", None, ""]),
+                            stream=rng.choice([True, False, None]), error=rng.choice([None, None, "boom"]),
+                            cost_usd=rng.choice(["0.001000", "0.0000000000001", None, "2"]),
+                            cost_status=rng.choice(["priced", "local"]), usage=usage,
+                            latency_ms=rng.choice([None, Latency(ttft=rng.uniform(1, 900), total=1000.0)])))
+        elif kind < 0.93:
+            evs.append(Event(v=1, ts=late, kind="run_start", id=ids(), run="r-1"))
+        elif kind < 0.95:
+            evs.append(Event(v=1, ts="not a time", kind="llm_call", id=ids(), run="r-1"))
+        elif kind < 0.97:
+            evs.append(call(late, id=ids(), usage=Usage()).__copy__())
+            evs[-1].usage = None  # built by code: add() takes it as empty usage
+        else:
+            evs.append(evs[rng.randrange(len(evs))] if evs else call(late, id=ids()))  # a duplicate
+    return evs
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_add_many_equals_add_one_at_a_time(live: bool) -> None:
+    def rates(provider: str, model: str, ts: float) -> tuple[Decimal, Decimal] | None:
+        return (Decimal("3"), Decimal("0.3")) if model != "m2" else None
+
+    evs = _mixed_events(random.Random(5))
+    dims = ("model", "provider", "route", "agent", "run", "name") if live else ("model", "name")
+    one = make(live=live, breakdowns=dims, rates=rates, predicate=lambda ev: ev.run != "r-4")
+    many = make(live=live, breakdowns=dims, rates=rates, predicate=lambda ev: ev.run != "r-4")
+    kept_one = []
+    for ev in evs:
+        before = one.duplicates
+        one.add(ev)
+        if one.duplicates == before:
+            kept_one.append(ev)
+    kept_many = []
+    for start in range(0, len(evs), 128):
+        kept_many += many.add_many(evs[start : start + 128])
+    assert kept_many == kept_one
+    a, b = one.snapshot(), many.snapshot()
+    assert a.to_json() == b.to_json()
+    assert a.total.calls > 2000 and a.duplicates > 0 and a.rejected > 0
+
+
+def test_tiered_prices_save_at_the_tier_of_the_prompt() -> None:
+    from flightdeck.core.pricing import Rates
+
+    over = Rates(Decimal("2.5"), Decimal("10"), Decimal("0.5"), Decimal("0"), Decimal("0"))
+    base = Rates(Decimal("1.25"), Decimal("10"), Decimal("0.25"), Decimal("0"), Decimal("0"),
+                 tiers=((200_000, over),))
+    agg = make(rates=lambda p, m, t: base)
+    small = Usage(input_tokens=100, output_tokens=1, cache_read_tokens=100_000)
+    big = Usage(input_tokens=100, output_tokens=1, cache_read_tokens=300_000)
+    agg.add(call(usage=small))  # 100k x (1.25 - 0.25) $/MTok = 0.1
+    agg.add(call(usage=big))  # prompt 300,100 > 200k: 300k x (2.5 - 0.5) = 0.6
+    many = make(rates=lambda p, m, t: base)
+    many.add_many([call(usage=small), call(usage=big)])
+    assert agg.snapshot().total.cache_saved_usd == Decimal("0.7")
+    assert many.snapshot().total.cache_saved_usd == Decimal("0.7")
+
+
+def test_default_rates_get_the_route_and_dated_rates_are_asked_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flightdeck.core.pricing import Rates
+
+    asked: list[tuple[str, str, str | None, int]] = []
+
+    def fake(provider: str, model: str, ts: float, route: str | None = None) -> Rates:
+        day = int(ts // 86400)
+        asked.append((provider, model, route, day))
+        cache = Decimal("0.3") if day % 2 else Decimal("0.1")  # the rate changes with the date
+        return Rates(Decimal("1.1"), Decimal("5"), cache, Decimal("0"), Decimal("0"), date_matters=True)
+
+    monkeypatch.setattr(agg_mod, "_default_rates", fake)
+    agg = Aggregator(clock=Clock())
+    u = Usage(input_tokens=1, output_tokens=1, cache_read_tokens=1_000_000)
+    agg.add(call(T0, usage=u, route="proxy"))
+    agg.add(call(T0 + 86400, usage=u, route="proxy"))
+    assert {(p, m, r) for p, m, r, _ in asked} == {("anthropic", "claude-3-5-sonnet", "proxy")}
+    assert len(asked) == 2  # dated: asked again for the second call
+    day0 = Decimal("1.1") - (Decimal("0.1") if (T0 // 86400) % 2 == 0 else Decimal("0.3"))
+    day1 = Decimal("1.1") - (Decimal("0.3") if (T0 // 86400) % 2 == 0 else Decimal("0.1"))
+    assert agg.snapshot(now=T0 + 86400).total.cache_saved_usd == day0 + day1
+    # The marker survives the trip back from a parallel worker.
+    again = pickle.loads(pickle.dumps(agg))
+    again._rates_fn = fake
+    again.add(call(T0, usage=u, route="proxy"))
+    assert len(asked) == 3
+
+
+def test_live_groups_settled_between_snapshots_equal_report_mode_groups() -> None:
+    # Live mode counts calls per key combination and folds them into the groups
+    # when read; report mode merges its combinations at snapshot time. Two
+    # independent paths to the same figures (means aside: float sums in
+    # another order).
+    dims = ("model", "provider", "route", "agent", "run", "name")
+    evs = [ev for ev in _mixed_events(random.Random(11)) if ev.usage is not None]
+    live = make(live=True, breakdowns=dims)
+    report = make(live=False, breakdowns=dims)
+    for i, ev in enumerate(evs):
+        live.add(ev)
+        if i % 97 == 0:
+            live.snapshot()  # a read in between settles what came so far
+    live.add_many([])
+    report.add_many(evs)
+
+    def rows(agg: Aggregator) -> dict[str, list[Any]]:
+        out = {}
+        for dim, groups in agg.snapshot(now=T0).breakdowns.items():
+            out[dim] = [(g.key, g.figures.calls, g.figures.cost_usd, g.figures.tokens, g.figures.cache_saved_usd,
+                         [(q.count, q.p50, q.p90, q.p99) for q in g.figures.stages.values()]) for g in groups]
+        return out
+
+    assert rows(live) == rows(report)
+    assert len(rows(live)["run"]) == 5
+    # A pickled (worker) live aggregator carries its unsettled calls along.
+    again = pickle.loads(pickle.dumps(live))
+    assert rows(again) == rows(live)

@@ -148,3 +148,19 @@ def test_random_bytes_never_raise(data: bytes) -> None:
 @given(st.integers(min_value=0, max_value=len(SPEC_EXAMPLE) - 1))
 def test_truncated_lines_are_rejected(cut: int) -> None:
     assert isinstance(decode_line(SPEC_EXAMPLE[:cut]), Rejected)
+
+
+def test_decode_lines_equals_decode_line_per_line_and_fails_whole_on_a_bad_line() -> None:
+    from flightdeck.core.events import decode_lines
+
+    iso = SPEC_EXAMPLE.replace(b'"ts":1764216000.125', b'"ts":"2025-11-27T04:00:00Z"')
+    bad_route = SPEC_EXAMPLE.replace(b'"route":"direct"', b'"route":"sideways"')
+    lines = [SPEC_EXAMPLE, b"", b"   ", iso, bad_route, b'{"v":1,"ts":1.0,"kind":"mystery","id":"z-1","run":"r"}']
+    got = decode_lines(b"\n".join(lines) + b"\n")
+    want = [decode_line(line) for line in lines if line.strip()]
+    assert got == want
+    assert isinstance(got[2], Rejected) and got[2].reason == "bad route"  # Python-side checks still run
+    assert got[1].ts == parse_ts("2025-11-27T04:00:00Z")  # type: ignore[union-attr]
+    for bad in (b"not json", b'{"v":1,"ts":1.0,"kind":"x","run":"r"}', b"[1]"):
+        with pytest.raises(ValueError):
+            decode_lines(SPEC_EXAMPLE + b"\n" + bad + b"\n" + SPEC_EXAMPLE + b"\n")

@@ -220,3 +220,39 @@ def test_garbage_between_good_lines_never_changes_their_counts(
     snap = scan([path], jobs=1).snapshot()
     assert snap.events == 40
     assert snap.total.cost_usd == GOOD_TOTAL
+
+
+def test_a_bad_line_in_a_block_never_hides_the_good_ones_around_it(tmp_path: Path) -> None:
+    # One decode_lines call per block fails whole on a bad line; that block is
+    # then read line by line, so every good line still counts exactly once.
+    good, total = good_lines(400, seed=7)
+    path = tmp_path / "mixed.jsonl"
+    body = good[:150] + [BAD_LINES[0][0], b"\n", b"  \n"] + good[150:300] + [BAD_LINES[5][0]] + good[300:]
+    path.write_bytes(b"".join(body))
+    snap = scan([path], jobs=1).snapshot()
+    assert snap.events == 400
+    assert snap.total.cost_usd == total
+    assert snap.rejected_reasons == {"not json": 1, "bad usage.input_tokens": 1}
+
+
+def test_read_blocks_yields_whole_lines_and_skips_overlong_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flightdeck.ingest.scan import read_blocks
+
+    monkeypatch.setattr(scan_mod, "CHUNK_BYTES", 8)
+    monkeypatch.setattr(scan_mod, "MAX_LINE_BYTES", 10)
+    data = b"a\nbb\n\n" + b"x" * 25 + b"\nccc\n" + b"y" * 11 + b"\ndd\n" + b"z" * 9 + b"\nlast"
+    out = list(read_blocks(io.BytesIO(data)))
+    lines = [line for block in out if isinstance(block, bytes) for line in block.split(b"\n") if line]
+    assert lines == [b"a", b"bb", b"ccc", b"dd", b"z" * 9, b"last"]
+    assert [block for block in out if isinstance(block, int)] == [25, 11]
+    assert all(block.endswith(b"\n") for block in out[:-1] if isinstance(block, bytes))
+    assert b"".join(b for b in read_blocks(io.BytesIO(data), 2, 5) if isinstance(b, bytes)) == b"bb\n"
+
+
+def test_each_foreign_file_gets_its_own_parser(tmp_path: Path) -> None:
+    if not scan_mod.FORMATS:
+        pytest.skip("no foreign formats")
+    name, shared = next(iter((n, f) for n, f in scan_mod.FORMATS.items() if n != scan_mod.V1))
+    a, b = scan_mod._fresh_format(name), scan_mod._fresh_format(name)
+    assert type(a) is type(shared) and a is not shared and a is not b
+    assert scan_mod._fresh_format(None) is None
