@@ -130,7 +130,8 @@ def _header(snap: Snapshot) -> list[str]:
     lines.append(f"  duplicates    {_int(snap.duplicates)}")
     extras = []
     if snap.runs_started or snap.runs_ended:
-        extras.append(f"{_int(snap.runs_started)} runs started, {_int(snap.runs_ended)} ended")
+        runs = "run" if snap.runs_started == 1 else "runs"
+        extras.append(f"{_int(snap.runs_started)} {runs} started, {_int(snap.runs_ended)} ended")
     if snap.alerts:
         extras.append(f"{_int(len(snap.alerts))} alerts (latest shown in tail)")
     if snap.unknown_kinds:

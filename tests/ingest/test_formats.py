@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
+
 from flightdeck.core.events import Event, IdSource, Rejected, Usage, encode_event
 from flightdeck.core.pricing import price
 from flightdeck.ingest.formats import FileFormat, detect_format, otlp_attributes
@@ -56,8 +58,8 @@ def test_claude_code_assistant_line_is_priced_like_the_recorder() -> None:
 def test_claude_code_repeated_message_has_one_id_and_synthetic_is_skipped() -> None:
     f = FileFormat()
     a = f.parse(cc_line())
-    b = f.parse(cc_line())
-    assert isinstance(a, list) and isinstance(b, list) and a[0].id == b[0].id
+    b = f.parse(cc_line())  # the next content block of the same response: the same event
+    assert isinstance(a, list) and isinstance(b, list) and a[0].id == b[0].id == "msg_01:req_01"
     assert f.parse(cc_line(model="<synthetic>", msg_id="msg_x")) == []
     (no_req,) = f.parse(cc_line(msg_id="msg_2", req=None))  # type: ignore[misc]
     assert no_req.id == "u-msg_2"  # counted on its own, as ccusage does
@@ -153,3 +155,238 @@ def test_hostile_shapes_are_rejected_not_raised() -> None:
     assert c.parse(cc_line("user")) == []
     assert isinstance(c.parse(b'{"type":"assistant","message":{"usage":[1,2]}}'), Rejected)
     assert isinstance(c.parse(b'{"type":"assistant","message":{"model":"m","usage":{"input_tokens":1}},"timestamp":"nope"}'), Rejected)
+
+
+# --- Claude Code fast path: equal to the generic path -------------------------------
+
+from datetime import UTC, datetime, timedelta  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from flightdeck.core.aggregate import Aggregator  # noqa: E402
+from flightdeck.core.events import format_usd, parse_ts  # noqa: E402
+from flightdeck.core.normalize import normalize_usage  # noqa: E402
+from flightdeck.core.pricing import Rates, default_pricer  # noqa: E402
+from flightdeck.ingest.formats import ClaudeCode, cc_timestamp, exact_cost  # noqa: E402
+
+CC_MODELS = ["claude-sonnet-4-5-20250929", "claude-opus-4-1-20250805", "claude-haiku-4-5-20251001",
+             "claude-3-5-haiku-20241022", "claude-sonnet-4-20250514", "claude-3-opus-20240229",
+             "no-such-model-xyz"]
+
+_count = st.integers(min_value=0, max_value=3_000_000)
+# Mostly clean counts; sometimes the spellings only the generic reader takes or refuses.
+_odd = st.one_of(_count, _count, _count, st.none(), st.integers(-5, -1), st.just("42"), st.just(" 7"),
+                 st.just(12.0), st.just(1.5), st.booleans(), st.just([1]), st.integers(2**64, 2**70))
+_split = st.one_of(st.none(), st.just("x"), st.fixed_dictionaries(
+    {}, optional={"ephemeral_5m_input_tokens": _odd, "ephemeral_1h_input_tokens": _odd}))
+
+
+@st.composite
+def cc_usage(draw: st.DrawFn) -> dict[str, object]:
+    if draw(st.integers(0, 3)):  # mostly what Claude Code writes: the fast path
+        written = draw(_count)
+        w1h = draw(st.integers(0, written))
+        usage: dict[str, object] = {"input_tokens": draw(_count), "output_tokens": draw(_count),
+                                    "cache_read_input_tokens": draw(_count)}
+        shape = draw(st.integers(0, 3))
+        if shape != 1:
+            usage["cache_creation_input_tokens"] = written
+        if shape != 2:  # the split, sometimes alone
+            usage["cache_creation"] = {"ephemeral_5m_input_tokens": written - w1h, "ephemeral_1h_input_tokens": w1h}
+        if shape == 3:
+            usage["cache_creation"] = draw(st.none() | st.just({}))
+        usage["service_tier"] = "standard"
+        return usage
+    usage = draw(st.fixed_dictionaries({}, optional={
+        "input_tokens": _odd, "output_tokens": _odd, "cache_read_input_tokens": _odd,
+        "cache_creation_input_tokens": _odd, "cache_creation": _split,
+        "server_tool_use": st.just({"web_search_requests": 0}),
+    }))
+    if draw(st.integers(0, 8)) == 0:  # keys that make the Anthropic reader look elsewhere
+        usage[draw(st.sampled_from(["type", "usage"]))] = draw(st.sampled_from(["message_start", None, {}]))
+    return usage
+
+
+_when = st.datetimes(min_value=datetime(2023, 1, 1), max_value=datetime(2027, 12, 31))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, Rejected) and isinstance(b, Rejected):
+        return a.reason == b.reason and a.detail == b.detail
+    return a == b
+
+
+@settings(max_examples=400, deadline=None)
+@given(usage=cc_usage(), model=st.sampled_from(CC_MODELS), when=_when, cost=st.none() | st.floats(0, 5),
+       sidechain=st.booleans())
+def test_fast_path_equals_the_generic_path(usage: dict[str, object], model: str, when: datetime,
+                                           cost: float | None, sidechain: bool) -> None:
+    extra: dict[str, object] = {"timestamp": _iso(when), "isSidechain": sidechain}
+    if cost is not None:
+        extra["costUSD"] = cost
+    row = json.loads(cc_line(model=model, **extra))
+    row["message"]["usage"] = usage
+    line = json.dumps(row, separators=(",", ":")).encode()
+    fast, generic = ClaudeCode().parse(line), ClaudeCode()._parse_generic(line)
+    assert _same(fast, generic), (fast, generic)
+    if isinstance(fast, list) and fast and cost is None:  # and equal to price() itself
+        ev = fast[0]
+        expected = price("anthropic", model, ev.usage, ev.ts, route="direct")  # type: ignore[arg-type]
+        assert ev.cost_status == expected.status
+        assert ev.cost_usd == (format_usd(expected.usd) if expected.usd is not None else None)
+        assert ev.usage == normalize_usage("anthropic", usage)
+
+
+def test_fast_path_edge_lines_equal_the_generic_path() -> None:
+    base = json.loads(cc_line())
+    variants: list[bytes] = [
+        b'{"type":"\\u0061ssistant","message":{"id":"m","model":"claude-sonnet-4-5-20250929",'
+        b'"usage":{"input_tokens":3}},"requestId":"r","timestamp":"2025-10-01T10:00:00.000Z"}',
+        b'{"type":"assistant","message":{"usage":{"input_tokens":3}},"timestamp":"2025-10-01T10:00:00Z"}',
+        b'{"type":"assistant","message":{"usage":{"input_tokens":3}},"timestamp":"2025-10-01 10:00:00.5+02:00"}',
+        b'{"type":"assistant","message":{"usage":{"input_tokens":3}},"timestamp":"2025-13-01T10:00:00.000Z"}',
+        b'{"type":"assistant","message":{"usage":{"input_tokens":3}},"timestamp":"2025-10-01T10:00:61.000Z"}',
+        b'{"type":"assistant","message":{"usage":{"input_tokens":3}},"timestamp":"2025-10-01T10:00:0\xd9\xa3.000Z"}',
+        b'{"type":"assistant","message":{"usage":{"input_tokens":3}}}',
+        b'{"type":"assistant","message":{"usage":null}}',
+        b'{"type":"assistant","message":{"model":"<synthetic>","usage":{"input_tokens":0}}}',
+        b'{"type":"assistant","message":{"usage":{"input_tokens":3}},"timestamp":7}',
+        b'{"type":"assistant","message":{"usage":{"input_tokens":3}',
+        json.dumps(dict(base, isApiErrorMessage=True, uuid=None, requestId=None)).encode(),
+    ]
+    for line in variants:
+        fast, generic = ClaudeCode().parse(line), ClaudeCode()._parse_generic(line)
+        assert _same(fast, generic), (line, fast, generic)
+    # A user line is only checked for being JSON: no field of it matters.
+    assert ClaudeCode().parse(b'{"type":"user","message":5}') == []
+    assert ClaudeCode().parse(b'{"type":"user","message":"not an object","note":"assistant"}') == []
+    assert isinstance(ClaudeCode().parse(b'{"type":7,"message":{}}'), Rejected)
+    assert isinstance(ClaudeCode().parse(b'{"type":7,"message":{},"note":"assistant"}'), Rejected)
+    assert isinstance(ClaudeCode().parse(b'{"type":"user","message":'), Rejected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(when=_when)
+def test_cc_timestamp_equals_parse_ts(when: datetime) -> None:
+    text = _iso(when)
+    assert cc_timestamp(text) == parse_ts(text)
+    other = when.strftime("%Y-%m-%dT%H:%M:%S.%f") + "+00:00"  # another spelling: parse_ts itself
+    assert cc_timestamp(other) == parse_ts(other)
+
+
+def test_cc_timestamp_refuses_what_parse_ts_refuses() -> None:
+    for text in ["2025-02-30T10:00:00.000Z", "2025-10-01T24:00:00.000Z", "2025-10-01T10:60:00.000Z",
+                 "2025-10-01T10:00:60.000Z", "2025-10-01T10:00:+1.000Z", "2025-10-01T10:00:1_.000Z", "nope"]:
+        with pytest.raises(ValueError):
+            parse_ts(text)
+        with pytest.raises(ValueError):
+            cc_timestamp(text)
+    assert cc_timestamp("2025-10-01X10:00:00.000Z") == parse_ts("2025-10-01X10:00:00.000Z")  # any separator
+    start = datetime(2024, 12, 31, 23, 59, tzinfo=UTC)
+    for ms in range(0, 120_000, 997):  # across a minute, an hour, a day and a year
+        text = _iso(start + timedelta(milliseconds=ms))
+        assert cc_timestamp(text) == parse_ts(text)
+
+
+def _odd_rates() -> list[Rates]:
+    d = Decimal
+    tier = Rates(d("6"), d("22.5"), d("0.60"), d("7.5"), d("12"))
+    return [
+        Rates(d("3"), d("15"), d("0.3"), d("3.75"), d("6"), tiers=((200_000, tier),)),
+        Rates(d("0.0000001"), d("0.000000123"), d("0"), d("1E-9"), d("0.10")),
+        Rates(d("1E+1"), d("2"), d("0"), d("0"), d("0")),  # positive exponent: Decimal does it
+        Rates(d("2.50"), d("10.000"), d("0.250"), d("3.1250"), d("5.00"), reasoning=d("40.5")),
+        Rates(d("1"), d("1"), d("1"), d("1"), d("1"), per_request=d("0.004")),  # per-request fee: Decimal
+        Rates(d(0), d(0), d(0), d(0), d(0), status="local"),
+        Rates(d("3.0000000000000000000000000001"), d("15"), d("0.3"), d("3.75"), d("6")),  # 29 digits: Decimal rounds
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(inp=_count, out=_count, read=st.integers(0, 400_000), write=_count, w1h=_count,
+       reasoning=_count, which=st.integers(0, 100))
+def test_exact_cost_equals_decimal_cost(inp: int, out: int, read: int, write: int, w1h: int,
+                                        reasoning: int, which: int) -> None:
+    pricer = default_pricer()
+    known = [r for m in CC_MODELS if (r := pricer.rates("anthropic", m, 1.76e9, route="direct")) is not None]
+    rates = (known + _odd_rates())[which % (len(known) + len(_odd_rates()))]
+    usage = Usage(input_tokens=inp, output_tokens=out, cache_read_tokens=read, cache_write_tokens=write,
+                  cache_write_1h_tokens=min(w1h, write), reasoning_tokens=min(reasoning, out))
+    assert exact_cost(rates, usage) == format_usd(rates.cost(usage))
+    zero = Usage()
+    assert exact_cost(rates, zero) == format_usd(rates.cost(zero))
+
+
+def test_repeated_blocks_and_far_repeats_count_once() -> None:
+    agg = Aggregator(live=False)
+    first = FileFormat()
+    lines = [cc_line(msg_id="m1", req="r1"), cc_line(msg_id="m1", req="r1"), cc_line("user"),
+             cc_line(msg_id="m1", req="r1"), cc_line(msg_id="m2", req="r2")]
+    results = [first.parse(line) for line in lines]
+    assert [len(r) for r in results] == [1, 1, 0, 1, 1]  # type: ignore[arg-type]
+    assert results[1] == results[0] and results[1][0] is results[0][0]  # type: ignore[index]  # not re-priced
+    resumed = FileFormat()  # a resumed session: the same response again in another file
+    results.append(resumed.parse(cc_line(msg_id="m1", req="r1")))
+    for r in results:
+        for ev in r:  # type: ignore[union-attr]
+            agg.add(ev)
+    snap = agg.snapshot()
+    assert snap.events == 2 and snap.duplicates == 3
+    assert snap.total.cost_usd == 2 * Decimal("0.010386")
+
+
+# --- OTLP agent/tool spans, LiteLLM reported cost --------------------------------
+
+
+def test_otlp_agent_and_tool_spans_without_tokens_are_skipped() -> None:
+    call = {"traceId": "t9", "spanId": "c1", "name": "chat claude", "startTimeUnixNano": "1760000000000000000",
+            "endTimeUnixNano": "1760000001000000000",
+            "attributes": [_attr("gen_ai.operation.name", "chat"), _attr("gen_ai.provider.name", "anthropic"),
+                           _attr("gen_ai.request.model", "claude-sonnet-4-5-20250929"),
+                           _attr("gen_ai.usage.input_tokens", 100), _attr("gen_ai.usage.output_tokens", 10)]}
+    agent = {"traceId": "t9", "spanId": "a1", "name": "invoke_agent planner",
+             "startTimeUnixNano": "1760000000000000000", "endTimeUnixNano": "1760000005000000000",
+             "attributes": [_attr("gen_ai.operation.name", "invoke_agent"), _attr("gen_ai.agent.name", "planner"),
+                            _attr("gen_ai.provider.name", "anthropic")]}
+    tool = {"traceId": "t9", "spanId": "x1", "name": "execute_tool grep",
+            "attributes": [_attr("gen_ai.operation.name", "execute_tool"), _attr("gen_ai.tool.name", "grep")]}
+    doc = {"resourceSpans": [{"scopeSpans": [{"spans": [agent, call, tool]}]}]}
+    evs = FileFormat().parse(json.dumps(doc).encode())
+    assert isinstance(evs, list) and [e.id for e in evs] == ["t9:c1"]
+    assert evs[0].usage == Usage(input_tokens=100, output_tokens=10) and evs[0].provider == "anthropic"
+    only_agents = {"resourceSpans": [{"scopeSpans": [{"spans": [agent, tool]}]}]}
+    assert FileFormat().parse(json.dumps(only_agents).encode()) == []
+
+
+def test_litellm_reported_cost_falls_back_to_hidden_params_exactly() -> None:
+    payload = {
+        "id": "chatcmpl-2", "call_type": "completion", "response_cost": None, "status": "success",
+        "custom_llm_provider": "anthropic", "model": "claude-sonnet-4-5-20250929", "model_group": "sonnet",
+        "prompt_tokens": 1000, "completion_tokens": 50, "total_tokens": 1050,
+        "startTime": 1760000000.0, "endTime": 1760000001.0, "metadata": {},
+        "hidden_params": {"response_cost": 0.1 + 0.2},  # a float that is not 0.3
+    }
+    (ev,) = FileFormat().parse(json.dumps(payload).encode())  # type: ignore[misc]
+    assert ev.cost_status == "reported" and ev.cost_usd == "0.30000000000000004"
+    payload["hidden_params"] = {}
+    (ev,) = FileFormat().parse(json.dumps(payload).encode())  # type: ignore[misc]
+    assert ev.cost_status == "priced"  # nothing reported: list rates
+
+
+def test_clean_claude_code_lines_take_the_fast_path() -> None:
+    parser = ClaudeCode()
+
+    def refuse(line: bytes) -> list[Event]:
+        raise AssertionError(f"generic path taken for {line[:80]!r}")
+
+    parser._parse_generic = refuse  # type: ignore[method-assign]
+    (ev,) = parser.parse(cc_line())  # type: ignore[misc]
+    assert ev.usage == Usage(input_tokens=12, output_tokens=250, cache_read_tokens=5000,
+                             cache_write_tokens=1000, cache_write_1h_tokens=600)
+    assert ev.cost_usd == "0.010386" and ev.ts == parse_ts("2025-10-01T10:00:00.000Z")
+    assert parser.parse(cc_line("user")) == [] and parser.parse(cc_line()) == [ev]
