@@ -349,6 +349,25 @@ def _saving_entry(found: Any) -> Money | _Tiered | None:
     return _Tiered(base, tuple((int(t), _units_per_token(r.input, r.cache_read)) for t, r in reversed(tiers)))
 
 
+# Dated rates are asked of the pricer for each call, and it answers with the
+# same Rates object for the same period: their saving entries (Decimal work)
+# are kept by that object's identity. The object is held too, so its id
+# cannot be reused while the entry lives.
+_ENTRY_MEMO: dict[int, tuple[Any, Money | _Tiered | None]] = {}
+_ENTRY_MEMO_MAX: Final = 1024
+
+
+def _memo_saving_entry(found: Any) -> Money | _Tiered | None:
+    hit = _ENTRY_MEMO.get(id(found))
+    if hit is not None and hit[0] is found:
+        return hit[1]
+    entry = _saving_entry(found)
+    if len(_ENTRY_MEMO) >= _ENTRY_MEMO_MAX:
+        _ENTRY_MEMO.clear()
+    _ENTRY_MEMO[id(found)] = (found, entry)
+    return entry
+
+
 # A (provider, model, route) whose rates change with the date or time of day:
 # its saving rate is asked of the pricer (which caches per day) for each call.
 class _DATED:  # noqa: N801 - a marker; a class so that it survives pickling (workers) as itself
@@ -604,10 +623,14 @@ class Aggregator:
                 saved: Money = 0
                 if cr and ev.cost_status != "local":
                     rate = saving_get((ev.provider, ev.model, ev.route))
-                    if rate is not None and type(rate) is not _Tiered and rate is not _DATED:
-                        saved = cr * rate
-                    else:
+                    if rate is None or rate is _DATED:  # not looked up yet, or dated
                         saved = saved_of(ev, u, ts)
+                    elif type(rate) is _Tiered:  # _saved's tier pick, inlined
+                        rate = rate.at(inp + cr + cw)
+                        if rate:
+                            saved = cr * rate
+                    else:
+                        saved = cr * rate
                 lat = ev.latency_ms
                 stream = ev.stream
                 err = ev.error is not None
@@ -763,12 +786,14 @@ class Aggregator:
             else:
                 found = self._rates_fn(provider or "", model or "", ts)
             dated = getattr(found, "date_matters", False) is True
-            rate = _saving_entry(found)
+            rate = _memo_saving_entry(found) if dated else _saving_entry(found)
         except Exception:  # any pricing failure means "no savings known", never a crash
             rate = None
         if len(self._saving) >= MAX_COMBOS:
             self._saving.clear()  # hostile logs (a fresh model per call) must not grow memory
-        self._saving[key] = _DATED if dated else rate
+        # A known "no saving" is kept as 0, not None: add_many takes None as
+        # "not looked up yet" and would come back here for every such call.
+        self._saving[key] = _DATED if dated else (0 if rate is None else rate)
         return rate
 
     def _add_ack(self, ev: Event) -> None:

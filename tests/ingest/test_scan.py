@@ -256,3 +256,44 @@ def test_each_foreign_file_gets_its_own_parser(tmp_path: Path) -> None:
     a, b = scan_mod._fresh_format(name), scan_mod._fresh_format(name)
     assert type(a) is type(shared) and a is not shared and a is not b
     assert scan_mod._fresh_format(None) is None
+
+
+def test_cache_savings_over_days_and_models_equal_the_per_call_rates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Savings with flat, tiered and dated (time of day) prices, over several
+    days, sequential and parallel (workers forked after the parent loaded the
+    price data), equal each call's own rates summed exactly."""
+    from flightdeck.core.pricing import default_pricer
+
+    monkeypatch.setattr(scan_mod, "PARALLEL_MIN_BYTES", 0)
+    models = [("anthropic", "claude-3-5-sonnet", "direct"),  # flat
+              ("google", "gemini-2.5-pro", "direct"),  # tiered at 200k prompt tokens
+              ("deepseek", "deepseek-chat", "direct"),  # dated: off-peak hours
+              ("cohere", "some-new-model-x", "direct")]  # unknown: saves nothing
+    rng = random.Random(7)
+    ids = IdSource()
+    pricer = default_pricer()
+    lines: list[bytes] = []
+    expected: dict[str, Decimal] = {}
+    for i in range(1500):
+        ts = T0 + i * 347.0  # ~6 days, every time of day
+        provider, model, route = rng.choice(models)
+        usage = Usage(input_tokens=rng.randrange(1, 5000), output_tokens=1,
+                      cache_read_tokens=rng.choice([0, 1000, 100_000, 198_000, 250_000]),
+                      cache_write_tokens=rng.choice([0, 500]))
+        lines.append(encode_event(Event(v=1, ts=ts, kind="llm_call", id=ids(), run="r", provider=provider,
+                                        route=route, model=model, usage=usage, cost_usd="0.001",
+                                        cost_status="priced")))
+        rates = pricer.rates(provider, model, ts, route=route)
+        saved = Decimal(0)
+        if rates is not None and usage.cache_read_tokens:
+            r = rates.for_prompt(usage.input_tokens + usage.cache_read_tokens + usage.cache_write_tokens)
+            saved = max(Decimal(0), (r.input - r.cache_read) * usage.cache_read_tokens / 1_000_000)
+        expected[model] = expected.get(model, Decimal(0)) + saved
+    assert len({v for v in expected.values() if v}) == 3  # three models priced, each differently
+    (tmp_path / "a.jsonl").write_bytes(b"".join(lines))
+    for jobs in (1, 2):
+        snap = scan([tmp_path / "a.jsonl"], jobs=jobs).snapshot()
+        assert snap.total.cache_saved_usd == sum(expected.values())
+        assert {g.key: g.figures.cache_saved_usd for g in snap.breakdowns["model"]} == expected
