@@ -357,8 +357,18 @@ def plan(files: Sequence[Path], parts: int) -> list[tuple[Segment, ...]]:
     for k in range(1, max(parts, 1)):
         g = total * k // parts
         i = next(j for j in range(len(files)) if file_starts[j] <= g < file_starts[j + 1] or j == len(files) - 1)
-        with open(files[i], "rb") as f:
-            off = _line_start_at_or_after(f, g - file_starts[i], sizes[i])
+        if formats[i] != V1 and len(files) > 1:
+            # Foreign logs repeat one response on consecutive lines (Claude
+            # Code writes a line per content block). A cut between two of them
+            # makes the later range be scanned again to keep dedupe exact, so
+            # cut such logs at the nearest file boundary instead.
+            i = i if g - file_starts[i] <= file_starts[i + 1] - g else i + 1
+            off = 0
+            if i >= len(files):
+                continue
+        else:
+            with open(files[i], "rb") as f:
+                off = _line_start_at_or_after(f, g - file_starts[i], sizes[i])
         if (i, off) > bounds[-1]:
             bounds.append((i, off))
     bounds.append((len(files), 0))

@@ -297,3 +297,37 @@ def test_cache_savings_over_days_and_models_equal_the_per_call_rates(
         snap = scan([tmp_path / "a.jsonl"], jobs=jobs).snapshot()
         assert snap.total.cache_saved_usd == sum(expected.values())
         assert {g.key: g.figures.cache_saved_usd for g in snap.breakdowns["model"]} == expected
+
+
+def test_foreign_logs_are_cut_between_files_not_inside_them(tmp_path: Path) -> None:
+    """Claude Code repeats a response on consecutive lines: ranges must not split a file."""
+    import json
+
+    def cc_line(msg_id: str, req: str, session: str) -> bytes:
+        return json.dumps({
+            "type": "assistant", "sessionId": session, "requestId": req, "uuid": "u",
+            "timestamp": "2025-10-01T10:00:00.000Z",
+            "message": {"id": msg_id, "type": "message", "role": "assistant",
+                        "model": "claude-sonnet-4-5-20250929", "content": [],
+                        "usage": {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 100,
+                                  "cache_creation_input_tokens": 0}},
+        }).encode()
+
+    files = []
+    for n in range(5):
+        path = tmp_path / f"session-{n}.jsonl"
+        lines = []
+        for k in range(40):
+            msg = f"msg_{n}_{k}"
+            lines += [cc_line(msg, f"req_{n}_{k}", f"s{n}")] * 2  # two blocks, one response
+        path.write_bytes(b"\n".join(lines) + b"\n")
+        files.append(path)
+    tasks = plan(files, 2)
+    assert len(tasks) == 2
+    for task in tasks:
+        for seg in task:
+            assert seg.start == 0 and seg.end == Path(seg.path).stat().st_size
+    whole = scan([tmp_path], jobs=1)
+    split = scan([tmp_path], jobs=2)
+    assert whole.events == split.events == 200
+    assert whole.duplicates == split.duplicates == 200
