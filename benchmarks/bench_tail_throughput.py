@@ -3,8 +3,9 @@
 A writer process appends v1 lines at ``--rate`` events/s (batches every 10
 ms, as a busy fleet would) for ``--seconds`` (default 60). The Engine follows
 the file in this process. Every second the lag (events written minus events
-counted) is sampled; "no growing lag" means the lag in the last quarter is no
-larger than in the first quarter, and stays below one second's worth.
+counted) is sampled; "no growing lag" means the median lag in the last quarter
+is no larger than in the first, and every sample of the last quarter stays
+below one second's worth of events.
 
 Printed in the same run: the lag samples, the monitor's CPU use (one core =
 100 %), and the baseline: the rate the same Engine reads the finished file
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -105,12 +107,17 @@ def main() -> int:
 
     lags = [w - c for _t, w, c in samples]
     q = max(1, len(lags) // 4)
-    first, last = max(lags[:q]), max(lags[-q:])
+    # A growing lag shows in the typical sample, not in one spike (a shared
+    # machine stalls now and then): compare the quarters' medians, and keep
+    # every sample of the last quarter under one second's worth of events.
+    first, last = statistics.median(lags[:q]), statistics.median(lags[-q:])
+    worst_last = max(lags[-q:])
     print(f"offered {args.rate} events/s for {args.seconds:.0f}s: {total} written, {counted} counted "
           f"(all counted {drain_s:.2f}s after the writer stopped)")
     print("lag (events behind) each second: " + " ".join(str(x) for x in lags))
-    print(f"max lag first quarter {first}, last quarter {last}: "
-          f"{'no growing lag' if last <= max(first, args.rate // 10) and last < args.rate else 'LAG GROWS'}")
+    grows = last > max(first, args.rate // 10) or worst_last >= args.rate
+    print(f"median lag first quarter {first:.0f}, last quarter {last:.0f}; worst in the last quarter {worst_last} "
+          f"(one second = {args.rate}): {'LAG GROWS' if grows else 'no growing lag'}")
     if send_ms:
         print(f"send() under load: max {max(send_ms):.1f} ms, mean {sum(send_ms) / len(send_ms):.1f} ms (must be < 100)")
     print(f"monitor CPU while following: {100 * cpu / wall:.0f}% of one core")
