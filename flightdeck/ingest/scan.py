@@ -56,6 +56,7 @@ DECODE_BYTES: Final = 64 << 10
 # Below this much input, starting processes costs more than it saves.
 PARALLEL_MIN_BYTES: Final = 16 << 20
 _DETECT_LINES: Final = 50
+_DETECT_READ: Final = 16 << 10  # first read of a file's head when detecting its format
 TASKS_PER_WORKER: Final = 2
 MIN_TASK_BYTES: Final = 8 << 20
 # How much of the log's head is looked at for a cache read (see _warm_pricing).
@@ -248,24 +249,47 @@ def _feed_block(agg: Aggregator, block: bytes, since: float, until: float) -> No
 def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, until: float) -> None:
     assert FileFormat is not None
     parser = FileFormat(_fresh_format(seg.fmt))
+    fixed = parser.format
+    # A known format is called directly (FileFormat.parse only adds detection
+    # and the catch below, which gives the same Rejected it would).
+    parse = fixed.parse if fixed is not None else parser.parse
+    reject = agg.reject
+    # A parser hands out the same Event object again for a repeated response
+    # (Claude Code's content blocks). When it is the event added last, its id
+    # is already in the dedupe set, so add() would only count a duplicate:
+    # count it here, without hashing the id again. The others of a batch go
+    # to the aggregator in one add_many call (same result as add, cheaper).
+    last: Event | None = None
+    repeats = 0
     for batch in read_batches(f, seg.start, seg.end):
         if type(batch) is int:
-            agg.reject("line too long", f"{batch} bytes")
+            reject("line too long", f"{batch} bytes")
             continue
+        good: list[Event] = []
+        keep = good.append
         for line in batch:  # type: ignore[union-attr]
             if not line.strip():
                 continue
             try:
-                result = parser.parse(line)
+                result = parse(line)
             except Exception as exc:  # a parser bug must not lose the rest of the log
-                agg.reject("parse error", f"{type(exc).__name__}: {exc}")
+                if fixed is not None:  # what FileFormat.parse makes of it
+                    reject(f"bad {fixed.name} line", f"{type(exc).__name__}: {exc}"[:300])
+                else:
+                    reject("parse error", f"{type(exc).__name__}: {exc}")
                 continue
-            if isinstance(result, Rejected):
-                agg.reject(result.reason, result.detail)
-                continue
+            if type(result) is not list:
+                if isinstance(result, Rejected):
+                    reject(result.reason, result.detail)
+                    continue
             for ev in result:
-                if since <= ev.ts < until:  # type: ignore[operator]
-                    agg.add(ev)
+                if ev is last:
+                    repeats += 1
+                elif since <= ev.ts < until:  # type: ignore[operator]
+                    keep(ev)
+                    last = ev
+        agg.add_many(good)
+    agg.duplicates += repeats
 
 
 def _fresh_format(name: str | None) -> object | None:
@@ -281,25 +305,39 @@ def _fresh_format(name: str | None) -> object | None:
 
 
 def detect_file_format(path: str | os.PathLike[str]) -> str | None:
-    """The format name of a file from its first lines; None if they do not tell."""
+    """The format a file is in from its first lines; None if they do not tell.
+
+    Looks at the first ``_DETECT_LINES`` lines of the file's first
+    ``CHUNK_BYTES``, then at the partial line there (the file's last line
+    when it is shorter and has no final newline). The head is read a little
+    at a time: the first line usually decides, and ``plan`` asks this of
+    every file before any work is shared out.
+    """
     if detect_format is None:
         return V1
     try:
         with open(path, "rb") as f:
-            for n, batch in enumerate(read_batches(f, 0, CHUNK_BYTES)):
-                if type(batch) is int:
-                    continue
-                for line in batch[:_DETECT_LINES]:  # type: ignore[index]
-                    if not line.strip():
-                        continue
-                    found = detect_format(line)
-                    if not isinstance(found, Rejected):
-                        return found.name
-                if n:
-                    break
+            head, eof, looked = b"", False, 0
+            while True:
+                if not eof and len(head) < CHUNK_BYTES:
+                    want = min(max(len(head), _DETECT_READ), CHUNK_BYTES - len(head))
+                    if looked >= _DETECT_LINES:
+                        want = CHUNK_BYTES - len(head)  # only the partial line is left to see
+                    more = f.read(want)
+                    eof = len(more) < want
+                    head += more
+                lines = head.split(b"\n")
+                tail = lines.pop()
+                for line in lines[looked:_DETECT_LINES]:
+                    looked += 1
+                    if line.strip() and not isinstance(found := detect_format(line), Rejected):
+                        return found.name  # type: ignore[union-attr]
+                if eof or len(head) >= CHUNK_BYTES:
+                    if tail.strip() and not isinstance(found := detect_format(tail), Rejected):
+                        return found.name  # type: ignore[union-attr]
+                    return None
     except OSError:
         return None
-    return None
 
 
 def _scan_segments(segments: Sequence[Segment], since: float, until: float, by: tuple[str, ...],

@@ -331,3 +331,65 @@ def test_foreign_logs_are_cut_between_files_not_inside_them(tmp_path: Path) -> N
     split = scan([tmp_path], jobs=2)
     assert whole.events == split.events == 200
     assert whole.duplicates == split.duplicates == 200
+
+
+def test_repeated_claude_code_lines_count_as_add_would_count_them(tmp_path: Path) -> None:
+    """The scan counts a repeat of the event it added last without add(): same figures.
+
+    Repeats adjacent, interleaved with another response, across files, and
+    outside a since/until window; the reference adds every parsed event.
+    """
+    import json
+
+    from flightdeck.core.aggregate import Aggregator
+    from flightdeck.ingest.formats import FileFormat
+
+    def cc_line(msg_id: str, minute: int) -> bytes:
+        return json.dumps({
+            "type": "assistant", "sessionId": "s", "requestId": "req_" + msg_id, "uuid": "u",
+            "timestamp": f"2025-10-01T10:{minute:02d}:00.000Z",
+            "message": {"id": msg_id, "model": "claude-sonnet-4-5-20250929",
+                        "usage": {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 100,
+                                  "cache_creation_input_tokens": 0}},
+        }).encode()
+
+    rng = random.Random(7)
+    files = []
+    for n in range(3):
+        lines = []
+        for k in range(60):
+            msg = f"m{rng.randrange(40)}"  # some responses recur in later files (a resumed session)
+            lines += [cc_line(msg, k)] * rng.randrange(1, 4)
+            if rng.random() < 0.3:  # a response's blocks around another one's
+                lines.insert(len(lines) - 1, cc_line(f"x{n}_{k}", k))
+        path = tmp_path / f"s{n}.jsonl"
+        path.write_bytes(b"\n".join(lines) + b"\n")
+        files.append(path)
+    lo, hi = 1_759_312_800.0 + 10 * 60, 1_759_312_800.0 + 50 * 60  # 10:10 to 10:50
+    for since, until in ((None, None), (lo, hi)):
+        ref = Aggregator(live=False)
+        for path in files:
+            parser = FileFormat()
+            for line in path.read_bytes().splitlines():
+                result = parser.parse(line)
+                assert isinstance(result, list)
+                for ev in result:
+                    if (since is None or since <= ev.ts) and (until is None or ev.ts < until):
+                        ref.add(ev)
+        got = scan(files, jobs=1, since=since, until=until)
+        assert (got.events, got.duplicates) == (ref.events, ref.duplicates)
+        assert got.duplicates > 100 and got.snapshot(now=0).total == ref.snapshot(now=0).total
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    (b"x" * 30_000 + b"\n" + b'{"type":"user","sessionId":"s"}\n', "claude-code"),  # past the first read
+    (b"junk\n" * 49 + b'{"v":1,"kind":"llm_call","run":"r"}\n', "flightdeck-v1"),  # the 50th line
+    (b"junk\n" * 50 + b'{"type":"user","sessionId":"s"}\n', None),  # the 51st line is not looked at
+    (b"junk\n" * 60 + b'{"type":"user","sessionId":"s"}', "claude-code"),  # the partial (last) line is
+    (b"x" * (1 << 20) + b"\n" + b'{"type":"user","sessionId":"s"}\n', None),  # beyond the head
+    (b"", None),
+])
+def test_detect_file_format_reads_only_the_head(tmp_path: Path, body: bytes, expected: str | None) -> None:
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(body)
+    assert scan_mod.detect_file_format(path) == expected
