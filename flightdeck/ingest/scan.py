@@ -100,35 +100,15 @@ def read_batches(f: BinaryIO, start: int = 0, end: int | None = None) -> Iterato
     ``MAX_LINE_BYTES``, an int: its length. Such a line is skipped, never
     buffered whole. A last line without a newline is yielded as it is.
     """
-    f.seek(start)
-    remaining = math.inf if end is None else end - start
-    tail = b""
-    skipped = 0  # > 0 while inside an over-long line
-    while remaining > 0:
-        chunk = f.read(int(min(CHUNK_BYTES, remaining)))
-        if not chunk:
-            break
-        remaining -= len(chunk)
-        if skipped:
-            i = chunk.find(b"\n")
-            if i < 0:
-                skipped += len(chunk)
-                continue
-            yield skipped + i
-            skipped = 0
-            chunk = chunk[i + 1 :]
-        lines = chunk.split(b"\n")
-        if tail:
-            lines[0] = tail + lines[0]
-        tail = lines.pop()
-        if len(tail) > MAX_LINE_BYTES:
-            skipped, tail = len(tail), b""
+    for block in read_blocks(f, start, end):
+        if type(block) is int:
+            yield block
+            continue
+        lines = block.split(b"\n")  # type: ignore[union-attr]
+        if not lines[-1]:  # the block ended with a newline
+            lines.pop()
         if lines:
             yield lines
-    if skipped:
-        yield skipped
-    elif tail:
-        yield [tail]
 
 
 def read_blocks(f: BinaryIO, start: int = 0, end: int | None = None) -> Iterator[bytes | int]:
