@@ -642,35 +642,15 @@ class Aggregator:
                 acc = bucket.get(key)
                 if acc is None:
                     acc = combo(bucket, key)
-                if not group_dims:  # report mode: the one accumulator
-                    acc.calls += 1
-                    if err:
-                        acc.errors += 1
-                    if cost is None:
-                        acc.unpriced += 1
-                    else:
-                        acc.cost += cost
-                    acc.input += inp
-                    acc.output += out
-                    acc.cache_read += cr
-                    acc.cache_write += cw
-                    acc.reasoning += rs
-                    acc.cache_write_1h += cw1h
-                    if saved:
-                        acc.saved += saved
-                    if lat is not None:
-                        (acc.lats if stream else acc.lats_ns).append(lat)
-                        if not acc.calls & 1023:
-                            acc.flush()
-                    if cost and bucket is archive:  # a very late call: its day is not in any bucket
-                        self._add_day_cost(minute // 1440, cost)
-                    recent_append(ev)
-                    continue
-                gkey = combo_key(ev)  # type: ignore[misc]
-                delta = deltas.get(gkey)
-                if delta is None:
-                    delta = self._new_delta(gkey)
-                for acc in (acc, delta):
+                if group_dims:  # live mode: the minute's accumulator and the combination's delta
+                    gkey = combo_key(ev)  # type: ignore[misc]
+                    delta = deltas.get(gkey)
+                    if delta is None:
+                        delta = self._new_delta(gkey)
+                    accs: tuple[_Acc, ...] = (acc, delta)
+                else:  # report mode: the one accumulator
+                    accs = (acc,)
+                for acc in accs:
                     acc.calls += 1
                     if err:
                         acc.errors += 1
