@@ -27,7 +27,7 @@ from typing import Any
 
 from flightdeck.core.events import Usage
 from flightdeck.core.normalize import anthropic
-from flightdeck.core.normalize.reading import Obj, Reader, as_sequence
+from flightdeck.core.normalize.reading import Obj, Reader, last_in_stream
 
 _INPUT = ("inputTokens", "inputTokenCount", "x-amzn-bedrock-input-token-count")
 _OUTPUT = ("outputTokens", "outputTokenCount", "x-amzn-bedrock-output-token-count")
@@ -68,16 +68,10 @@ def _sources(r: Reader, m: Obj) -> Sources:
     return [(s, p) for s, p in found if s is not None]
 
 
+# ConverseStream: the metadata event comes last; InvokeModel streams put the
+# invocation metrics in the last chunk.
+@last_in_stream(empty=[])
 def _find(r: Reader, raw: Any) -> Sources:
-    events = as_sequence(raw)
-    if events is not None:
-        # ConverseStream: the metadata event comes last; InvokeModel streams put
-        # the invocation metrics in the last chunk.
-        for item in reversed(events):
-            found = _find(r, item)
-            if found:
-                return found
-        return []
     m = r.obj(raw, "payload")
     return [] if m is None else _sources(r, m)
 

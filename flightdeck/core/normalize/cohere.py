@@ -25,21 +25,15 @@ from typing import Any
 
 from flightdeck.core.events import Usage
 from flightdeck.core.normalize.openai import check_api
-from flightdeck.core.normalize.reading import Obj, Reader, as_sequence
+from flightdeck.core.normalize.reading import Obj, Reader, last_in_stream
 
 V1 = "v1"
 V2 = "v2"
 _CONTAINER = {V1: "meta", V2: "usage"}
 
 
+@last_in_stream()
 def _find(r: Reader, raw: Any, api: str | None) -> tuple[Obj, str] | None:
-    events = as_sequence(raw)
-    if events is not None:
-        for item in reversed(events):
-            found = _find(r, item, api)
-            if found is not None:
-                return found
-        return None
     m = r.obj(raw, "payload")
     if m is None:
         return None

@@ -24,7 +24,7 @@ from typing import Any
 
 from flightdeck.core.events import Usage
 from flightdeck.core.normalize import openai
-from flightdeck.core.normalize.reading import Obj, Reader, as_sequence
+from flightdeck.core.normalize.reading import Obj, Reader, last_in_stream
 
 _PROMPT = ("promptTokenCount", "prompt_token_count")
 _CACHED = ("cachedContentTokenCount", "cached_content_token_count")
@@ -34,14 +34,8 @@ _THOUGHTS = ("thoughtsTokenCount", "thoughts_token_count")
 _CONTAINERS = ("usageMetadata", "usage_metadata")
 
 
+@last_in_stream()
 def find_usage(r: Reader, raw: Any) -> tuple[Obj, str] | None:
-    chunks = as_sequence(raw)
-    if chunks is not None:
-        for item in reversed(chunks):
-            found = find_usage(r, item)
-            if found is not None:
-                return found
-        return None
     m = r.obj(raw, "payload")
     if m is None:
         return None

@@ -21,19 +21,13 @@ from typing import Any
 from flightdeck.core.events import Usage
 from flightdeck.core.normalize.openai import find_usage as find_openai_usage
 from flightdeck.core.normalize.openai import read_openai_shaped
-from flightdeck.core.normalize.reading import Obj, Reader, as_sequence
+from flightdeck.core.normalize.reading import Obj, Reader, as_sequence, last_in_stream
 
 _NATIVE = ("eval_count", "prompt_eval_count")
 
 
+@last_in_stream()
 def _find(r: Reader, raw: Any) -> Obj | None:
-    chunks = as_sequence(raw)
-    if chunks is not None:
-        for item in reversed(chunks):
-            found = _find(r, item)
-            if found is not None:
-                return found
-        return None
     m = r.obj(raw, "payload")
     if m is None:
         return None

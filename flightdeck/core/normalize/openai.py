@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from flightdeck.core.events import Usage
-from flightdeck.core.normalize.reading import Obj, Reader, as_sequence
+from flightdeck.core.normalize.reading import Obj, Reader, last_in_stream
 
 CHAT = "chat"
 RESPONSES = "responses"
@@ -41,16 +41,9 @@ _RESPONSE_EVENTS = frozenset(
 _USAGE_KEYS = ("prompt_tokens", "completion_tokens", "input_tokens", "output_tokens")
 
 
+@last_in_stream()  # streams: only the final chunk (or response.completed) carries usage
 def find_usage(r: Reader, raw: Any, key: str = "usage") -> Obj | None:
     """The usage mapping inside an OpenAI-shaped payload, or None if there is none."""
-    events = as_sequence(raw)
-    if events is not None:
-        # Streams: only the final chunk (or response.completed) carries usage.
-        for item in reversed(events):
-            found = find_usage(r, item, key)
-            if found is not None:
-                return found
-        return None
     m = r.obj(raw, "payload")
     if m is None:
         return None

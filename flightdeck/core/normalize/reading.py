@@ -14,8 +14,9 @@ and the value counts as 0, so the recorder still writes what it could read.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -58,6 +59,35 @@ def as_sequence(value: Any) -> Sequence[Any] | None:
     if isinstance(value, (list, tuple)):
         return value
     return None
+
+
+_Found = TypeVar("_Found")
+
+
+def last_in_stream(*, empty: Any = None) -> Callable[[Callable[..., _Found]], Callable[..., _Found]]:
+    """Let a ``find(r, raw, ...)`` also take a stream (a list of events or chunks).
+
+    A stream's usage comes at its end (the final chunk, ``message_delta``,
+    ``response.completed``, Bedrock's metadata event), so ``find`` is tried on
+    each item from the last, and the first answer other than ``empty`` wins.
+    Items that are lists themselves are searched the same way.
+    """
+
+    def decorate(find: Callable[..., _Found]) -> Callable[..., _Found]:
+        @functools.wraps(find)
+        def search(r: Any, raw: Any, *args: Any, **kwargs: Any) -> _Found:
+            events = as_sequence(raw)
+            if events is None:
+                return find(r, raw, *args, **kwargs)
+            for item in reversed(events):
+                found = search(r, item, *args, **kwargs)
+                if found != empty:
+                    return found
+            return empty  # type: ignore[no-any-return]
+
+        return search
+
+    return decorate
 
 
 def _show(value: Any) -> str:
