@@ -540,13 +540,14 @@ class LiteLLM:
         if not isinstance(payload, dict):
             return Rejected("not an object", "litellm line is not an object")
         from flightdeck.core.normalize import normalize_usage, reported_cost
+        from flightdeck.core.normalize.litellm import payload_model, payload_provider
 
         try:
             usage = normalize_usage("litellm", payload)
         except ValueError as exc:
             return Rejected("bad litellm usage", str(exc))
-        model = payload.get("model") or payload.get("model_group") or "unknown"
-        provider = payload.get("custom_llm_provider") or "litellm"
+        model = payload_model(payload) or payload.get("model_group") or "unknown"
+        provider = payload_provider(payload) or "litellm"
         start = _num(payload.get("startTime"))
         end = _num(payload.get("endTime"))
         first = _num(payload.get("completionStartTime"))
