@@ -115,6 +115,12 @@ class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
     prompt_hash: str | None = None
     error: str | None = None
     tags: dict[str, str] | None = None
+    # SPEC 5.2: the tier the provider says it served (default, flex, priority,
+    # batch, ...) and where the rate came from, so a cost can be audited later.
+    service_tier: str | None = None
+    price_source: str | None = None
+    # Anthropic's usage.speed ("fast" for Opus fast mode), billed at a multiple.
+    speed: str | None = None
     # signal_ack
     ref: str | None = None
     cmd: str | None = None

@@ -214,8 +214,14 @@ class Pricer:
         *,
         route: str | None = None,
         reported_usd: Decimal | None = None,
+        service_tier: str | None = None,
+        speed: str | None = None,
     ) -> Price:
-        """The cost of one call. Never raises."""
+        """The cost of one call. Never raises.
+
+        ``service_tier`` (``default``, ``flex``, ``priority``, ``batch``...) and
+        ``speed`` (Anthropic's ``fast``) select the rates of that tier or mode.
+        """
         try:
             res = self._resolved.get((provider, model, route)) or self._resolve(provider, model, route)
             if res.local:
@@ -241,6 +247,9 @@ class Pricer:
         model: str,
         when: float | datetime | None = None,
         route: str | None = None,
+        *,
+        service_tier: str | None = None,
+        speed: str | None = None,
     ) -> Rates | None:
         """The rates in force for a call at ``when`` (default now); None when unknown."""
         try:
@@ -632,8 +641,11 @@ def price(
     *,
     route: str | None = None,
     reported_usd: Decimal | None = None,
+    service_tier: str | None = None,
+    speed: str | None = None,
 ) -> Price:
     """The cost of one call with the default pricer. Never raises (see Pricer.price)."""
     pricer = _default if _default is not None else default_pricer()
-    return pricer.price(provider, model, usage, when, route=route, reported_usd=reported_usd)
+    return pricer.price(provider, model, usage, when, route=route, reported_usd=reported_usd,
+                        service_tier=service_tier, speed=speed)
 
