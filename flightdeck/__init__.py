@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Recorder", "Usage", "normalize_usage", "price", "Paused", "__version__"]
+__all__ = ["Paused", "Recorder", "Usage", "__version__", "normalize_usage", "price"]
 
 if TYPE_CHECKING:
     from flightdeck.core.events import Usage

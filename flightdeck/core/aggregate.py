@@ -46,9 +46,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import partial
 from operator import attrgetter, is_not
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Final
 
 from flightdeck.core.dedupe import SeenIds
@@ -149,9 +149,28 @@ class _Acc:
     append per call instead of five sketch updates.
     """
 
-    __slots__ = ("calls", "errors", "cost", "unpriced", "input", "output", "cache_read",
-                 "cache_write", "reasoning", "cache_write_1h", "saved",
-                 "pre", "ttft", "gen", "post", "total", "lats", "lats_ns", "_cached", "_cached_calls")
+    __slots__ = (
+        "_cached",
+        "_cached_calls",
+        "cache_read",
+        "cache_write",
+        "cache_write_1h",
+        "calls",
+        "cost",
+        "errors",
+        "gen",
+        "input",
+        "lats",
+        "lats_ns",
+        "output",
+        "post",
+        "pre",
+        "reasoning",
+        "saved",
+        "total",
+        "ttft",
+        "unpriced",
+    )
 
     def __init__(self) -> None:
         self.calls = 0
@@ -370,7 +389,7 @@ def _memo_saving_entry(found: Any) -> Money | _Tiered | None:
 
 # A (provider, model, route) whose rates change with the date or time of day:
 # its saving rate is asked of the pricer (which caches per day) for each call.
-class _DATED:  # noqa: N801 - a marker; a class so that it survives pickling (workers) as itself
+class _DATED:
     pass
 
 

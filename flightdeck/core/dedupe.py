@@ -37,7 +37,7 @@ from hashlib import blake2s
 class _Ranges:
     """Sorted, disjoint, non-adjacent half-open ranges [start, end) of ints."""
 
-    __slots__ = ("starts", "ends")
+    __slots__ = ("ends", "starts")
 
     def __init__(self) -> None:
         self.starts: list[int] = []
@@ -157,7 +157,7 @@ class _Digests:
     costs ~80 bytes per digest.
     """
 
-    __slots__ = ("buckets", "shift", "count", "limit")
+    __slots__ = ("buckets", "count", "limit", "shift")
 
     def __init__(self, bits: int = 0) -> None:
         self.buckets: list[array[int]] = [array("Q") for _ in range(1 << bits)]
@@ -272,7 +272,7 @@ class _Digests:
 class SeenIds:
     """``add(id) -> True`` the first time an id is seen, False after."""
 
-    __slots__ = ("_ranges", "_hashed", "_last")
+    __slots__ = ("_hashed", "_last", "_ranges")
 
     def __init__(self) -> None:
         self._ranges: dict[str, _Ranges] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final
 
@@ -109,7 +109,7 @@ class Event(msgspec.Struct, kw_only=True, omit_defaults=True):
     usage: Usage | None = None
     # UNSET (absent) and None (null) both mean "cost not known"; a writer sets
     # None so the line says so explicitly. Test it with truthiness.
-    cost_usd: CostString | None | msgspec.UnsetType = msgspec.UNSET
+    cost_usd: CostString | msgspec.UnsetType | None = msgspec.UNSET
     cost_status: str | None = None
     latency_ms: Latency | None = None
     prompt_hash: str | None = None
@@ -199,7 +199,7 @@ def parse_ts(value: float | str) -> float:
             text = text[:-1] + "+00:00"
         parsed = datetime.fromisoformat(text)
         if parsed.tzinfo is None:  # a naive time in a log is taken as UTC
-            parsed = parsed.replace(tzinfo=timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
         return parsed.timestamp()
     if isinstance(value, bool) or not math.isfinite(value) or value < 0:
         raise ValueError(f"ts {value!r} is not a time")
@@ -308,7 +308,7 @@ class IdSource:
     does not grow with the number of events (see ``core.dedupe``).
     """
 
-    __slots__ = ("prefix", "_next")
+    __slots__ = ("_next", "prefix")
 
     def __init__(self, prefix: str | None = None) -> None:
         self.prefix = prefix or os.urandom(6).hex()

@@ -37,13 +37,13 @@ if TYPE_CHECKING:
     from genai_prices.types import ModelInfo, ModelPrice, Provider
 
 __all__ = [
-    "Price",
-    "Rates",
-    "Pricer",
-    "price",
-    "default_pricer",
-    "set_default_pricer",
     "OverrideError",
+    "Price",
+    "Pricer",
+    "Rates",
+    "default_pricer",
+    "price",
+    "set_default_pricer",
 ]
 
 ZERO: Final = Decimal(0)
@@ -160,7 +160,7 @@ _MISSING: Final = object()
 class _Resolved:
     """Everything known about one (provider, model, route): what can price it."""
 
-    __slots__ = ("local", "group", "genai", "windows", "by_key", "unknown")
+    __slots__ = ("by_key", "genai", "group", "local", "unknown", "windows")
 
     def __init__(self) -> None:
         self.local = False

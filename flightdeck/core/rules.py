@@ -67,7 +67,7 @@ from typing import Any
 
 from flightdeck.core.events import KIND_LLM_CALL, STAGES, Event
 
-__all__ = ["Rule", "RuleSet", "RuleEngine", "Firing", "RuleError", "RULE_TYPES", "ACTIONS", "parse_duration"]
+__all__ = ["ACTIONS", "RULE_TYPES", "Firing", "Rule", "RuleEngine", "RuleError", "RuleSet", "parse_duration"]
 
 RULE_TYPES = ("spend", "latency_p90", "token_spike", "loop", "cache_hit_rate")
 ACTIONS = ("alert", "pause", "downgrade")
@@ -434,7 +434,7 @@ def _fmt_window(seconds: float) -> str:
 
 
 class _Armed:
-    __slots__ = ("rule", "tracker", "armed", "last_fired")
+    __slots__ = ("armed", "last_fired", "rule", "tracker")
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule

@@ -64,8 +64,20 @@ class Sketch:
     that turn out so are dropped at flush and counted in ``invalid``.
     """
 
-    __slots__ = ("accuracy", "gamma", "_inv_log_gamma", "max_bins", "bins", "_zeros",
-                 "_count", "_sum", "_min", "_max", "pending", "invalid")
+    __slots__ = (
+        "_count",
+        "_inv_log_gamma",
+        "_max",
+        "_min",
+        "_sum",
+        "_zeros",
+        "accuracy",
+        "bins",
+        "gamma",
+        "invalid",
+        "max_bins",
+        "pending",
+    )
 
     def __init__(self, accuracy: float = DEFAULT_ACCURACY, max_bins: int = DEFAULT_MAX_BINS) -> None:
         if not 0.0 < accuracy < 1.0:

@@ -230,7 +230,7 @@ class ExactRates:
     from ``text`` and the caller uses Decimal.
     """
 
-    __slots__ = ("k", "inp", "out", "read", "write", "write_1h", "reasoning", "tiers", "status")
+    __slots__ = ("inp", "k", "out", "read", "reasoning", "status", "tiers", "write", "write_1h")
 
     def __init__(self, rates: Rates, k: int, tiers: tuple[tuple[int, ExactRates], ...]) -> None:
         self.k = k

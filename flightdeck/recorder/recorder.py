@@ -84,7 +84,7 @@ from flightdeck.core.events import (
 from flightdeck.core.rules import Firing, RuleEngine, RuleSet
 from flightdeck.recorder.sinks import FileSink, Sink, SocketSink, warn_once
 
-__all__ = ["Recorder", "Call", "Paused", "Stats"]
+__all__ = ["Call", "Paused", "Recorder", "Stats"]
 
 _LOCAL_PROVIDERS = frozenset({"ollama", "lmstudio", "llamacpp", "llama.cpp", "vllm", "local"})
 _PROXY_PROVIDERS = frozenset({"openrouter", "litellm"})
@@ -190,9 +190,27 @@ class Call:
     ``set_model(name)`` (when the response names a different model).
     """
 
-    __slots__ = ("_rec", "provider", "model", "name", "step", "stream", "route", "api",
-                 "_t0", "_t_sent", "_t_first", "_t_recv", "_usage", "_raw", "_problems",
-                 "_prompt_hash", "_cost", "_tags", "_entered")
+    __slots__ = (
+        "_cost",
+        "_entered",
+        "_problems",
+        "_prompt_hash",
+        "_raw",
+        "_rec",
+        "_t0",
+        "_t_first",
+        "_t_recv",
+        "_t_sent",
+        "_tags",
+        "_usage",
+        "api",
+        "model",
+        "name",
+        "provider",
+        "route",
+        "step",
+        "stream",
+    )
 
     def __init__(self, rec: Recorder, provider: str, model: str, name: str | None, step: int | None,
                  stream: bool, route: str | None, api: str | None, tags: Mapping[str, str] | None) -> None:

@@ -25,13 +25,13 @@ import struct
 import sys
 import threading
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from flightdeck.core.events import Command, decode_command
 
-__all__ = ["Sink", "FileSink", "SocketSink", "warn_once"]
+__all__ = ["FileSink", "Sink", "SocketSink", "warn_once"]
 
 _warned: set[str] = set()
 _warned_lock = threading.Lock()

@@ -128,4 +128,4 @@ class Header(Panel):
         return line1
 
 
-__all__ = ["Header", "ingest_state", "control_state", "command_state"]
+__all__ = ["Header", "command_state", "control_state", "ingest_state"]

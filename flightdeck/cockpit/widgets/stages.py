@@ -12,8 +12,8 @@ from __future__ import annotations
 from rich.text import Text
 
 from flightdeck.cockpit.format import Level, Palette, clean, count, ms, shorten
-from flightdeck.core.snapshot import Group
 from flightdeck.cockpit.widgets.base import Panel, View
+from flightdeck.core.snapshot import Group
 
 STAGES = ("pre", "ttft", "gen", "post")
 GLYPHS = {"pre": "░", "ttft": "▒", "gen": "█", "post": "▓"}  # shapes, not only colours

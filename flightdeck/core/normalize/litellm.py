@@ -25,8 +25,8 @@ docs/my-website/docs/proxy/logging_spec.md):
 
 from __future__ import annotations
 
-from decimal import Decimal
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from flightdeck.core.events import Usage

@@ -98,7 +98,7 @@ def _show(value: Any) -> str:
 class Reader:
     """Field access with provider-named errors; strict raises, lenient records."""
 
-    __slots__ = ("provider", "strict", "problems")
+    __slots__ = ("problems", "provider", "strict")
 
     def __init__(self, provider: str, *, strict: bool = True) -> None:
         self.provider = provider
