@@ -123,7 +123,7 @@ class FlightdeckApp(App[int]):
             self.notify(message, title="theme", severity="warning", markup=False, timeout=8)
         try:
             self.feed.start()
-        except Exception as exc:
+        except Exception as exc:  # shown, not fatal: the screen says what broke
             self.start_error = f"start failed: {type(exc).__name__}: {exc}"
         self.puller.pull_now()  # the first frame has data
         self.puller.start()
@@ -134,7 +134,7 @@ class FlightdeckApp(App[int]):
         self.puller.stop()
         try:
             self.feed.stop()
-        except Exception:
+        except Exception:  # nothing useful to do while leaving
             pass
 
     @property
@@ -228,7 +228,7 @@ class FlightdeckApp(App[int]):
         self.send_error = None
         try:
             self.last_command = self.feed.send(cmd, origin="key")
-        except Exception as exc:
+        except Exception as exc:  # a failed send is shown in the header
             self.last_command = Command(id="-", ts=self.clock(), cmd=cmd)
             self.send_error = f"{type(exc).__name__}: {exc}"
             self.notify(clean(f"{cmd} not sent: {self.send_error}"), severity="error", markup=False)
@@ -255,7 +255,7 @@ class FlightdeckApp(App[int]):
         value = text or None
         try:
             self.feed.set_filter(value)
-        except Exception as exc:
+        except Exception as exc:  # a bad filter is reported, the old one stays
             self.notify(clean(f"filter not applied: {exc}"), severity="error", markup=False)
             return
         self.filter_text = value

@@ -31,7 +31,7 @@ class SnapshotPuller:
         """One pull on the caller's thread (the first frame, and tests)."""
         try:
             snap = self.feed.snapshot()
-        except Exception as exc:
+        except Exception as exc:  # shown in the header, the last snapshot stays
             self.error = f"{type(exc).__name__}: {exc}"
             return self.latest
         self.pulls += 1

@@ -82,7 +82,7 @@ class Panel(Static):
             return  # not laid out yet: on_resize builds it at the real width
         try:
             text = self.build(view)
-        except Exception as exc:
+        except Exception as exc:  # any bug here must stay in this panel
             self.failures += 1
             text = Text(end="")
             text.append("✗ this panel failed: ", style=f"bold {view.palette.bad}")
