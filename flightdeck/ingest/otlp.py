@@ -262,7 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive: SDK exporters reuse their connection
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:  # the base class names it format
         pass  # the cockpit owns the terminal; refusals are counted instead
 
     def _reply(self, code: int, body: bytes = b"", content_type: str = _PROTOBUF,

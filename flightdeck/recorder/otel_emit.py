@@ -60,7 +60,6 @@ class OtelEmitter:
             "gen_ai.client.operation.duration", unit="s", description="GenAI operation duration",
             explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
         self._kind = SpanKind.CLIENT
-        self._error = Status(StatusCode.ERROR)
         self._context = Context if root else None
         self._status_cls = Status
         self._code = StatusCode.ERROR
@@ -93,3 +92,12 @@ class OtelEmitter:
             self._duration.record(seconds, metric_attrs)
         with self._lock:
             self.emitted += 1
+
+    def emit_safely(self, ev: Event) -> None:
+        """``emit`` for the recorder: an SDK error is warned about once, never raised into the agent."""
+        try:
+            self.emit(ev)
+        except Exception as exc:
+            from flightdeck.recorder.sinks import warn_once
+
+            warn_once("otel-emit", f"could not emit the call on OpenTelemetry: {type(exc).__name__}: {exc}")
