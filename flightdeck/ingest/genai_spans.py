@@ -197,11 +197,11 @@ def span_to_event(span: SpanRecord) -> Event | Rejected | None:
 
 def _span_to_event(span: SpanRecord) -> Event | Rejected | None:
     from flightdeck.core.normalize import normalize_usage
-    from flightdeck.core.normalize.otel import otel_has_usage, otel_model, otel_provider
+    from flightdeck.core.normalize.otel import INPUT, OUTPUT, otel_model, otel_provider
 
     attrs = _semconv_attributes(span.attributes)
-    if not otel_has_usage(attrs):
-        return None
+    if not any(k in attrs for k in INPUT + OUTPUT):
+        return None  # an agent or tool span (as otel_has_usage judges, without re-reading the dict)
     try:
         usage = normalize_usage("otel", attrs)
     except ValueError as exc:

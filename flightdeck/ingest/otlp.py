@@ -43,7 +43,11 @@ log = logging.getLogger(__name__)
 INSTALL_HINT = "OpenTelemetry support needs the otel extra: pip install 'flightdeck[otel]'"
 DEFAULT_PORT = 4318
 MAX_BODY = 16 << 20  # 16 MiB: well over an SDK batch (512 spans) with big attributes
-MAX_QUEUE_BYTES = 64 << 20  # decoded requests waiting for the engine
+# Wire bytes of the decoded requests waiting for the engine (in memory they take ~5x).
+# 8 MiB is ~30,000 GenAI spans: a few seconds of backlog at the rate one core
+# converts (benchmarks/bench_otlp.py), so a flood is refused (503) instead of
+# turning into a lag that grows.
+MAX_QUEUE_BYTES = 8 << 20
 RETRY_AFTER_S = 1
 _JSON = "application/json"
 _PROTOBUF = "application/x-protobuf"
