@@ -13,7 +13,9 @@ Bounded, so a flooding client costs it nothing it cannot afford:
 - a body over ``max_body`` bytes (compressed or after gunzip) gets 413 and is not read;
 - decoded requests wait in a queue bounded in bytes; when it is full the
   sender gets 503 with ``Retry-After`` (OTLP senders retry after it);
-- wrong content type 415, corrupt body 400, unknown path 404.
+- wrong content type 415, corrupt body 400, unknown path 404;
+- at most ``MAX_CONNECTIONS`` connections (one thread each); more get 503 at
+  once, and one idle for ``IDLE_TIMEOUT_S`` mid-request is closed.
 Each refusal is counted by reason (``rejected``) and reported to the engine,
 so it shows in the snapshot's rejected reasons and notices.
 
@@ -49,6 +51,8 @@ MAX_BODY = 16 << 20  # 16 MiB: well over an SDK batch (512 spans) with big attri
 # turning into a lag that grows.
 MAX_QUEUE_BYTES = 8 << 20
 RETRY_AFTER_S = 1
+MAX_CONNECTIONS = 256  # one thread each: beyond this a new connection is refused at once
+IDLE_TIMEOUT_S = 30.0  # a connection that sends nothing for this long is closed (slow clients)
 _JSON = "application/json"
 _PROTOBUF = "application/x-protobuf"
 _PATHS = {"/v1/traces": "traces", "/v1/logs": "logs", "/v1/metrics": "metrics"}
@@ -260,11 +264,32 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
     receiver: OtlpReceiver
+    slots: threading.BoundedSemaphore
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Threads are memory: a flood of connections is refused, not given a thread each.
+        if not self.slots.acquire(blocking=False):
+            self.receiver._rejected("otlp too many connections", f"more than {MAX_CONNECTIONS} open")
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
+                                b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive: SDK exporters reuse their connection
+    timeout = IDLE_TIMEOUT_S  # socket timeout: a client that stalls mid-request is dropped
 
     def log_message(self, format: str, *args: Any) -> None:  # the base class names it format
         pass  # the cockpit owns the terminal; refusals are counted instead
@@ -348,7 +373,8 @@ class OtlpReceiver:
 
     def __init__(self, host: str, port: int, on_batch: Batch, *,
                  on_notice: Callable[[str], None] | None = None,
-                 max_body: int = MAX_BODY, max_queue_bytes: int = MAX_QUEUE_BYTES) -> None:
+                 max_body: int = MAX_BODY, max_queue_bytes: int = MAX_QUEUE_BYTES,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         _messages()  # fail now, with the install hint, if the extra is missing
         self.host = host
         self.port = port
@@ -356,6 +382,7 @@ class OtlpReceiver:
         self.on_notice = on_notice
         self.max_body = max_body
         self.max_queue_bytes = max_queue_bytes
+        self.max_connections = max_connections
         self.stats = OtlpStats()
         self.rejected: dict[str, int] = {}
         self._queue: queue.SimpleQueue[tuple[str, Any, int] | None] = queue.SimpleQueue()
@@ -383,6 +410,7 @@ class OtlpReceiver:
         server_cls = type("_BoundServer", (_Server,), {"address_family": family})
         server = server_cls((self.host, self.port), _Handler)
         server.receiver = self
+        server.slots = threading.BoundedSemaphore(self.max_connections)
         self._server = server
         serve = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                                  name="flightdeck-otlp-http", daemon=True)

@@ -268,3 +268,29 @@ def test_bind_addresses() -> None:
     assert not is_loopback("10.0.0.1")
     with pytest.raises(ValueError, match="port"):
         parse_bind("host:abc", 1)
+
+
+def test_connections_beyond_the_cap_are_refused_at_once() -> None:
+    import socket
+
+    seen: list[Rejected] = []
+    rec = OtlpReceiver("127.0.0.1", 0, lambda ev, rej: seen.extend(rej), max_connections=2)
+    rec.start()
+    idle = []
+    try:
+        host, port = rec.address
+        for _ in range(2):  # two clients that connect and say nothing hold both threads
+            idle.append(socket.create_connection((host, port), timeout=10))
+        wait_for(lambda: rec._server is not None and rec._server.slots._value == 0)  # type: ignore[attr-defined]
+        with socket.create_connection((host, port), timeout=10) as third:
+            reply = third.recv(200)
+        assert reply.startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in reply
+        for s in idle:
+            s.close()
+        wait_for(lambda: rec._server is not None and rec._server.slots._value == 2)  # type: ignore[attr-defined]
+        assert post(f"http://{host}:{port}/v1/metrics", b"{}")[0] == 200
+    finally:
+        for s in idle:
+            s.close()
+        rec.stop()
+    assert [r.reason for r in seen] == ["otlp too many connections"]

@@ -137,3 +137,24 @@ def test_non_loopback_bind_warns(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_tail_once_otlp_export_sends_the_file_calls(tmp_path: Path) -> None:
+    from tests.export.otlp_sink import OtlpSink
+
+    log = tmp_path / "run.jsonl"
+    log.write_bytes(b"".join(encode_event(Event(
+        v=1, ts=time.time(), kind="llm_call", id=IDS(), run="r-1", agent="local", provider="openai",
+        route="direct", model="gpt-4o", usage=Usage(input_tokens=1000, output_tokens=100),
+        cost_usd="0.003500", cost_status="priced")) for _ in range(3)))
+    sink = OtlpSink()
+    try:
+        r = subprocess.run([sys.executable, "-m", "flightdeck", "tail", str(log), "--once", "--json",
+                            "--otlp-export", sink.url], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["events"] == 3
+        # --once flushes before it exits: the spans are there when it returns.
+        assert len(sink.spans) == 3
+        assert {sink.attrs(s)["flightdeck.cost_usd"] for _, s in sink.spans} == {"0.003500"}
+    finally:
+        sink.close()

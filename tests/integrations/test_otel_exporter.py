@@ -115,3 +115,30 @@ def test_importing_flightdeck_imports_no_optional_sdk() -> None:
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_recorder_otel_true_uses_the_global_providers(tmp_path: Path) -> None:
+    """otel=True as an app writes it: the providers it set globally get the call (own process: globals)."""
+    import subprocess
+    import sys
+
+    code = f"""
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from flightdeck import Recorder
+spans = InMemorySpanExporter()
+tp = TracerProvider(); tp.add_span_processor(SimpleSpanProcessor(spans)); trace.set_tracer_provider(tp)
+rec = Recorder({str(tmp_path / 'run.jsonl')!r}, run="r-2", otel=True)
+with trace.get_tracer("app").start_as_current_span("agent step") as parent:
+    with rec.call(provider="openai", model="gpt-4o") as call:
+        call.sent(); call.received(); call.set_usage({{"prompt_tokens": 1000, "completion_tokens": 100}})
+rec.close()
+child, = [s for s in spans.get_finished_spans() if s.name == "chat gpt-4o"]
+assert child.parent is not None and child.parent.span_id == parent.get_span_context().span_id
+print(child.attributes["flightdeck.cost_usd"], child.attributes["gen_ai.usage.input_tokens"])
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0.003500", "1000"]
