@@ -14,11 +14,11 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flightdeck.core.aggregate import Aggregator
 from flightdeck.core.control import append_command, new_command, sidecar_path
@@ -68,6 +68,17 @@ def parse_filter(text: str | None) -> Callable[[Event], bool] | None:
     if sep and key.lower() in ("agent", "model", "run", "name"):
         return _Filter(key.lower(), rest.strip().lower())
     return _Filter(None, text.lower())
+
+
+def _mark_watch_only(snap: Snapshot, watch_only: Mapping[tuple[str, str | None], None]) -> Snapshot:
+    """Agents heard only over OTLP cannot be paused: their rows say so (``watch_only``, when
+    the snapshot's agent rows have that field)."""
+    rows = snap.agents
+    if not rows or not hasattr(rows[0], "watch_only"):
+        return snap
+    flag: dict[str, Any] = {"watch_only": True}  # a field the cockpit's rows carry
+    marked = tuple(replace(r, **flag) if (r.run, r.agent) in watch_only else r for r in rows)
+    return replace(snap, agents=marked)
 
 
 class Engine:
@@ -370,6 +381,8 @@ class Engine:
         if self._otlp_address is not None:
             host, port = receiver.address if receiver is not None else self._otlp_address
             parts.append(f"otlp {host}:{port}")
+            if receiver is not None:
+                connections += receiver.connections
         # The exporters' counts change on every snapshot: shown current, not stored.
         live_notices = tuple(self._fanout.notices()) if self._fanout is not None else ()
         wall = time.time()
@@ -393,7 +406,8 @@ class Engine:
         with self._lock:
             self._note_sent()
             source = self._source_status()
-            return self._agg.snapshot(source=source, budget=self.budget)
+            snap = self._agg.snapshot(source=source, budget=self.budget)
+        return _mark_watch_only(snap, self._otlp_agents) if self._otlp_agents else snap
 
     @property
     def events_counted(self) -> int:

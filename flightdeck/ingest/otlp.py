@@ -401,6 +401,14 @@ class OtlpReceiver:
         return str(host), int(port)
 
     @property
+    def connections(self) -> int:
+        """Connections open now."""
+        server = self._server
+        if server is None:
+            return 0
+        return self.max_connections - server.slots._value
+
+    @property
     def queued_bytes(self) -> int:
         return self._queued_bytes
 

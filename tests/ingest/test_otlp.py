@@ -294,3 +294,22 @@ def test_connections_beyond_the_cap_are_refused_at_once() -> None:
             s.close()
         rec.stop()
     assert [r.reason for r in seen] == ["otlp too many connections"]
+
+
+def test_agents_heard_over_otlp_are_marked_watch_only() -> None:
+    from dataclasses import dataclass
+
+    from flightdeck.core.snapshot import Snapshot
+    from flightdeck.ingest.engine import _mark_watch_only
+
+    @dataclass(frozen=True)
+    class Row:  # the shape of the cockpit's agent rows
+        run: str
+        agent: str | None
+        watch_only: bool = False
+
+    snap = Snapshot(now=0.0, agents=(Row("conv-1", "researcher"), Row("r-2", "local")))  # type: ignore[arg-type]
+    marked = _mark_watch_only(snap, {("conv-1", "researcher"): None})
+    assert [r.watch_only for r in marked.agents] == [True, False]  # type: ignore[attr-defined]
+    plain = Snapshot(now=0.0)
+    assert _mark_watch_only(plain, {("x", None): None}) is plain
