@@ -73,6 +73,7 @@ _OPENINFERENCE: Final = {
 }
 
 _MAX_TEXT = 500
+_NS: Final = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +211,7 @@ def _span_to_event(span: SpanRecord) -> Event | Rejected | None:
         return Rejected("missing span times", f"span {span.span_id} has no start or end time")
     end_ns = span.end_ns if span.end_ns > 0 else span.start_ns
     start_ns = span.start_ns if span.start_ns > 0 else end_ns
-    ts = end_ns / 1e9
+    ts = end_ns / _NS  # int / int: the float nearest the exact time
     duration = max(0.0, (end_ns - start_ns) / 1e6)
     ttft_s = attrs.get(ATTR_TTFT)
     ttft = _millis(ttft_s * 1000.0) if isinstance(ttft_s, (int, float)) and not isinstance(ttft_s, bool) else None
@@ -282,7 +283,7 @@ def _log_name(rec: LogRecord) -> str:
 
 def _log_ts(rec: LogRecord) -> float | None:
     if rec.time_ns > 0:
-        return rec.time_ns / 1e9
+        return rec.time_ns / _NS
     stamp = rec.attributes.get("event.timestamp")
     if isinstance(stamp, str):
         try:
@@ -290,7 +291,7 @@ def _log_ts(rec: LogRecord) -> float | None:
         except ValueError:
             pass
     if rec.observed_ns > 0:
-        return rec.observed_ns / 1e9
+        return rec.observed_ns / _NS
     return None
 
 
@@ -474,9 +475,11 @@ def event_span_times(ev: Event) -> tuple[int, int]:
 
     The duration is ``call_seconds`` (0 when not measured).
     """
-    end = int(float(ev.ts) * 1e9)
+    # Through the decimal text of ts: float(ts) * 1e9 would be off by up to 256 ns, and a
+    # span read back would not end at the event's ts.
+    end = int(Decimal(repr(float(ev.ts))) * _NS)
     seconds = call_seconds(ev) or 0.0
-    return end - int(seconds * 1e9), end
+    return end - round(seconds * 1e9), end
 
 
 def call_seconds(ev: Event) -> float | None:
