@@ -89,9 +89,11 @@ def run(args: argparse.Namespace) -> int:
             engine.stop()
     except SocketError as exc:
         return _fail(str(exc), EXIT_SOCKET)
-    except OSError as exc:  # the --otlp port is taken or cannot be bound
+    except OSError as exc:  # the --otlp port is taken or cannot be bound (start() binds it)
+        if otlp is None or engine.otlp is not None:
+            raise
         engine.stop()
-        return _fail(f"--otlp: {exc}", EXIT_SOCKET)
+        return _fail(f"--otlp {otlp[0]}:{otlp[1]}: {exc}", EXIT_SOCKET)
 
 
 class _OptionError(Exception):

@@ -440,7 +440,8 @@ class OtlpReceiver:
 
     # -- handler side ------------------------------------------------------------------
     def _rejected(self, reason: str, detail: str) -> None:
-        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        with self._qlock:  # handler threads refuse concurrently
+            self.rejected[reason] = self.rejected.get(reason, 0) + 1
         try:
             self.on_batch([], [Rejected(reason, detail[:300])])
         except Exception:
