@@ -95,3 +95,12 @@ def test_label_cardinality_folds_into_other() -> None:
     assert agents == {"agent-0", "agent-1", "agent-2", "other"}
     assert total(s, "flightdeck_llm_calls_total", agent="other") == 7
     assert prom.notices() == ["--metrics: 7 agent values beyond 3 folded into 'other'"]
+
+
+def test_exporter_notices_show_in_the_snapshot(tmp_path: Path) -> None:
+    log = tmp_path / "run.jsonl"
+    log.write_bytes(b"".join(encode_event(call(agent=f"agent-{i}")) for i in range(3)))
+    eng = Engine([log], exporters=[PrometheusExporter(cap=1)])
+    eng.backfill()
+    assert "--metrics: 2 agent values beyond 1 folded into 'other'" in eng.snapshot().source.notices
+    eng.stop()
