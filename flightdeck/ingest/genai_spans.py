@@ -46,6 +46,8 @@ __all__ = [
     "LogRecord",
     "SpanRecord",
     "event_attributes",
+    "json_logs",
+    "json_spans",
     "log_to_event",
     "span_to_event",
 ]
@@ -169,6 +171,74 @@ def _digest_id(prefix: str, *parts: Any) -> str:
     """A stable id for a record without one, so an exporter's retry is counted once."""
     data = repr(parts).encode("utf-8", "replace")
     return f"{prefix}:{hashlib.blake2b(data, digest_size=12).hexdigest()}"
+
+
+# --- OTLP JSON without the otel extra --------------------------------------------------
+
+
+def _nanos(value: Any) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return 0
+    return max(n, 0)
+
+
+def _flat(attrs: Any) -> dict[str, Any]:
+    from flightdeck.core.normalize.otel import attributes
+
+    return attributes(attrs) if isinstance(attrs, list) else {}
+
+
+def json_spans(doc: Mapping[str, Any]) -> list[SpanRecord]:
+    """The spans of one OTLP JSON traces document (``{"resourceSpans": [...]}``, as the
+    Collector's file exporter writes it) as records, in pure Python: for file readers
+    (``ingest.formats``), which must work without the otel extra. Malformed parts are skipped."""
+    out: list[SpanRecord] = []
+    for rs in doc.get("resourceSpans") or ():
+        if not isinstance(rs, Mapping):
+            continue
+        resource = _flat((rs.get("resource") or {}).get("attributes"))
+        # instrumentationLibrarySpans: the name before OTLP 0.15, still in old exporters' files
+        for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or ():
+            for sp in (ss.get("spans") or ()) if isinstance(ss, Mapping) else ():
+                if not isinstance(sp, Mapping):
+                    continue
+                status = sp.get("status") if isinstance(sp.get("status"), Mapping) else {}
+                out.append(SpanRecord(
+                    name=str(sp.get("name") or ""),
+                    trace_id=str(sp.get("traceId") or "").lower(),
+                    span_id=str(sp.get("spanId") or "").lower(),
+                    start_ns=_nanos(sp.get("startTimeUnixNano")),
+                    end_ns=_nanos(sp.get("endTimeUnixNano")),
+                    attributes=_flat(sp.get("attributes")),
+                    resource=resource,
+                    status_error=status.get("code") in (2, "STATUS_CODE_ERROR"),
+                    status_message=str(status.get("message") or ""),
+                ))
+    return out
+
+
+def json_logs(doc: Mapping[str, Any]) -> list[LogRecord]:
+    """The log records of one OTLP JSON logs document (``{"resourceLogs": [...]}``), like ``json_spans``."""
+    out: list[LogRecord] = []
+    for rl in doc.get("resourceLogs") or ():
+        if not isinstance(rl, Mapping):
+            continue
+        resource = _flat((rl.get("resource") or {}).get("attributes"))
+        for sl in rl.get("scopeLogs") or ():
+            for lr in (sl.get("logRecords") or ()) if isinstance(sl, Mapping) else ():
+                if not isinstance(lr, Mapping):
+                    continue
+                out.append(LogRecord(
+                    time_ns=_nanos(lr.get("timeUnixNano")),
+                    observed_ns=_nanos(lr.get("observedTimeUnixNano")),
+                    body=_flat([{"key": "body", "value": lr.get("body")}]).get("body"),
+                    attributes=_flat(lr.get("attributes")),
+                    resource=resource,
+                    event_name=str(lr.get("eventName") or ""),
+                ))
+    return out
 
 
 # --- spans -------------------------------------------------------------------------

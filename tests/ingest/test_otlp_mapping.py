@@ -128,3 +128,34 @@ def test_round_trip_event_to_span_attributes_and_back(plain: int, read: int, wri
     assert back.ts == ev.ts
     assert back.latency_ms is not None and back.latency_ms.ttft is not None
     assert abs(back.latency_ms.ttft - ttft) < 0.001 and abs((back.latency_ms.total or 0) - (ttft + gen)) < 0.001
+
+
+def test_pure_python_otlp_json_gives_what_the_receiver_gives() -> None:
+    """Files (ingest.formats, no otel extra) and the receiver (opentelemetry-proto) meet in one mapping."""
+    import json
+
+    import pytest
+
+    pytest.importorskip("opentelemetry.proto")
+    from flightdeck.ingest.genai_spans import json_logs, json_spans
+    from flightdeck.ingest.otlp import decode_body, logs_of, spans_of
+    from tests.ingest.test_otlp import codex_json
+
+    span_doc = {"resourceSpans": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "svc"}}]},
+        "scopeSpans": [{"spans": [{
+            "traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331", "name": "chat gpt-4o",
+            "startTimeUnixNano": str(T0), "endTimeUnixNano": str(T0 + 500_000_000),
+            "status": {"code": 2, "message": "boom"},
+            "attributes": [{"key": "gen_ai.system", "value": {"stringValue": "openai"}},
+                           {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+                           {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "1200"}},
+                           {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "100"}},
+                           {"key": "gen_ai.usage.cache_read.input_tokens", "value": {"intValue": "200"}}]}]}]}]}
+    raw = json.dumps(span_doc).encode()
+    via_files = [span_to_event(s) for s in json_spans(span_doc)]
+    via_proto = [span_to_event(s) for s in spans_of(decode_body("traces", raw, "application/json"))]
+    assert via_files == via_proto and isinstance(via_files[0], Event) and via_files[0].error == "boom"
+    logs_doc = json.loads(codex_json())
+    assert [log_to_event(r) for r in json_logs(logs_doc)] == \
+        [log_to_event(r) for r in logs_of(decode_body("logs", codex_json(), "application/json"))]
