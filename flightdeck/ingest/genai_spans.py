@@ -187,7 +187,7 @@ def _nanos(value: Any) -> int:
 def _flat(attrs: Any) -> dict[str, Any]:
     from flightdeck.core.normalize.otel import attributes
 
-    return attributes(attrs) if isinstance(attrs, list) else {}
+    return (attributes(attrs) or {}) if isinstance(attrs, list) else {}
 
 
 def json_spans(doc: Mapping[str, Any]) -> list[SpanRecord]:
@@ -204,7 +204,8 @@ def json_spans(doc: Mapping[str, Any]) -> list[SpanRecord]:
             for sp in (ss.get("spans") or ()) if isinstance(ss, Mapping) else ():
                 if not isinstance(sp, Mapping):
                     continue
-                status = sp.get("status") if isinstance(sp.get("status"), Mapping) else {}
+                raw_status = sp.get("status")
+                status: Mapping[str, Any] = raw_status if isinstance(raw_status, Mapping) else {}
                 out.append(SpanRecord(
                     name=str(sp.get("name") or ""),
                     trace_id=str(sp.get("traceId") or "").lower(),
