@@ -313,3 +313,19 @@ def test_agents_heard_over_otlp_are_marked_watch_only() -> None:
     assert [r.watch_only for r in marked.agents] == [True, False]  # type: ignore[attr-defined]
     plain = Snapshot(now=0.0)
     assert _mark_watch_only(plain, {("x", None): None}) is plain
+
+
+def test_sdk_exporter_with_gzip_protobuf(engine: Engine) -> None:
+    from opentelemetry.exporter.otlp.proto.http import Compression
+
+    tp = TracerProvider(resource=Resource.create({"service.name": "gz"}))
+    tp.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=url(engine, "/v1/traces"),
+                                                               compression=Compression.Gzip)))
+    span = tp.get_tracer("t").start_span("chat gpt-4o", attributes={
+        "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 1200, "gen_ai.usage.cache_read.input_tokens": 200,
+        "gen_ai.usage.output_tokens": 100})
+    span.end()
+    tp.shutdown()
+    wait_for(lambda: engine.events_counted == 1)
+    assert engine.snapshot().total.cost_usd == Decimal("0.00375")
