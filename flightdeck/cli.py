@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--budget", metavar="USD/WINDOW", help="a spend budget to show, e.g. 2.00/10m")
     tail.add_argument("--theme", metavar="NAME", help="colour theme (see themes/)")
     tail.add_argument("--prices", metavar="FILE", help="your own rates (TOML), over the pricing database")
+    tail.add_argument("--otlp", metavar="HOST:PORT",
+                      help="also receive OTLP/HTTP traces and logs (default host 127.0.0.1, port 4318)")
+    tail.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus text on /metrics (default host 127.0.0.1)")
+    tail.add_argument("--otlp-export", metavar="URL",
+                      help="send every call to an OTLP/HTTP endpoint as a GenAI span and metrics")
 
     report = sub.add_parser("report", help="summarise whole logs, in constant memory")
     report.add_argument("paths", nargs="+", metavar="PATH")

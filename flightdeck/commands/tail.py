@@ -1,8 +1,10 @@
 """``flightdeck tail``: the live monitor (cockpit, or headless with --json).
 
-Exit codes: 0 ok; 2 usage error (no PATH and no --socket, --once on a file
-that does not exist, a bad --budget/--interval/--rules/--prices); 3 the socket
-is already served by a live monitor, or its path or folder is unsafe.
+Exit codes: 0 ok; 2 usage error (no PATH, --socket or --otlp, --once on a file
+that does not exist, a bad --budget/--interval/--rules/--prices/--otlp/--metrics/
+--otlp-export, or the otel extra missing for them); 3 the socket is already
+served by a live monitor, or its path or folder is unsafe, or the --otlp /
+--metrics port cannot be bound.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -26,8 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from flightdeck.ingest.live import parse_budget, print_once, run_json
 
     paths: list[str] = list(args.paths or [])
-    if not paths and not args.socket:
-        return _fail("give a PATH to follow or --socket PATH to listen on", EXIT_USAGE)
+    otlp_opt = getattr(args, "otlp", None)
+    if not paths and not args.socket and not otlp_opt:
+        return _fail("give a PATH to follow, --socket PATH or --otlp HOST:PORT to listen on", EXIT_USAGE)
     if args.once and not args.json:
         return _fail("--once goes with --json", EXIT_USAGE)
     if args.interval is not None and args.interval <= 0:
@@ -50,13 +54,21 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             return _fail(f"--prices {args.prices}: {exc}", EXIT_USAGE)
     try:
+        otlp, exporters = _telemetry_options(args)
+    except _OptionError as exc:
+        return _fail(str(exc), exc.code)
+    try:
         engine = Engine(paths, socket_path=args.socket if not args.once else None,
-                        rules_path=args.rules, budget=budget)
+                        rules_path=args.rules, budget=budget,
+                        otlp=otlp if not args.once else None, exporters=exporters)
     except (OSError, ValueError) as exc:  # RuleError is a ValueError
+        for exporter in exporters:
+            exporter.close()
         return _fail(str(exc), EXIT_USAGE)
 
     if args.once:
         print_once(engine)
+        engine.stop()  # sends what --otlp-export buffered, closes --metrics
         return EXIT_OK
 
     from flightdeck.ingest.server import SocketError
@@ -77,3 +89,75 @@ def run(args: argparse.Namespace) -> int:
             engine.stop()
     except SocketError as exc:
         return _fail(str(exc), EXIT_SOCKET)
+    except OSError as exc:  # the --otlp port is taken or cannot be bound (start() binds it)
+        if otlp is None or engine.otlp is not None:
+            raise
+        engine.stop()
+        return _fail(f"--otlp {otlp[0]}:{otlp[1]}: {exc}", EXIT_SOCKET)
+
+
+class _OptionError(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _telemetry_options(args: argparse.Namespace) -> tuple[tuple[str, int] | None, list[Any]]:
+    """``--otlp``, ``--metrics`` and ``--otlp-export``: the receiver's address and the exporters.
+
+    Binds ``--metrics`` now, so a taken port is an error before the screen opens.
+    A host beyond loopback is used only because it was typed, with a warning.
+    """
+    otlp_opt = getattr(args, "otlp", None)
+    metrics_opt = getattr(args, "metrics", None)
+    export_opt = getattr(args, "otlp_export", None)
+    if not (otlp_opt or metrics_opt or export_opt):
+        return None, []
+    from flightdeck.ingest.otlp import DEFAULT_PORT, bind_warning, parse_bind
+
+    otlp: tuple[str, int] | None = None
+    exporters: list[Any] = []
+    try:
+        if otlp_opt:
+            from flightdeck.ingest.otlp import OtelMissing, _messages
+
+            host, port, loopback = parse_bind(otlp_opt, DEFAULT_PORT)
+            try:
+                _messages()
+            except OtelMissing as exc:
+                raise _OptionError(f"--otlp: {exc}", EXIT_USAGE) from None
+            if not loopback:
+                print(bind_warning("--otlp", host, port), file=sys.stderr)
+            otlp = (host, port)
+        if export_opt:
+            from flightdeck.export.otlp import OtlpExporter
+            from flightdeck.recorder.otel_emit import OtelMissing as EmitMissing
+
+            try:
+                exporters.append(OtlpExporter(export_opt))
+            except EmitMissing as exc:
+                raise _OptionError(f"--otlp-export: {exc}", EXIT_USAGE) from None
+        if metrics_opt:
+            from flightdeck.export.prometheus import PrometheusExporter, PrometheusMissing
+
+            host, port, loopback = parse_bind(metrics_opt, 9464)
+            try:
+                prom = PrometheusExporter()
+            except PrometheusMissing as exc:
+                raise _OptionError(f"--metrics: {exc}", EXIT_USAGE) from None
+            try:
+                prom.serve(host, port)
+            except OSError as exc:
+                raise _OptionError(f"--metrics {host}:{port}: {exc}", EXIT_SOCKET) from None
+            if not loopback:
+                print(bind_warning("--metrics", host, port), file=sys.stderr)
+            exporters.append(prom)
+    except ValueError as exc:
+        for exporter in exporters:
+            exporter.close()
+        raise _OptionError(str(exc), EXIT_USAGE) from None
+    except _OptionError:
+        for exporter in exporters:
+            exporter.close()
+        raise
+    return otlp, exporters

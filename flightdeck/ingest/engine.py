@@ -14,11 +14,11 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flightdeck.core.aggregate import Aggregator
 from flightdeck.core.control import append_command, new_command, sidecar_path
@@ -29,6 +29,8 @@ from flightdeck.ingest.tail import Follower, PollResult, Tailer
 
 if TYPE_CHECKING:
     from flightdeck.core.rules import Firing, RuleEngine
+    from flightdeck.export import EventExporter, Fanout
+    from flightdeck.ingest.otlp import OtlpReceiver
     from flightdeck.ingest.server import SocketServer
 
 FULL_POLL_SECONDS = 0.5  # safety net under the watcher (and the whole story on filesystems without events)
@@ -68,6 +70,17 @@ def parse_filter(text: str | None) -> Callable[[Event], bool] | None:
     return _Filter(None, text.lower())
 
 
+def _mark_watch_only(snap: Snapshot, watch_only: Mapping[tuple[str, str | None], None]) -> Snapshot:
+    """Agents heard only over OTLP cannot be paused: their rows say so (``watch_only``, when
+    the snapshot's agent rows have that field)."""
+    rows = snap.agents
+    if not rows or not hasattr(rows[0], "watch_only"):
+        return snap
+    flag: dict[str, Any] = {"watch_only": True}  # a field the cockpit's rows carry
+    marked = tuple(replace(r, **flag) if (r.run, r.agent) in watch_only else r for r in rows)
+    return replace(snap, agents=marked)
+
+
 class Engine:
     def __init__(
         self,
@@ -77,7 +90,11 @@ class Engine:
         rules_path: str | os.PathLike[str] | None = None,
         budget: tuple[Decimal, int] | None = None,
         clock: Callable[[], float] = time.time,
+        otlp: tuple[str, int] | None = None,
+        exporters: Sequence[EventExporter] = (),
     ) -> None:
+        """``otlp``: (host, port) to receive OTLP/HTTP on (``ingest.otlp``); ``exporters``:
+        where every ingested call is also sent (``flightdeck.export``: Prometheus, OTLP)."""
         self.clock = clock
         self.budget = budget
         self._lock = threading.Lock()
@@ -106,6 +123,14 @@ class Engine:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._rewind = False
+        self._otlp_address = otlp
+        self._otlp: OtlpReceiver | None = None
+        self._otlp_agents: dict[tuple[str, str | None], None] = {}  # watch-only: no control channel
+        self._fanout: Fanout | None = None
+        if exporters:
+            from flightdeck.export import Fanout
+
+            self._fanout = Fanout(exporters, on_notice=self._notice)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -117,6 +142,12 @@ class Engine:
             server = SocketServer(self._socket_path, self._on_socket_batch, on_notice=self._notice)
             server.start()
             self._server = server
+        if self._otlp_address is not None and self._otlp is None:
+            from flightdeck.ingest.otlp import OtlpReceiver
+
+            receiver = OtlpReceiver(*self._otlp_address, self._on_otlp_batch, on_notice=self._notice)
+            receiver.start()
+            self._otlp = receiver
         if self._tailer is not None and self._thread is None:
             self._tailer.start_watching()
             self._thread = threading.Thread(target=self._run, name="flightdeck-ingest", daemon=True)
@@ -135,6 +166,12 @@ class Engine:
         if server is not None:
             server.stop()
             self._server = None
+        receiver = self._otlp
+        if receiver is not None:
+            receiver.stop()
+            self._otlp = None
+        if self._fanout is not None:
+            self._fanout.close()
 
     def __enter__(self) -> Engine:
         self.start()
@@ -256,6 +293,8 @@ class Engine:
 
     def _count(self, events: list[Event], rejects: list[Rejected], *, history: bool) -> None:
         firings: list[tuple[Event, Firing]] = []
+        if self._fanout is not None and events:
+            self._fanout.offer(events)  # outside the lock; the fan-out drops repeats itself
         # The lock is held for LOCK_CHUNK events at a time, so send() and
         # snapshot() on other threads wait milliseconds, not a whole read.
         for start in range(0, max(len(events), 1), LOCK_CHUNK):
@@ -300,6 +339,23 @@ class Engine:
         self._socket_events.extend(events)
         self._count(events, rejects, history=False)
 
+    def _on_otlp_batch(self, events: list[Event], rejects: list[Rejected]) -> None:
+        agents = self._otlp_agents
+        for ev in events:
+            if len(agents) < SOCKET_HISTORY:
+                agents[(ev.run, ev.agent)] = None
+        self._on_socket_batch(events, rejects)  # kept like socket events, so a filter recounts them
+
+    @property
+    def otlp(self) -> OtlpReceiver | None:
+        """The running OTLP receiver (its ``address``, ``stats``, ``rejected``), if any."""
+        return self._otlp
+
+    @property
+    def watch_only(self) -> frozenset[tuple[str, str | None]]:
+        """(run, agent) pairs heard only over OTLP: no control channel reaches them."""
+        return frozenset(self._otlp_agents)
+
     # -- outputs --------------------------------------------------------------------
 
     def _notice(self, text: str) -> None:
@@ -321,6 +377,14 @@ class Engine:
             if server is not None:
                 connections = server.connections
                 refused = server.refused
+        receiver = self._otlp
+        if self._otlp_address is not None:
+            host, port = receiver.address if receiver is not None else self._otlp_address
+            parts.append(f"otlp {host}:{port}")
+            if receiver is not None:
+                connections += receiver.connections
+        # The exporters' counts change on every snapshot: shown current, not stored.
+        live_notices = tuple(self._fanout.notices()) if self._fanout is not None else ()
         wall = time.time()
         while self._rate and self._rate[0][0] < wall - RATE_SECONDS:
             self._rate.popleft()
@@ -335,14 +399,15 @@ class Engine:
             last_event_wall=self._last_event_wall,
             events_per_second=rate,
             refused_peers=refused,
-            notices=tuple(self._notices),
+            notices=tuple(self._notices) + live_notices,
         )
 
     def snapshot(self) -> Snapshot:
         with self._lock:
             self._note_sent()
             source = self._source_status()
-            return self._agg.snapshot(source=source, budget=self.budget)
+            snap = self._agg.snapshot(source=source, budget=self.budget)
+        return _mark_watch_only(snap, self._otlp_agents) if self._otlp_agents else snap
 
     @property
     def events_counted(self) -> int:

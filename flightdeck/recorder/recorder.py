@@ -342,6 +342,8 @@ class Recorder:
       ``stats``: keep rolling figures for ``rec.stats()`` (default True).
       ``clock`` / ``monotonic``: wall and stage clocks (tests inject them).
       ``poll_interval``: seconds between control checks while paused.
+      ``otel``: True to also emit each call on the global OpenTelemetry tracer and
+      meter providers (``recorder.otel_emit``; needs ``flightdeck[otel]``).
     """
 
     def __init__(
@@ -363,6 +365,7 @@ class Recorder:
         monotonic: Callable[[], float] = time.perf_counter,
         poll_interval: float = 0.05,
         sink: Sink | None = None,
+        otel: Any = False,
     ) -> None:
         if on_pause not in ("wait", "raise"):
             raise ValueError(f"on_pause must be 'wait' or 'raise', not {on_pause!r}")
@@ -393,6 +396,11 @@ class Recorder:
         self.alerts: list[Firing] = []  # every firing of the in-process rules, newest last
         self.rules = RuleEngine(RuleSet.coerce(rules), clock=clock)
         self._agg = self._make_aggregator(clock) if stats else None
+        self._otel = None
+        if otel:  # imported only when asked for; OtelMissing names the extra to install
+            from flightdeck.recorder.otel_emit import OtelEmitter
+
+            self._otel = otel if isinstance(otel, OtelEmitter) else OtelEmitter()
         if sink is not None:
             self._sink: Sink = sink
         elif self.socket_path is not None:
@@ -755,6 +763,8 @@ class Recorder:
                 self._fire(firing)
         for firing in firings:
             self._callbacks(firing)
+        if self._otel is not None:
+            self._otel.emit_safely(ev)
 
     def _fire(self, firing: Firing) -> None:
         """An in-process rule fired (lock held): record an alert, then act on it."""

@@ -64,12 +64,15 @@ _PROVIDERS = {
     "ollama": "ollama",
 }
 
+_SCALARS = frozenset({str, int, float, bool})
 _VALUE_KINDS = ("stringValue", "intValue", "doubleValue", "boolValue", "arrayValue",
                 "kvlistValue", "bytesValue")
 
 
 def _any_value(value: Any) -> Any:
     """An OTLP JSON AnyValue as a Python value; anything else unchanged."""
+    if type(value) in _SCALARS:  # already flat (an SDK span, a decoded protobuf): skip the ABC check
+        return value
     if not isinstance(value, Mapping):
         return value
     for kind in _VALUE_KINDS:
