@@ -42,8 +42,13 @@ restart) are not applied again.
 
 Never blocks or crashes the agent: write errors and socket drops are counted,
 warned about once on stderr, and reported in the ``dropped`` field of the
-next event; a usage payload that cannot be read gives an event with the tokens
-that could be read and a ``message`` saying what was wrong.
+next event that is delivered; a usage payload that cannot be read gives an
+event with the tokens that could be read and a ``message`` saying what was
+wrong. Errors on the control and sink paths (an unreadable or odd sidecar, a
+vanished folder) are counted in ``rec.faults`` and warned about once, never
+raised. After ``os.fork()`` the child gets fresh ids and its own socket
+sender (``recorder.forks``). A pause and a resume each print one line on
+stderr saying who asked and how to resume.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ import asyncio
 import hashlib
 import mmap
 import os
+import shlex
 import threading
 import time
 import traceback
@@ -64,7 +70,7 @@ from typing import Any
 
 import msgspec
 
-from flightdeck.core.control import SidecarReader, sidecar_path
+from flightdeck.core.control import SidecarReader, command_problem, sidecar_path
 from flightdeck.core.events import (
     FORMAT_VERSION,
     KIND_ALERT,
@@ -81,7 +87,10 @@ from flightdeck.core.events import (
     encode_event,
     format_usd,
 )
+from flightdeck.core.fsopen import open_regular
 from flightdeck.core.rules import Firing, RuleEngine, RuleSet
+from flightdeck.recorder import forks
+from flightdeck.recorder.safety import Faults, describe_exception, say, visible
 from flightdeck.recorder.sinks import FileSink, Sink, SocketSink, warn_once
 
 __all__ = ["Call", "Paused", "Recorder", "Stats"]
@@ -123,8 +132,11 @@ def prompt_hash(messages: Any) -> str:
     """
     try:
         data = msgspec.json.encode(messages, order="sorted")
-    except (TypeError, msgspec.EncodeError):
-        data = repr(messages).encode("utf-8", "replace")
+    except Exception:  # not JSON-able (or its encoder hook raised): fall back on repr
+        try:
+            data = repr(messages).encode("utf-8", "replace")
+        except Exception:  # a __repr__ that raises: the type is all that is left to hash
+            data = type(messages).__qualname__.encode()
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
@@ -280,7 +292,11 @@ class Call:
         """A free-form label on this call's event (shown, filtered on; values are text)."""
         if self._tags is None:
             self._tags = {}
-        self._tags[str(key)] = str(value)
+        try:
+            self._tags[str(key)] = str(value)
+        except Exception as exc:  # a __str__ that raises must not reach the agent
+            warn_once("tag-str", f"a tag value could not be turned into text; tag not recorded: "
+                      f"{describe_exception(exc)}")
 
     def set_model(self, model: str) -> None:
         self.model = model
@@ -312,7 +328,8 @@ class Call:
         try:
             self._rec._record_call(self, exc)
         except Exception:  # a bug of ours must not become the agent's exception
-            warn_once("record-bug", "internal error while recording a call:\n" + traceback.format_exc())
+            self._rec._faults.note("record", "record-bug",
+                                   "internal error while recording a call:\n" + traceback.format_exc())
 
     def _latency(self, t_end: float) -> Latency:
         def ms(a: float | None, b: float | None) -> float | None:
@@ -390,6 +407,8 @@ class Recorder:
         self._seen: set[str] = set()
         self._closed = False
         self.events_written = 0
+        self._faults = Faults()
+        self._paused_at: float | None = None
         self.alerts: list[Firing] = []  # every firing of the in-process rules, newest last
         self.rules = RuleEngine(RuleSet.coerce(rules), clock=clock)
         self._agg = self._make_aggregator(clock) if stats else None
@@ -402,6 +421,7 @@ class Recorder:
         else:
             assert self.path is not None
             self._sink = FileSink(self.path)
+        forks.track(self)
         self._sidecar: SidecarReader | None = None
         replay: list[Command] = []
         if self.path is not None:
@@ -448,20 +468,26 @@ class Recorder:
         """Telemetry lines lost so far (write errors, socket queue full)."""
         return int(getattr(self._sink, "total_dropped", 0))
 
+    @property
+    def faults(self) -> dict[str, int]:
+        """Errors met and survived so far, by path: ``control`` (the sidecar or socket
+        commands), ``sink`` (opening or checking the telemetry file), ``record``
+        (a bug of ours while recording a call). Each kind is warned about once."""
+        return dict(self._faults.counts)
+
     def poll(self) -> list[Command]:
         """Read and apply pending control commands now; returns those applied.
 
         Called before every call; call it yourself when the agent idles long.
+        Never raises: an error reading the channel is counted in ``faults``.
         """
         if self._closed:
             return []
-        commands = self._sink.poll_commands()
-        side = self._sidecar
-        if side is not None:
-            commands = commands + side.poll() if commands else side.poll()
-            if side.errors:  # a bad line or an unsafe sidecar: say so once, never raise
-                warn_once(f"sidecar:{side.path}", f"control channel: {side.errors[0]}")
-                side.errors.clear()
+        try:
+            commands = self._read_commands()
+        except Exception as exc:
+            self._faults.note("control", "control-read", f"cannot read control commands: {exc!r}")
+            return []
         if not commands:
             return []
         applied = []
@@ -472,6 +498,24 @@ class Recorder:
                 if self._apply(cmd):
                     applied.append(cmd)
         return applied
+
+    def _read_commands(self) -> list[Command]:
+        commands = self._sink.poll_commands()
+        side = self._sidecar
+        if side is not None:
+            commands = commands + side.poll() if commands else side.poll()
+            if side.errors:  # a bad line, an unsafe or odd sidecar: say so once, never raise
+                for error in side.errors:
+                    self._faults.note("control", f"sidecar:{side.path}", f"control channel: {error}")
+                side.errors.clear()
+        errors = getattr(self._sink, "command_errors", None)
+        while errors:
+            try:
+                error = errors.popleft()
+            except IndexError:  # emptied meanwhile
+                break
+            self._faults.note("control", f"socket-commands:{self.socket_path}", f"control channel: {error}")
+        return commands
 
     def _on_socket_command(self) -> None:
         try:
@@ -597,7 +641,8 @@ class Recorder:
         """Which of ``ids`` this (run, agent) acknowledged in ``path``: a C-speed byte search."""
         found: set[str] = set()
         try:
-            with open(path, "rb") as f:
+            # open_regular: a FIFO planted at the log path must not hang the constructor.
+            with open(open_regular(path, os.O_RDONLY), "rb") as f:
                 if os.fstat(f.fileno()).st_size == 0:
                     return found
                 with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
@@ -621,7 +666,8 @@ class Recorder:
         if cmd.id in self._seen or not cmd.applies_to(self.run, self.agent):
             return False
         self._seen.add(cmd.id)
-        message = self._change_state(cmd)
+        problem = command_problem(cmd)  # bounded, so one command cannot keep the agent busy
+        message = f"not applied: {problem}" if problem else self._change_state(cmd)
         ack = self._event(KIND_SIGNAL_ACK)
         ack.ref, ack.cmd, ack.state = cmd.id, cmd.cmd, self._state_locked()
         ack.message = message
@@ -631,10 +677,14 @@ class Recorder:
     def _change_state(self, cmd: Command) -> str | None:
         """Change state for ``cmd``; a message when it could not be (fully) applied."""
         if cmd.cmd == "pause":
+            if not self._paused:
+                self._announce_pause(cmd)
             self._paused = True
             self._pause_reason = cmd.reason or cmd.origin
             return None
         if cmd.cmd == "resume":
+            if self._paused:
+                self._announce_resume(cmd)
             self._paused = False
             self._pause_reason = None
             return None
@@ -645,16 +695,45 @@ class Recorder:
             return self._downgrade(cmd.to)
         return f"unknown command {cmd.cmd!r}"
 
+    def _whom(self) -> str:
+        who = f"agent {visible(self.agent)} (run {visible(self.run)})" if self.agent else f"run {visible(self.run)}"
+        return who
+
+    def _resume_hint(self) -> str:
+        if self.socket_path is not None:
+            return f"flightdeck resume --socket {shlex.quote(self.socket_path)}"
+        return f"flightdeck resume {shlex.quote(str(self.path))}" if self.path is not None else "rec.resume()"
+
+    def _announce_pause(self, cmd: Command) -> None:
+        """The one stderr line of a pause: by whom, why, and how to undo it."""
+        self._paused_at = time.monotonic()
+        why = f": {visible(cmd.reason)}" if cmd.reason else ""
+        say(f"{self._whom()} paused by {visible(cmd.origin)}{why}; waiting before its next model call. "
+            f"Resume with: {self._resume_hint()}")
+
+    def _announce_resume(self, cmd: Command) -> None:
+        since = "" if self._paused_at is None else f" after {time.monotonic() - self._paused_at:.1f} s"
+        self._paused_at = None
+        say(f"{self._whom()} resumed by {visible(cmd.origin)}{since}")
+
     def _downgrade(self, to: Mapping[str, str] | None) -> str | None:
         if to:
-            changed = False
+            # One pass over the models, one over the mapping (linear): the mapping applies
+            # to the state before the command, so {a: b, b: c} moves a to b, not on to c.
+            # ``old`` may name a model asked for, or one now used after an earlier step.
+            using_now: dict[str, list[str]] = {}
+            for asked in self._known_models():
+                now = self._using.get(asked)
+                if now is not None:
+                    using_now.setdefault(now, []).append(asked)
+            changes: dict[str, str] = {}
             for old, new in to.items():
-                # ``old`` may name a model asked for, or one now used after an earlier step.
-                for asked in self._known_models() | {old}:
-                    if asked == old or self._using.get(asked) == old:
-                        self._set_using(asked, new)
-                        changed = True
-            return None if changed else "nothing to downgrade"
+                changes[old] = new
+                for asked in using_now.get(old, ()):
+                    changes[asked] = new
+            for asked, new in changes.items():
+                self._set_using(asked, new)
+            return None
         stepped, stuck = [], []
         for asked in sorted(self._known_models()):
             now = self._using.get(asked, asked)
@@ -700,7 +779,11 @@ class Recorder:
         return Event(v=FORMAT_VERSION, ts=self._clock(), kind=kind, id=eid, run=self.run, agent=self.agent)
 
     def _write(self, ev: Event) -> None:
-        """Encode and write one event, reporting earlier drops in it. Never raises."""
+        """Encode and write one event, reporting earlier drops in it. Never raises.
+
+        The sink settles the count once the line is delivered; if the line is
+        lost, the count rides on a later one.
+        """
         sink = self._sink
         drops = sink.pending_drops()
         if drops:
@@ -710,10 +793,13 @@ class Recorder:
         except Exception as exc:
             warn_once("encode", f"cannot encode an event: {exc}")
             return
-        if sink.write(line):
+        try:
+            written = sink.write(line, drops)
+        except Exception as exc:  # a sink of the user's, or an OSError we did not foresee
+            self._faults.note("sink", f"sink-write:{type(exc).__name__}", f"telemetry sink failed: {exc!r}")
+            return
+        if written:
             self.events_written += 1
-            if drops:
-                sink.ack_drops(drops)
 
     def _record_call(self, call: Call, exc: BaseException | None) -> None:
         if not call._entered:
@@ -726,7 +812,7 @@ class Recorder:
         ev.prompt_hash = call._prompt_hash
         ev.tags = call._tags
         if exc is not None:
-            ev.error = f"{type(exc).__name__}: {exc}"[:500] if str(exc) else type(exc).__name__
+            ev.error = describe_exception(exc)
         usage = call._usage or Usage()
         problems = list(call._problems)
         if call._usage is None and exc is None:
@@ -782,6 +868,15 @@ class Recorder:
             except Exception:
                 warn_once(f"hook:{firing.rule}", f"callback for rule {firing.rule!r} raised:\n"
                           + traceback.format_exc())
+
+    def _after_fork(self) -> None:
+        """In a forked child (``recorder.forks``): own ids, a fresh lock, a live sender."""
+        self._lock = threading.RLock()
+        self._ids = IdSource()  # a new random prefix: the parent's ids stay the parent's
+        self._faults.after_fork()
+        hook = getattr(self._sink, "_after_fork", None)
+        if hook is not None:
+            hook()
 
     @staticmethod
     def _make_aggregator(clock: Callable[[], float]) -> Any:

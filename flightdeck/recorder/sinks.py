@@ -2,12 +2,19 @@
 
 Both obey the recorder's one promise to the agent: telemetry never raises and
 never stalls. A line that cannot be written is *counted* (``pending_drops``)
-and the recorder reports the count in the ``dropped`` field of its next event
-that does get through; the first failure is warned about once on stderr.
+and the recorder reports the count in the ``dropped`` field of its next event;
+a count is settled only once the line carrying it was delivered (written to
+the file, or handed to the monitor's socket), so a count is never lost with
+its line. The first failure of each kind is warned about once on stderr.
 
 ``FileSink`` does one ``os.write`` per line on an ``O_APPEND`` descriptor, so
 several processes can share one file without torn or interleaved lines (the
-kernel positions and writes an append atomically for a regular file).
+kernel positions and writes an append atomically for a regular file). It
+opens only a regular file (a FIFO at the path would block), refuses a symlink
+someone else could have planted (``safety.check_log_path``), creates missing
+folders 0700, reopens the path when it was renamed or replaced (logrotate:
+one ``stat`` at most once a second, on the write path), and after a write
+that stopped mid-line (a full disk) starts the next line on a fresh line.
 
 ``SocketSink`` hands lines to a background thread through a bounded queue and
 returns at once; the thread connects (and reconnects with exponential
@@ -18,6 +25,7 @@ same connection. When the queue is full the line is dropped and counted.
 from __future__ import annotations
 
 import collections
+import errno
 import os
 import select
 import socket
@@ -29,9 +37,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from flightdeck.core.control import MAX_COMMAND_BYTES
 from flightdeck.core.events import Command, decode_command
+from flightdeck.core.fsopen import open_regular
 
-__all__ = ["FileSink", "Sink", "SocketSink", "warn_once"]
+__all__ = ["FileSink", "Sink", "SocketSink", "after_fork", "warn_once"]
 
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
@@ -53,19 +63,26 @@ def warn_once(key: str, message: str) -> None:
         pass
 
 
+def after_fork() -> None:
+    """In a forked child: the warning lock may have been held by a thread that is gone."""
+    global _warned_lock
+    _warned_lock = threading.Lock()
+
+
 class Sink(Protocol):
     """What the Recorder writes to."""
 
-    def write(self, line: bytes) -> bool:
-        """Queue or write one line; False if it was dropped (and counted)."""
+    def write(self, line: bytes, drops: int = 0) -> bool:
+        """Queue or write one line carrying ``drops`` (its ``dropped`` field); False if it
+        was dropped (and counted). The sink settles ``drops`` once the line is delivered."""
         ...
 
     def pending_drops(self) -> int:
-        """Lines lost since the last ``ack_drops``: reported in the next event."""
+        """Lines lost and not yet carried by a line on its way: for the next event's ``dropped``."""
         ...
 
     def ack_drops(self, n: int) -> None:
-        """``n`` drops were reported in a line that got through."""
+        """``n`` drops were reported by other means (a sink whose ``write`` ignores ``drops``)."""
         ...
 
     def poll_commands(self) -> list[Command]:
@@ -76,11 +93,16 @@ class Sink(Protocol):
 
 
 class _DropCounter:
-    """Drops not yet reported, and the total since start."""
+    """Drops not yet reported, those riding on a line not yet delivered, and the total since start.
+
+    ``pending_drops() = unreported - in flight``: a count goes out in exactly
+    one line at a time; if that line is lost, the count is pending again.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._unreported = 0
+        self._in_flight = 0
         self.total_dropped = 0
 
     def _drop(self, n: int = 1) -> None:
@@ -88,84 +110,159 @@ class _DropCounter:
             self._unreported += n
             self.total_dropped += n
 
+    def _carry(self, n: int) -> None:
+        if n:
+            with self._lock:
+                self._in_flight += n
+
+    def _settle(self, n: int, delivered: bool) -> None:
+        """The line carrying ``n`` drops was delivered (reported) or lost (pending again)."""
+        if n:
+            with self._lock:
+                self._in_flight = max(0, self._in_flight - n)
+                if delivered:
+                    self._unreported = max(0, self._unreported - n)
+
     def pending_drops(self) -> int:
-        return self._unreported
+        return max(0, self._unreported - self._in_flight)
 
     def ack_drops(self, n: int) -> None:
         if n:
             with self._lock:
                 self._unreported = max(0, self._unreported - n)
 
+    def _reset_drops_after_fork(self) -> None:
+        # The parent reports its own drops; the child starts its own count.
+        self._lock = threading.Lock()
+        self._unreported = self._in_flight = self.total_dropped = 0
+
 
 class FileSink(_DropCounter):
     """Appends lines to a JSONL file, one ``write`` per line.
 
     The file is created with mode 0600 (it names your models, runs and
-    spend). A file that cannot be opened disables the sink with one warning;
+    spend), in folders created 0700. A file that cannot be opened (or may
+    not be: a FIFO, a planted symlink) disables the sink with one warning;
     every later line is counted as dropped, and opening is retried now and
     then (a full or unmounted disk can come back).
+
+    Args:
+      path: the telemetry file.
+      check_interval: seconds between checks that ``path`` is still the open
+        file (rotation); 0 checks on every write.
+      clock: a monotonic clock (tests move it by hand).
     """
 
     _RETRY_OPEN_S = 5.0
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, check_interval: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self.path = Path(path)
+        self.check_interval = check_interval
+        self.reopens = 0  # times the path was found renamed or replaced and reopened
+        self.error: str | None = None  # why the file is not open, while it is not
+        self._clock = clock
         self._fd: int | None = None
+        self._ident: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
         self._next_open = 0.0
+        self._next_check = 0.0
+        self._torn = False  # the last write stopped mid-line: the next starts with a newline
         self._open()
 
     def _open(self) -> None:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        # Imported here: safety imports warn_once from this module.
+        from flightdeck.recorder.safety import check_log_path, make_private_dirs
+
+        now = self._clock()
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, flags, 0o600)
+            follow = check_log_path(self.path)
+            make_private_dirs(self.path.parent)
+            fd = open_regular(self.path, flags, 0o600, follow=follow)
+            try:
+                st = os.fstat(fd)
+            except OSError:
+                os.close(fd)
+                raise
         except OSError as exc:
             self._fd = None
-            self._next_open = time.monotonic() + self._RETRY_OPEN_S
-            warn_once(f"open:{self.path}", f"cannot open telemetry file {self.path}: {exc}; "
-                      "calls are not recorded until it can be opened")
+            self._next_open = now + self._RETRY_OPEN_S
+            self.error = str(exc)
+            warn_once(f"open:{self.path}:{type(exc).__name__}",
+                      f"cannot open telemetry file {self.path}: {exc}; "
+                      "calls are counted as dropped until it can be opened")
+            return
+        self._fd, self._ident, self.error = fd, (st.st_dev, st.st_ino), None
+        self._next_check = now + self.check_interval
 
-    def write(self, line: bytes) -> bool:
-        fd = self._fd
-        if fd is None:
-            if time.monotonic() >= self._next_open:
-                self._open()
-                fd = self._fd
-            if fd is None:
-                self._drop()
-                return False
-        try:
-            written = os.write(fd, line)
-        except OSError as exc:
-            self._drop()
-            warn_once(f"write:{self.path}", f"cannot write telemetry to {self.path}: {exc}; "
-                      "lost lines are counted and reported in the `dropped` field")
-            return False
-        if written != len(line):
-            # Only on a full disk or a signal mid-write; finishing the line keeps
-            # the file parseable, even though another writer may interleave here.
-            try:
-                rest = memoryview(line)[written:]
-                while rest:
-                    n = os.write(fd, rest)
-                    rest = rest[n:]
-            except OSError:
-                self._drop()
-                return False
-        return True
-
-    def poll_commands(self) -> list[Command]:
-        return []  # file mode reads commands from the sidecar, see Recorder
-
-    def close(self, timeout: float = 2.0) -> None:
+    def _close_fd(self) -> None:
         fd, self._fd = self._fd, None
-        self._next_open = float("inf")
         if fd is not None:
             try:
                 os.close(fd)
             except OSError:
                 pass
+
+    def _rotated(self) -> bool:
+        """Whether the path no longer names the open file (renamed, replaced, deleted)."""
+        now = self._clock()
+        if now < self._next_check:
+            return False
+        self._next_check = now + self.check_interval
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return True  # renamed away and not recreated: start the new file ourselves
+        except OSError:
+            return False  # cannot tell (the folder went unsearchable): keep the file we have
+        return (st.st_dev, st.st_ino) != self._ident
+
+    def write(self, line: bytes, drops: int = 0) -> bool:
+        if self._fd is not None and self._rotated():
+            self._close_fd()
+            self.reopens += 1
+            self._torn = False  # a new file starts clean
+            self._open()
+        fd = self._fd
+        if fd is None:
+            if self._clock() >= self._next_open:
+                self._open()
+                fd = self._fd
+            if fd is None:
+                self._drop()
+                return False
+        data = b"\n" + line if self._torn else line
+        done = 0
+        try:
+            while done < len(data):
+                # A short write happens only on a full disk or a signal mid-write;
+                # finishing the line keeps the file parseable.
+                n = os.write(fd, memoryview(data)[done:] if done else data)
+                if n <= 0:
+                    raise OSError(errno.ENOSPC, "no progress writing")
+                done += n
+        except OSError as exc:
+            if done:
+                self._torn = not data[:done].endswith(b"\n")
+            self._drop()
+            warn_once(f"write:{self.path}", f"cannot write telemetry to {self.path}: {exc}; "
+                      "lost lines are counted and reported in the `dropped` field")
+            return False
+        self._torn = False
+        self.ack_drops(drops)  # written synchronously: the count it carries is delivered now
+        return True
+
+    def poll_commands(self) -> list[Command]:
+        return []  # file mode reads commands from the sidecar, see Recorder
+
+    def _after_fork(self) -> None:
+        # The descriptor is shared with the parent, which is right for O_APPEND.
+        self._reset_drops_after_fork()
+
+    def close(self, timeout: float = 2.0) -> None:
+        self._next_open = float("inf")
+        self._close_fd()
 
 
 def _peer_uid(sock: socket.socket) -> int | None:
@@ -190,7 +287,9 @@ class SocketSink(_DropCounter):
     one; the monitor drops the partial line), reads command lines back, and
     reconnects with backoff from ``backoff_min`` to ``backoff_max`` seconds.
     A socket owned by another user is refused (``SO_PEERCRED``): it could
-    read the telemetry and steer the agent.
+    read the telemetry and steer the agent. In a forked child the thread is
+    started again (``_after_fork``), with an empty queue: the parent still
+    delivers what it had queued.
     """
 
     def __init__(
@@ -211,25 +310,51 @@ class SocketSink(_DropCounter):
         self.on_command = on_command  # called from the sink's thread when commands arrive
         self.connects = 0  # successful connections, for tests and diagnostics
         self.command_errors: collections.deque[str] = collections.deque(maxlen=50)
-        self._queue: collections.deque[bytes] = collections.deque()
+        # Each entry: a line and the drop count it carries (settled when it is sent).
+        self._queue: collections.deque[tuple[bytes, int]] = collections.deque()
         self._commands: collections.deque[Command] = collections.deque(maxlen=max_commands)
-        self._cond = threading.Condition()
         self._closing = False
         self._stop = False
+        self._start_thread()
+
+    def _start_thread(self) -> None:
+        self._cond = threading.Condition()
         self._sending = False  # a line is between the queue and the socket
+        self._sock: socket.socket | None = None  # the live connection, so a forked child can close its copy
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._thread = threading.Thread(target=self._run, name="flightdeck-socket-sink", daemon=True)
         self._thread.start()
 
+    def _after_fork(self) -> None:
+        """In a forked child: a fresh sender thread, lock and wake pipe; no inherited lines."""
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.close()  # the child's copy only: the parent's connection stays up
+            except OSError:
+                pass
+        self._queue.clear()
+        self._commands.clear()
+        self._reset_drops_after_fork()
+        if self._stop:
+            return  # closed before the fork: stays closed
+        self._start_thread()
+
     # -- agent side -------------------------------------------------------
 
-    def write(self, line: bytes) -> bool:
+    def write(self, line: bytes, drops: int = 0) -> bool:
         with self._cond:
             if self._stop or len(self._queue) >= self.maxlen:
                 self._drop()
                 return False
-            self._queue.append(line)
+            self._carry(drops)
+            self._queue.append((line, drops))
             self._cond.notify()
         self._wake()
         return True
@@ -263,12 +388,15 @@ class SocketSink(_DropCounter):
             while (self._queue or self._sending) and time.monotonic() < deadline:
                 self._cond.wait(min(0.05, max(0.0, deadline - time.monotonic())))
             self._stop = True
-            lost = len(self._queue)
-            self._queue.clear()
             self._cond.notify_all()
         self._wake()
         self._thread.join(max(0.1, deadline - time.monotonic()))
+        with self._cond:  # after the join: a line cut short by the stop is back in the queue
+            lost = len(self._queue)
+            carried = sum(d for _, d in self._queue)
+            self._queue.clear()
         if lost:
+            self._settle(carried, delivered=False)
             self._drop(lost)
             warn_once(f"close:{self.path}", f"{lost} telemetry lines not delivered to {self.path} before close")
         for fd in (self._wake_r, self._wake_w):
@@ -300,9 +428,11 @@ class SocketSink(_DropCounter):
                 backoff = min(self.backoff_max, backoff * 2)
                 continue
             backoff = self.backoff_min
+            self._sock = sock
             try:
                 self._serve(sock)
             finally:
+                self._sock = None
                 try:
                     sock.close()
                 except OSError:
@@ -337,22 +467,24 @@ class SocketSink(_DropCounter):
         """Send queued lines and read commands until the connection breaks or we stop."""
         inbuf = b""
         current: memoryview | None = None  # the unsent rest of the line being sent
-        line: bytes | None = None
+        entry: tuple[bytes, int] | None = None
         wake = self._wake_r
         while not self._stop:
             if current is None:
                 with self._cond:
                     if self._queue:
-                        line = self._queue.popleft()
-                        current = memoryview(line)
+                        entry = self._queue.popleft()
+                        current = memoryview(entry[0])
                         self._sending = True
                     else:
                         self._sending = False
                         self._cond.notify_all()
+            wants_read: list[socket.socket | int] = [sock, wake]
             wants_write = [sock] if current is not None else []
             try:
-                readable, writable, _ = select.select([sock, wake], wants_write, [], 0.5)
+                readable, writable, _ = select.select(wants_read, wants_write, [], 0.5)
             except (OSError, ValueError):
+                self._requeue(entry, current)
                 return
             if wake in readable:
                 try:
@@ -365,10 +497,10 @@ class SocketSink(_DropCounter):
                 except BlockingIOError:
                     data = None
                 except OSError:
-                    self._requeue(line, current)
+                    self._requeue(entry, current)
                     return
                 if data == b"":
-                    self._requeue(line, current)
+                    self._requeue(entry, current)
                     return
                 if data:
                     inbuf, received = self._take_commands(inbuf + data)
@@ -380,18 +512,21 @@ class SocketSink(_DropCounter):
                 except BlockingIOError:
                     continue
                 except OSError:
-                    self._requeue(line, current)
+                    self._requeue(entry, current)
                     return
                 current = current[n:]
                 if not current:
-                    current, line = None, None
+                    if entry is not None:
+                        self._settle(entry[1], delivered=True)  # the count reached the monitor
+                    current, entry = None, None
+        self._requeue(entry, current)
 
-    def _requeue(self, line: bytes | None, current: memoryview | None) -> None:
+    def _requeue(self, entry: tuple[bytes, int] | None, current: memoryview | None) -> None:
         # The monitor drops a partial line when a connection ends, so the whole
-        # line goes out again on the next connection.
-        if line is not None and current is not None:
+        # line goes out again on the next connection (or is counted at close).
+        if entry is not None and current is not None:
             with self._cond:
-                self._queue.appendleft(line)
+                self._queue.appendleft(entry)
 
     def _take_commands(self, data: bytes) -> tuple[bytes, int]:
         """Queue the complete command lines in ``data``; (the partial rest, how many queued)."""
@@ -400,12 +535,15 @@ class SocketSink(_DropCounter):
         for raw in lines:
             if not raw.strip():
                 continue
+            if len(raw) >= MAX_COMMAND_BYTES:
+                self.command_errors.append(f"command line of {len(raw)} bytes is over the limit; ignored")
+                continue
             try:
                 self._commands.append(decode_command(raw))
                 received += 1
             except ValueError as exc:
                 self.command_errors.append(str(exc))
-        if len(rest) > 1 << 16:
-            self.command_errors.append("partial command line over 64 KiB dropped")
+        if len(rest) >= MAX_COMMAND_BYTES:
+            self.command_errors.append(f"partial command line over {MAX_COMMAND_BYTES} bytes dropped")
             rest = b""
         return rest, received
