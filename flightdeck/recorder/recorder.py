@@ -406,6 +406,7 @@ class Recorder:
         self._pause_reason: str | None = None
         self._seen: set[str] = set()
         self._closed = False
+        self._closing = False
         self.events_written = 0
         self._faults = Faults()
         self._paused_at: float | None = None
@@ -552,14 +553,28 @@ class Recorder:
         self._apply_local("resume", origin="agent")
 
     def close(self, timeout: float = 2.0) -> None:
-        """Write ``run_end`` and flush (socket: for up to ``timeout`` seconds). Idempotent."""
+        """Write ``run_end`` and flush (socket: for up to ``timeout`` seconds). Idempotent.
+
+        A socket sink is drained first (for half of ``timeout``), so that
+        ``run_end`` finds room in the queue and carries the count of every
+        line dropped until then: the monitor learns the final count.
+        """
+        deadline = time.monotonic() + timeout
         with self._lock:
-            if self._closed:
+            if self._closed or self._closing:
                 return
+            self._closing = True
+        flush = getattr(self._sink, "flush", None)
+        if flush is not None:
+            try:
+                flush(timeout / 2)
+            except Exception:
+                warn_once("flush", "error while flushing the telemetry sink:\n" + traceback.format_exc())
+        with self._lock:
             self._write(self._event(KIND_RUN_END))
             self._closed = True
         try:
-            self._sink.close(timeout)
+            self._sink.close(max(0.0, deadline - time.monotonic()))
         except Exception:
             warn_once("close", "error while closing the telemetry sink:\n" + traceback.format_exc())
 

@@ -315,14 +315,19 @@ class SocketSink(_DropCounter):
         self._commands: collections.deque[Command] = collections.deque(maxlen=max_commands)
         self._closing = False
         self._stop = False
-        self._start_thread()
+        self._unreachable = False  # the last connection attempt failed
+        self._thread: threading.Thread | None = None
+        self._fresh_sync()
+        self._spawn()
 
-    def _start_thread(self) -> None:
+    def _fresh_sync(self) -> None:
         self._cond = threading.Condition()
         self._sending = False  # a line is between the queue and the socket
         self._sock: socket.socket | None = None  # the live connection, so a forked child can close its copy
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
+
+    def _spawn(self) -> None:
         self._thread = threading.Thread(target=self._run, name="flightdeck-socket-sink", daemon=True)
         self._thread.start()
 
@@ -342,9 +347,11 @@ class SocketSink(_DropCounter):
         self._queue.clear()
         self._commands.clear()
         self._reset_drops_after_fork()
-        if self._stop:
-            return  # closed before the fork: stays closed
-        self._start_thread()
+        self._unreachable = False
+        self._fresh_sync()
+        # The sender starts with the child's first line: a worker that never records
+        # opens no connection to the monitor.
+        self._thread = None
 
     # -- agent side -------------------------------------------------------
 
@@ -356,6 +363,8 @@ class SocketSink(_DropCounter):
             self._carry(drops)
             self._queue.append((line, drops))
             self._cond.notify()
+            if self._thread is None:
+                self._spawn()
         self._wake()
         return True
 
@@ -374,6 +383,26 @@ class SocketSink(_DropCounter):
     def queued(self) -> int:
         return len(self._queue)
 
+    def flush(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until every queued line was handed to the monitor.
+
+        Args:
+          timeout: the most to wait, in seconds.
+
+        Returns whether the queue drained; at once when the last connection attempt
+        failed (nobody to deliver to). Never raises.
+        """
+        deadline = time.monotonic() + timeout
+        self._wake()
+        with self._cond:
+            while ((self._queue or self._sending) and not self._stop and not self._unreachable
+                   and self._thread is not None):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(0.05, left))
+            return not self._queue
+
     def close(self, timeout: float = 2.0) -> None:
         """Flush what is queued for up to ``timeout`` seconds, then stop.
 
@@ -390,7 +419,8 @@ class SocketSink(_DropCounter):
             self._stop = True
             self._cond.notify_all()
         self._wake()
-        self._thread.join(max(0.1, deadline - time.monotonic()))
+        if self._thread is not None:
+            self._thread.join(max(0.1, deadline - time.monotonic()))
         with self._cond:  # after the join: a line cut short by the stop is back in the queue
             lost = len(self._queue)
             carried = sum(d for _, d in self._queue)
@@ -417,6 +447,9 @@ class SocketSink(_DropCounter):
         backoff = self.backoff_min
         while not self._stop:
             sock = self._connect()
+            with self._cond:
+                self._unreachable = sock is None
+                self._cond.notify_all()
             if sock is None:
                 if self._closing:
                     # Nobody to deliver to and we are shutting down: give up now.
