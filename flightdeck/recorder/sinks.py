@@ -29,6 +29,7 @@ import errno
 import os
 import select
 import socket
+import stat
 import struct
 import sys
 import threading
@@ -179,9 +180,12 @@ class FileSink(_DropCounter):
         try:
             follow = check_log_path(self.path)
             make_private_dirs(self.path.parent)
+            created = not os.path.lexists(self.path)
             fd = open_regular(self.path, flags, 0o600, follow=follow)
             try:
                 st = os.fstat(fd)
+                if created and st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) != 0o600:
+                    os.fchmod(fd, 0o600)  # ours, and the umask cut the mode: 0600 whatever it is
             except OSError:
                 os.close(fd)
                 raise

@@ -7,18 +7,17 @@ import socket
 import stat
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rec_helpers import Monitor, read_events
 
 from flightdeck.core.control import new_command
 from flightdeck.core.events import Event, Usage, decode_line, encode_command
 from flightdeck.recorder.recorder import Recorder
 from flightdeck.recorder.sinks import FileSink, SocketSink
-from rec_helpers import read_events
 
 WRITER = r"""
 import sys
@@ -73,69 +72,6 @@ def sock_path(tmp_path: Path) -> Iterator[str]:
     for p in d.iterdir():
         p.unlink()
     d.rmdir()
-
-
-class Monitor:
-    """A minimal monitor: accepts agents, collects their lines, can send commands back."""
-
-    def __init__(self, path: str) -> None:
-        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.server.bind(path)
-        os.chmod(path, 0o600)
-        self.server.listen()
-        self.conns: list[socket.socket] = []
-        self.lines: list[bytes] = []
-        self.lock = threading.Lock()
-        self.stop = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        self.server.settimeout(0.05)
-        while not self.stop:
-            try:
-                conn, _ = self.server.accept()
-            except (TimeoutError, OSError):
-                continue
-            self.conns.append(conn)
-            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
-
-    def _read(self, conn: socket.socket) -> None:
-        buf = b""
-        while True:
-            try:
-                data = conn.recv(65536)
-            except OSError:
-                return
-            if not data:
-                return
-            buf += data
-            *done, buf = buf.split(b"\n")
-            with self.lock:
-                self.lines.extend(done)
-
-    def events(self) -> list[Event]:
-        with self.lock:
-            return [e for e in (decode_line(x) for x in self.lines) if isinstance(e, Event)]
-
-    def broadcast(self, line: bytes) -> None:
-        for c in self.conns:
-            c.sendall(line)
-
-    def wait_for(self, pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if pred(self.events()):
-                return True
-            time.sleep(0.01)
-        return False
-
-    def close(self) -> None:
-        self.stop = True
-        self.thread.join()
-        for c in self.conns:
-            c.close()
-        self.server.close()
 
 
 def test_socket_sink_without_monitor_queues_then_drops(sock_path: str) -> None:
@@ -236,9 +172,8 @@ def test_reconnects_after_the_monitor_restarts(sock_path: str) -> None:
 
 def test_file_log_round_trip_reads_back(tmp_path: Path) -> None:
     log = tmp_path / "r.jsonl"
-    with Recorder(log) as rec:
-        with rec.call(provider="openai", model="gpt-4o") as c:
-            c.set_usage(Usage(input_tokens=1))
+    with Recorder(log) as rec, rec.call(provider="openai", model="gpt-4o") as c:
+        c.set_usage(Usage(input_tokens=1))
     assert [e.kind for e in read_events(log)] == ["run_start", "llm_call", "run_end"]
 
 
