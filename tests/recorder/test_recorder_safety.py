@@ -315,7 +315,8 @@ def test_pause_and_resume_each_print_one_line(tmp_path: Path, capfd: pytest.Capt
     log = tmp_path / "r.jsonl"
     rec = Recorder(log, run="r-42", agent="researcher")
     side = sidecar_path(log)
-    append_command(side, new_command("pause", origin="rule:spend", reason="spend 2.31 USD in 10m > 2.00\x1b]0;pwned\x07"))
+    hostile = "spend 2.31 USD in 10m > 2.00\x1b]0;pwned\x07"  # a terminal-title escape
+    append_command(side, new_command("pause", origin="rule:spend", reason=hostile))
     append_command(side, new_command("pause", origin="key"))  # already paused: no second line
     assert rec.paused
     append_command(side, new_command("resume", origin="key"))
