@@ -552,6 +552,25 @@ class Recorder:
     def resume(self) -> None:
         self._apply_local("resume", origin="agent")
 
+    def flush(self, timeout: float = 2.0) -> bool:
+        """Wait until every line so far was delivered (socket: handed to the monitor).
+
+        Args:
+          timeout: the most to wait, in seconds.
+
+        Returns whether everything was delivered; never raises. A forked
+        worker that leaves with ``os._exit`` (multiprocessing does) should call
+        this first, or ``close()``: lines still queued in it are lost with it.
+        """
+        flush = getattr(self._sink, "flush", None)
+        if flush is None:
+            return True  # a file sink writes synchronously
+        try:
+            return bool(flush(timeout))
+        except Exception as exc:
+            self._faults.note("sink", "flush", f"error while flushing the telemetry sink: {exc!r}")
+            return False
+
     def close(self, timeout: float = 2.0) -> None:
         """Write ``run_end`` and flush (socket: for up to ``timeout`` seconds). Idempotent.
 
@@ -564,12 +583,7 @@ class Recorder:
             if self._closed or self._closing:
                 return
             self._closing = True
-        flush = getattr(self._sink, "flush", None)
-        if flush is not None:
-            try:
-                flush(timeout / 2)
-            except Exception:
-                warn_once("flush", "error while flushing the telemetry sink:\n" + traceback.format_exc())
+        self.flush(timeout / 2)
         with self._lock:
             self._write(self._event(KIND_RUN_END))
             self._closed = True
