@@ -216,8 +216,10 @@ class FileSink(_DropCounter):
         self._next_check = now + self.check_interval
         try:
             st = os.stat(self.path)
-        except FileNotFoundError:
-            return True  # renamed away and not recreated: start the new file ourselves
+        except (FileNotFoundError, NotADirectoryError):
+            # Renamed away and not recreated, or its folder gone: writing on would feed
+            # an unlinked file nobody can read, so start the new file ourselves.
+            return True
         except OSError:
             return False  # cannot tell (the folder went unsearchable): keep the file we have
         return (st.st_dev, st.st_ino) != self._ident
