@@ -190,3 +190,31 @@ def test_idle_socket_agent_acknowledges_at_once(sock_path: str) -> None:
     finally:
         rec.close(1.0)
         monitor.close()
+
+
+def test_a_drop_count_is_settled_only_when_its_line_is_delivered(sock_path: str) -> None:
+    sink = SocketSink(sock_path, maxlen=2, backoff_min=0.01, backoff_max=0.05)  # nobody listening
+    assert sink.write(b"a\n") and sink.write(b"b\n")
+    assert not sink.write(b"c\n")  # the queue is full: dropped, counted
+    assert sink.pending_drops() == 1
+    sink.maxlen = 3  # room again
+    assert sink.write(b'{"dropped":1}\n', 1)
+    # Queued, not delivered: the count rides on that line, so no other line may carry it ...
+    assert sink.pending_drops() == 0
+    sink.close(0)
+    # ... and when the line is lost (close with nobody to deliver to), the count is pending again.
+    assert sink.total_dropped == 4 and sink.pending_drops() == 4
+
+
+def test_a_drop_count_is_settled_when_its_line_is_sent(sock_path: str) -> None:
+    sink = SocketSink(sock_path, maxlen=1, backoff_min=0.01, backoff_max=0.05)
+    assert sink.write(b'{"n":0}\n') and not sink.write(b'{"n":1}\n')
+    monitor = Monitor(sock_path)
+    try:
+        assert monitor.wait_for(lambda _e: len(monitor.lines) == 1)
+        assert sink.write(b'{"n":2,"dropped":1}\n', sink.pending_drops())
+        assert sink.flush(10.0)
+        assert sink.pending_drops() == 0 and sink.total_dropped == 1
+    finally:
+        sink.close(1.0)
+        monitor.close()
