@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import mmap
 import os
 import shlex
@@ -138,6 +139,15 @@ def prompt_hash(messages: Any) -> str:
         except Exception:  # a __repr__ that raises: the type is all that is left to hash
             data = type(messages).__qualname__.encode()
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _settles_drops(sink: Any) -> bool:
+    """Whether ``sink.write`` takes the ``drops`` its line carries (and settles them on delivery)."""
+    try:
+        params = inspect.signature(sink.write).parameters
+    except (TypeError, ValueError):
+        return False
+    return "drops" in params or any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params.values())
 
 
 def _default_route(provider: str) -> str:
@@ -422,6 +432,7 @@ class Recorder:
         else:
             assert self.path is not None
             self._sink = FileSink(self.path)
+        self._sink_settles = _settles_drops(self._sink)
         forks.track(self)
         self._sidecar: SidecarReader | None = None
         replay: list[Command] = []
@@ -496,8 +507,12 @@ class Recorder:
             if self._closed:
                 return []
             for cmd in commands:
-                if self._apply(cmd):
-                    applied.append(cmd)
+                try:
+                    if self._apply(cmd):
+                        applied.append(cmd)
+                except Exception:  # a bug of ours must not become the agent's exception
+                    self._faults.note("control", "control-apply",
+                                      "internal error applying a control command:\n" + traceback.format_exc())
         return applied
 
     def _read_commands(self) -> list[Command]:
@@ -725,8 +740,9 @@ class Recorder:
         return f"unknown command {cmd.cmd!r}"
 
     def _whom(self) -> str:
-        who = f"agent {visible(self.agent)} (run {visible(self.run)})" if self.agent else f"run {visible(self.run)}"
-        return who
+        if self.agent:
+            return f"agent {visible(self.agent)} (run {visible(self.run)})"
+        return f"run {visible(self.run)}"
 
     def _resume_hint(self) -> str:
         if self.socket_path is not None:
@@ -823,7 +839,9 @@ class Recorder:
             warn_once("encode", f"cannot encode an event: {exc}")
             return
         try:
-            written = sink.write(line, drops)
+            written = sink.write(line, drops) if self._sink_settles else sink.write(line)
+            if written and drops and not self._sink_settles:
+                sink.ack_drops(drops)  # a sink of the older protocol: delivered is as good as written
         except Exception as exc:  # a sink of the user's, or an OSError we did not foresee
             self._faults.note("sink", f"sink-write:{type(exc).__name__}", f"telemetry sink failed: {exc!r}")
             return

@@ -218,3 +218,46 @@ def test_a_drop_count_is_settled_when_its_line_is_sent(sock_path: str) -> None:
     finally:
         sink.close(1.0)
         monitor.close()
+
+
+class OldStyleSink:
+    """A sink of the first protocol: ``write(line)`` with no drop count."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.fail = 0
+        self.unreported = 0
+
+    def write(self, line: bytes) -> bool:
+        if self.fail:
+            self.fail -= 1
+            self.unreported += 1
+            return False
+        self.lines.append(line)
+        return True
+
+    def pending_drops(self) -> int:
+        return self.unreported
+
+    def ack_drops(self, n: int) -> None:
+        self.unreported -= n
+
+    def poll_commands(self) -> list:  # type: ignore[type-arg]
+        return []
+
+    def close(self, timeout: float = 2.0) -> None:
+        pass
+
+
+def test_a_sink_of_the_older_protocol_still_works(tmp_path: Path) -> None:
+    sink = OldStyleSink()
+    rec = Recorder(tmp_path / "r.jsonl", sink=sink)
+    sink.fail = 2
+    for _ in range(3):
+        with rec.call(provider="openai", model="gpt-4o") as c:
+            c.set_usage(Usage(input_tokens=1))
+    rec.close()
+    events = [decode_line(line) for line in sink.lines]
+    assert [getattr(e, "kind", None) for e in events] == ["run_start", "llm_call", "run_end"]
+    assert events[1].dropped == 2 and sink.unreported == 0  # type: ignore[union-attr]
+    assert not rec.faults
