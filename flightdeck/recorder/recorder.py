@@ -483,9 +483,14 @@ class Recorder:
     @property
     def faults(self) -> dict[str, int]:
         """Errors met and survived so far, by path: ``control`` (the sidecar or socket
-        commands), ``sink`` (opening or checking the telemetry file), ``record``
-        (a bug of ours while recording a call). Each kind is warned about once."""
-        return dict(self._faults.counts)
+        commands), ``sink`` (opening or writing the telemetry file, a failing sink),
+        ``record`` (a bug of ours while recording a call). Kinds with none are left
+        out. Each kind is warned about once; the lines lost are in ``dropped``."""
+        counts = dict(self._faults.counts)
+        sink_faults = getattr(self._sink, "faults", 0)
+        if isinstance(sink_faults, int) and sink_faults:
+            counts["sink"] = counts.get("sink", 0) + sink_faults
+        return counts
 
     def poll(self) -> list[Command]:
         """Read and apply pending control commands now; returns those applied.

@@ -163,6 +163,7 @@ class FileSink(_DropCounter):
         self.check_interval = check_interval
         self.reopens = 0  # times the path was found renamed or replaced and reopened
         self.error: str | None = None  # why the file is not open, while it is not
+        self.faults = 0  # OSErrors met opening or writing (each warned about once per kind)
         self._clock = clock
         self._fd: int | None = None
         self._ident: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
@@ -193,6 +194,7 @@ class FileSink(_DropCounter):
             self._fd = None
             self._next_open = now + self._RETRY_OPEN_S
             self.error = str(exc)
+            self.faults += 1
             warn_once(f"open:{self.path}:{type(exc).__name__}",
                       f"cannot open telemetry file {self.path}: {exc}; "
                       "calls are counted as dropped until it can be opened")
@@ -252,6 +254,7 @@ class FileSink(_DropCounter):
             if done:
                 self._torn = not data[:done].endswith(b"\n")
             self._drop()
+            self.faults += 1
             warn_once(f"write:{self.path}", f"cannot write telemetry to {self.path}: {exc}; "
                       "lost lines are counted and reported in the `dropped` field")
             return False

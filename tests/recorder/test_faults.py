@@ -159,6 +159,7 @@ def test_vanishing_folder(tmp_path: Path) -> None:
     for i in range(1, 5):
         one_call(rec, i)  # each counted, none raised
     assert rec.dropped == 4 and sink.error is not None
+    assert rec.faults["sink"] == 1  # one open failed; the next is tried 5 s later, lines meanwhile dropped
     folder.unlink()
     mono.advance(FileSink._RETRY_OPEN_S)
     for i in range(5, 7):
