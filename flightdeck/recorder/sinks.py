@@ -177,12 +177,17 @@ class FileSink(_DropCounter):
         from flightdeck.recorder.safety import check_log_path, make_private_dirs
 
         now = self._clock()
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        # Read access too, to see whether the file ends in a torn line (a full disk
+        # in an earlier run); a file we may only write is written all the same.
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT
         try:
             follow = check_log_path(self.path)
             make_private_dirs(self.path.parent)
             created = not os.path.lexists(self.path)
-            fd = open_regular(self.path, flags, 0o600, follow=follow)
+            try:
+                fd = open_regular(self.path, flags, 0o600, follow=follow)
+            except PermissionError:
+                fd = open_regular(self.path, flags & ~os.O_RDWR | os.O_WRONLY, 0o600, follow=follow)
             try:
                 st = os.fstat(fd)
                 if created and st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) != 0o600:
@@ -201,6 +206,7 @@ class FileSink(_DropCounter):
             return
         self._fd, self._ident, self.error = fd, (st.st_dev, st.st_ino), None
         self._next_check = now + self.check_interval
+        self._torn = _ends_mid_line(fd, st.st_size)
 
     def _close_fd(self) -> None:
         fd, self._fd = self._fd, None
@@ -230,7 +236,6 @@ class FileSink(_DropCounter):
         if self._fd is not None and self._rotated():
             self._close_fd()
             self.reopens += 1
-            self._torn = False  # a new file starts clean
             self._open()
         fd = self._fd
         if fd is None:
@@ -272,6 +277,16 @@ class FileSink(_DropCounter):
     def close(self, timeout: float = 2.0) -> None:
         self._next_open = float("inf")
         self._close_fd()
+
+
+def _ends_mid_line(fd: int, size: int) -> bool:
+    """Whether the file's last byte is not a newline (False when empty or unreadable)."""
+    if not size:
+        return False
+    try:
+        return os.pread(fd, 1, size - 1) != b"\n"
+    except OSError:  # opened write-only
+        return False
 
 
 def _peer_uid(sock: socket.socket) -> int | None:

@@ -338,3 +338,16 @@ def test_socket_agent_names_the_socket_in_its_resume_hint(tmp_path: Path, capfd:
     (line,) = [w for w in flightdeck_lines(capfd.readouterr().err) if "paused" in w]
     assert line.endswith("Resume with: flightdeck resume --socket '/tmp/no monitor here.sock'")
     assert "paused by agent: testing" in line
+
+
+def test_a_log_ending_in_a_torn_line_is_continued_on_a_fresh_line(tmp_path: Path) -> None:
+    log = tmp_path / "r.jsonl"
+    log.write_bytes(b'{"v":1,"ts":1764216000,"kind":"llm_call","id":"x-1","ru')  # an earlier run's full disk
+    os.chmod(log, 0o600)
+    rec = Recorder(log)
+    one_call(rec)
+    rec.close()
+    lines = log.read_bytes().split(b"\n")
+    assert lines[0].endswith(b'"ru') and lines.pop() == b""
+    assert [getattr(decode_line(x), "kind", "rejected") for x in lines] == ["rejected", "run_start", "llm_call",
+                                                                           "run_end"]
