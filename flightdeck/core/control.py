@@ -7,8 +7,9 @@ seen yet. The agent checks before every model call, so the quiet path is one
 
 Bounds, the same on both channels: a command line is at most
 ``MAX_COMMAND_BYTES`` (64 KiB) and a downgrade mapping at most
-``MAX_DOWNGRADE_ENTRIES`` (1,000) models; the monitor refuses to send more and
-the agent refuses to apply more, so one command can never keep an agent busy.
+``MAX_DOWNGRADE_ENTRIES`` (1,000) models. ``append_command`` refuses to write
+more, and the agent refuses to apply more from either channel (it acknowledges
+such a command with a message), so one command can never keep an agent busy.
 Only regular files are opened (``core.fsopen``): a FIFO at the sidecar path is
 refused instead of blocking either side.
 """
