@@ -841,7 +841,10 @@ class Recorder:
         try:
             line = encode_event(ev)
         except Exception as exc:
-            warn_once("encode", f"cannot encode an event: {exc}")
+            self._faults.note("record", "encode", f"cannot encode an event: {exc!r}")
+            lost = getattr(sink, "lost", None)
+            if lost is not None:
+                lost()  # a line lost is counted like any other, and reported in the next one
             return
         try:
             written = sink.write(line, drops) if self._sink_settles else sink.write(line)

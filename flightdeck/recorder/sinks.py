@@ -127,6 +127,10 @@ class _DropCounter:
     def pending_drops(self) -> int:
         return max(0, self._unreported - self._in_flight)
 
+    def lost(self, n: int = 1) -> None:
+        """Count ``n`` lines lost before they reached the sink (one that could not be encoded)."""
+        self._drop(n)
+
     def ack_drops(self, n: int) -> None:
         if n:
             with self._lock:

@@ -271,3 +271,17 @@ def test_ids_unique_across_threads(tmp_path: Path) -> None:
     rec.close()
     ids = [e.id for e in read_events(log)]
     assert len(ids) == 802 == len(set(ids))
+
+
+def test_an_event_that_cannot_be_encoded_is_counted_as_dropped(tmp_path: Path) -> None:
+    log = tmp_path / "r.jsonl"
+    rec = Recorder(log)
+    with rec.call(provider="openai", model="gpt-4o") as c:
+        c.set_usage(Usage(input_tokens=1))
+        c._tags = {"k": object()}  # type: ignore[dict-item]  # what tag() would never store
+    with rec.call(provider="openai", model="gpt-4o") as c:
+        c.set_usage(Usage(input_tokens=1))
+    rec.close()
+    calls = of_kind(log, "llm_call")
+    assert len(calls) == 1 and calls[0].dropped == 1
+    assert rec.dropped == 1 and rec.faults["record"] == 1
