@@ -174,6 +174,9 @@ class FileSink(_DropCounter):
         self._next_open = 0.0
         self._next_check = 0.0
         self._torn = False  # the last write stopped mid-line: the next starts with a newline
+        # After any failed write, look at the file's last byte before the next one: on a
+        # full disk another process sharing the file may have left a torn line there.
+        self._verify_tail = False
         self._open()
 
     def _open(self) -> None:
@@ -249,6 +252,13 @@ class FileSink(_DropCounter):
             if fd is None:
                 self._drop()
                 return False
+        if self._verify_tail:
+            self._verify_tail = False
+            try:
+                size = os.fstat(fd).st_size
+            except OSError:
+                size = 0
+            self._torn = self._torn or _ends_mid_line(fd, size)
         data = b"\n" + line if self._torn else line
         done = 0
         try:
@@ -262,6 +272,7 @@ class FileSink(_DropCounter):
         except OSError as exc:
             if done:
                 self._torn = not data[:done].endswith(b"\n")
+            self._verify_tail = True
             self._drop()
             self.faults += 1
             warn_once(f"write:{self.path}", f"cannot write telemetry to {self.path}: {exc}; "

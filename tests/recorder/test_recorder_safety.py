@@ -351,3 +351,25 @@ def test_a_log_ending_in_a_torn_line_is_continued_on_a_fresh_line(tmp_path: Path
     assert lines[0].endswith(b'"ru') and lines.pop() == b""
     assert [getattr(decode_line(x), "kind", "rejected") for x in lines] == ["rejected", "run_start", "llm_call",
                                                                            "run_end"]
+
+
+def test_after_a_failed_write_a_torn_line_of_another_writer_is_not_glued_to(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "r.jsonl"
+    rec = Recorder(log, agent="a")
+    real_write = os.write
+
+    def disk_full(fd: int, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_full)
+    one_call(rec)  # nothing of ours written: the disk is full
+    monkeypatch.setattr(os, "write", real_write)
+    with open(log, "ab") as other:  # another process sharing the file got half a line in
+        other.write(b'{"v":1,"kind":"llm_call","id":"other-1","ru')
+    one_call(rec)
+    rec.close()
+    lines = log.read_bytes().split(b"\n")
+    assert lines.pop() == b""
+    kinds = [getattr(decode_line(x), "kind", "rejected") for x in lines]
+    assert kinds == ["run_start", "rejected", "llm_call", "run_end"]
