@@ -432,7 +432,7 @@ class Recorder:
         else:
             assert self.path is not None
             self._sink = FileSink(self.path)
-        self._sink_settles = _settles_drops(self._sink)
+        self._protocol_of: tuple[Any, bool] = (None, False)  # (sink, whether its write takes drops)
         forks.track(self)
         self._sidecar: SidecarReader | None = None
         replay: list[Command] = []
@@ -847,8 +847,11 @@ class Recorder:
                 lost()  # a line lost is counted like any other, and reported in the next one
             return
         try:
-            written = sink.write(line, drops) if self._sink_settles else sink.write(line)
-            if written and drops and not self._sink_settles:
+            if self._protocol_of[0] is not sink:  # looked up once per sink, even one swapped in later
+                self._protocol_of = (sink, _settles_drops(sink))
+            settles = self._protocol_of[1]
+            written = sink.write(line, drops) if settles else sink.write(line)
+            if written and drops and not settles:
                 sink.ack_drops(drops)  # a sink of the older protocol: delivered is as good as written
         except Exception as exc:  # a sink of the user's, or an OSError we did not foresee
             self._faults.note("sink", f"sink-write:{type(exc).__name__}", f"telemetry sink failed: {exc!r}")
