@@ -519,7 +519,11 @@ class SocketSink(_DropCounter):
                 self._cond.wait(seconds)
 
     def _connect(self) -> socket.socket | None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        except OSError as exc:  # out of descriptors: try again after the backoff
+            warn_once(f"socket-create:{self.path}", f"cannot create a socket for {self.path}: {exc}")
+            return None
         try:
             sock.settimeout(1.0)
             sock.connect(self.path)
@@ -536,7 +540,22 @@ class SocketSink(_DropCounter):
         return sock
 
     def _serve(self, sock: socket.socket) -> None:
-        """Send queued lines and read commands until the connection breaks or we stop."""
+        """Send queued lines and read commands until the connection breaks or we stop.
+
+        Never raises: a bug here must not end the thread (every later line would
+        wait in the queue forever); the line being sent goes back to the queue.
+        """
+        state: list[tuple[bytes, int] | None] = [None]  # the entry being sent, for the handler
+        try:
+            self._serve_lines(sock, state)
+        except Exception as exc:
+            entry = state[0]
+            if entry is not None:
+                with self._cond:
+                    self._queue.appendleft(entry)
+            warn_once(f"sender:{type(exc).__name__}", f"socket sender error, reconnecting: {exc!r}")
+
+    def _serve_lines(self, sock: socket.socket, state: list[tuple[bytes, int] | None]) -> None:
         inbuf = b""
         current: memoryview | None = None  # the unsent rest of the line being sent
         entry: tuple[bytes, int] | None = None
@@ -548,6 +567,7 @@ class SocketSink(_DropCounter):
                         entry = self._queue.popleft()
                         current = memoryview(entry[0])
                         self._sending = True
+                        state[0] = entry
                     else:
                         self._sending = False
                         self._cond.notify_all()
@@ -591,6 +611,7 @@ class SocketSink(_DropCounter):
                     if entry is not None:
                         self._settle(entry[1], delivered=True)  # the count reached the monitor
                     current, entry = None, None
+                    state[0] = None
         self._requeue(entry, current)
 
     def _requeue(self, entry: tuple[bytes, int] | None, current: memoryview | None) -> None:

@@ -261,3 +261,22 @@ def test_a_sink_of_the_older_protocol_still_works(tmp_path: Path) -> None:
     assert [getattr(e, "kind", None) for e in events] == ["run_start", "llm_call", "run_end"]
     assert events[1].dropped == 2 and sink.unreported == 0  # type: ignore[union-attr]
     assert not rec.faults
+
+
+def test_an_error_in_the_sender_thread_does_not_end_delivery(sock_path: str) -> None:
+    monitor = Monitor(sock_path)
+
+    def broken_hook() -> None:
+        raise RuntimeError("a bug in the command hook")
+
+    sink = SocketSink(sock_path, on_command=broken_hook, backoff_min=0.01, backoff_max=0.05)
+    try:
+        assert sink.write(b'{"n":0}\n')
+        assert monitor.wait_for(lambda _e: len(monitor.lines) == 1)
+        monitor.broadcast(encode_command(new_command("pause")))  # the hook raises in the sender thread
+        for i in range(1, 4):
+            assert sink.write(b'{"n":%d}\n' % i)
+        assert monitor.wait_for(lambda _e: {b'{"n":1}', b'{"n":2}', b'{"n":3}'} <= set(monitor.lines))
+    finally:
+        sink.close(1.0)
+        monitor.close()
