@@ -118,6 +118,7 @@ def check_log_path(path: Path) -> bool:
     owner, which is the check the kernel's ``protected_symlinks`` makes.
     Raises ``UnsafeLogPath`` with the reason otherwise. Returns False when
     the path is not a symlink, so the open refuses one planted after this check.
+    (The file's own owner is checked on the opened descriptor, by ``FileSink``.)
     """
     try:
         st = os.lstat(path)

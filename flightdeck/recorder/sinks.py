@@ -181,7 +181,7 @@ class FileSink(_DropCounter):
 
     def _open(self) -> None:
         # Imported here: safety imports warn_once from this module.
-        from flightdeck.recorder.safety import check_log_path, make_private_dirs
+        from flightdeck.recorder.safety import UnsafeLogPath, check_log_path, make_private_dirs
 
         now = self._clock()
         # Read access too, to see whether the file ends in a torn line (a full disk
@@ -197,7 +197,12 @@ class FileSink(_DropCounter):
                 fd = open_regular(self.path, flags & ~os.O_RDWR | os.O_WRONLY, 0o600, follow=follow)
             try:
                 st = os.fstat(fd)
-                if created and st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) != 0o600:
+                if st.st_uid != os.getuid():
+                    # Checked on the descriptor: a file someone else made at the path (say in
+                    # /tmp, open to all) would hand them the agent's telemetry.
+                    raise UnsafeLogPath(f"{self.path} belongs to uid {st.st_uid}, not to you; "
+                                        "refusing to write telemetry into it")
+                if created and stat.S_IMODE(st.st_mode) != 0o600:
                     os.fchmod(fd, 0o600)  # ours, and the umask cut the mode: 0600 whatever it is
             except OSError:
                 os.close(fd)

@@ -373,3 +373,16 @@ def test_after_a_failed_write_a_torn_line_of_another_writer_is_not_glued_to(
     assert lines.pop() == b""
     kinds = [getattr(decode_line(x), "kind", "rejected") for x in lines]
     assert kinds == ["run_start", "rejected", "llm_call", "run_end"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file to another user")
+def test_a_log_file_owned_by_another_user_is_refused(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "r.jsonl"
+    log.write_bytes(b"")
+    os.chmod(log, 0o666)  # planted in a shared folder, open to all
+    os.chown(log, NOBODY, NOBODY)
+    rec = Recorder(log)
+    one_call(rec)
+    rec.close()
+    assert log.read_bytes() == b"" and rec.dropped == 3
+    assert any(f"belongs to uid {NOBODY}" in w for w in flightdeck_lines(capfd.readouterr().err))
