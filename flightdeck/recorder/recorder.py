@@ -33,7 +33,8 @@ or the commands its socket received). ``pause`` makes entering ``rec.call``
 wait until ``resume`` (``on_pause="raise"`` raises ``Paused`` instead;
 ``pause_timeout=S`` raises ``Paused`` after S seconds of waiting).
 ``downgrade`` steps every model one rung down ``downgrades`` (a chain a -> b
--> c is a ladder), or applies the mapping the command carries; ``restore``
+-> c is a ladder), or applies the mapping the command carries (as one step,
+from the models in use before it, at most 1,000 of them); ``restore``
 goes back. Each applied command is answered with a ``signal_ack`` event
 carrying the new state; one that cannot be applied is acknowledged with a
 ``message``. Commands with a ``target`` naming another run or agent are
