@@ -446,7 +446,7 @@ class Engine:
         for sidecar in self.control_paths:
             try:
                 append_command(sidecar, command)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # ValueError: over the command bounds (core.control)
                 self._notice(f"could not write {sidecar}: {exc}")
         server = self._server
         if server is not None:

@@ -33,7 +33,8 @@ or the commands its socket received). ``pause`` makes entering ``rec.call``
 wait until ``resume`` (``on_pause="raise"`` raises ``Paused`` instead;
 ``pause_timeout=S`` raises ``Paused`` after S seconds of waiting).
 ``downgrade`` steps every model one rung down ``downgrades`` (a chain a -> b
--> c is a ladder), or applies the mapping the command carries; ``restore``
+-> c is a ladder), or applies the mapping the command carries (as one step,
+from the models in use before it, at most 1,000 of them); ``restore``
 goes back. Each applied command is answered with a ``signal_ack`` event
 carrying the new state; one that cannot be applied is acknowledged with a
 ``message``. Commands with a ``target`` naming another run or agent are
@@ -42,16 +43,23 @@ restart) are not applied again.
 
 Never blocks or crashes the agent: write errors and socket drops are counted,
 warned about once on stderr, and reported in the ``dropped`` field of the
-next event; a usage payload that cannot be read gives an event with the tokens
-that could be read and a ``message`` saying what was wrong.
+next event that is delivered; a usage payload that cannot be read gives an
+event with the tokens that could be read and a ``message`` saying what was
+wrong. Errors on the control and sink paths (an unreadable or odd sidecar, a
+vanished folder) are counted in ``rec.faults`` and warned about once, never
+raised. After ``os.fork()`` the child gets fresh ids and its own socket
+sender (``recorder.forks``). A pause and a resume each print one line on
+stderr saying who asked and how to resume.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import mmap
 import os
+import shlex
 import threading
 import time
 import traceback
@@ -64,7 +72,7 @@ from typing import Any
 
 import msgspec
 
-from flightdeck.core.control import SidecarReader, sidecar_path
+from flightdeck.core.control import SidecarReader, command_problem, sidecar_path
 from flightdeck.core.events import (
     FORMAT_VERSION,
     KIND_ALERT,
@@ -81,7 +89,10 @@ from flightdeck.core.events import (
     encode_event,
     format_usd,
 )
+from flightdeck.core.fsopen import open_regular
 from flightdeck.core.rules import Firing, RuleEngine, RuleSet
+from flightdeck.recorder import forks
+from flightdeck.recorder.safety import Faults, describe_exception, say, visible
 from flightdeck.recorder.sinks import FileSink, Sink, SocketSink, warn_once
 
 __all__ = ["Call", "Paused", "Recorder", "Stats"]
@@ -123,9 +134,21 @@ def prompt_hash(messages: Any) -> str:
     """
     try:
         data = msgspec.json.encode(messages, order="sorted")
-    except (TypeError, msgspec.EncodeError):
-        data = repr(messages).encode("utf-8", "replace")
+    except Exception:  # not JSON-able (or its encoder hook raised): fall back on repr
+        try:
+            data = repr(messages).encode("utf-8", "replace")
+        except Exception:  # a __repr__ that raises: the type is all that is left to hash
+            data = type(messages).__qualname__.encode()
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _settles_drops(sink: Any) -> bool:
+    """Whether ``sink.write`` takes the ``drops`` its line carries (and settles them on delivery)."""
+    try:
+        params = inspect.signature(sink.write).parameters
+    except (TypeError, ValueError):
+        return False
+    return "drops" in params or any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params.values())
 
 
 def _default_route(provider: str) -> str:
@@ -280,7 +303,11 @@ class Call:
         """A free-form label on this call's event (shown, filtered on; values are text)."""
         if self._tags is None:
             self._tags = {}
-        self._tags[str(key)] = str(value)
+        try:
+            self._tags[str(key)] = str(value)
+        except Exception as exc:  # a __str__ that raises must not reach the agent
+            warn_once("tag-str", f"a tag value could not be turned into text; tag not recorded: "
+                      f"{describe_exception(exc)}")
 
     def set_model(self, model: str) -> None:
         self.model = model
@@ -312,7 +339,8 @@ class Call:
         try:
             self._rec._record_call(self, exc)
         except Exception:  # a bug of ours must not become the agent's exception
-            warn_once("record-bug", "internal error while recording a call:\n" + traceback.format_exc())
+            self._rec._faults.note("record", "record-bug",
+                                   "internal error while recording a call:\n" + traceback.format_exc())
 
     def _latency(self, t_end: float) -> Latency:
         def ms(a: float | None, b: float | None) -> float | None:
@@ -392,7 +420,10 @@ class Recorder:
         self._pause_reason: str | None = None
         self._seen: set[str] = set()
         self._closed = False
+        self._closing = False
         self.events_written = 0
+        self._faults = Faults()
+        self._paused_at: float | None = None
         self.alerts: list[Firing] = []  # every firing of the in-process rules, newest last
         self.rules = RuleEngine(RuleSet.coerce(rules), clock=clock)
         self._agg = self._make_aggregator(clock) if stats else None
@@ -410,6 +441,8 @@ class Recorder:
         else:
             assert self.path is not None
             self._sink = FileSink(self.path)
+        self._protocol_of: tuple[Any, bool] = (None, False)  # (sink, whether its write takes drops)
+        forks.track(self)
         self._sidecar: SidecarReader | None = None
         replay: list[Command] = []
         if self.path is not None:
@@ -456,20 +489,31 @@ class Recorder:
         """Telemetry lines lost so far (write errors, socket queue full)."""
         return int(getattr(self._sink, "total_dropped", 0))
 
+    @property
+    def faults(self) -> dict[str, int]:
+        """Errors met and survived so far, by path: ``control`` (the sidecar or socket
+        commands), ``sink`` (opening or writing the telemetry file, a failing sink),
+        ``record`` (a bug of ours while recording a call). Kinds with none are left
+        out. Each kind is warned about once; the lines lost are in ``dropped``."""
+        counts = dict(self._faults.counts)
+        sink_faults = getattr(self._sink, "faults", 0)
+        if isinstance(sink_faults, int) and sink_faults:
+            counts["sink"] = counts.get("sink", 0) + sink_faults
+        return counts
+
     def poll(self) -> list[Command]:
         """Read and apply pending control commands now; returns those applied.
 
         Called before every call; call it yourself when the agent idles long.
+        Never raises: an error reading the channel is counted in ``faults``.
         """
         if self._closed:
             return []
-        commands = self._sink.poll_commands()
-        side = self._sidecar
-        if side is not None:
-            commands = commands + side.poll() if commands else side.poll()
-            if side.errors:  # a bad line or an unsafe sidecar: say so once, never raise
-                warn_once(f"sidecar:{side.path}", f"control channel: {side.errors[0]}")
-                side.errors.clear()
+        try:
+            commands = self._read_commands()
+        except Exception as exc:
+            self._faults.note("control", "control-read", f"cannot read control commands: {exc!r}")
+            return []
         if not commands:
             return []
         applied = []
@@ -477,9 +521,31 @@ class Recorder:
             if self._closed:
                 return []
             for cmd in commands:
-                if self._apply(cmd):
-                    applied.append(cmd)
+                try:
+                    if self._apply(cmd):
+                        applied.append(cmd)
+                except Exception:  # a bug of ours must not become the agent's exception
+                    self._faults.note("control", "control-apply",
+                                      "internal error applying a control command:\n" + traceback.format_exc())
         return applied
+
+    def _read_commands(self) -> list[Command]:
+        commands = self._sink.poll_commands()
+        side = self._sidecar
+        if side is not None:
+            commands = commands + side.poll() if commands else side.poll()
+            if side.errors:  # a bad line, an unsafe or odd sidecar: say so once, never raise
+                for error in side.errors:
+                    self._faults.note("control", f"sidecar:{side.path}", f"control channel: {error}")
+                side.errors.clear()
+        errors = getattr(self._sink, "command_errors", None)
+        while errors:
+            try:
+                error = errors.popleft()
+            except IndexError:  # emptied meanwhile
+                break
+            self._faults.note("control", f"socket-commands:{self.socket_path}", f"control channel: {error}")
+        return commands
 
     def _on_socket_command(self) -> None:
         try:
@@ -515,15 +581,43 @@ class Recorder:
     def resume(self) -> None:
         self._apply_local("resume", origin="agent")
 
+    def flush(self, timeout: float = 2.0) -> bool:
+        """Wait until every line so far was delivered (socket: handed to the monitor).
+
+        Args:
+          timeout: the most to wait, in seconds.
+
+        Returns whether everything was delivered; never raises. A forked
+        worker that leaves with ``os._exit`` (multiprocessing does) should call
+        this first, or ``close()``: lines still queued in it are lost with it.
+        """
+        flush = getattr(self._sink, "flush", None)
+        if flush is None:
+            return True  # a file sink writes synchronously
+        try:
+            return bool(flush(timeout))
+        except Exception as exc:
+            self._faults.note("sink", "flush", f"error while flushing the telemetry sink: {exc!r}")
+            return False
+
     def close(self, timeout: float = 2.0) -> None:
-        """Write ``run_end`` and flush (socket: for up to ``timeout`` seconds). Idempotent."""
+        """Write ``run_end`` and flush (socket: for up to ``timeout`` seconds). Idempotent.
+
+        A socket sink is drained first (for half of ``timeout``), so that
+        ``run_end`` finds room in the queue and carries the count of every
+        line dropped until then: the monitor learns the final count.
+        """
+        deadline = time.monotonic() + timeout
         with self._lock:
-            if self._closed:
+            if self._closed or self._closing:
                 return
+            self._closing = True
+        self.flush(timeout / 2)
+        with self._lock:
             self._write(self._event(KIND_RUN_END))
             self._closed = True
         try:
-            self._sink.close(timeout)
+            self._sink.close(max(0.0, deadline - time.monotonic()))
         except Exception:
             warn_once("close", "error while closing the telemetry sink:\n" + traceback.format_exc())
 
@@ -605,7 +699,8 @@ class Recorder:
         """Which of ``ids`` this (run, agent) acknowledged in ``path``: a C-speed byte search."""
         found: set[str] = set()
         try:
-            with open(path, "rb") as f:
+            # open_regular: a FIFO planted at the log path must not hang the constructor.
+            with open(open_regular(path, os.O_RDONLY), "rb") as f:
                 if os.fstat(f.fileno()).st_size == 0:
                     return found
                 with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
@@ -629,7 +724,8 @@ class Recorder:
         if cmd.id in self._seen or not cmd.applies_to(self.run, self.agent):
             return False
         self._seen.add(cmd.id)
-        message = self._change_state(cmd)
+        problem = command_problem(cmd)  # bounded, so one command cannot keep the agent busy
+        message = f"not applied: {problem}" if problem else self._change_state(cmd)
         ack = self._event(KIND_SIGNAL_ACK)
         ack.ref, ack.cmd, ack.state = cmd.id, cmd.cmd, self._state_locked()
         ack.message = message
@@ -639,10 +735,14 @@ class Recorder:
     def _change_state(self, cmd: Command) -> str | None:
         """Change state for ``cmd``; a message when it could not be (fully) applied."""
         if cmd.cmd == "pause":
+            if not self._paused:
+                self._announce_pause(cmd)
             self._paused = True
             self._pause_reason = cmd.reason or cmd.origin
             return None
         if cmd.cmd == "resume":
+            if self._paused:
+                self._announce_resume(cmd)
             self._paused = False
             self._pause_reason = None
             return None
@@ -653,16 +753,46 @@ class Recorder:
             return self._downgrade(cmd.to)
         return f"unknown command {cmd.cmd!r}"
 
+    def _whom(self) -> str:
+        if self.agent:
+            return f"agent {visible(self.agent)} (run {visible(self.run)})"
+        return f"run {visible(self.run)}"
+
+    def _resume_hint(self) -> str:
+        if self.socket_path is not None:
+            return f"flightdeck resume --socket {shlex.quote(self.socket_path)}"
+        return f"flightdeck resume {shlex.quote(str(self.path))}" if self.path is not None else "rec.resume()"
+
+    def _announce_pause(self, cmd: Command) -> None:
+        """The one stderr line of a pause: by whom, why, and how to undo it."""
+        self._paused_at = time.monotonic()
+        why = f": {visible(cmd.reason)}" if cmd.reason else ""
+        say(f"{self._whom()} paused by {visible(cmd.origin)}{why}; waiting before its next model call. "
+            f"Resume with: {self._resume_hint()}")
+
+    def _announce_resume(self, cmd: Command) -> None:
+        since = "" if self._paused_at is None else f" after {time.monotonic() - self._paused_at:.1f} s"
+        self._paused_at = None
+        say(f"{self._whom()} resumed by {visible(cmd.origin)}{since}")
+
     def _downgrade(self, to: Mapping[str, str] | None) -> str | None:
         if to:
-            changed = False
+            # One pass over the models, one over the mapping (linear): the mapping applies
+            # to the state before the command, so {a: b, b: c} moves a to b, not on to c.
+            # ``old`` may name a model asked for, or one now used after an earlier step.
+            using_now: dict[str, list[str]] = {}
+            for asked in self._known_models():
+                now = self._using.get(asked)
+                if now is not None:
+                    using_now.setdefault(now, []).append(asked)
+            changes: dict[str, str] = {}
             for old, new in to.items():
-                # ``old`` may name a model asked for, or one now used after an earlier step.
-                for asked in self._known_models() | {old}:
-                    if asked == old or self._using.get(asked) == old:
-                        self._set_using(asked, new)
-                        changed = True
-            return None if changed else "nothing to downgrade"
+                changes[old] = new
+                for asked in using_now.get(old, ()):
+                    changes[asked] = new
+            for asked, new in changes.items():
+                self._set_using(asked, new)
+            return None
         stepped, stuck = [], []
         for asked in sorted(self._known_models()):
             now = self._using.get(asked, asked)
@@ -708,7 +838,11 @@ class Recorder:
         return Event(v=FORMAT_VERSION, ts=self._clock(), kind=kind, id=eid, run=self.run, agent=self.agent)
 
     def _write(self, ev: Event) -> None:
-        """Encode and write one event, reporting earlier drops in it. Never raises."""
+        """Encode and write one event, reporting earlier drops in it. Never raises.
+
+        The sink settles the count once the line is delivered; if the line is
+        lost, the count rides on a later one.
+        """
         sink = self._sink
         drops = sink.pending_drops()
         if drops:
@@ -716,12 +850,23 @@ class Recorder:
         try:
             line = encode_event(ev)
         except Exception as exc:
-            warn_once("encode", f"cannot encode an event: {exc}")
+            self._faults.note("record", "encode", f"cannot encode an event: {exc!r}")
+            lost = getattr(sink, "lost", None)
+            if lost is not None:
+                lost()  # a line lost is counted like any other, and reported in the next one
             return
-        if sink.write(line):
+        try:
+            if self._protocol_of[0] is not sink:  # looked up once per sink, even one swapped in later
+                self._protocol_of = (sink, _settles_drops(sink))
+            settles = self._protocol_of[1]
+            written = sink.write(line, drops) if settles else sink.write(line)
+            if written and drops and not settles:
+                sink.ack_drops(drops)  # a sink of the older protocol: delivered is as good as written
+        except Exception as exc:  # a sink of the user's, or an OSError we did not foresee
+            self._faults.note("sink", f"sink-write:{type(exc).__name__}", f"telemetry sink failed: {exc!r}")
+            return
+        if written:
             self.events_written += 1
-            if drops:
-                sink.ack_drops(drops)
 
     def _record_call(self, call: Call, exc: BaseException | None) -> None:
         if not call._entered:
@@ -734,7 +879,7 @@ class Recorder:
         ev.prompt_hash = call._prompt_hash
         ev.tags = call._tags
         if exc is not None:
-            ev.error = f"{type(exc).__name__}: {exc}"[:500] if str(exc) else type(exc).__name__
+            ev.error = describe_exception(exc)
         usage = call._usage or Usage()
         problems = list(call._problems)
         if call._usage is None and exc is None:
@@ -792,6 +937,15 @@ class Recorder:
             except Exception:
                 warn_once(f"hook:{firing.rule}", f"callback for rule {firing.rule!r} raised:\n"
                           + traceback.format_exc())
+
+    def _after_fork(self) -> None:
+        """In a forked child (``recorder.forks``): own ids, a fresh lock, a live sender."""
+        self._lock = threading.RLock()
+        self._ids = IdSource()  # a new random prefix: the parent's ids stay the parent's
+        self._faults.after_fork()
+        hook = getattr(self._sink, "_after_fork", None)
+        if hook is not None:
+            hook()
 
     @staticmethod
     def _make_aggregator(clock: Callable[[], float]) -> Any:

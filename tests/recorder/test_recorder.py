@@ -7,11 +7,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from rec_helpers import FakeMono, of_kind, read_events
 
 from flightdeck.core.events import Usage
 from flightdeck.core.rules import Firing
 from flightdeck.recorder.recorder import Paused, Recorder, prompt_hash
-from rec_helpers import FakeMono, of_kind, read_events
 
 
 def test_streamed_call_stage_timings_are_exact(tmp_path: Path) -> None:
@@ -59,11 +59,10 @@ def test_failed_call_is_recorded_and_reraised(tmp_path: Path) -> None:
     mono = FakeMono()
     log = tmp_path / "r.jsonl"
     rec = Recorder(log, monotonic=mono)
-    with pytest.raises(TimeoutError, match="upstream"):
-        with rec.call(provider="openai", model="gpt-4o") as c:
-            c.sent()
-            mono.advance(2.0)
-            raise TimeoutError("upstream timed out")
+    with pytest.raises(TimeoutError, match="upstream"), rec.call(provider="openai", model="gpt-4o") as c:
+        c.sent()
+        mono.advance(2.0)
+        raise TimeoutError("upstream timed out")
     rec.close()
     ev = of_kind(log, "llm_call")[0]
     assert ev.error == "TimeoutError: upstream timed out"
@@ -200,9 +199,8 @@ def test_in_process_loop_rule_pauses_with_alert_and_ack(tmp_path: Path) -> None:
             c.set_prompt(["reflect on the last failure"])
             c.set_usage(Usage(input_tokens=10))
     assert rec.paused
-    with pytest.raises(Paused, match="same prompt 3 times"):
-        with rec.call(provider="openai", model="gpt-4o"):
-            pass
+    with pytest.raises(Paused, match="same prompt 3 times"), rec.call(provider="openai", model="gpt-4o"):
+        pass
     rec.close()
     alert = of_kind(log, "alert")[0]
     assert (alert.rule, alert.metric, alert.value, alert.threshold, alert.action) == ("loop", "loop", 3.0, 3.0, "pause")
@@ -273,3 +271,17 @@ def test_ids_unique_across_threads(tmp_path: Path) -> None:
     rec.close()
     ids = [e.id for e in read_events(log)]
     assert len(ids) == 802 == len(set(ids))
+
+
+def test_an_event_that_cannot_be_encoded_is_counted_as_dropped(tmp_path: Path) -> None:
+    log = tmp_path / "r.jsonl"
+    rec = Recorder(log)
+    with rec.call(provider="openai", model="gpt-4o") as c:
+        c.set_usage(Usage(input_tokens=1))
+        c._tags = {"k": object()}  # type: ignore[dict-item]  # what tag() would never store
+    with rec.call(provider="openai", model="gpt-4o") as c:
+        c.set_usage(Usage(input_tokens=1))
+    rec.close()
+    calls = of_kind(log, "llm_call")
+    assert len(calls) == 1 and calls[0].dropped == 1
+    assert rec.dropped == 1 and rec.faults["record"] == 1

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from rec_helpers import of_kind, read_events
 
 from flightdeck.core.control import append_command, new_command, sidecar_path
 from flightdeck.core.events import Usage
 from flightdeck.recorder.recorder import Paused, Recorder
-from rec_helpers import of_kind, read_events
 
 
 def send(log: Path, cmd: str, **kw: object) -> str:
@@ -92,7 +92,7 @@ def test_pause_timeout_gives_up(tmp_path: Path) -> None:
     log = tmp_path / "r.jsonl"
     rec = Recorder(log, pause_timeout=0.05, poll_interval=0.005)
     send(log, "pause")
-    with pytest.raises(Paused, match="gave up after 0.05 s"):
+    with pytest.raises(Paused, match=r"gave up after 0\.05 s"):
         one_call(rec)
     rec.close()
 

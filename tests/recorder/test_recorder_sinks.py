@@ -7,18 +7,17 @@ import socket
 import stat
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rec_helpers import Monitor, read_events
 
 from flightdeck.core.control import new_command
 from flightdeck.core.events import Event, Usage, decode_line, encode_command
 from flightdeck.recorder.recorder import Recorder
 from flightdeck.recorder.sinks import FileSink, SocketSink
-from rec_helpers import read_events
 
 WRITER = r"""
 import sys
@@ -73,69 +72,6 @@ def sock_path(tmp_path: Path) -> Iterator[str]:
     for p in d.iterdir():
         p.unlink()
     d.rmdir()
-
-
-class Monitor:
-    """A minimal monitor: accepts agents, collects their lines, can send commands back."""
-
-    def __init__(self, path: str) -> None:
-        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.server.bind(path)
-        os.chmod(path, 0o600)
-        self.server.listen()
-        self.conns: list[socket.socket] = []
-        self.lines: list[bytes] = []
-        self.lock = threading.Lock()
-        self.stop = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        self.server.settimeout(0.05)
-        while not self.stop:
-            try:
-                conn, _ = self.server.accept()
-            except (TimeoutError, OSError):
-                continue
-            self.conns.append(conn)
-            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
-
-    def _read(self, conn: socket.socket) -> None:
-        buf = b""
-        while True:
-            try:
-                data = conn.recv(65536)
-            except OSError:
-                return
-            if not data:
-                return
-            buf += data
-            *done, buf = buf.split(b"\n")
-            with self.lock:
-                self.lines.extend(done)
-
-    def events(self) -> list[Event]:
-        with self.lock:
-            return [e for e in (decode_line(x) for x in self.lines) if isinstance(e, Event)]
-
-    def broadcast(self, line: bytes) -> None:
-        for c in self.conns:
-            c.sendall(line)
-
-    def wait_for(self, pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if pred(self.events()):
-                return True
-            time.sleep(0.01)
-        return False
-
-    def close(self) -> None:
-        self.stop = True
-        self.thread.join()
-        for c in self.conns:
-            c.close()
-        self.server.close()
 
 
 def test_socket_sink_without_monitor_queues_then_drops(sock_path: str) -> None:
@@ -236,9 +172,8 @@ def test_reconnects_after_the_monitor_restarts(sock_path: str) -> None:
 
 def test_file_log_round_trip_reads_back(tmp_path: Path) -> None:
     log = tmp_path / "r.jsonl"
-    with Recorder(log) as rec:
-        with rec.call(provider="openai", model="gpt-4o") as c:
-            c.set_usage(Usage(input_tokens=1))
+    with Recorder(log) as rec, rec.call(provider="openai", model="gpt-4o") as c:
+        c.set_usage(Usage(input_tokens=1))
     assert [e.kind for e in read_events(log)] == ["run_start", "llm_call", "run_end"]
 
 
@@ -254,4 +189,94 @@ def test_idle_socket_agent_acknowledges_at_once(sock_path: str) -> None:
         assert rec.paused
     finally:
         rec.close(1.0)
+        monitor.close()
+
+
+def test_a_drop_count_is_settled_only_when_its_line_is_delivered(sock_path: str) -> None:
+    sink = SocketSink(sock_path, maxlen=2, backoff_min=0.01, backoff_max=0.05)  # nobody listening
+    assert sink.write(b"a\n") and sink.write(b"b\n")
+    assert not sink.write(b"c\n")  # the queue is full: dropped, counted
+    assert sink.pending_drops() == 1
+    sink.maxlen = 3  # room again
+    assert sink.write(b'{"dropped":1}\n', 1)
+    # Queued, not delivered: the count rides on that line, so no other line may carry it ...
+    assert sink.pending_drops() == 0
+    sink.close(0)
+    # ... and when the line is lost (close with nobody to deliver to), the count is pending again.
+    assert sink.total_dropped == 4 and sink.pending_drops() == 4
+
+
+def test_a_drop_count_is_settled_when_its_line_is_sent(sock_path: str) -> None:
+    sink = SocketSink(sock_path, maxlen=1, backoff_min=0.01, backoff_max=0.05)
+    assert sink.write(b'{"n":0}\n') and not sink.write(b'{"n":1}\n')
+    monitor = Monitor(sock_path)
+    try:
+        assert monitor.wait_for(lambda _e: len(monitor.lines) == 1)
+        assert sink.write(b'{"n":2,"dropped":1}\n', sink.pending_drops())
+        assert sink.flush(10.0)
+        assert sink.pending_drops() == 0 and sink.total_dropped == 1
+    finally:
+        sink.close(1.0)
+        monitor.close()
+
+
+class OldStyleSink:
+    """A sink of the first protocol: ``write(line)`` with no drop count."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.fail = 0
+        self.unreported = 0
+
+    def write(self, line: bytes) -> bool:
+        if self.fail:
+            self.fail -= 1
+            self.unreported += 1
+            return False
+        self.lines.append(line)
+        return True
+
+    def pending_drops(self) -> int:
+        return self.unreported
+
+    def ack_drops(self, n: int) -> None:
+        self.unreported -= n
+
+    def poll_commands(self) -> list:  # type: ignore[type-arg]
+        return []
+
+    def close(self, timeout: float = 2.0) -> None:
+        pass
+
+
+def test_a_sink_of_the_older_protocol_still_works(tmp_path: Path) -> None:
+    sink = OldStyleSink()
+    rec = Recorder(tmp_path / "r.jsonl", sink=sink)
+    sink.fail = 2
+    for _ in range(3):
+        with rec.call(provider="openai", model="gpt-4o") as c:
+            c.set_usage(Usage(input_tokens=1))
+    rec.close()
+    events = [decode_line(line) for line in sink.lines]
+    assert [getattr(e, "kind", None) for e in events] == ["run_start", "llm_call", "run_end"]
+    assert events[1].dropped == 2 and sink.unreported == 0  # type: ignore[union-attr]
+    assert not rec.faults
+
+
+def test_an_error_in_the_sender_thread_does_not_end_delivery(sock_path: str) -> None:
+    monitor = Monitor(sock_path)
+
+    def broken_hook() -> None:
+        raise RuntimeError("a bug in the command hook")
+
+    sink = SocketSink(sock_path, on_command=broken_hook, backoff_min=0.01, backoff_max=0.05)
+    try:
+        assert sink.write(b'{"n":0}\n')
+        assert monitor.wait_for(lambda _e: len(monitor.lines) == 1)
+        monitor.broadcast(encode_command(new_command("pause")))  # the hook raises in the sender thread
+        for i in range(1, 4):
+            assert sink.write(b'{"n":%d}\n' % i)
+        assert monitor.wait_for(lambda _e: {b'{"n":1}', b'{"n":2}', b'{"n":3}'} <= set(monitor.lines))
+    finally:
+        sink.close(1.0)
         monitor.close()
