@@ -98,12 +98,18 @@ def _show(value: Any) -> str:
 class Reader:
     """Field access with provider-named errors; strict raises, lenient records."""
 
-    __slots__ = ("problems", "provider", "strict")
+    __slots__ = ("missing", "notes", "problems", "provider", "strict")
 
     def __init__(self, provider: str, *, strict: bool = True) -> None:
         self.provider = provider
         self.strict = strict
         self.problems: list[str] = []
+        # What a correct payload still leaves uncertain (e.g. a lone message_delta
+        # has no 1h/5m split): shown in the event's message, never raised.
+        self.notes: list[str] = []
+        # True when the payload held no usage at all: the call's cost is then
+        # unknown, never a priced zero (SPEC 5.1).
+        self.missing = False
 
     # -- reporting -------------------------------------------------------------
 
@@ -118,7 +124,13 @@ class Reader:
         self.report(f"{path}: {detail}")
 
     def no_usage(self, detail: str = "") -> None:
+        """The payload has no usage; ``detail`` says what was passed and how to fix it."""
+        self.missing = True
         self.report(f": no usage found in payload{detail}")
+
+    def note(self, text: str) -> None:
+        """A caveat about a valid payload (``text`` follows the provider name)."""
+        self.notes.append(f"{self.provider}{text}" if text.startswith(":") else f"{self.provider} {text}")
 
     # -- structure ---------------------------------------------------------------
 

@@ -1,0 +1,128 @@
+"""No silent zeros (SPEC 5.1), through a real Recorder writing a file.
+
+A call whose usage was never seen is written ``cost_usd: null``,
+``cost_status: "unknown"`` with a ``message`` saying what was missing and how
+to fix it. The payloads are built with the SDKs' own types.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rec_helpers import of_kind
+
+from flightdeck import Recorder
+from flightdeck.core.events import Event
+from flightdeck.core.pricing import price
+
+
+def _one_call(tmp_path: Path, provider: str, model: str, raw: Any = None, *, stream: bool = True,
+              set_usage: bool = True) -> Event:
+    log = tmp_path / "run.jsonl"
+    rec = Recorder(log, run="r-1")
+    with rec.call(provider=provider, model=model, stream=stream) as call:
+        call.sent()
+        call.received()
+        if set_usage:
+            call.set_usage(raw)
+    rec.close()
+    events = of_kind(log, "llm_call")
+    assert len(events) == 1
+    return events[0]
+
+
+def _chat_chunks(with_usage: bool) -> list[Any]:
+    from openai.types.chat import ChatCompletionChunk
+
+    base = {"id": "chatcmpl-1", "created": 1764216000, "model": "gpt-4o-mini",
+            "object": "chat.completion.chunk"}
+    chunks = [
+        ChatCompletionChunk.model_validate({**base, "choices": [
+            {"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None}]}),
+        ChatCompletionChunk.model_validate({**base, "choices": [
+            {"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+    ]
+    if with_usage:  # what stream_options={"include_usage": True} adds: empty choices, usage set
+        chunks.append(ChatCompletionChunk.model_validate({**base, "choices": [], "usage": {
+            "prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}}))
+    return chunks
+
+
+def test_openai_stream_without_include_usage_is_unknown_with_the_fix(tmp_path: Path) -> None:
+    ev = _one_call(tmp_path, "openai", "gpt-4o-mini", _chat_chunks(with_usage=False))
+    assert ev.cost_usd is None and ev.cost_status == "unknown"
+    assert ev.message is not None and "stream_options={'include_usage': True}" in ev.message
+    assert ev.usage is not None and ev.usage.input_tokens == 0
+
+
+def test_openai_stream_with_include_usage_is_priced(tmp_path: Path) -> None:
+    ev = _one_call(tmp_path, "openai", "gpt-4o-mini", _chat_chunks(with_usage=True))
+    assert ev.cost_status == "priced" and ev.message is None
+    assert ev.usage is not None and (ev.usage.input_tokens, ev.usage.output_tokens) == (12, 3)
+    expected = price("openai", "gpt-4o-mini", ev.usage, ev.ts)
+    assert ev.cost_usd is not None and Decimal(ev.cost_usd) == expected.usd
+
+
+def test_openai_last_chunk_alone_without_usage_is_unknown(tmp_path: Path) -> None:
+    ev = _one_call(tmp_path, "openai", "gpt-4o-mini", _chat_chunks(with_usage=False)[-1])
+    assert ev.cost_usd is None and ev.cost_status == "unknown"
+    assert ev.message is not None and "include_usage" in ev.message
+
+
+def test_anthropic_message_stop_alone_is_unknown(tmp_path: Path) -> None:
+    from anthropic.types import RawMessageStopEvent
+
+    ev = _one_call(tmp_path, "anthropic", "claude-sonnet-4-5", RawMessageStopEvent(type="message_stop"))
+    assert ev.cost_usd is None and ev.cost_status == "unknown"
+    assert ev.message is not None
+    assert "message_stop carries no usage" in ev.message and "get_final_message" in ev.message
+
+
+def test_mistral_stream_event_without_usage_is_unknown(tmp_path: Path) -> None:
+    # mistralai's CompletionEvent wraps the chunk in .data; only the last one carries usage.
+    event = {"data": {"id": "c1", "object": "chat.completion.chunk", "model": "mistral-small-latest",
+                      "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}]}}
+    ev = _one_call(tmp_path, "mistral", "mistral-small-latest", event)
+    assert ev.cost_usd is None and ev.cost_status == "unknown"
+    assert ev.message is not None and "last CompletionEvent" in ev.message
+
+
+def test_mistral_last_stream_event_is_priced(tmp_path: Path) -> None:
+    event = {"data": {"id": "c1", "object": "chat.completion.chunk", "model": "mistral-small-latest",
+                      "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "stop"}],
+                      "usage": {"prompt_tokens": 20, "completion_tokens": 5, "total_tokens": 25}}}
+    ev = _one_call(tmp_path, "mistral", "mistral-small-latest", event)
+    assert ev.usage is not None and (ev.usage.input_tokens, ev.usage.output_tokens) == (20, 5)
+    assert ev.cost_status == "priced" and ev.cost_usd is not None and Decimal(ev.cost_usd) > 0
+
+
+def test_no_set_usage_is_unknown(tmp_path: Path) -> None:
+    ev = _one_call(tmp_path, "openai", "gpt-4o-mini", set_usage=False)
+    assert ev.cost_usd is None and ev.cost_status == "unknown"
+    assert ev.message is not None and "set_usage" in ev.message
+
+
+def test_exception_before_usage_is_unknown(tmp_path: Path) -> None:
+    log = tmp_path / "run.jsonl"
+    rec = Recorder(log)
+    with pytest.raises(TimeoutError), rec.call(provider="anthropic", model="claude-sonnet-4-5") as call:
+        call.sent()
+        raise TimeoutError("read timed out")
+    rec.close()
+    ev = of_kind(log, "llm_call")[0]
+    assert ev.error is not None and "TimeoutError" in ev.error
+    assert ev.cost_usd is None and ev.cost_status == "unknown"
+    assert ev.message is not None and "failed before its usage arrived" in ev.message
+
+
+def test_reported_cost_without_usage_is_still_reported(tmp_path: Path) -> None:
+    log = tmp_path / "run.jsonl"
+    rec = Recorder(log)
+    with rec.call(provider="openrouter", model="x/y") as call:
+        call.set_cost("0.0123")
+    rec.close()
+    ev = of_kind(log, "llm_call")[0]
+    assert ev.cost_status == "reported" and ev.cost_usd == "0.012300"
