@@ -126,3 +126,33 @@ def test_reported_cost_without_usage_is_still_reported(tmp_path: Path) -> None:
     rec.close()
     ev = of_kind(log, "llm_call")[0]
     assert ev.cost_status == "reported" and ev.cost_usd == "0.012300"
+
+
+def test_service_tier_speed_and_price_source_are_written(tmp_path: Path) -> None:
+    from anthropic.types import Message
+
+    message = Message.model_validate({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-opus-4-6",
+        "content": [], "stop_reason": "end_turn", "stop_sequence": None,
+        "usage": {"input_tokens": 1_000_000, "output_tokens": 0, "service_tier": "standard",
+                  "speed": "fast"}})
+    ev = _one_call(tmp_path, "anthropic", "claude-opus-4-6", message, stream=False)
+    assert (ev.service_tier, ev.speed) == ("standard", "fast")
+    assert ev.cost_status == "priced" and ev.cost_usd == "30.000000"  # fast mode: $30 / MTok input
+    assert ev.price_source is not None and ev.price_source.startswith("flightdeck correction")
+
+
+def test_openai_flex_tier_is_priced_at_its_rate(tmp_path: Path) -> None:
+    from openai.types.chat import ChatCompletion
+
+    completion = ChatCompletion.model_validate({
+        "id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-5", "service_tier": "flex",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+        "usage": {"prompt_tokens": 1_000_000, "completion_tokens": 0, "total_tokens": 1_000_000}})
+    ev = _one_call(tmp_path, "openai", "gpt-5", completion, stream=False)
+    assert ev.service_tier == "flex"
+    expected = price("openai", "gpt-5", ev.usage, ev.ts, service_tier="flex")
+    assert ev.cost_status == expected.status
+    assert ev.price_source == expected.source
+    if expected.usd is not None:
+        assert ev.cost_usd is not None and Decimal(ev.cost_usd) == expected.usd
