@@ -156,3 +156,43 @@ def test_openai_flex_tier_is_priced_at_its_rate(tmp_path: Path) -> None:
     assert ev.price_source == expected.source
     if expected.usd is not None:
         assert ev.cost_usd is not None and Decimal(ev.cost_usd) == expected.usd
+
+
+def _litellm_unpriced() -> dict[str, Any]:
+    import json
+
+    path = Path(__file__).parents[1] / "core" / "normalize" / "payloads" / "litellm_standard_logging_anthropic.json"
+    p = json.loads(path.read_text())
+    p["response_cost"] = 0.0
+    p["hidden_params"]["response_cost"] = None
+    p["response_cost_failure_debug_info"] = {"error_str": "This model isn't mapped yet.",
+                                             "traceback_str": "Traceback ...", "model": p["model"]}
+    return p
+
+
+def test_litellm_unpriced_call_is_priced_with_our_rates_and_attributed_upstream(tmp_path: Path) -> None:
+    p = _litellm_unpriced()
+    ev = _one_call(tmp_path, "litellm", p["model"], p, stream=False)
+    assert ev.provider == "anthropic" and ev.route == "proxy"
+    expected = price("anthropic", p["model"], ev.usage, ev.ts, route="proxy")
+    assert ev.cost_status == "priced" and expected.usd is not None and expected.usd > 0
+    assert ev.cost_usd is not None and Decimal(ev.cost_usd) == expected.usd
+    assert ev.message is not None and "LiteLLM could not price this call" in ev.message
+
+
+def test_litellm_log_reader_agrees_with_the_recorder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from flightdeck.cli import main
+
+    p = _litellm_unpriced()
+    log = tmp_path / "litellm.jsonl"
+    log.write_text(json.dumps(p) + "\n")
+    assert main(["report", str(log), "--json", "--by", "provider"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (tmp_path / "rec").mkdir()
+    recorded = _one_call(tmp_path / "rec", "litellm", p["model"], p, stream=False)
+    assert recorded.cost_usd is not None
+    assert report["unpriced"] == 0
+    assert Decimal(report["cost_usd"]) == Decimal(recorded.cost_usd)
+    assert "anthropic" in json.dumps(report)
