@@ -254,7 +254,7 @@ def _parse_rates(path: Path, text: str, line: int, item: dict[str, Any]) -> dict
 
 
 def _parse_amount(path: Path, text: str, line: int, field: str, value: object) -> Decimal:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         # A TOML float has already lost the digits the user wrote; money stays exact.
         raise _fail(path, text, line, field, f"write the rate as a string, e.g. \"{value}\", so it stays exact")
     if isinstance(value, int):

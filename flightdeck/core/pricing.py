@@ -592,10 +592,10 @@ def _rates_from_genai(provider: Provider, model: ModelInfo, how: str, when: date
     base, notes = _rates_from_prices(flat[None])
     if notes:
         source += "; " + "; ".join(notes)
-    common: dict[str, Any] = dict(
-        source=source, status="priced", notes=notes, untracked=untracked,
-        date_matters=bool(schedule), schedule=schedule,
-    )
+    common: dict[str, Any] = {
+        "source": source, "status": "priced", "notes": notes, "untracked": untracked,
+        "date_matters": bool(schedule), "schedule": schedule,
+    }
     tiers = tuple((t, replace(_rates_from_prices(flat[t])[0], **common)) for t in thresholds)
     return replace(base, tiers=tiers, **common)
 

@@ -348,7 +348,7 @@ def test_broken_override_file_names_file_line_and_field(tmp_path: Path, text: st
 
 
 def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(OverrideError, match="nope.toml"):
+    with pytest.raises(OverrideError, match=r"nope.toml"):
         Pricer(tmp_path / "nope.toml")
 
 

@@ -112,10 +112,8 @@ def read_attributes(r: Reader, a: Obj) -> Usage:
     total_in = r.required(r.first(a, INPUT, ""), INPUT[0])
     read = r.first(a, CACHE_READ, "") or 0
     written = r.first(a, CACHE_WRITE, "") or 0
-    if read + written > total_in:
-        plain = total_in  # a cache-exclusive input count (see module notes)
-    else:
-        plain = total_in - read - written
+    # Parts above the total: a cache-exclusive input count (see module notes).
+    plain = total_in if read + written > total_in else total_in - read - written
     output = r.first(a, OUTPUT, "") or 0
     reasoning = r.subset(r.first(a, REASONING, "") or 0, REASONING[0], output, OUTPUT[0])
     return Usage(

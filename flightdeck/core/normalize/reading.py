@@ -33,7 +33,7 @@ def as_mapping(value: Any) -> Obj | None:
     """
     if isinstance(value, Mapping):
         return value
-    if value is None or isinstance(value, _SCALARS) or isinstance(value, (list, tuple)):
+    if value is None or isinstance(value, (*_SCALARS, list, tuple)):
         return None
     if isinstance(value, msgspec.Struct):  # e.g. flightdeck's own records
         return msgspec.structs.asdict(value)
@@ -83,7 +83,7 @@ def last_in_stream(*, empty: Any = None) -> Callable[[Callable[..., _Found]], Ca
                 found = search(r, item, *args, **kwargs)
                 if found != empty:
                     return found
-            return empty  # type: ignore[no-any-return]
+            return empty
 
         return search
 

@@ -70,7 +70,8 @@ def test_split_without_total_makes_the_total() -> None:
 def test_one_hour_above_total_is_an_error() -> None:
     bad = {"input_tokens": 1, "output_tokens": 1, "cache_creation_input_tokens": 5,
            "cache_creation": {"ephemeral_1h_input_tokens": 9}}
-    with pytest.raises(ValueError, match=r"ephemeral_1h_input_tokens \(9\) exceeds usage.cache_creation_input_tokens \(5\)"):
+    with pytest.raises(ValueError,
+                       match=r"ephemeral_1h_input_tokens \(9\) exceeds usage.cache_creation_input_tokens \(5\)"):
         normalize_usage("anthropic", bad)
 
 
@@ -87,9 +88,9 @@ def test_sdk_event_objects() -> None:
 def test_no_usage_and_bad_field_messages() -> None:
     with pytest.raises(ValueError, match=r"^anthropic: no usage found in payload \(ping carries no usage"):
         normalize_usage("anthropic", {"type": "ping"})
-    with pytest.raises(ValueError, match="^anthropic: no usage found in payload$"):
+    with pytest.raises(ValueError, match=r"^anthropic: no usage found in payload$"):
         normalize_usage("anthropic", {"id": "msg_1"})
-    with pytest.raises(ValueError, match="^anthropic usage.cache_read_input_tokens: expected a non-negative int"):
+    with pytest.raises(ValueError, match=r"^anthropic usage.cache_read_input_tokens: expected a non-negative int"):
         normalize_usage("anthropic", {"usage": {"input_tokens": 1, "cache_read_input_tokens": "x"}})
 
 

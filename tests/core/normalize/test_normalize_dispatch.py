@@ -50,7 +50,8 @@ json_ish = st.recursive(
 
 
 @settings(max_examples=300, deadline=None)
-@given(provider=st.sampled_from(PROVIDERS), raw=json_ish, api=st.sampled_from([None, "chat", "responses", "v1", "v2", "bogus"]))
+@given(provider=st.sampled_from(PROVIDERS), raw=json_ish,
+       api=st.sampled_from([None, "chat", "responses", "v1", "v2", "bogus"]))
 def test_random_payloads_raise_only_value_error(provider: str, raw: object, api: str | None) -> None:
     try:
         u = normalize_usage(provider, raw, api)
@@ -110,7 +111,7 @@ def test_unknown_provider_detects_common_shapes() -> None:
 
 
 def test_unknown_provider_unknown_shape_names_the_provider() -> None:
-    with pytest.raises(ValueError, match="^somecloud: unknown provider"):
+    with pytest.raises(ValueError, match=r"^somecloud: unknown provider"):
         normalize_usage("SomeCloud", {"tokens_used": 5})
 
 

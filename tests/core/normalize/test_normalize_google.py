@@ -59,12 +59,13 @@ def test_no_thinking_model() -> None:
 
 
 def test_cached_above_prompt_names_both() -> None:
-    with pytest.raises(ValueError, match=r"cachedContentTokenCount \(10\) exceeds usageMetadata.promptTokenCount \(5\)"):
+    with pytest.raises(ValueError,
+                       match=r"cachedContentTokenCount \(10\) exceeds usageMetadata.promptTokenCount \(5\)"):
         normalize_usage("google", {"usageMetadata": {"promptTokenCount": 5, "cachedContentTokenCount": 10}})
 
 
 def test_snake_error_uses_snake_name() -> None:
-    with pytest.raises(ValueError, match="usage_metadata.prompt_token_count: expected"):
+    with pytest.raises(ValueError, match=r"usage_metadata.prompt_token_count: expected"):
         normalize_usage("google", {"usage_metadata": {"prompt_token_count": "many"}})
 
 

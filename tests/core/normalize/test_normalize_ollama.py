@@ -37,7 +37,7 @@ def test_intermediate_chunk_says_to_pass_the_final_one(payload) -> None:
 
 
 def test_bad_eval_count() -> None:
-    with pytest.raises(ValueError, match="^ollama eval_count: expected a non-negative int"):
+    with pytest.raises(ValueError, match=r"^ollama eval_count: expected a non-negative int"):
         normalize_usage("ollama", {"done": True, "prompt_eval_count": 3, "eval_count": -1})
 
 

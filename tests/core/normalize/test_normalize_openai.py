@@ -130,9 +130,9 @@ def test_reasoning_above_completion_is_an_error() -> None:
 
 
 def test_bool_and_fraction_are_not_counts() -> None:
-    with pytest.raises(ValueError, match="usage.completion_tokens"):
+    with pytest.raises(ValueError, match=r"usage.completion_tokens"):
         normalize_usage("openai", {"prompt_tokens": 1, "completion_tokens": True})
-    with pytest.raises(ValueError, match="usage.prompt_tokens"):
+    with pytest.raises(ValueError, match=r"usage.prompt_tokens"):
         normalize_usage("openai", {"prompt_tokens": 1.5})
 
 
@@ -218,5 +218,5 @@ def test_chunk_without_usage_names_include_usage() -> None:
     with pytest.raises(ValueError, match=r"stream_options=\{'include_usage': True\}"):
         normalize_usage("openai", {"object": "chat.completion.chunk", "choices": [
             {"index": 0, "delta": {"content": "x"}}]})
-    with pytest.raises(ValueError, match="response.completed"):
+    with pytest.raises(ValueError, match=r"response.completed"):
         normalize_usage("openai", {"type": "response.output_text.delta", "delta": "x"})

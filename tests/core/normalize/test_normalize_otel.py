@@ -60,7 +60,7 @@ def test_bad_int_value_names_the_attribute() -> None:
 
 
 def test_no_usage_attributes() -> None:
-    with pytest.raises(ValueError, match="no gen_ai.usage"):
+    with pytest.raises(ValueError, match=r"no gen_ai.usage"):
         normalize_usage("otel", {"http.method": "POST"})
 
 
