@@ -254,8 +254,11 @@ def read_call_usage(provider: str, raw: Any, api: str | None = None) -> UsageRea
         usage = Usage()
     if r.missing:
         usage = None
-    return UsageReading(usage, tuple(r.problems), tuple(r.notes),
-                        _attribute(name, raw, "service_tier"), _attribute(name, raw, "speed"))
+    if r.tiers_read:  # read on the way to the usage: no second pass over the payload
+        tier, speed_ = r.service_tier, r.speed
+    else:
+        tier, speed_ = _attribute(name, raw, "service_tier"), _attribute(name, raw, "speed")
+    return UsageReading(usage, tuple(r.problems), tuple(r.notes), tier, speed_)
 
 
 def _attribute(name: str, raw: Any, what: str) -> str | None:

@@ -99,6 +99,7 @@ def find_usage(r: Reader, raw: Any) -> Obj | None:
 
 
 def read_usage(r: Reader, u: Obj, path: str = "usage") -> Usage:
+    r.saw_tiers(u.get("service_tier"), u.get("speed"))
     plain = r.required(r.count(u, "input_tokens", path), f"{path}.input_tokens")
     output = r.count(u, "output_tokens", path) or 0
     read = r.count(u, "cache_read_input_tokens", path) or 0

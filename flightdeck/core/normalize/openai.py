@@ -63,6 +63,7 @@ def find_usage(r: Reader, raw: Any, key: str = "usage") -> Obj | None:
         if m is None:
             return None
     if key in m:
+        r.saw_tiers(m.get("service_tier"))  # the response beside its usage says how it was served
         return r.sub(m, key, "")
     if any(k in m for k in _USAGE_KEYS):
         return m

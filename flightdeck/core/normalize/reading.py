@@ -98,7 +98,8 @@ def _show(value: Any) -> str:
 class Reader:
     """Field access with provider-named errors; strict raises, lenient records."""
 
-    __slots__ = ("missing", "notes", "problems", "provider", "strict")
+    __slots__ = ("missing", "notes", "problems", "provider", "service_tier", "speed", "strict",
+                 "tiers_read")
 
     def __init__(self, provider: str, *, strict: bool = True) -> None:
         self.provider = provider
@@ -110,6 +111,17 @@ class Reader:
         # True when the payload held no usage at all: the call's cost is then
         # unknown, never a priced zero (SPEC 5.1).
         self.missing = False
+        # The service tier and speed, when the adapter read them on its way to
+        # the usage (``tiers_read``); else the adapter's own readers are asked.
+        self.service_tier: str | None = None
+        self.speed: str | None = None
+        self.tiers_read = False
+
+    def saw_tiers(self, service_tier: Any, speed: Any = None) -> None:
+        """The tier and speed found beside the usage (non-strings count as absent)."""
+        self.service_tier = service_tier if isinstance(service_tier, str) and service_tier else None
+        self.speed = speed if isinstance(speed, str) and speed else None
+        self.tiers_read = True
 
     # -- reporting -------------------------------------------------------------
 
