@@ -146,7 +146,7 @@ def _read_usage(provider: str, raw: Any, api: str | None) -> Any:
     try:
         return read_call_usage(provider, raw, api)
     except Exception as exc:  # read_call_usage never raises; a bug there must not reach the agent
-        return UsageReading(Usage(), (f"usage not read: {exc}",))
+        return UsageReading(Usage(), (f"usage not read: {type(exc).__name__}: {exc}",))
 
 
 def _upstream(provider: str, raw: Any) -> str | None:
@@ -755,8 +755,8 @@ class Recorder:
             ev.provider = upstream  # as the LiteLLM log reader attributes it; route stays "proxy"
         if reading is not None:
             ev.service_tier, ev.speed = reading.service_tier, reading.speed
-        if call._usage is None and reported is None:
-            # Usage never seen: unknown, never a priced zero (SPEC 5.1).
+        if call._usage is None and reported is None and call.route != "local":
+            # Usage never seen: unknown, never a priced zero (SPEC 5.1). A local model costs 0 anyway.
             ev.cost_usd, ev.cost_status = None, "unknown"
         else:
             ev.cost_usd, ev.cost_status, problem, ev.price_source = _price(

@@ -196,3 +196,11 @@ def test_litellm_log_reader_agrees_with_the_recorder(tmp_path: Path, capsys: pyt
     assert report["unpriced"] == 0
     assert Decimal(report["cost_usd"]) == Decimal(recorded.cost_usd)
     assert "anthropic" in json.dumps(report)
+
+
+def test_local_model_without_usage_still_costs_zero(tmp_path: Path) -> None:
+    # An Ollama chunk with done=false has no counts; a local model costs 0 whatever they were.
+    ev = _one_call(tmp_path, "ollama", "llama3.2", {"model": "llama3.2", "done": False,
+                                                    "message": {"role": "assistant", "content": "x"}})
+    assert ev.route == "local" and ev.cost_status == "local" and ev.cost_usd == "0.000000"
+    assert ev.message is not None and "done=false" in ev.message
