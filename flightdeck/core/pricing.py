@@ -8,12 +8,13 @@ never an error).
 
 Service tiers and speed: a call served at a tier other than the standard one
 (``service_tier`` "flex", "priority", "batch"...; Anthropic ``speed`` "fast")
-is priced at that tier's own rates, looked up in the same layers: an override
-or correction entry with that ``service_tier``/``speed``, else genai-prices'
-price variant for it (its price context: ``service_tier``, ``processing:
-batch``, ``speed``). Batch with no rate of its own is half the standard rate
-where the provider says so (``BATCH_DISCOUNT``); any other tier with no rate
-is unknown, never the standard price silently.
+is priced at that tier's own rates. The first layer that prices the model
+decides: its entry with that ``service_tier``/``speed`` (overrides,
+corrections) or genai-prices' price variant for it (its price context:
+``service_tier``, ``processing: batch``, ``speed``); failing that, batch is
+half that layer's standard rate where the provider says so
+(``BATCH_DISCOUNT``), and any other tier is unknown, never the standard
+price silently.
 
 genai-prices is the source of rates but not of arithmetic: its ``calc_price``
 costs well over 100 us a call and does not cache misses, which the recorder
@@ -366,47 +367,57 @@ class Pricer:
     def _build(self, res: _Resolved, ts: float, key: Any,
                tier: tuple[str | None, str | None] = (None, None)) -> Rates | Price:
         when = datetime.fromtimestamp(ts, UTC)
-        rates = self._layers(res, when, *tier)
-        result: Rates | Price
-        if rates is not None:
-            result = rates
-        elif tier == (None, None):
-            result = res.unknown
-        else:
-            result = self._tier_fallback(res, when, tier)
+        found = self._layers(res, when, tier)
+        result = res.unknown if found is None else found
         res.by_key[key] = result
         return result
 
-    def _layers(self, res: _Resolved, when: datetime, service_tier: str | None,
-                speed: str | None) -> Rates | None:
-        """The first layer's rates at this tier: overrides, corrections, genai-prices."""
-        standard = service_tier is None and speed is None
+    def _layers(self, res: _Resolved, when: datetime,
+                tier: tuple[str | None, str | None]) -> Rates | Price | None:
+        """The rates of the first layer that prices the model: overrides, corrections, genai-prices.
+
+        At a tier, the layer that owns the model decides: its entry (or genai
+        variant) for that tier, else its standard rates through
+        ``_tier_fallback``. So a correction's long-context tiers stay in force
+        for a batch call, and your own standard rate is what batch halves.
+        """
         day = when.date()
         for table, group, status in ((self.overrides, res.group, "override"),
                                      (self.corrections, res.corr, "priced")):
             if table is None:
                 continue
-            if not standard:
-                group = table.lookup(res.provider, res.model, service_tier, speed)
-            entry = None if group is None else Overrides.in_force(group, day)
-            if entry is not None and group is not None:
-                label = entry.label(table.path) if status == "override" else _correction_label(entry, table)
-                return _rates_from_override(entry, group, label, status)
+            base = None if group is None else Overrides.in_force(group, day)
+            if tier != (None, None):
+                tier_group = table.lookup(res.provider, res.model, *tier)
+                entry = None if tier_group is None else Overrides.in_force(tier_group, day)
+                if entry is not None and tier_group is not None:
+                    return self._entry_rates(entry, tier_group, table, status)
+            if base is not None and group is not None:
+                standard = self._entry_rates(base, group, table, status)
+                return standard if tier == (None, None) else self._tier_fallback(res, standard, tier)
         if res.genai is None:
             return None
-        context = _genai_context(service_tier, speed)
-        return _rates_from_genai(*res.genai, when, context)
+        if tier == (None, None):
+            return _rates_from_genai(*res.genai, when)
+        variant = _rates_from_genai(*res.genai, when, _genai_context(*tier))
+        if variant is not None:
+            return variant
+        standard_genai = _rates_from_genai(*res.genai, when)
+        return None if standard_genai is None else self._tier_fallback(res, standard_genai, tier)
 
-    def _tier_fallback(self, res: _Resolved, when: datetime,
+    def _entry_rates(self, entry: OverrideRate, group: tuple[OverrideRate, ...], table: Overrides,
+                     status: str) -> Rates:
+        label = entry.label(table.path) if status == "override" else _correction_label(entry, table)
+        return _rates_from_override(entry, group, label, status)
+
+    def _tier_fallback(self, res: _Resolved, standard: Rates,
                        tier: tuple[str | None, str | None]) -> Rates | Price:
-        """A tier no layer prices: batch at half where the provider says so, else unknown."""
+        """A tier the owning layer has no rate for: batch at half where the provider says so, else unknown."""
         service_tier, speed = tier
         provider_id = res.genai[0].id if res.genai is not None else PROVIDER_ALIASES.get(res.provider, res.provider)
         discount = BATCH_DISCOUNT.get(provider_id)
         if service_tier == "batch" and speed is None and discount is not None:
-            standard = self._layers(res, when, None, None)
-            if standard is not None:
-                return _scaled(standard, HALF, f"; batch: half the standard rates ({discount})")
+            return _scaled(standard, HALF, f"; batch: half the standard rates ({discount})")
         asked = [(name, value) for name, value in (("service_tier", service_tier), ("speed", speed))
                  if value is not None]
         what = " and ".join(f"{name} {value!r}" for name, value in asked)
@@ -414,8 +425,8 @@ class Pricer:
         model = f"{res.provider}/{res.model}" if res.provider else res.model
         return Price(None, "unknown",
                      f"no rate for {model} at {what} in your overrides, flightdeck's corrections or "
-                     f"genai-prices {_genai_version()}: add a [[model]] entry with {fields} to your "
-                     "prices.toml")
+                     f"genai-prices {_genai_version()} (standard: {standard.source}): add a [[model]] "
+                     f"entry with {fields} to your prices.toml")
 
 
 # -- genai-prices --------------------------------------------------------------

@@ -627,3 +627,15 @@ def test_bad_tier_field_is_named(tmp_path: Path) -> None:
     path.write_text('[[model]]\nmatch = "x"\ninput = "1"\noutput = "1"\nservice_tier = 3\n')
     with pytest.raises(OverrideError, match=r"line 5: \[\[model\]\] field 'service_tier': must be a non-empty string"):
         Overrides.load(path)
+
+
+def test_batch_halves_your_own_rate_not_the_database_batch_rate(tmp_path: Path) -> None:
+    path = tmp_path / "prices.toml"
+    path.write_text('[[model]]\nmatch = "claude-opus-4-5"\ninput = "4"\noutput = "20"\n')
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    result = Pricer(path).price("anthropic", "claude-opus-4-5", usage, T_2026_11_01, service_tier="batch")
+    # genai-prices' own batch variant would say $15; your rate is $24, and batch is half of it.
+    assert result.status == "override" and result.usd == Decimal("12")
+    assert "batch: half the standard rates" in result.source
+    flex = Pricer(path).price("anthropic", "claude-opus-4-5", usage, T_2026_11_01, service_tier="flex")
+    assert flex.status == "unknown" and "standard: override" in flex.source
