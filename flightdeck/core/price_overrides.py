@@ -5,7 +5,7 @@ exact; integers are accepted too)::
 
     [[model]]
     match = "my-finetune-*"      # fnmatch on the model name, case-insensitive
-    provider = "openai"          # optional: only calls to this provider
+    provider = "openai"          # optional: only calls to this provider (a call of unknown provider matches any)
     input = "2.50"               # required
     output = "10.00"             # required
     cache_read = "1.25"          # optional, default: the input rate

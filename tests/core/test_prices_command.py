@@ -119,3 +119,10 @@ def test_speed_and_service_tier_options(capsys: pytest.CaptureFixture[str]) -> N
     assert code == 0 and data["service_tier"] == "flex" and data["rates"]["input"] == "0.625"
     code, out, err = run(capsys, "claude-opus-4-6", "--provider", "anthropic", "--service-tier", "priority")
     assert code == 1 and out == "" and "service_tier 'priority'" in err and "unknown model" not in err
+
+
+def test_a_correction_applies_without_provider(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "claude-sonnet-4-20250514", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["correction"] is True
+    assert data["tiers"][0]["above_prompt_tokens"] == 200000 and data["tiers"][0]["rates"]["input"] == "6"
