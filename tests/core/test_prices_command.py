@@ -112,7 +112,7 @@ def test_speed_and_service_tier_options(capsys: pytest.CaptureFixture[str]) -> N
     code, out, _ = run(capsys, "claude-opus-4-6", "--provider", "anthropic", "--speed", "fast")
     rows = {line.split("  ")[0]: line.split() for line in out.splitlines()}
     assert code == 0 and "at speed fast" in out
-    assert rows["input"][-1] == "30" and rows["output"][-1] == "150"
+    assert rows["input"][-2:] == ["30", "60"] and rows["output"][-2:] == ["150", "225"]
     code, out, _ = run(capsys, "gpt-5", "--provider", "openai", "--service-tier", "flex",
                        "--at", "2026-11-01", "--json")
     data = json.loads(out)

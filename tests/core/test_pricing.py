@@ -471,7 +471,8 @@ def test_rates_dataclass_is_frozen() -> None:
 #   Anthropic long context (platform.claude.com/docs/en/about-claude/pricing#long-context-pricing):
 #     Sonnet 4 / 4.5, prompt > 200k tokens, the whole request: input 6, output 22.50
 #     (cache: reads 0.1x, 5m writes 1.25x, 1h writes 2x of the input rate).
-#   Anthropic fast mode (#fast-mode-pricing): Opus 4.6 at speed "fast": input 30, output 150.
+#   Anthropic fast mode (build-with-claude/fast-mode, Opus 4.6): speed "fast", prompt <= 200k:
+#     input 30, output 150; prompt > 200k: input 60, output 225 (caching multipliers on top).
 #   Anthropic batch (build-with-claude/batch-processing): 50% of standard prices.
 
 T_2026_06_01 = datetime(2026, 6, 1, 12, tzinfo=UTC).timestamp()
@@ -501,16 +502,19 @@ def test_sonnet_4_price_source_says_a_correction_applied(pricer: Pricer) -> None
 
 
 def test_opus_4_6_fast_mode_is_six_times_the_rate(pricer: Pricer) -> None:
-    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    usage = Usage(input_tokens=100_000, output_tokens=100_000)
     standard = pricer.price("anthropic", "claude-opus-4-6", usage, T_2026_06_01)
     fast = pricer.price("anthropic", "claude-opus-4-6", usage, T_2026_06_01, speed="fast")
-    assert standard.usd == Decimal("30") and fast.usd == Decimal("180")
+    assert standard.usd == Decimal("3") and fast.usd == Decimal("18")
     assert fast.usd == 6 * standard.usd
     assert fast.source.startswith(pricing.CORRECTION_PREFIX) and "fast-mode" in fast.source
-    cached = Usage(input_tokens=0, cache_read_tokens=1_000_000, cache_write_tokens=2_000_000,
-                   cache_write_1h_tokens=1_000_000, output_tokens=0)
+    long = Usage(input_tokens=250_000, cache_read_tokens=50_000, output_tokens=10_000)
+    assert pricer.price("anthropic", "claude-opus-4-6", long, T_2026_06_01, speed="fast").usd == mtok(
+        (250_000, "60"), (50_000, "6"), (10_000, "225"))
+    cached = Usage(input_tokens=0, cache_read_tokens=100_000, cache_write_tokens=50_000,
+                   cache_write_1h_tokens=25_000, output_tokens=0)
     assert pricer.price("anthropic", "claude-opus-4-6", cached, T_2026_06_01, speed="fast").usd == mtok(
-        (1_000_000, "3"), (1_000_000, "37.50"), (1_000_000, "60"))
+        (100_000, "3"), (25_000, "37.50"), (25_000, "60"))
     # "standard" is the standard speed.
     assert pricer.price("anthropic", "claude-opus-4-6", usage, T_2026_06_01, speed="standard") == standard
 

@@ -134,11 +134,11 @@ def test_service_tier_speed_and_price_source_are_written(tmp_path: Path) -> None
     message = Message.model_validate({
         "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-opus-4-6",
         "content": [], "stop_reason": "end_turn", "stop_sequence": None,
-        "usage": {"input_tokens": 1_000_000, "output_tokens": 0, "service_tier": "standard",
+        "usage": {"input_tokens": 100_000, "output_tokens": 0, "service_tier": "standard",
                   "speed": "fast"}})
     ev = _one_call(tmp_path, "anthropic", "claude-opus-4-6", message, stream=False)
     assert (ev.service_tier, ev.speed) == ("standard", "fast")
-    assert ev.cost_status == "priced" and ev.cost_usd == "30.000000"  # fast mode: $30 / MTok input
+    assert ev.cost_status == "priced" and ev.cost_usd == "3.000000"  # fast mode: $30 / MTok input
     assert ev.price_source is not None and ev.price_source.startswith("flightdeck correction")
 
 
