@@ -109,7 +109,8 @@ def test_a_correction_is_said(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_speed_and_service_tier_options(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "claude-opus-4-6", "--provider", "anthropic", "--speed", "fast")
+    code, out, _ = run(capsys, "claude-opus-4-6", "--provider", "anthropic", "--speed", "fast",
+                       "--at", "2026-03-01")
     rows = {line.split("  ")[0]: line.split() for line in out.splitlines()}
     assert code == 0 and "at speed fast" in out
     assert rows["input"][-2:] == ["30", "60"] and rows["output"][-2:] == ["150", "225"]

@@ -509,8 +509,14 @@ def test_opus_4_6_fast_mode_is_six_times_the_rate(pricer: Pricer) -> None:
     assert fast.usd == 6 * standard.usd
     assert fast.source.startswith(pricing.CORRECTION_PREFIX) and "fast-mode" in fast.source
     long = Usage(input_tokens=250_000, cache_read_tokens=50_000, output_tokens=10_000)
-    assert pricer.price("anthropic", "claude-opus-4-6", long, T_2026_06_01, speed="fast").usd == mtok(
+    before = datetime(2026, 3, 1, tzinfo=UTC).timestamp()  # long-context tier still in force
+    assert pricer.price("anthropic", "claude-opus-4-6", long, before, speed="fast").usd == mtok(
         (250_000, "60"), (50_000, "6"), (10_000, "225"))
+    # From 2026-03-13 the standard rate is flat over the whole context, and fast mode 6x of it.
+    assert pricer.price("anthropic", "claude-opus-4-6", long, T_2026_06_01, speed="fast").usd == mtok(
+        (250_000, "30"), (50_000, "3"), (10_000, "150"))
+    assert pricer.price("anthropic", "claude-opus-4-6", long, T_2026_06_01).usd == mtok(
+        (250_000, "5"), (50_000, "0.5"), (10_000, "25"))
     cached = Usage(input_tokens=0, cache_read_tokens=100_000, cache_write_tokens=50_000,
                    cache_write_1h_tokens=25_000, output_tokens=0)
     assert pricer.price("anthropic", "claude-opus-4-6", cached, T_2026_06_01, speed="fast").usd == mtok(
