@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     prices.add_argument("--provider", metavar="P")
     prices.add_argument("--route", choices=("direct", "proxy", "local"), default=None)
     prices.add_argument("--at", metavar="TIME", help="the rate in force at TIME (default now)")
+    prices.add_argument("--service-tier", metavar="TIER", default=None,
+                        help="the rates of a service tier: flex, priority, batch... (default standard)")
+    prices.add_argument("--speed", metavar="SPEED", default=None, help="Anthropic's speed: fast")
     prices.add_argument("--prices", metavar="FILE", help="your own rates (TOML), over the pricing database")
     prices.add_argument("--json", action="store_true")
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from flightdeck.core.events import parse_ts
-from flightdeck.core.pricing import OverrideError, Pricer, Rates, set_default_pricer
+from flightdeck.core.pricing import CORRECTION_PREFIX, OverrideError, Pricer, Rates, set_default_pricer
 
 # (label, Rates attribute) in display order.
 BUCKETS = (
@@ -37,19 +37,33 @@ def run(args: argparse.Namespace) -> int:
         return 2
     set_default_pricer(pricer)
     provider = args.provider or ""
-    rates = pricer.rates(provider, args.model, when, route=args.route)
+    tier = getattr(args, "service_tier", None)
+    speed = getattr(args, "speed", None)
+    rates = pricer.rates(provider, args.model, when, route=args.route, service_tier=tier, speed=speed)
     if rates is None:
-        reason = pricer.unknown_reason(provider, args.model, args.route)
+        reason = pricer.unknown_reason(provider, args.model, args.route, when=when,
+                                       service_tier=tier, speed=speed)
         if args.json:
-            print(json.dumps({"model": args.model, "provider": args.provider, "status": "unknown", "source": reason}))
+            print(json.dumps({"model": args.model, "provider": args.provider, "status": "unknown",
+                              "source": reason, "service_tier": tier, "speed": speed}))
+        if tier or speed:  # the model is known; that tier's rate is not, and the reason says how to add it
+            print(f"flightdeck prices: {reason}", file=sys.stderr)
+            return 1
         hint = "; add your own rate in a --prices file (see `flightdeck prices --help`)"
         print(f"flightdeck prices: unknown model {args.model!r}: {reason}{hint}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(to_json(args.model, args.provider, when, rates), indent=2))
+        out = to_json(args.model, args.provider, when, rates)
+        out.update(service_tier=tier, speed=speed, correction=is_correction(rates))
+        print(json.dumps(out, indent=2))
     else:
-        sys.stdout.write(render(args.model, args.provider, when, rates))
+        sys.stdout.write(render(args.model, args.provider, when, rates, service_tier=tier, speed=speed))
     return 0
+
+
+def is_correction(rates: Rates) -> bool:
+    """Whether the rate comes from flightdeck's shipped corrections (genai-prices was wrong)."""
+    return rates.source.startswith(CORRECTION_PREFIX)
 
 
 def _parse_time(text: str | None) -> float:
@@ -97,10 +111,17 @@ def to_json(model: str, provider: str | None, when: float, rates: Rates) -> dict
     }
 
 
-def render(model: str, provider: str | None, when: float, rates: Rates) -> str:
+def render(model: str, provider: str | None, when: float, rates: Rates, *,
+           service_tier: str | None = None, speed: str | None = None) -> str:
+    """The human table of ``rates``; ``service_tier``/``speed`` as asked on the command line."""
     at = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"{model}" + (f" ({provider})" if provider else "") + f", rates in force at {at}"]
+    mode = ", ".join(f"{name} {value}" for name, value in (("service tier", service_tier), ("speed", speed))
+                     if value)
+    lines = [f"{model}" + (f" ({provider})" if provider else "") + (f" at {mode}" if mode else "")
+             + f", rates in force at {at}"]
     lines.append(f"source: {rates.source}")
+    if is_correction(rates):
+        lines.append("a flightdeck correction applied: genai-prices lacks or misstates this rate")
     if rates.status == "local":
         lines.append("a local model: every call costs 0")
         return "\n".join(lines) + "\n"

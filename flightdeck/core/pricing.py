@@ -1,8 +1,20 @@
 """What a model call cost, and where the rate came from.
 
 Layers, first match wins: a local model (cost 0), the amount the provider or
-proxy reported, the user's own rates (``core.price_overrides``), the
-genai-prices database, else "unknown" (tokens still count; never an error).
+proxy reported, the user's own rates (``core.price_overrides``), flightdeck's
+shipped corrections (``price_corrections.toml``, same format, each entry with
+its source), the genai-prices database, else "unknown" (tokens still count;
+never an error).
+
+Service tiers and speed: a call served at a tier other than the standard one
+(``service_tier`` "flex", "priority", "batch"...; Anthropic ``speed`` "fast")
+is priced at that tier's own rates. The first layer that prices the model
+decides: its entry with that ``service_tier``/``speed`` (overrides,
+corrections) or genai-prices' price variant for it (its price context:
+``service_tier``, ``processing: batch``, ``speed``); failing that, batch is
+half that layer's standard rate where the provider says so
+(``BATCH_DISCOUNT``), and any other tier is unknown, never the standard
+price silently.
 
 genai-prices is the source of rates but not of arithmetic: its ``calc_price``
 costs well over 100 us a call and does not cache misses, which the recorder
@@ -31,12 +43,16 @@ from flightdeck.core.price_overrides import (
     OverrideRate,
     Overrides,
     default_overrides_path,
+    shipped_corrections,
+    tier_key,
 )
 
 if TYPE_CHECKING:
     from genai_prices.types import ModelInfo, ModelPrice, Provider
 
 __all__ = [
+    "BATCH_DISCOUNT",
+    "CORRECTION_PREFIX",
     "OverrideError",
     "Price",
     "Pricer",
@@ -71,6 +87,17 @@ PROVIDER_ALIASES: Final = {
     "fireworks_ai": "fireworks",
     "mistralai": "mistral",
 }
+# Batch with no batch rate of its own: half the standard rates, where the
+# provider publishes exactly that (genai-prices provider id -> the page saying so).
+BATCH_DISCOUNT: Final = {
+    "anthropic": "Message Batches cost 50% of standard prices: "
+                 "https://platform.claude.com/docs/en/build-with-claude/batch-processing",
+    "openai": "Batch API: 50% discount: https://platform.openai.com/docs/guides/batch",
+    "google": "Gemini Batch Mode: 50% of the standard cost: https://ai.google.dev/gemini-api/docs/batch-mode",
+    "aws": "Bedrock batch inference: 50% of on-demand pricing: https://aws.amazon.com/bedrock/pricing/",
+    "mistral": "Mistral Batch API: 50% discount: https://docs.mistral.ai/capabilities/batch/",
+}
+HALF: Final = Decimal("0.5")
 # Providers that serve models on your own hardware: no route given means local.
 LOCAL_PROVIDERS: Final = frozenset({"ollama", "lmstudio", "llamacpp", "llama.cpp", "local"})
 
@@ -160,15 +187,20 @@ _MISSING: Final = object()
 class _Resolved:
     """Everything known about one (provider, model, route): what can price it."""
 
-    __slots__ = ("by_key", "genai", "group", "local", "unknown", "windows")
+    __slots__ = ("by_key", "corr", "genai", "group", "local", "model", "priceable", "provider",
+                 "unknown", "windows")
 
-    def __init__(self) -> None:
+    def __init__(self, provider: str = "", model: str = "") -> None:
+        self.provider = provider  # stripped, lower-cased
+        self.model = model  # stripped
         self.local = False
-        self.group: tuple[OverrideRate, ...] | None = None
+        self.priceable = False  # some layer has a rate for it, at some tier
+        self.group: tuple[OverrideRate, ...] | None = None  # the user's standard-tier group
+        self.corr: tuple[OverrideRate, ...] | None = None  # the shipped correction's
         self.genai: tuple[Provider, ModelInfo, str] | None = None  # provider, model, how matched
         # Time-of-day windows (start, end seconds of the UTC day) of off-peak prices.
         self.windows: tuple[tuple[float, float], ...] = ()
-        self.by_key: dict[Any, Rates | None] = {}
+        self.by_key: dict[Any, Rates | Price] = {}  # a Price: the unknown answer for that key
         self.unknown: Price = Price(None, "unknown", "")
 
     def key_for(self, ts: float) -> Any:
@@ -201,6 +233,7 @@ class Pricer:
             self.overrides = Overrides.load(overrides)
         else:
             self.overrides = _auto_overrides()
+        self.corrections: Overrides | None = _corrections()
         self._resolved: dict[tuple[str, str, str | None], _Resolved] = {}
 
     # -- public -------------------------------------------------------------
@@ -219,8 +252,12 @@ class Pricer:
     ) -> Price:
         """The cost of one call. Never raises.
 
-        ``service_tier`` (``default``, ``flex``, ``priority``, ``batch``...) and
-        ``speed`` (Anthropic's ``fast``) select the rates of that tier or mode.
+        ``provider``, ``model``: as the call named them; ``usage``: its canonical
+        buckets; ``when``: the call's time (default now), so dated prices apply;
+        ``route``: "local" prices 0; ``reported_usd``: what the provider or proxy
+        said it charged, used as is. ``service_tier`` (as reported: ``default``,
+        ``flex``, ``priority``, ``batch``...) and ``speed`` (Anthropic's ``fast``)
+        select the rates of that tier or mode (see the module docstring).
         """
         try:
             res = self._resolved.get((provider, model, route)) or self._resolve(provider, model, route)
@@ -228,16 +265,12 @@ class Pricer:
                 return _LOCAL_PRICE
             if reported_usd is not None and _valid_amount(reported_usd):
                 return Price(reported_usd, "reported", "reported by the provider or proxy")
-            if res.group is None and res.genai is None:
+            if not res.priceable:
                 return res.unknown
-            ts = _epoch(when)
-            key = res.key_for(ts)
-            rates = res.by_key.get(key, _MISSING)
-            if rates is _MISSING:
-                rates = self._build(res, ts, key)
-            if rates is None:
-                return res.unknown
-            return Price(rates.cost(usage), rates.status, rates.source)  # type: ignore[union-attr]
+            rates = self._rates_at(res, _epoch(when), service_tier, speed)
+            if isinstance(rates, Price):
+                return rates
+            return Price(rates.cost(usage), rates.status, rates.source)
         except Exception as exc:  # pricing must never break the agent or the monitor
             return Price(None, "unknown", f"pricing failed: {type(exc).__name__}: {exc}")
 
@@ -251,33 +284,52 @@ class Pricer:
         service_tier: str | None = None,
         speed: str | None = None,
     ) -> Rates | None:
-        """The rates in force for a call at ``when`` (default now); None when unknown."""
+        """The rates in force for a call at ``when`` (default now); None when unknown.
+
+        Arguments as in ``price``.
+        """
         try:
             res = self._resolved.get((provider, model, route)) or self._resolve(provider, model, route)
             if res.local:
                 return _LOCAL_RATES
-            if res.group is None and res.genai is None:
+            if not res.priceable:
                 return None
-            ts = _epoch(when)
-            key = res.key_for(ts)
-            rates = res.by_key.get(key, _MISSING)
-            if rates is _MISSING:
-                rates = self._build(res, ts, key)
-            return rates  # type: ignore[return-value]
+            rates = self._rates_at(res, _epoch(when), service_tier, speed)
+            return None if isinstance(rates, Price) else rates
         except Exception:
             return None
 
-    def unknown_reason(self, provider: str, model: str, route: str | None = None) -> str:
-        """Why a model has no rate (the ``source`` of its unknown Price)."""
+    def unknown_reason(self, provider: str, model: str, route: str | None = None, *,
+                       when: float | datetime | None = None, service_tier: str | None = None,
+                       speed: str | None = None) -> str:
+        """Why a model has no rate (the ``source`` of its unknown Price); arguments as in ``price``."""
         res = self._resolved.get((provider, model, route)) or self._resolve(provider, model, route)
+        if res.priceable and not res.local:
+            rates = self._rates_at(res, _epoch(when), service_tier, speed)
+            if isinstance(rates, Price):
+                return rates.source
         return res.unknown.source
+
+    def _rates_at(self, res: _Resolved, ts: float, service_tier: str | None,
+                  speed: str | None) -> Rates | Price:
+        """The cached rates (or unknown answer) for a resolved model at ``ts`` and tier."""
+        key = res.key_for(ts)
+        tier: tuple[str | None, str | None] = (None, None)
+        if service_tier is not None or speed is not None:
+            tier = tier_key(service_tier, speed)
+            if tier != (None, None):
+                key = (key, tier)
+        rates = res.by_key.get(key, _MISSING)
+        if rates is _MISSING:
+            rates = self._build(res, ts, key, tier)
+        return rates  # type: ignore[return-value]
 
     # -- resolution (once per provider, model, route) --------------------------
 
     def _resolve(self, provider: str, model: str, route: str | None) -> _Resolved:
-        res = _Resolved()
         provider_s = provider.strip().lower() if isinstance(provider, str) else ""
         model_s = model.strip() if isinstance(model, str) else ""
+        res = _Resolved(provider_s, model_s)
         if route == "local" or (route is None and provider_s in LOCAL_PROVIDERS):
             res.local = True
         elif not model_s:
@@ -285,9 +337,14 @@ class Pricer:
         else:
             if self.overrides is not None:
                 res.group = self.overrides.lookup(provider_s, model_s)
+            if self.corrections is not None:
+                res.corr = self.corrections.lookup(provider_s, model_s)
             res.genai = _find_genai(provider_s, model_s)
             if res.genai is not None:
                 res.windows = _time_windows(res.genai[1])
+            res.priceable = (res.genai is not None or res.group is not None or res.corr is not None
+                             or any(layer is not None and layer.matches(provider_s, model_s)
+                                    for layer in (self.overrides, self.corrections)))
             res.unknown = Price(None, "unknown", self._unknown_text(provider_s, model_s, res))
         if len(self._resolved) >= _MAX_CACHED_MODELS:
             self._resolved.clear()
@@ -298,7 +355,7 @@ class Pricer:
         where = f"genai-prices {_genai_version()}"
         if self.overrides is not None:
             where += f" or {self.overrides.path}"
-        if res.group is not None and res.genai is None:
+        if (res.group is not None or res.corr is not None) and res.genai is None:
             return f"no rate for {provider}/{model} at that date in {where}"
         if res.genai is not None:
             return f"genai-prices {_genai_version()}: {res.genai[0].id}/{res.genai[1].id} has no token rates"
@@ -307,17 +364,69 @@ class Pricer:
 
     # -- rates (once per resolved model and UTC day / time window) -------------
 
-    def _build(self, res: _Resolved, ts: float, key: Any) -> Rates | None:
-        rates = None
+    def _build(self, res: _Resolved, ts: float, key: Any,
+               tier: tuple[str | None, str | None] = (None, None)) -> Rates | Price:
         when = datetime.fromtimestamp(ts, UTC)
-        if res.group is not None and self.overrides is not None:
-            entry = Overrides.in_force(res.group, when.date())
-            if entry is not None:
-                rates = _rates_from_override(entry, res.group, self.overrides)
-        if rates is None and res.genai is not None:
-            rates = _rates_from_genai(*res.genai, when)
-        res.by_key[key] = rates
-        return rates
+        found = self._layers(res, when, tier)
+        result = res.unknown if found is None else found
+        res.by_key[key] = result
+        return result
+
+    def _layers(self, res: _Resolved, when: datetime,
+                tier: tuple[str | None, str | None]) -> Rates | Price | None:
+        """The rates of the first layer that prices the model: overrides, corrections, genai-prices.
+
+        At a tier, the layer that owns the model decides: its entry (or genai
+        variant) for that tier, else its standard rates through
+        ``_tier_fallback``. So a correction's long-context tiers stay in force
+        for a batch call, and your own standard rate is what batch halves.
+        """
+        day = when.date()
+        for table, group, status in ((self.overrides, res.group, "override"),
+                                     (self.corrections, res.corr, "priced")):
+            if table is None:
+                continue
+            base = None if group is None else Overrides.in_force(group, day)
+            if tier != (None, None):
+                tier_group = table.lookup(res.provider, res.model, *tier)
+                entry = None if tier_group is None else Overrides.in_force(tier_group, day)
+                if entry is not None and tier_group is not None:
+                    return self._entry_rates(entry, tier_group, table, status)
+            if base is not None and group is not None:
+                standard = self._entry_rates(base, group, table, status)
+                return standard if tier == (None, None) else self._tier_fallback(res, standard, tier)
+        if res.genai is None:
+            return None
+        if tier == (None, None):
+            return _rates_from_genai(*res.genai, when)
+        variant = _rates_from_genai(*res.genai, when, _genai_context(*tier))
+        if variant is not None:
+            return variant
+        standard_genai = _rates_from_genai(*res.genai, when)
+        return None if standard_genai is None else self._tier_fallback(res, standard_genai, tier)
+
+    def _entry_rates(self, entry: OverrideRate, group: tuple[OverrideRate, ...], table: Overrides,
+                     status: str) -> Rates:
+        label = entry.label(table.path) if status == "override" else _correction_label(entry, table)
+        return _rates_from_override(entry, group, label, status)
+
+    def _tier_fallback(self, res: _Resolved, standard: Rates,
+                       tier: tuple[str | None, str | None]) -> Rates | Price:
+        """A tier the owning layer has no rate for: batch at half where the provider says so, else unknown."""
+        service_tier, speed = tier
+        provider_id = res.genai[0].id if res.genai is not None else PROVIDER_ALIASES.get(res.provider, res.provider)
+        discount = BATCH_DISCOUNT.get(provider_id)
+        if service_tier == "batch" and speed is None and discount is not None:
+            return _scaled(standard, HALF, f"; batch: half the standard rates ({discount})")
+        asked = [(name, value) for name, value in (("service_tier", service_tier), ("speed", speed))
+                 if value is not None]
+        what = " and ".join(f"{name} {value!r}" for name, value in asked)
+        fields = ", ".join(f'{name} = "{value}"' for name, value in asked)
+        model = f"{res.provider}/{res.model}" if res.provider else res.model
+        return Price(None, "unknown",
+                     f"no rate for {model} at {what} in your overrides, flightdeck's corrections or "
+                     f"genai-prices {_genai_version()} (standard: {standard.source}): add a [[model]] "
+                     f"entry with {fields} to your prices.toml")
 
 
 # -- genai-prices --------------------------------------------------------------
@@ -439,10 +548,38 @@ def _schedule(model: ModelInfo) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def _rates_from_genai(provider: Provider, model: ModelInfo, how: str, when: datetime) -> Rates | None:
+def _genai_context(service_tier: str | None, speed: str | None) -> dict[str, str]:
+    """genai-prices' price context for a tier: its variants key on these exact values."""
+    context: dict[str, str] = {}
+    if service_tier == "batch":
+        context["processing"] = "batch"
+    elif service_tier is not None:
+        context["service_tier"] = service_tier
+    if speed is not None:
+        context["speed"] = speed
+    return context
+
+
+def _variant_applies(model: ModelInfo, when: datetime, context: dict[str, str]) -> bool:
+    """Whether genai-prices has a price variant for exactly this context at ``when``."""
+    for variant in model.price_variants or ():
+        if variant.constraint is not None and not variant.constraint.active(when):
+            continue
+        if variant.when.keys() <= context.keys() and all(context[k] == v for k, v in variant.when.items()):
+            return True
+    return False
+
+
+def _rates_from_genai(provider: Provider, model: ModelInfo, how: str, when: datetime,
+                      context: dict[str, str] | None = None) -> Rates | None:
+    """Flat Rates from genai-prices at ``when``; with ``context``, that price variant's (None if it has none)."""
     from genai_prices.types import TieredPrices
 
     model_price, start = _select_price(model, when)
+    if context:
+        if not _variant_applies(model, when, context):
+            return None
+        model_price = model.get_prices(when, context)  # genai's own rule overlays the variant
     values = {
         key: value
         for key, value in model_price.__dict__.items()
@@ -459,15 +596,17 @@ def _rates_from_genai(provider: Provider, model: ModelInfo, how: str, when: date
     source = f"genai-prices {_genai_version()}: {provider.id}/{model.id}{how}"
     if start is not None:
         source += f" (price from {start})"
+    if context:
+        source += " at " + ", ".join(f"{k}={v}" for k, v in sorted(context.items()))
     schedule = _schedule(model)
     untracked = tuple(sorted(_unit_name(key) for key in values if key not in _TRACKED_KEYS))
     base, notes = _rates_from_prices(flat[None])
     if notes:
         source += "; " + "; ".join(notes)
-    common: dict[str, Any] = dict(
-        source=source, status="priced", notes=notes, untracked=untracked,
-        date_matters=bool(schedule), schedule=schedule,
-    )
+    common: dict[str, Any] = {
+        "source": source, "status": "priced", "notes": notes, "untracked": untracked,
+        "date_matters": bool(schedule), "schedule": schedule,
+    }
     tiers = tuple((t, replace(_rates_from_prices(flat[t])[0], **common)) for t in thresholds)
     return replace(base, tiers=tiers, **common)
 
@@ -546,15 +685,44 @@ def _rates_from_prices(prices: dict[str, Decimal]) -> tuple[Rates, tuple[str, ..
 # -- overrides -------------------------------------------------------------------
 
 
-def _rates_from_override(entry: OverrideRate, group: tuple[OverrideRate, ...], overrides: Overrides) -> Rates:
-    source = entry.label(overrides.path)
+def _rates_from_override(entry: OverrideRate, group: tuple[OverrideRate, ...], source: str,
+                         status: str) -> Rates:
+    """Rates of an override or correction entry; ``source`` and ``status`` as Price has them."""
     schedule = tuple(f"from {e.since}: line {e.line}" for e in group if e.since is not None)
     base = _override_rates(entry.rates)
     tiers = tuple(
-        (tier.above, replace(_override_rates({**entry.rates, **tier.rates}), source=source, status="override"))
+        (tier.above, replace(_override_rates({**entry.rates, **tier.rates}), source=source, status=status))
         for tier in entry.tiers
     )
-    return replace(base, tiers=tiers, source=source, status="override", date_matters=bool(schedule), schedule=schedule)
+    return replace(base, tiers=tiers, source=source, status=status, date_matters=bool(schedule), schedule=schedule)
+
+
+CORRECTION_PREFIX: Final = "flightdeck correction"
+
+
+def _correction_label(entry: OverrideRate, table: Overrides) -> str:
+    """``Price.source`` of a shipped correction: says it is one, and where its rate comes from."""
+    return f"{CORRECTION_PREFIX} ({table.path.name} line {entry.line}): {entry.source}"
+
+
+def _scaled(rates: Rates, factor: Decimal, note: str) -> Rates:
+    """Every token rate times ``factor`` (tiers included); ``note`` is added to the source."""
+    def scale(r: Rates) -> Rates:
+        return replace(r, input=r.input * factor, output=r.output * factor,
+                       cache_read=r.cache_read * factor, cache_write=r.cache_write * factor,
+                       cache_write_1h=r.cache_write_1h * factor,
+                       reasoning=None if r.reasoning is None else r.reasoning * factor,
+                       source=r.source + note)
+    return replace(scale(rates), tiers=tuple((t, scale(r)) for t, r in rates.tiers))
+
+
+def _corrections() -> Overrides | None:
+    """The shipped corrections; a broken table (a packaging bug) is reported once and skipped."""
+    try:
+        return shipped_corrections()
+    except (OverrideError, OSError) as exc:
+        _warn_once(f"flightdeck: ignoring the shipped price corrections: {exc}")
+        return None
 
 
 def _override_rates(values: dict[str, Decimal]) -> Rates:

@@ -160,22 +160,28 @@ def _default_route(provider: str) -> str:
     return "direct"
 
 
-def _normalize(provider: str, raw: Any, api: str | None) -> tuple[Usage, list[str]]:
-    """Canonical usage and the problems met reading it. Never raises."""
+def _read_usage(provider: str, raw: Any, api: str | None) -> Any:
+    """The normaliser's ``UsageReading`` (usage None when none was seen). Never raises."""
+    from flightdeck.core.normalize import UsageReading, read_call_usage
+
     if isinstance(raw, Usage):
-        return raw, []
+        return UsageReading(raw)
     try:
-        from flightdeck.core import normalize as norm
-    except ImportError as exc:  # pragma: no cover - only while the package is being assembled
-        return Usage(), [f"usage not read: normaliser unavailable ({exc})"]
-    partial = getattr(norm, "normalize_usage_partial", None)
+        return read_call_usage(provider, raw, api)
+    except Exception as exc:  # read_call_usage never raises; a bug there must not reach the agent
+        return UsageReading(Usage(), (f"usage not read: {type(exc).__name__}: {exc}",))
+
+
+def _upstream(provider: str, raw: Any) -> str | None:
+    """The provider a LiteLLM call was routed to (``custom_llm_provider``), as the log reader says."""
+    if provider.lower() not in ("litellm", "litellm_proxy") or raw is None:
+        return None
     try:
-        if partial is not None:
-            usage, problems = partial(provider, raw, api)
-            return usage, list(problems)
-        return norm.normalize_usage(provider, raw, api), []
-    except Exception as exc:  # the agent must never see a telemetry error
-        return Usage(), [f"usage not read: {exc}"]
+        from flightdeck.core.normalize.litellm import payload_provider
+
+        return payload_provider(raw)
+    except Exception:  # attribution is best effort: keep the name the agent gave
+        return None
 
 
 def _reported_cost(provider: str, raw: Any) -> Decimal | None:
@@ -190,18 +196,20 @@ def _reported_cost(provider: str, raw: Any) -> Decimal | None:
 
 
 def _price(provider: str, model: str, usage: Usage, when: float, route: str,
-           reported: Decimal | None) -> tuple[str | None, str, str | None]:
-    """(cost string or None, cost_status, problem). Never raises."""
+           reported: Decimal | None, service_tier: str | None = None,
+           speed: str | None = None) -> tuple[str | None, str, str | None, str | None]:
+    """(cost string or None, cost_status, problem, price_source). Never raises."""
     try:
         from flightdeck.core.pricing import price
     except ImportError as exc:  # pragma: no cover
-        return None, "unknown", f"pricing unavailable: {exc}"
+        return None, "unknown", f"pricing unavailable: {exc}", None
     try:
-        p = price(provider, model, usage, when, route=route, reported_usd=reported)
+        p = price(provider, model, usage, when, route=route, reported_usd=reported,
+                  service_tier=service_tier, speed=speed)
         usd = None if p.usd is None else format_usd(p.usd)
-        return usd, p.status, None
+        return usd, p.status, None, p.source or None
     except Exception as exc:
-        return None, "unknown", f"not priced: {exc}"
+        return None, "unknown", f"not priced: {exc}", None
 
 
 class Call:
@@ -219,6 +227,7 @@ class Call:
         "_problems",
         "_prompt_hash",
         "_raw",
+        "_reading",
         "_rec",
         "_t0",
         "_t_first",
@@ -251,6 +260,7 @@ class Call:
         self._t_recv: float | None = None
         self._usage: Usage | None = None
         self._raw: Any = None
+        self._reading: Any = None  # the normaliser's UsageReading of the last set_usage
         self._problems: list[str] = []
         self._prompt_hash: str | None = None
         self._cost: Decimal | None = None
@@ -275,10 +285,11 @@ class Call:
     def set_usage(self, raw: Any, api: str | None = None) -> None:
         """The provider's usage: its usage object, the whole response, a stream's final
         chunk or list of events, or a ``Usage``. Read now; never raises."""
-        usage, problems = _normalize(self.provider, raw, api or self.api)
-        self._usage = usage
+        reading = _read_usage(self.provider, raw, api or self.api)
+        self._reading = reading
+        self._usage = reading.usage
         self._raw = raw
-        self._problems = problems
+        self._problems = [*reading.problems, *reading.notes]
 
     def set_prompt(self, messages: Any) -> None:
         """Hash the request's messages for ``prompt_hash`` (the text is never stored).
@@ -882,16 +893,30 @@ class Recorder:
             ev.error = describe_exception(exc)
         usage = call._usage or Usage()
         problems = list(call._problems)
-        if call._usage is None and exc is None:
-            problems.append("no usage set (call.set_usage)")
+        reading = call._reading
+        if reading is None and exc is None:
+            problems.append("no usage: call.set_usage(...) was never called, so the cost is unknown; "
+                            "pass the response's usage (or use rec.instrument)")
+        elif reading is None:
+            problems.append("no usage: the call failed before its usage arrived, so the cost is unknown")
         ev.usage = usage
         reported = call._cost
         if reported is None and call._raw is not None:
             reported = _reported_cost(call.provider, call._raw)
-        ev.cost_usd, ev.cost_status, problem = _price(call.provider, call.model, usage, float(ev.ts),
-                                                      call.route, reported)
-        if problem:
-            problems.append(problem)
+        upstream = _upstream(call.provider, call._raw)
+        if upstream is not None:
+            ev.provider = upstream  # as the LiteLLM log reader attributes it; route stays "proxy"
+        if reading is not None:
+            ev.service_tier, ev.speed = reading.service_tier, reading.speed
+        if call._usage is None and reported is None and call.route != "local":
+            # Usage never seen: unknown, never a priced zero (SPEC 5.1). A local model costs 0 anyway.
+            ev.cost_usd, ev.cost_status = None, "unknown"
+        else:
+            ev.cost_usd, ev.cost_status, problem, ev.price_source = _price(
+                ev.provider or call.provider, call.model, usage, float(ev.ts), call.route, reported,
+                ev.service_tier, ev.speed)
+            if problem:
+                problems.append(problem)
         if problems:
             ev.message = "; ".join(problems)[:500]
             for p in problems:

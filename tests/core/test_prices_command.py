@@ -95,3 +95,35 @@ def test_broken_prices_file_and_bad_time_exit_2(tmp_path: Path, capsys: pytest.C
     assert code == 2 and str(path) in err and "output" in err and "Traceback" not in err
     code, _, err = run(capsys, "gpt-4o", "--at", "next tuesday")
     assert code == 2 and "--at" in err
+
+
+def test_a_correction_is_said(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "claude-sonnet-4-20250514", "--provider", "anthropic", "--at", "2026-06-01")
+    assert code == 0 and err == ""
+    assert "a flightdeck correction applied" in out and "long-context-pricing" in out
+    rows = {line.split("  ")[0]: line.split() for line in out.splitlines()}
+    assert rows["input"][-2:] == ["3", "6"] and rows["output"][-2:] == ["15", "22.5"]
+    code, out, _ = run(capsys, "claude-sonnet-4-20250514", "--provider", "anthropic", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["correction"] is True and data["source"].startswith("flightdeck correction")
+
+
+def test_speed_and_service_tier_options(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "claude-opus-4-6", "--provider", "anthropic", "--speed", "fast",
+                       "--at", "2026-03-01")
+    rows = {line.split("  ")[0]: line.split() for line in out.splitlines()}
+    assert code == 0 and "at speed fast" in out
+    assert rows["input"][-2:] == ["30", "60"] and rows["output"][-2:] == ["150", "225"]
+    code, out, _ = run(capsys, "gpt-5", "--provider", "openai", "--service-tier", "flex",
+                       "--at", "2026-11-01", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["service_tier"] == "flex" and data["rates"]["input"] == "0.625"
+    code, out, err = run(capsys, "claude-opus-4-6", "--provider", "anthropic", "--service-tier", "priority")
+    assert code == 1 and out == "" and "service_tier 'priority'" in err and "unknown model" not in err
+
+
+def test_a_correction_applies_without_provider(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "claude-sonnet-4-20250514", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["correction"] is True
+    assert data["tiers"][0]["above_prompt_tokens"] == 200000 and data["tiers"][0]["rates"]["input"] == "6"

@@ -348,7 +348,7 @@ def test_broken_override_file_names_file_line_and_field(tmp_path: Path, text: st
 
 
 def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(OverrideError, match="nope.toml"):
+    with pytest.raises(OverrideError, match=r"nope.toml"):
         Pricer(tmp_path / "nope.toml")
 
 
@@ -432,6 +432,7 @@ def _genai_usage(u: Usage) -> genai_prices.Usage:
 
 
 def test_matches_genai_calc_price_exactly_across_many_models(pricer: Pricer) -> None:
+    pricer.corrections = None  # this checks the genai engine; the corrections differ on purpose
     rng = random.Random(20261127)
     models = _token_priced_models()
     assert len(models) > 1000
@@ -463,3 +464,188 @@ def test_rates_dataclass_is_frozen() -> None:
     with pytest.raises(AttributeError):
         rates.input = Decimal(5)  # type: ignore[misc]
     assert rates.for_prompt(10**9) is rates
+
+
+# -- corrections, service tiers and speed --------------------------------------------
+# Published prices (USD per MTok), from the provider's own pages:
+#   Anthropic long context (platform.claude.com/docs/en/about-claude/pricing#long-context-pricing):
+#     Sonnet 4 / 4.5, prompt > 200k tokens, the whole request: input 6, output 22.50
+#     (cache: reads 0.1x, 5m writes 1.25x, 1h writes 2x of the input rate).
+#   Anthropic fast mode (build-with-claude/fast-mode, Opus 4.6): speed "fast", prompt <= 200k:
+#     input 30, output 150; prompt > 200k: input 60, output 225 (caching multipliers on top).
+#   Anthropic batch (build-with-claude/batch-processing): 50% of standard prices.
+
+T_2026_06_01 = datetime(2026, 6, 1, 12, tzinfo=UTC).timestamp()
+T_2026_11_01 = datetime(2026, 11, 1, 12, tzinfo=UTC).timestamp()  # genai's tier variants start 2026-10-12/14
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-20250514", "claude-sonnet-4-0", "claude-sonnet-4-5",
+                                   "claude-sonnet-4-5-20250929"])
+def test_sonnet_4_long_context_bills_the_whole_request(pricer: Pricer, model: str) -> None:
+    big = Usage(input_tokens=250_000, cache_read_tokens=40_000, cache_write_tokens=10_000,
+                cache_write_1h_tokens=4_000, output_tokens=2_000)
+    result = pricer.price("anthropic", model, big, T_2026_06_01)
+    assert result.status == "priced"
+    assert result.usd == mtok((250_000, "6"), (40_000, "0.60"), (6_000, "7.50"), (4_000, "12"),
+                              (2_000, "22.50"))
+    small = Usage(input_tokens=150_000, cache_read_tokens=50_000, output_tokens=1_000)  # exactly 200k
+    assert pricer.price("anthropic", model, small, T_2026_06_01).usd == mtok(
+        (150_000, "3"), (50_000, "0.30"), (1_000, "15"))
+
+
+def test_sonnet_4_price_source_says_a_correction_applied(pricer: Pricer) -> None:
+    result = pricer.price("anthropic", "claude-sonnet-4-20250514", Usage(input_tokens=1), T_2026_06_01)
+    assert result.source.startswith(pricing.CORRECTION_PREFIX)
+    assert "platform.claude.com" in result.source and "price_corrections.toml" in result.source
+    # Sonnet 4.5's long-context tier is already right in genai-prices: no correction.
+    assert "genai-prices" in pricer.price("anthropic", "claude-sonnet-4-5", Usage(input_tokens=1)).source
+
+
+def test_opus_4_6_fast_mode_is_six_times_the_rate(pricer: Pricer) -> None:
+    usage = Usage(input_tokens=100_000, output_tokens=100_000)
+    standard = pricer.price("anthropic", "claude-opus-4-6", usage, T_2026_06_01)
+    fast = pricer.price("anthropic", "claude-opus-4-6", usage, T_2026_06_01, speed="fast")
+    assert standard.usd == Decimal("3") and fast.usd == Decimal("18")
+    assert fast.usd == 6 * standard.usd
+    assert fast.source.startswith(pricing.CORRECTION_PREFIX) and "fast-mode" in fast.source
+    long = Usage(input_tokens=250_000, cache_read_tokens=50_000, output_tokens=10_000)
+    before = datetime(2026, 3, 1, tzinfo=UTC).timestamp()  # long-context tier still in force
+    assert pricer.price("anthropic", "claude-opus-4-6", long, before, speed="fast").usd == mtok(
+        (250_000, "60"), (50_000, "6"), (10_000, "225"))
+    # From 2026-03-13 the standard rate is flat over the whole context, and fast mode 6x of it.
+    assert pricer.price("anthropic", "claude-opus-4-6", long, T_2026_06_01, speed="fast").usd == mtok(
+        (250_000, "30"), (50_000, "3"), (10_000, "150"))
+    assert pricer.price("anthropic", "claude-opus-4-6", long, T_2026_06_01).usd == mtok(
+        (250_000, "5"), (50_000, "0.5"), (10_000, "25"))
+    cached = Usage(input_tokens=0, cache_read_tokens=100_000, cache_write_tokens=50_000,
+                   cache_write_1h_tokens=25_000, output_tokens=0)
+    assert pricer.price("anthropic", "claude-opus-4-6", cached, T_2026_06_01, speed="fast").usd == mtok(
+        (100_000, "3"), (25_000, "37.50"), (25_000, "60"))
+    # "standard" is the standard speed.
+    assert pricer.price("anthropic", "claude-opus-4-6", usage, T_2026_06_01, speed="standard") == standard
+
+
+def test_genai_speed_variant_is_used_where_it_exists(pricer: Pricer) -> None:
+    snapshot = data_snapshot.get_snapshot()
+    provider, model = snapshot.find_provider_model("claude-fable-5-2", None, "anthropic", None)
+    usage = Usage(input_tokens=1000, output_tokens=500)
+    when = datetime.fromtimestamp(T_2026_06_01, UTC)
+    theirs = model.calc_price(_genai_usage(usage), provider, genai_request_timestamp=when,
+                              price_context={"speed": "fast"})
+    ours = pricer.price("anthropic", "claude-fable-5-2", usage, T_2026_06_01, speed="fast")
+    assert ours.usd == theirs.total_price and ours.usd != pricer.price(
+        "anthropic", "claude-fable-5-2", usage, T_2026_06_01).usd
+    assert "speed=fast" in ours.source
+
+
+@pytest.mark.parametrize("tier", ["flex", "priority"])
+def test_openai_flex_and_priority_use_genai_price_context(pricer: Pricer, tier: str) -> None:
+    snapshot = data_snapshot.get_snapshot()
+    provider, model = snapshot.find_provider_model("gpt-5", None, "openai", None)
+    usage = Usage(input_tokens=10_000, cache_read_tokens=30_000, output_tokens=5_000, reasoning_tokens=2_000)
+    when = datetime.fromtimestamp(T_2026_11_01, UTC)
+    theirs = model.calc_price(_genai_usage(usage), provider, genai_request_timestamp=when,
+                              price_context={"service_tier": tier})
+    ours = pricer.price("openai", "gpt-5", usage, T_2026_11_01, service_tier=tier)
+    assert ours.status == "priced" and ours.usd == theirs.total_price
+    # Published: gpt-5 flex is half the standard rate, priority double (1.25 -> 0.625 / 2.50 input).
+    standard = pricer.price("openai", "gpt-5", usage, T_2026_11_01)
+    assert standard.usd is not None
+    assert ours.usd == standard.usd * (Decimal("0.5") if tier == "flex" else 2)
+    assert f"service_tier={tier}" in ours.source
+    # Before genai's flex/priority rates start, the tier has no known rate: unknown, not standard.
+    assert pricer.price("openai", "gpt-5", usage, T_2026_06_01, service_tier=tier).status == "unknown"
+
+
+@pytest.mark.parametrize("tier", [None, "default", "standard", "auto", "DEFAULT", "on_demand"])
+def test_standard_tier_names_are_the_standard_rate(pricer: Pricer, tier: str | None) -> None:
+    usage = Usage(input_tokens=1000, output_tokens=100)
+    assert pricer.price("openai", "gpt-5", usage, T_2026_06_01, service_tier=tier) == pricer.price(
+        "openai", "gpt-5", usage, T_2026_06_01)
+
+
+def test_batch_uses_genai_batch_variant(pricer: Pricer) -> None:
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    batch = pricer.price("anthropic", "claude-opus-4-5", usage, T_2026_11_01, service_tier="batch")
+    assert batch.usd == Decimal("15")  # published batch: $2.50 + $12.50
+    assert "processing=batch" in batch.source
+
+
+def test_batch_without_a_batch_rate_is_half_where_the_provider_says_so(pricer: Pricer) -> None:
+    usage = Usage(input_tokens=100_000, output_tokens=100_000)
+    batch = pricer.price("anthropic", "claude-sonnet-4-20250514", usage, T_2026_06_01, service_tier="batch")
+    assert batch.usd == mtok((100_000, "1.50"), (100_000, "7.50"))  # half of $3 / $15
+    assert "batch: half the standard rates" in batch.source and "batch-processing" in batch.source
+    big = Usage(input_tokens=300_000)  # the long-context tier, halved too
+    assert pricer.price("anthropic", "claude-sonnet-4-20250514", big, T_2026_06_01,
+                        service_tier="batch").usd == mtok((300_000, "3"))
+
+
+def test_a_tier_with_no_rate_is_unknown_never_the_standard_price(pricer: Pricer) -> None:
+    usage = Usage(input_tokens=1000, output_tokens=100)
+    result = pricer.price("anthropic", "claude-opus-4-6", usage, T_2026_06_01, service_tier="priority")
+    assert result.usd is None and result.status == "unknown"
+    assert "service_tier 'priority'" in result.source and 'service_tier = "priority"' in result.source
+    assert pricer.rates("anthropic", "claude-opus-4-6", T_2026_06_01, service_tier="priority") is None
+    # A provider that does not publish a batch discount: unknown too.
+    snapshot = data_snapshot.get_snapshot()
+    found = next(((p.id, m.id) for p in snapshot.providers if p.id not in pricing.BATCH_DISCOUNT
+                  for m in p.models if not m.price_variants and pricer.rates(p.id, m.id) is not None), None)
+    assert found is not None
+    assert pricer.price(*found, usage, service_tier="batch").status == "unknown"
+
+
+def test_user_override_for_a_tier(tmp_path: Path) -> None:
+    path = tmp_path / "prices.toml"
+    path.write_text('[[model]]\nmatch = "claude-opus-4-6"\nservice_tier = "priority"\n'
+                    'input = "7"\noutput = "35"\nsource = "our contract"\n')
+    pricer = Pricer(path)
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    result = pricer.price("anthropic", "claude-opus-4-6", usage, T_2026_06_01, service_tier="priority")
+    assert result == Price(Decimal("42"), "override", result.source)
+    assert 'service_tier="priority"' in result.source
+    # The standard tier is untouched by a tier-only entry.
+    assert pricer.price("anthropic", "claude-opus-4-6", usage, T_2026_06_01).usd == Decimal("30")
+
+
+def test_user_override_wins_over_a_correction(tmp_path: Path) -> None:
+    path = tmp_path / "prices.toml"
+    path.write_text('[[model]]\nmatch = "claude-sonnet-4-2025*"\ninput = "1"\noutput = "1"\n')
+    result = Pricer(path).price("anthropic", "claude-sonnet-4-20250514", Usage(input_tokens=300_000))
+    assert result.status == "override" and result.usd == mtok((300_000, "1"))
+
+
+def test_shipped_corrections_each_have_a_source() -> None:
+    from flightdeck.core.price_overrides import CORRECTIONS_PATH, shipped_corrections
+
+    table = shipped_corrections()
+    entries = [entry for group in table.groups for entry in group]
+    assert len(entries) >= 3 and all(entry.source and "https://" in entry.source for entry in entries)
+    assert Overrides.load(CORRECTIONS_PATH, require_source=True).groups == table.groups
+
+
+def test_an_entry_without_source_is_refused_where_required(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[[model]]\nmatch = "x"\ninput = "1"\noutput = "1"\n')
+    with pytest.raises(OverrideError, match="'source': required here"):
+        Overrides.load(path, require_source=True)
+    assert Overrides.load(path).groups  # the user's own file needs none
+
+
+def test_bad_tier_field_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[[model]]\nmatch = "x"\ninput = "1"\noutput = "1"\nservice_tier = 3\n')
+    with pytest.raises(OverrideError, match=r"line 5: \[\[model\]\] field 'service_tier': must be a non-empty string"):
+        Overrides.load(path)
+
+
+def test_batch_halves_your_own_rate_not_the_database_batch_rate(tmp_path: Path) -> None:
+    path = tmp_path / "prices.toml"
+    path.write_text('[[model]]\nmatch = "claude-opus-4-5"\ninput = "4"\noutput = "20"\n')
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    result = Pricer(path).price("anthropic", "claude-opus-4-5", usage, T_2026_11_01, service_tier="batch")
+    # genai-prices' own batch variant would say $15; your rate is $24, and batch is half of it.
+    assert result.status == "override" and result.usd == Decimal("12")
+    assert "batch: half the standard rates" in result.source
+    flex = Pricer(path).price("anthropic", "claude-opus-4-5", usage, T_2026_11_01, service_tier="flex")
+    assert flex.status == "unknown" and "standard: override" in flex.source

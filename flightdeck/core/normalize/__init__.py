@@ -8,13 +8,17 @@ and their source; ``reading.Reader`` does the typed, field-named access.
 
 ``normalize_usage`` raises ``ValueError`` naming the field on bad input.
 ``normalize_usage_partial`` never raises: the recorder writes what could be
-read and shows the problems as a warning. ``reported_cost`` returns what a
-proxy said it charged, as an exact ``Decimal``.
+read and shows the problems as a warning. ``read_call_usage`` is what the
+recorder uses: it also says whether usage was seen at all (a payload without
+usage makes the call's cost unknown, never a priced zero: SPEC 5.1), the
+caveats of a valid payload, and the service tier and speed that price it.
+``reported_cost`` returns what a proxy said it charged, as an exact ``Decimal``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from types import ModuleType
 from typing import Any
@@ -39,10 +43,14 @@ from flightdeck.core.normalize.reading import Reader, as_mapping, as_sequence
 
 __all__ = [
     "PROVIDERS",
+    "UsageReading",
     "canonical_provider",
     "normalize_usage",
     "normalize_usage_partial",
+    "read_call_usage",
     "reported_cost",
+    "service_tier",
+    "speed",
 ]
 
 _MODULES: dict[str, ModuleType] = {
@@ -210,6 +218,84 @@ def normalize_usage_partial(
         r.problems.append(f"{name}: {type(exc).__name__}: {exc}")
         usage = Usage()
     return usage, r.problems
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReading:
+    """Everything the recorder needs from one call's usage payload.
+
+    ``usage`` is None when the payload held no usage at all (a stream chunk
+    without ``include_usage``, Anthropic's ``message_stop``...): the call's cost
+    is then unknown. ``problems`` are bad fields (the tokens read still count),
+    ``notes`` caveats of a valid payload; both go into the event's ``message``.
+    """
+
+    usage: Usage | None
+    problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    service_tier: str | None = None
+    speed: str | None = None
+
+
+def read_call_usage(provider: str, raw: Any, api: str | None = None) -> UsageReading:
+    """Read one call's usage payload for the recorder. Never raises.
+
+    ``provider``, ``raw`` and ``api`` as in ``normalize_usage``.
+    """
+    try:
+        name = canonical_provider(provider)
+    except Exception:  # a provider whose str() fails: still never raise
+        name = "unknown"
+    r = Reader(name, strict=False)
+    try:
+        usage: Usage | None = _run(r, name, raw, api)
+    except Exception as exc:  # never let a payload crash the agent
+        r.problems.append(f"{name}: {type(exc).__name__}: {exc}")
+        usage = Usage()
+    if r.missing:
+        usage = None
+    if r.tiers_read:  # read on the way to the usage: no second pass over the payload
+        tier, speed_ = r.service_tier, r.speed
+    else:
+        tier, speed_ = _attribute(name, raw, "service_tier"), _attribute(name, raw, "speed")
+    return UsageReading(usage, tuple(r.problems), tuple(r.notes), tier, speed_)
+
+
+def _attribute(name: str, raw: Any, what: str) -> str | None:
+    """An adapter's ``service_tier``/``speed`` reader, where the provider reports one."""
+    module = _MODULES.get(name)
+    reader = getattr(module, what, None) if module is not None else None
+    if reader is None:
+        return None
+    try:
+        if isinstance(raw, (str, bytes, bytearray)):
+            raw = msgspec.json.decode(raw)
+        value = reader(Reader(name, strict=False), raw)
+    except Exception:  # the tier is informative: an unreadable one is just unknown
+        return None
+    return value if isinstance(value, str) else None
+
+
+def service_tier(provider: str, raw: Any) -> str | None:
+    """The service tier the provider says served the call, as it names it; None when not said.
+
+    OpenAI: top-level ``service_tier`` ("default", "flex", "priority", ...);
+    Anthropic: ``usage.service_tier`` ("standard", "priority", "batch");
+    Bedrock: ``serviceTier.type`` ("default", "priority", "flex", "reserved").
+    ``raw`` as in ``normalize_usage``. Never raises.
+    """
+    try:
+        return _attribute(canonical_provider(provider), raw, "service_tier")
+    except Exception:  # never raise for an informative field
+        return None
+
+
+def speed(provider: str, raw: Any) -> str | None:
+    """Anthropic's ``usage.speed`` ("standard" or "fast"); None elsewhere. Never raises."""
+    try:
+        return _attribute(canonical_provider(provider), raw, "speed")
+    except Exception:  # never raise for an informative field
+        return None
 
 
 def reported_cost(provider: str, raw: Any) -> Decimal | None:

@@ -19,6 +19,10 @@ Rules (source: Bedrock API reference ``API_runtime_TokenUsage`` and
 - Bedrock reports no reasoning split: ``reasoning_tokens`` stays 0.
 - An InvokeModel body of an Anthropic model is Anthropic-shaped
   (snake_case ``usage``) and is read by the Anthropic rules.
+- ``serviceTier: {type: "priority" | "default" | "flex" | "reserved"}`` on
+  ConverseResponse and on ConverseStream's ``metadata`` event (botocore
+  ``bedrock-runtime/2023-09-30/service-2.json``, shapes ``ServiceTier`` and
+  ``ServiceTierType``) is the tier that served the call; ``service_tier`` reads it.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any
 
 from flightdeck.core.events import Usage
 from flightdeck.core.normalize import anthropic
-from flightdeck.core.normalize.reading import Obj, Reader, last_in_stream
+from flightdeck.core.normalize.reading import Obj, Reader, as_mapping, last_in_stream
 
 _INPUT = ("inputTokens", "inputTokenCount", "x-amzn-bedrock-input-token-count")
 _OUTPUT = ("outputTokens", "outputTokenCount", "x-amzn-bedrock-output-token-count")
@@ -124,3 +128,20 @@ def normalize(r: Reader, raw: Any, api: str | None = None) -> Usage:
     if head is not None and "input_tokens" in head and not any(k in head for k in _INPUT):
         return anthropic.read_usage(r, head)
     return read_sources(r, sources)
+
+
+@last_in_stream()
+def service_tier(r: Reader, raw: Any) -> str | None:
+    """``serviceTier.type`` of a Converse response or ConverseStream metadata event, or None."""
+    try:
+        m = as_mapping(raw)
+        if m is not None and m.get("serviceTier") is None and m.get("metadata") is not None:
+            m = as_mapping(m.get("metadata"))
+        tier = None if m is None else m.get("serviceTier")
+        if isinstance(tier, str):
+            return tier or None
+        tier_obj = as_mapping(tier)
+    except Exception:  # an unreadable payload: the tier is not known
+        return None
+    value = None if tier_obj is None else tier_obj.get("type")
+    return value if isinstance(value, str) and value else None

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from flightdeck.core.events import Usage
-from flightdeck.core.normalize.openai import find_usage, read_responses
+from flightdeck.core.normalize.openai import find_usage, missing_hint, read_responses
 from flightdeck.core.normalize.reading import Obj, Reader
 
 
@@ -61,7 +61,7 @@ def read_usage(r: Reader, u: Obj, path: str = "usage") -> Usage:
 def normalize(r: Reader, raw: Any, api: str | None = None) -> Usage:
     u = find_usage(r, raw)
     if u is None:
-        r.no_usage()
+        r.no_usage(missing_hint(raw))
         return Usage()
     if "prompt_tokens" not in u and "input_tokens" in u:
         return read_responses(r, u)

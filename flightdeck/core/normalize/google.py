@@ -10,6 +10,14 @@ GenerateContentResponseUsageMetadata; ai.google.dev/api/generate-content#UsageMe
 - ``candidatesTokenCount`` EXCLUDES ``thoughtsTokenCount``, so
   output = candidates + thoughts and reasoning = thoughts.
 - Gemini reports no cache writes (explicit caches are created by a separate call).
+- The Live API's ``UsageMetadata`` names the output ``responseTokenCount``
+  (same meaning as ``candidatesTokenCount``: an alias, taken once).
+- Service tier (python-genai ``types.py``, 2026): the Gemini API reports
+  ``usageMetadata.serviceTier`` ("standard" | "flex" | "priority";
+  "unspecified" is standard); Vertex AI reports ``trafficType`` instead, where
+  ``ON_DEMAND_FLEX`` / ``ON_DEMAND_PRIORITY`` are the flex and priority tiers
+  and ``PROVISIONED_THROUGHPUT`` is reserved capacity (no per-token rate).
+  ``service_tier`` reads them.
 
 Both spellings are read: camelCase from the REST API, snake_case from the
 python-genai SDK's ``model_dump()``. Accepted payloads: the usage metadata, a
@@ -29,9 +37,14 @@ from flightdeck.core.normalize.reading import Obj, Reader, last_in_stream
 _PROMPT = ("promptTokenCount", "prompt_token_count")
 _CACHED = ("cachedContentTokenCount", "cached_content_token_count")
 _TOOL = ("toolUsePromptTokenCount", "tool_use_prompt_token_count")
-_CANDIDATES = ("candidatesTokenCount", "candidates_token_count")
+_CANDIDATES = ("candidatesTokenCount", "candidates_token_count", "responseTokenCount", "response_token_count")
 _THOUGHTS = ("thoughtsTokenCount", "thoughts_token_count")
 _CONTAINERS = ("usageMetadata", "usage_metadata")
+_TIER = ("serviceTier", "service_tier")
+_TRAFFIC = ("trafficType", "traffic_type")
+# Vertex trafficType -> the tier it bills at (types.py TrafficType).
+_TRAFFIC_TIERS = {"ON_DEMAND": "standard", "ON_DEMAND_FLEX": "flex", "ON_DEMAND_PRIORITY": "priority",
+                  "PROVISIONED_THROUGHPUT": "provisioned_throughput"}
 
 
 @last_in_stream()
@@ -77,3 +90,29 @@ def normalize(r: Reader, raw: Any, api: str | None = None) -> Usage:
         return Usage()
     u, path = found
     return read_usage(r, u, path)
+
+
+def _text(value: Any) -> str | None:
+    """An enum member (python-genai's CaseInSensitiveEnum) or string, as text."""
+    value = getattr(value, "value", value)
+    return value if isinstance(value, str) and value else None
+
+
+def service_tier(r: Reader, raw: Any) -> str | None:
+    """``usageMetadata.serviceTier`` (Gemini API) or Vertex ``trafficType`` as a tier, or None."""
+    try:
+        found = find_usage(r, raw)
+    except Exception:  # an unreadable payload: the tier is not known
+        return None
+    if found is None:
+        return None
+    u = found[0]
+    for key in _TIER:
+        tier = _text(u.get(key))
+        if tier is not None:
+            return "standard" if tier.lower() == "unspecified" else tier.lower()
+    for key in _TRAFFIC:
+        traffic = _text(u.get(key))
+        if traffic is not None and traffic.upper() in _TRAFFIC_TIERS:
+            return _TRAFFIC_TIERS[traffic.upper()]
+    return None

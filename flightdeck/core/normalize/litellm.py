@@ -20,7 +20,16 @@ docs/my-website/docs/proxy/logging_spec.md):
   is the 1h part of the writes.
 - ``completion_tokens`` INCLUDES ``completion_tokens_details.reasoning_tokens``.
 - ``response_cost`` (float, USD) is LiteLLM's computed charge; exposed by
-  ``reported_cost``. ``custom_llm_provider`` and ``model`` name the upstream.
+  ``reported_cost``. When LiteLLM could not price the call it still writes
+  ``response_cost: 0`` (or null) and says why in
+  ``response_cost_failure_debug_info`` (StandardLoggingModelCostFailureDebugInformation:
+  ``error_str``, ``model``...) or ``zero_cost_diagnostic`` (reason
+  "missing_pricing_key" | "pricing_not_applied" | "cost_calculation_error"):
+  that 0 is not a charge, so ``reported_cost`` returns None and the call is
+  priced with flightdeck's own rates. A 0 without either (a LiteLLM cache hit)
+  is what was charged.
+- ``custom_llm_provider`` and ``model`` name the upstream: the recorder and the
+  log reader both attribute the call to that provider (route "proxy").
 """
 
 from __future__ import annotations
@@ -96,13 +105,34 @@ def normalize(r: Reader, raw: Any, api: str | None = None) -> Usage:
     if top is None or u is None:
         r.no_usage()
         return Usage()
-    return read_usage(r, top, u, path)
+    usage = read_usage(r, top, u, path)
+    why = cost_failure(top)
+    if why is not None:
+        r.note(f": LiteLLM could not price this call ({why}); priced with flightdeck's own rates")
+    return usage
+
+
+def cost_failure(m: Obj) -> str | None:
+    """Why LiteLLM's ``response_cost`` is not a charge (its 0 means "could not price"), or None."""
+    cost = m.get("response_cost")
+    if cost not in (None, 0, 0.0, "0"):
+        return None
+    info = as_mapping(m.get("response_cost_failure_debug_info"))
+    if info is not None:
+        error = info.get("error_str")
+        return str(error)[:120] if error else "response_cost_failure_debug_info"
+    diagnostic = as_mapping(m.get("zero_cost_diagnostic"))
+    if diagnostic is not None:
+        return f"zero_cost_diagnostic: {diagnostic.get('reason') or 'no reason'}"
+    return None
 
 
 def reported_cost(r: Reader, raw: Any) -> Decimal | None:
     m = r.obj(raw, "payload")
     if m is None:
         return None
+    if cost_failure(m) is not None:
+        return None  # "could not price", not "free": flightdeck prices it
     if m.get("response_cost") is not None:
         return to_decimal(m.get("response_cost"), "litellm response_cost")
     hidden = as_mapping(m.get("hidden_params")) or as_mapping(m.get("_hidden_params"))

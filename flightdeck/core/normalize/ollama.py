@@ -9,8 +9,13 @@ Generate a completion / Generate a chat completion; ``api/types.go`` Metrics):
 - ``prompt_eval_count`` is OMITTED when the whole prompt was reused from the
   KV cache: that is 0 plain input, not an error. Ollama does not say how many
   tokens the reuse covered, so no cache-read count is invented.
-- The ``/v1`` endpoint answers in OpenAI Chat Completions shape and is read by
-  those rules (``prompt_tokens`` / ``completion_tokens``).
+- The ``/v1`` endpoints answer in OpenAI shape and are read by those rules:
+  Chat Completions (``openai/openai.go`` Usage: ``prompt_tokens`` /
+  ``completion_tokens``, no details) and Responses (``openai/responses.go``
+  ResponsesUsage), whose ``input_tokens_details.cached_tokens`` is the cached
+  part of the prompt, INSIDE ``input_tokens`` as in OpenAI's own Responses.
+  (At ollama fb30760, 2026-08-21, the server still writes it as 0 with a TODO
+  to wire the real count; it is read as soon as it is sent.)
 - Ollama runs locally; the recorder prices it as ``local`` (cost 0).
 """
 

@@ -8,9 +8,19 @@ prompt-caching guide):
   ``completion_tokens`` INCLUDES ``completion_tokens_details.reasoning_tokens``.
 - Responses: ``input_tokens`` INCLUDES ``input_tokens_details.cached_tokens``;
   ``output_tokens`` INCLUDES ``output_tokens_details.reasoning_tokens``.
-- OpenAI reports no cache writes. Some OpenAI-compatible services (OpenRouter,
-  Azure AI Foundry) add ``cache_write_tokens`` beside ``cached_tokens``, also
-  inside the prompt total; it is read when present.
+- Cache writes: ``prompt_tokens_details.cache_write_tokens`` (Chat, openai-python
+  3.x PromptTokensDetails) and ``input_tokens_details.cache_write_tokens``
+  (Responses InputTokensDetails) sit beside ``cached_tokens``, also INSIDE the
+  prompt total. Their ``cache_write_tokens_details`` retention split
+  (``ttl_30m_tokens`` / ``ttl_12h_tokens``) has no canonical bucket (the 1h
+  bucket is Anthropic's lifetime) and is not priced separately.
+- ``service_tier`` (top level of ChatCompletion / ChatCompletionChunk /
+  Response: "auto" | "default" | "flex" | "scale" | "priority" | "fast") is the
+  tier that actually served the call; ``service_tier`` below reads it.
+- A Chat Completions stream carries usage only when the request asked for it
+  (``stream_options={"include_usage": True}``: a last chunk with empty
+  ``choices``); without it the call is unknown, never priced 0, and the
+  message says how to fix it.
 
 Accepted payloads: the usage object, the whole response, the last streamed
 chunk (``stream_options.include_usage``: ``choices`` empty, ``usage`` set), a
@@ -28,7 +38,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from flightdeck.core.events import Usage
-from flightdeck.core.normalize.reading import Obj, Reader, last_in_stream
+from flightdeck.core.normalize.reading import Obj, Reader, as_mapping, as_sequence, last_in_stream
 
 CHAT = "chat"
 RESPONSES = "responses"
@@ -53,6 +63,7 @@ def find_usage(r: Reader, raw: Any, key: str = "usage") -> Obj | None:
         if m is None:
             return None
     if key in m:
+        r.saw_tiers(m.get("service_tier"))  # the response beside its usage says how it was served
         return r.sub(m, key, "")
     if any(k in m for k in _USAGE_KEYS):
         return m
@@ -147,10 +158,56 @@ def check_api(r: Reader, api: str | None, apis: tuple[str, ...] = APIS) -> str |
     return flavour
 
 
+CHAT_STREAM_HINT = (" (a Chat Completions stream carries usage only when asked: pass "
+                    "stream_options={'include_usage': True} and give set_usage the final chunk "
+                    "or the list of chunks)")
+RESPONSES_STREAM_HINT = (" (a Responses stream carries usage only in its response.completed event: "
+                         "pass that event, the final response, or the list of events)")
+
+
+def _last(raw: Any) -> Obj | None:
+    events = as_sequence(raw)
+    item = (events[-1] if events else None) if events is not None else raw
+    try:
+        return as_mapping(item)
+    except Exception:  # unreadable: the reader already reported why
+        return None
+
+
+def missing_hint(raw: Any, chat_hint: str = CHAT_STREAM_HINT) -> str:
+    """Why an OpenAI-shaped payload has no usage, and what to pass instead."""
+    m = _last(raw)
+    if m is None:
+        return ""
+    kind = m.get("type")
+    if isinstance(kind, str) and kind.startswith("response."):
+        return RESPONSES_STREAM_HINT
+    choices = m.get("choices")
+    first = as_mapping(choices[0]) if isinstance(choices, (list, tuple)) and choices else None
+    if m.get("object") == "chat.completion.chunk" or (first is not None and "delta" in first):
+        return chat_hint
+    return ""
+
+
+@last_in_stream()
+def service_tier(r: Reader, raw: Any) -> str | None:
+    """The tier that served the call (top-level ``service_tier``), or None when not said."""
+    try:
+        m = as_mapping(raw)
+    except Exception:  # unreadable payload: the tier is simply not known
+        return None
+    if m is None:
+        return None
+    if isinstance(m.get("type"), str) and m.get("response") is not None:
+        m = as_mapping(m.get("response")) or m  # Responses stream events wrap the Response
+    value = m.get("service_tier")
+    return value if isinstance(value, str) and value else None
+
+
 def normalize(r: Reader, raw: Any, api: str | None = None) -> Usage:
     flavour = check_api(r, api)
     u = find_usage(r, raw)
     if u is None:
-        r.no_usage()
+        r.no_usage(missing_hint(raw))
         return Usage()
     return read_openai_shaped(r, u, flavour)

@@ -22,7 +22,7 @@ from typing import Any
 
 from flightdeck.core.events import Usage
 from flightdeck.core.normalize.cost import to_decimal
-from flightdeck.core.normalize.openai import check_api, find_usage, read_openai_shaped
+from flightdeck.core.normalize.openai import check_api, find_usage, missing_hint, read_openai_shaped
 from flightdeck.core.normalize.reading import Reader
 
 
@@ -30,7 +30,7 @@ def normalize(r: Reader, raw: Any, api: str | None = None) -> Usage:
     flavour = check_api(r, api)
     u = find_usage(r, raw)
     if u is None:
-        r.no_usage()
+        r.no_usage(missing_hint(raw))
         return Usage()
     return read_openai_shaped(r, u, flavour)
 

@@ -18,6 +18,9 @@ Rules (source: open-telemetry/semantic-conventions
   ``gen_ai.usage.cache_read_input_tokens`` / ``cache_creation_input_tokens``.
 - ``gen_ai.provider.name`` (current) or ``gen_ai.system`` (deprecated) name the
   provider: ``otel_provider`` maps them to flightdeck's provider names.
+- ``openai.response.service_tier`` (current; ``docs/registry/attributes/openai.md``)
+  or ``gen_ai.openai.response.service_tier`` (deprecated) is the tier that
+  served the call: ``service_tier`` reads it, so pricing uses its rates.
 
 Accepted payloads: a flat ``{name: value}`` dict, an OTLP JSON attribute list
 ``[{"key": ..., "value": {"intValue": "123"}}]`` (OTLP JSON writes int64 as a
@@ -38,6 +41,7 @@ CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_i
 CACHE_WRITE = ("gen_ai.usage.cache_creation.input_tokens",
                "gen_ai.usage.cache_creation_input_tokens")
 REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens")
+SERVICE_TIER = ("openai.response.service_tier", "gen_ai.openai.response.service_tier")
 
 # gen_ai.provider.name / gen_ai.system values -> flightdeck provider names.
 _PROVIDERS = {
@@ -115,10 +119,8 @@ def read_attributes(r: Reader, a: Obj) -> Usage:
     total_in = r.required(r.first(a, INPUT, ""), INPUT[0])
     read = r.first(a, CACHE_READ, "") or 0
     written = r.first(a, CACHE_WRITE, "") or 0
-    if read + written > total_in:
-        plain = total_in  # a cache-exclusive input count (see module notes)
-    else:
-        plain = total_in - read - written
+    # Parts above the total: a cache-exclusive input count (see module notes).
+    plain = total_in if read + written > total_in else total_in - read - written
     output = r.first(a, OUTPUT, "") or 0
     reasoning = r.subset(r.first(a, REASONING, "") or 0, REASONING[0], output, OUTPUT[0])
     return Usage(
@@ -180,3 +182,12 @@ def otel_has_usage(attrs: Any) -> bool:
     except Exception:
         return False
     return a is not None and any(k in a for k in INPUT + OUTPUT)
+
+
+def service_tier(r: Reader, raw: Any) -> str | None:
+    """The served tier (``openai.response.service_tier``), or None when the span has none."""
+    try:
+        a = attributes(raw)
+    except Exception:  # unreadable attributes: the tier is not known
+        return None
+    return _text(a, SERVICE_TIER)

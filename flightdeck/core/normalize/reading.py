@@ -33,7 +33,7 @@ def as_mapping(value: Any) -> Obj | None:
     """
     if isinstance(value, Mapping):
         return value
-    if value is None or isinstance(value, _SCALARS) or isinstance(value, (list, tuple)):
+    if value is None or isinstance(value, (*_SCALARS, list, tuple)):
         return None
     if isinstance(value, msgspec.Struct):  # e.g. flightdeck's own records
         return msgspec.structs.asdict(value)
@@ -83,7 +83,7 @@ def last_in_stream(*, empty: Any = None) -> Callable[[Callable[..., _Found]], Ca
                 found = search(r, item, *args, **kwargs)
                 if found != empty:
                     return found
-            return empty  # type: ignore[no-any-return]
+            return empty
 
         return search
 
@@ -98,12 +98,30 @@ def _show(value: Any) -> str:
 class Reader:
     """Field access with provider-named errors; strict raises, lenient records."""
 
-    __slots__ = ("problems", "provider", "strict")
+    __slots__ = ("missing", "notes", "problems", "provider", "service_tier", "speed", "strict",
+                 "tiers_read")
 
     def __init__(self, provider: str, *, strict: bool = True) -> None:
         self.provider = provider
         self.strict = strict
         self.problems: list[str] = []
+        # What a correct payload still leaves uncertain (e.g. a lone message_delta
+        # has no 1h/5m split): shown in the event's message, never raised.
+        self.notes: list[str] = []
+        # True when the payload held no usage at all: the call's cost is then
+        # unknown, never a priced zero (SPEC 5.1).
+        self.missing = False
+        # The service tier and speed, when the adapter read them on its way to
+        # the usage (``tiers_read``); else the adapter's own readers are asked.
+        self.service_tier: str | None = None
+        self.speed: str | None = None
+        self.tiers_read = False
+
+    def saw_tiers(self, service_tier: Any, speed: Any = None) -> None:
+        """The tier and speed found beside the usage (non-strings count as absent)."""
+        self.service_tier = service_tier if isinstance(service_tier, str) and service_tier else None
+        self.speed = speed if isinstance(speed, str) and speed else None
+        self.tiers_read = True
 
     # -- reporting -------------------------------------------------------------
 
@@ -118,7 +136,13 @@ class Reader:
         self.report(f"{path}: {detail}")
 
     def no_usage(self, detail: str = "") -> None:
+        """The payload has no usage; ``detail`` says what was passed and how to fix it."""
+        self.missing = True
         self.report(f": no usage found in payload{detail}")
+
+    def note(self, text: str) -> None:
+        """A caveat about a valid payload (``text`` follows the provider name)."""
+        self.notes.append(f"{self.provider}{text}" if text.startswith(":") else f"{self.provider} {text}")
 
     # -- structure ---------------------------------------------------------------
 

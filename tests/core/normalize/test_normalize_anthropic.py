@@ -70,7 +70,8 @@ def test_split_without_total_makes_the_total() -> None:
 def test_one_hour_above_total_is_an_error() -> None:
     bad = {"input_tokens": 1, "output_tokens": 1, "cache_creation_input_tokens": 5,
            "cache_creation": {"ephemeral_1h_input_tokens": 9}}
-    with pytest.raises(ValueError, match=r"ephemeral_1h_input_tokens \(9\) exceeds usage.cache_creation_input_tokens \(5\)"):
+    with pytest.raises(ValueError,
+                       match=r"ephemeral_1h_input_tokens \(9\) exceeds usage.cache_creation_input_tokens \(5\)"):
         normalize_usage("anthropic", bad)
 
 
@@ -85,9 +86,11 @@ def test_sdk_event_objects() -> None:
 
 
 def test_no_usage_and_bad_field_messages() -> None:
-    with pytest.raises(ValueError, match="^anthropic: no usage found in payload$"):
+    with pytest.raises(ValueError, match=r"^anthropic: no usage found in payload \(ping carries no usage"):
         normalize_usage("anthropic", {"type": "ping"})
-    with pytest.raises(ValueError, match="^anthropic usage.cache_read_input_tokens: expected a non-negative int"):
+    with pytest.raises(ValueError, match=r"^anthropic: no usage found in payload$"):
+        normalize_usage("anthropic", {"id": "msg_1"})
+    with pytest.raises(ValueError, match=r"^anthropic usage.cache_read_input_tokens: expected a non-negative int"):
         normalize_usage("anthropic", {"usage": {"input_tokens": 1, "cache_read_input_tokens": "x"}})
 
 
@@ -97,3 +100,87 @@ def test_partial_on_broken_stream(payload) -> None:
     usage, problems = normalize_usage_partial("anthropic", events)
     assert usage.input_tokens == 472 and usage.output_tokens == 0
     assert problems == ["anthropic usage.output_tokens: expected a non-negative int, got -1"]
+
+
+# -- 2026 fields, built with anthropic-sdk-python's own types (anthropic 2.14) --------
+
+
+def test_thinking_tokens_are_reasoning() -> None:
+    from anthropic.types import Usage as SdkUsage
+
+    usage = SdkUsage.model_validate({
+        "input_tokens": 100, "output_tokens": 900, "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": 0, "output_tokens_details": {"thinking_tokens": 700},
+        "service_tier": "standard", "speed": "standard"})
+    assert normalize_usage("anthropic", usage) == Usage(input_tokens=100, output_tokens=900,
+                                                        reasoning_tokens=700)
+
+
+def test_thinking_tokens_beyond_output_are_reported() -> None:
+    with pytest.raises(ValueError, match=r"output_tokens_details.thinking_tokens \(10\) exceeds usage.output_tokens"):
+        normalize_usage("anthropic", {"input_tokens": 1, "output_tokens": 5,
+                                      "output_tokens_details": {"thinking_tokens": 10}})
+
+
+def test_service_tier_and_speed_from_message_and_stream() -> None:
+    from anthropic.types import Message, RawMessageDeltaEvent, RawMessageStartEvent
+
+    from flightdeck.core.normalize import read_call_usage, service_tier, speed
+
+    message = Message.model_validate({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-opus-4-6",
+        "content": [], "stop_reason": "end_turn", "stop_sequence": None,
+        "usage": {"input_tokens": 10, "output_tokens": 20, "service_tier": "batch", "speed": "fast"}})
+    assert service_tier("anthropic", message) == "batch"
+    assert speed("anthropic", message) == "fast"
+    start = RawMessageStartEvent.model_validate({"type": "message_start", "message": {
+        **message.model_dump(), "usage": {"input_tokens": 10, "output_tokens": 1,
+                                          "service_tier": "priority", "speed": "fast"}}})
+    delta = RawMessageDeltaEvent.model_validate({
+        "type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": {"output_tokens": 55, "output_tokens_details": {"thinking_tokens": 40}}})
+    reading = read_call_usage("anthropic", [start, delta])
+    assert reading.usage == Usage(input_tokens=10, output_tokens=55, reasoning_tokens=40)
+    assert (reading.service_tier, reading.speed) == ("priority", "fast")
+    assert reading.problems == () and reading.notes == ()
+
+
+def test_lone_message_delta_prices_writes_at_the_1h_rate_and_says_so() -> None:
+    from anthropic.types import RawMessageDeltaEvent
+
+    from flightdeck.core.normalize import read_call_usage
+
+    delta = RawMessageDeltaEvent.model_validate({
+        "type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        "usage": {"input_tokens": 30, "output_tokens": 50, "cache_creation_input_tokens": 4000,
+                  "cache_read_input_tokens": 0}})
+    reading = read_call_usage("anthropic", delta)
+    assert reading.usage == Usage(input_tokens=30, output_tokens=50, cache_write_tokens=4000,
+                                  cache_write_1h_tokens=4000)
+    assert len(reading.notes) == 1 and "no 1h/5m cache-write split" in reading.notes[0]
+    assert "final message or the list of stream events" in reading.notes[0]
+    # The same delta after its message_start: the split of message_start is kept, no note.
+    start = {"type": "message_start", "message": {"usage": {
+        "input_tokens": 30, "output_tokens": 1, "cache_creation_input_tokens": 4000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 4000, "ephemeral_1h_input_tokens": 0}}}}
+    reading = read_call_usage("anthropic", [start, delta])
+    assert reading.usage == Usage(input_tokens=30, output_tokens=50, cache_write_tokens=4000)
+    assert reading.notes == ()
+
+
+def test_lone_delta_without_writes_has_no_note() -> None:
+    from flightdeck.core.normalize import read_call_usage
+
+    reading = read_call_usage("anthropic", {"type": "message_delta", "usage": {
+        "input_tokens": 3, "output_tokens": 4}})
+    assert reading.usage == Usage(input_tokens=3, output_tokens=4) and reading.notes == ()
+
+
+def test_message_stop_alone_is_missing_with_a_hint() -> None:
+    from anthropic.types import RawMessageStopEvent
+
+    from flightdeck.core.normalize import read_call_usage
+
+    reading = read_call_usage("anthropic", RawMessageStopEvent(type="message_stop"))
+    assert reading.usage is None
+    assert "message_stop carries no usage" in reading.problems[0]

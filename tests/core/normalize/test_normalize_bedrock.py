@@ -78,3 +78,23 @@ def test_one_hour_above_writes() -> None:
                      "cacheDetails": [{"ttl": "1h", "inputTokens": 11}]}}
     with pytest.raises(ValueError, match=r"\(11\) exceeds usage.cacheWriteInputTokens \(10\)"):
         normalize_usage("bedrock", bad)
+
+
+def test_service_tier_of_converse_and_its_stream() -> None:
+    # Shapes of botocore's bedrock-runtime 2023-09-30 service model: ServiceTier {type}.
+    from flightdeck.core.normalize import read_call_usage, service_tier
+
+    response = {"output": {"message": {"role": "assistant", "content": [{"text": "hi"}]}},
+                "stopReason": "end_turn", "metrics": {"latencyMs": 120},
+                "usage": {"inputTokens": 10, "outputTokens": 3, "totalTokens": 13},
+                "serviceTier": {"type": "flex"}}
+    assert service_tier("bedrock", response) == "flex"
+    stream = [{"messageStart": {"role": "assistant"}},
+              {"contentBlockDelta": {"delta": {"text": "hi"}, "contentBlockIndex": 0}},
+              {"messageStop": {"stopReason": "end_turn"}},
+              {"metadata": {"usage": {"inputTokens": 10, "outputTokens": 3, "totalTokens": 13},
+                            "metrics": {"latencyMs": 120}, "serviceTier": {"type": "priority"}}}]
+    reading = read_call_usage("bedrock", stream)
+    assert reading.service_tier == "priority"
+    assert reading.usage == Usage(input_tokens=10, output_tokens=3)
+    assert service_tier("bedrock", {"usage": {"inputTokens": 1, "outputTokens": 1}}) is None

@@ -57,12 +57,12 @@ def test_api_picks_the_container() -> None:
 
 def test_tokens_without_billed_units_is_an_error() -> None:
     body = {"usage": {"tokens": {"input_tokens": 71, "output_tokens": 418}}}
-    with pytest.raises(ValueError, match="cohere usage.billed_units: missing"):
+    with pytest.raises(ValueError, match=r"cohere usage.billed_units: missing"):
         normalize_usage("cohere", body)
     usage, problems = normalize_usage_partial("cohere", body)
     assert usage == Usage() and len(problems) == 1
 
 
 def test_fractional_billed_units_rejected() -> None:
-    with pytest.raises(ValueError, match="meta.billed_units.input_tokens"):
+    with pytest.raises(ValueError, match=r"meta.billed_units.input_tokens"):
         normalize_usage("cohere", {"meta": {"billed_units": {"input_tokens": 1.5}}})

@@ -11,6 +11,7 @@ from flightdeck.core.normalize import (
     canonical_provider,
     normalize_usage,
     normalize_usage_partial,
+    read_call_usage,
     reported_cost,
 )
 
@@ -32,6 +33,10 @@ KEYS = [
     "attributes", "key", "value", "intValue", "gen_ai.usage.input_tokens",
     "gen_ai.usage.output_tokens", "gen_ai.usage.cache_read.input_tokens", "response",
     "delta", "event_type", "message_start", "message_delta", "response.completed",
+    # 2026 fields: tiers, speed, thinking, Mistral's event wrapper, LiteLLM's cost failures
+    "service_tier", "speed", "serviceTier", "trafficType", "openai.response.service_tier",
+    "thinking_tokens", "data", "message_stop", "object", "chat.completion.chunk", "choices",
+    "response_cost_failure_debug_info", "zero_cost_diagnostic", "error_str", "responseTokenCount",
 ]
 
 scalars = st.one_of(
@@ -50,7 +55,8 @@ json_ish = st.recursive(
 
 
 @settings(max_examples=300, deadline=None)
-@given(provider=st.sampled_from(PROVIDERS), raw=json_ish, api=st.sampled_from([None, "chat", "responses", "v1", "v2", "bogus"]))
+@given(provider=st.sampled_from(PROVIDERS), raw=json_ish,
+       api=st.sampled_from([None, "chat", "responses", "v1", "v2", "bogus"]))
 def test_random_payloads_raise_only_value_error(provider: str, raw: object, api: str | None) -> None:
     try:
         u = normalize_usage(provider, raw, api)
@@ -65,6 +71,14 @@ def test_random_payloads_raise_only_value_error(provider: str, raw: object, api:
         reported_cost(provider, raw)
     except ValueError:
         pass
+    reading = read_call_usage(provider, raw, api)  # must never raise either
+    if reading.usage is not None:
+        _check_invariants(reading.usage)
+    assert all(isinstance(t, str) and t for t in (*reading.problems, *reading.notes))
+    assert reading.service_tier is None or isinstance(reading.service_tier, str)
+    assert reading.speed is None or isinstance(reading.speed, str)
+    if reading.usage is None:  # no usage seen: always said why
+        assert any("no usage found" in p for p in reading.problems)
 
 
 def _check_invariants(u: Usage) -> None:
@@ -110,7 +124,7 @@ def test_unknown_provider_detects_common_shapes() -> None:
 
 
 def test_unknown_provider_unknown_shape_names_the_provider() -> None:
-    with pytest.raises(ValueError, match="^somecloud: unknown provider"):
+    with pytest.raises(ValueError, match=r"^somecloud: unknown provider"):
         normalize_usage("SomeCloud", {"tokens_used": 5})
 
 

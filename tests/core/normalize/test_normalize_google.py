@@ -59,12 +59,13 @@ def test_no_thinking_model() -> None:
 
 
 def test_cached_above_prompt_names_both() -> None:
-    with pytest.raises(ValueError, match=r"cachedContentTokenCount \(10\) exceeds usageMetadata.promptTokenCount \(5\)"):
+    with pytest.raises(ValueError,
+                       match=r"cachedContentTokenCount \(10\) exceeds usageMetadata.promptTokenCount \(5\)"):
         normalize_usage("google", {"usageMetadata": {"promptTokenCount": 5, "cachedContentTokenCount": 10}})
 
 
 def test_snake_error_uses_snake_name() -> None:
-    with pytest.raises(ValueError, match="usage_metadata.prompt_token_count: expected"):
+    with pytest.raises(ValueError, match=r"usage_metadata.prompt_token_count: expected"):
         normalize_usage("google", {"usage_metadata": {"prompt_token_count": "many"}})
 
 
@@ -73,3 +74,29 @@ def test_openai_compatible_endpoint() -> None:
             "usage": {"prompt_tokens": 120, "completion_tokens": 40, "total_tokens": 160,
                       "prompt_tokens_details": {"cached_tokens": 100}}}
     assert normalize_usage("gemini", body) == Usage(input_tokens=20, output_tokens=40, cache_read_tokens=100)
+
+
+# -- 2026 fields of python-genai types.py ------------------------------------------------
+
+
+def test_gemini_service_tier_and_vertex_traffic_type() -> None:
+    from flightdeck.core.normalize import read_call_usage, service_tier
+
+    gemini = {"candidates": [], "usageMetadata": {
+        "promptTokenCount": 100, "candidatesTokenCount": 20, "totalTokenCount": 120, "serviceTier": "flex"}}
+    reading = read_call_usage("google", gemini)
+    assert reading.service_tier == "flex" and reading.usage == Usage(input_tokens=100, output_tokens=20)
+    vertex = {"usage_metadata": {"prompt_token_count": 10, "candidates_token_count": 2,
+                                 "traffic_type": "ON_DEMAND_PRIORITY"}}
+    assert service_tier("vertex_ai", vertex) == "priority"
+    unspecified = {"usageMetadata": {"promptTokenCount": 1, "serviceTier": "unspecified"}}
+    assert service_tier("google", unspecified) == "standard"
+    assert service_tier("google", {"usageMetadata": {"promptTokenCount": 1}}) is None
+
+
+def test_live_api_usage_metadata_response_token_count() -> None:
+    # python-genai UsageMetadata (Live API): response_token_count, not candidates_token_count.
+    live = {"usage_metadata": {"prompt_token_count": 50, "cached_content_token_count": 10,
+                               "response_token_count": 30, "thoughts_token_count": 5}}
+    assert normalize_usage("google", live) == Usage(input_tokens=40, output_tokens=35, cache_read_tokens=10,
+                                                    reasoning_tokens=5)

@@ -60,3 +60,48 @@ def test_reads_above_prompt_is_an_error(payload) -> None:
     p["metadata"]["usage_object"]["prompt_tokens"] = 100
     with pytest.raises(ValueError, match=r"litellm metadata.usage_object.cache_read_input_tokens \(15360\)"):
         normalize_usage("litellm", p)
+
+
+# -- LiteLLM could not price it: its 0 is not a charge ---------------------------------
+# litellm/types/utils.py StandardLoggingPayload.response_cost_failure_debug_info
+# (StandardLoggingModelCostFailureDebugInformation: error_str, traceback_str, model, ...)
+# and zero_cost_diagnostic (StandardLoggingZeroCostDiagnostic: reason, ...).
+
+
+def _unpriced(p: dict) -> dict:
+    p = copy.deepcopy(p)
+    p["response_cost"] = 0.0
+    p["hidden_params"]["response_cost"] = None
+    p["response_cost_failure_debug_info"] = {
+        "error_str": "This model isn't mapped yet. model=claude-sonnet-4-5-20250929, custom_llm_provider=anthropic",
+        "traceback_str": "Traceback ...", "model": "claude-sonnet-4-5-20250929", "cache_hit": None,
+        "custom_llm_provider": "anthropic", "base_model": None, "call_type": "acompletion",
+        "custom_pricing": False}
+    return p
+
+
+def test_failed_cost_is_not_reported(payload) -> None:
+    from flightdeck.core.normalize import read_call_usage
+
+    p = _unpriced(payload("litellm_standard_logging_anthropic.json"))
+    assert reported_cost("litellm", p) is None
+    reading = read_call_usage("litellm", p)
+    assert reading.usage is not None and reading.usage.input_tokens == 472
+    assert any("LiteLLM could not price this call (This model isn't mapped yet" in n for n in reading.notes)
+    p["response_cost"] = None
+    assert reported_cost("litellm", p) is None
+
+
+def test_zero_cost_diagnostic_is_not_reported(payload) -> None:
+    p = payload("litellm_standard_logging_anthropic.json")
+    p["response_cost"] = 0
+    p["zero_cost_diagnostic"] = {"reason": "missing_pricing_key", "pricing_model": "token",
+                                 "missing_pricing_keys": ["input_cost_per_token"]}
+    assert reported_cost("litellm", p) is None
+
+
+def test_a_plain_zero_is_what_was_charged(payload) -> None:
+    p = payload("litellm_standard_logging_anthropic.json")
+    p["response_cost"] = 0.0  # e.g. a LiteLLM cache hit: nothing was charged
+    p["cache_hit"] = True
+    assert reported_cost("litellm", p) == Decimal(0)

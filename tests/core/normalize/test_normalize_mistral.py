@@ -27,3 +27,18 @@ def test_cached_tokens_either_name_taken_once() -> None:
     expected = Usage(input_tokens=606, output_tokens=211, cache_read_tokens=1024)
     for usage in (details, legacy, both):
         assert normalize_usage("mistralai", {"usage": usage}) == expected
+
+
+def test_completion_event_data_is_unwrapped() -> None:
+    # mistralai's CompletionEvent: {"data": CompletionChunk}; the last one carries usage.
+    from flightdeck.core.normalize import read_call_usage
+
+    first = {"data": {"id": "c", "object": "chat.completion.chunk", "model": "mistral-small-latest",
+                      "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}]}}
+    last = {"data": {"id": "c", "object": "chat.completion.chunk", "model": "mistral-small-latest",
+                     "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "stop"}],
+                     "usage": {"prompt_tokens": 14, "completion_tokens": 9, "total_tokens": 23}}}
+    assert normalize_usage("mistral", last) == Usage(input_tokens=14, output_tokens=9)
+    assert normalize_usage("mistral", [first, last]) == Usage(input_tokens=14, output_tokens=9)
+    reading = read_call_usage("mistral", first)
+    assert reading.usage is None and "last CompletionEvent" in reading.problems[0]

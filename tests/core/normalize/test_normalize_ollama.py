@@ -37,5 +37,15 @@ def test_intermediate_chunk_says_to_pass_the_final_one(payload) -> None:
 
 
 def test_bad_eval_count() -> None:
-    with pytest.raises(ValueError, match="^ollama eval_count: expected a non-negative int"):
+    with pytest.raises(ValueError, match=r"^ollama eval_count: expected a non-negative int"):
         normalize_usage("ollama", {"done": True, "prompt_eval_count": 3, "eval_count": -1})
+
+
+def test_responses_endpoint_reports_cached_prompt() -> None:
+    # ollama openai/responses.go ResponsesUsage: input_tokens_details.cached_tokens,
+    # inside input_tokens (OpenAI Responses semantics).
+    body = {"id": "resp_1", "object": "response", "model": "qwen3:8b", "usage": {
+        "input_tokens": 120, "output_tokens": 30, "total_tokens": 150,
+        "input_tokens_details": {"cached_tokens": 100}, "output_tokens_details": {"reasoning_tokens": 12}}}
+    assert normalize_usage("ollama", body) == Usage(input_tokens=20, output_tokens=30,
+                                                    cache_read_tokens=100, reasoning_tokens=12)

@@ -130,9 +130,9 @@ def test_reasoning_above_completion_is_an_error() -> None:
 
 
 def test_bool_and_fraction_are_not_counts() -> None:
-    with pytest.raises(ValueError, match="usage.completion_tokens"):
+    with pytest.raises(ValueError, match=r"usage.completion_tokens"):
         normalize_usage("openai", {"prompt_tokens": 1, "completion_tokens": True})
-    with pytest.raises(ValueError, match="usage.prompt_tokens"):
+    with pytest.raises(ValueError, match=r"usage.prompt_tokens"):
         normalize_usage("openai", {"prompt_tokens": 1.5})
 
 
@@ -156,3 +156,67 @@ def test_embeddings_usage_has_no_completion() -> None:
     body = {"object": "list", "data": [], "model": "text-embedding-3-small",
             "usage": {"prompt_tokens": 8, "total_tokens": 8}}
     assert normalize_usage("openai", body) == Usage(input_tokens=8)
+
+
+# -- 2026 fields, built with openai-python's own types (openai 3.57) -----------------
+
+
+def test_chat_cache_writes_inside_the_prompt() -> None:
+    from openai.types import CompletionUsage
+
+    usage = CompletionUsage.model_validate({
+        "prompt_tokens": 5000, "completion_tokens": 300, "total_tokens": 5300,
+        "prompt_tokens_details": {"cached_tokens": 3000, "cache_write_tokens": 1500},
+        "completion_tokens_details": {"reasoning_tokens": 200}})
+    assert normalize_usage("openai", usage) == Usage(
+        input_tokens=500, output_tokens=300, cache_read_tokens=3000, cache_write_tokens=1500,
+        reasoning_tokens=200)
+
+
+def test_responses_cache_writes_inside_the_input() -> None:
+    from openai.types.responses import ResponseUsage
+
+    usage = ResponseUsage.model_validate({
+        "input_tokens": 9000, "output_tokens": 100, "total_tokens": 9100,
+        "input_tokens_details": {"cached_tokens": 4000, "cache_write_tokens": 2000,
+                                 "cache_write_tokens_details": {"ttl_30m_tokens": 2000, "ttl_12h_tokens": 0}},
+        "output_tokens_details": {"reasoning_tokens": 0}})
+    assert normalize_usage("openai", usage) == Usage(
+        input_tokens=3000, output_tokens=100, cache_read_tokens=4000, cache_write_tokens=2000)
+
+
+def test_service_tier_of_a_completion_and_a_stream() -> None:
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+    from flightdeck.core.normalize import read_call_usage, service_tier
+
+    completion = ChatCompletion.model_validate({
+        "id": "c1", "object": "chat.completion", "created": 1, "model": "gpt-5", "service_tier": "flex",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}})
+    assert service_tier("openai", completion) == "flex"
+    chunks = [ChatCompletionChunk.model_validate({
+        "id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-5",
+        "service_tier": "priority", "choices": [], **extra})
+        for extra in ({}, {"usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}})]
+    reading = read_call_usage("openai", chunks)
+    assert reading.service_tier == "priority"
+    assert reading.usage == Usage(input_tokens=10, output_tokens=2)
+
+
+def test_service_tier_of_a_responses_completed_event() -> None:
+    from flightdeck.core.normalize import service_tier
+
+    event = {"type": "response.completed", "sequence_number": 9, "response": {
+        "id": "resp_1", "object": "response", "service_tier": "default",
+        "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2}}}
+    assert service_tier("openai", event) == "default"
+    assert service_tier("openai", {"usage": {"prompt_tokens": 1}}) is None
+
+
+def test_chunk_without_usage_names_include_usage() -> None:
+    with pytest.raises(ValueError, match=r"stream_options=\{'include_usage': True\}"):
+        normalize_usage("openai", {"object": "chat.completion.chunk", "choices": [
+            {"index": 0, "delta": {"content": "x"}}]})
+    with pytest.raises(ValueError, match=r"response.completed"):
+        normalize_usage("openai", {"type": "response.output_text.delta", "delta": "x"})

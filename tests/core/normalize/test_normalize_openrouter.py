@@ -46,13 +46,14 @@ def test_reported_cost_is_exact() -> None:
 def test_reported_cost_absent_or_bad() -> None:
     assert reported_cost("openrouter", {"usage": {"prompt_tokens": 1}}) is None
     assert reported_cost("openai", BODY) is None  # OpenAI does not report a charge
-    with pytest.raises(ValueError, match="openrouter usage.cost"):
+    with pytest.raises(ValueError, match=r"openrouter usage.cost"):
         reported_cost("openrouter", {"usage": {"prompt_tokens": 1, "cost": -0.5}})
-    with pytest.raises(ValueError, match="openrouter usage.cost"):
+    with pytest.raises(ValueError, match=r"openrouter usage.cost"):
         reported_cost("openrouter", {"usage": {"prompt_tokens": 1, "cost": float("nan")}})
 
 
 def test_writes_over_prompt_names_fields() -> None:
     bad = dict(BODY["usage"], prompt_tokens=9000)
-    with pytest.raises(ValueError, match=r"cached_tokens \(8000\) \+ usage.prompt_tokens_details.cache_write_tokens \(2000\) exceed usage.prompt_tokens \(9000\)"):
+    with pytest.raises(ValueError, match=r"cached_tokens \(8000\) \+ usage.prompt_tokens_details"
+                                         r".cache_write_tokens \(2000\) exceed usage.prompt_tokens \(9000\)"):
         normalize_usage("openrouter", bad)

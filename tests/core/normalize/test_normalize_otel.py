@@ -60,7 +60,7 @@ def test_bad_int_value_names_the_attribute() -> None:
 
 
 def test_no_usage_attributes() -> None:
-    with pytest.raises(ValueError, match="no gen_ai.usage"):
+    with pytest.raises(ValueError, match=r"no gen_ai.usage"):
         normalize_usage("otel", {"http.method": "POST"})
 
 
@@ -68,3 +68,15 @@ def test_has_usage_tells_model_spans_from_tool_spans(payload) -> None:
     assert otel_has_usage(payload("otel_span_otlp.json"))
     assert not otel_has_usage({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"})
     assert not otel_has_usage("not attributes")
+
+
+def test_service_tier_attribute() -> None:
+    from flightdeck.core.normalize import read_call_usage, service_tier
+
+    span = [{"key": "gen_ai.usage.input_tokens", "value": {"intValue": "100"}},
+            {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "10"}},
+            {"key": "openai.response.service_tier", "value": {"stringValue": "flex"}}]
+    reading = read_call_usage("otel", span)
+    assert reading.service_tier == "flex" and reading.usage == Usage(input_tokens=100, output_tokens=10)
+    assert service_tier("otel", {"gen_ai.openai.response.service_tier": "priority"}) == "priority"
+    assert service_tier("otel", {"gen_ai.usage.input_tokens": 1}) is None
