@@ -35,6 +35,10 @@ FULL_POLL_SECONDS = 0.5  # safety net under the watcher (and the whole story on 
 RESCAN_SECONDS = 5.0  # folders re-listed for new *.jsonl in case the watcher missed one
 RATE_SECONDS = 5.0  # events_per_second is averaged over this long
 MAX_NOTICES = 20
+# A reader holding a response for its last copy (Claude Code streams one
+# response as several lines) hands it out once its file has been quiet this
+# long; the next response of the same thread releases it sooner.
+SETTLE_SECONDS = 30.0
 BATCH_LINES = 2000  # lines parsed before they are counted (bounds memory while reading history)
 LOCK_CHUNK = 500  # events counted per acquisition of the aggregator lock
 SOCKET_HISTORY = 200_000  # socket events kept so a filter change can recount them
@@ -86,6 +90,7 @@ class Engine:
         self._tailer = Tailer(paths) if paths else None
         self._named_files = set(self._tailer.files) if self._tailer else set()
         self._formats: dict[Path, tuple[int, FileFormat]] = {}
+        self._last_lines: dict[Path, float] = {}  # monotonic time a file last gave lines (for SETTLE_SECONDS)
         self._socket_path = Path(socket_path) if socket_path is not None else None
         self._server: SocketServer | None = None
         self._socket_events: deque[Event] = deque(maxlen=SOCKET_HISTORY)
@@ -169,6 +174,10 @@ class Engine:
             more = self._ingest(self._tailer.poll(), history=True)
             if not more:
                 break
+        # History read to its end: what readers hold is complete as far as it goes.
+        held = [ev for _gen, fmt in self._formats.values() for ev in fmt.flush()]
+        if held:
+            self._count(held, [], history=True)
         self._backfilling = False
 
     def _run(self) -> None:
@@ -242,17 +251,31 @@ class Engine:
                 self._backfill_done += res.bytes_read
             rejects.extend(res.rejects)
             if not res.lines:
+                self._settle(follower, events)
                 continue
             fmt = self._format_for(follower)
+            self._last_lines[follower.path] = time.monotonic()
             for line in res.lines:
                 parsed = fmt.parse(line)
                 if type(parsed) is list:
                     events.extend(parsed)
                 else:
                     rejects.append(parsed)  # type: ignore[arg-type]
+            copies = fmt.take_copies()  # a streamed response's other lines: duplicates, as in report
+            if copies:
+                with self._lock:
+                    self._agg.duplicates += copies
         if events or rejects:
             self._count(events, rejects, history=history)
         return more
+
+    def _settle(self, follower: Follower, events: list[Event]) -> None:
+        """Take what the file's reader holds once the file has been quiet for SETTLE_SECONDS."""
+        known = self._formats.get(follower.path)
+        if known is None or not known[1].holding:
+            return
+        if time.monotonic() - self._last_lines.get(follower.path, 0.0) >= SETTLE_SECONDS:
+            events.extend(known[1].flush())
 
     def _count(self, events: list[Event], rejects: list[Rejected], *, history: bool) -> None:
         firings: list[tuple[Event, Firing]] = []

@@ -19,7 +19,7 @@ from typing import Final
 
 import msgspec
 
-from flightdeck.core.events import MAX_LINE_BYTES, Rejected
+from flightdeck.core.events import MAX_LINE_BYTES, Event, Rejected
 from flightdeck.ingest.formats.claude_code import (
     CLAUDE_CODE_AGENT,
     ClaudeCode,
@@ -108,3 +108,28 @@ class FileFormat:
             return fmt.parse(line)
         except Exception as exc:  # a payload shape nobody foresaw: one rejected line, never a crash
             return Rejected(f"bad {fmt.name} line", f"{type(exc).__name__}: {exc}"[:300])
+
+    def flush(self) -> list[Event]:
+        """What the reader still holds (a response waiting for its last copy): the input ended.
+
+        Readers that hold nothing have no ``flush``; this never raises.
+        """
+        flush = getattr(self.format, "flush", None)
+        if flush is None:
+            return []
+        try:
+            return list(flush())
+        except Exception:  # a reader bug must not stop the others: what it held is lost, nothing else
+            return []
+
+    def take_copies(self) -> int:
+        """Lines since the last call that were another copy of a held response (duplicates)."""
+        n = int(getattr(self.format, "copies", 0) or 0)
+        if n:
+            self.format.copies = 0  # type: ignore[union-attr]
+        return n
+
+    @property
+    def holding(self) -> int:
+        """How many responses the reader holds (0 for readers that hold nothing)."""
+        return int(getattr(self.format, "holding", 0) or 0)

@@ -42,6 +42,8 @@ class _CCLine(msgspec.Struct):
     costUSD: float | None = None
     isSidechain: bool | None = None
     isApiErrorMessage: bool | None = None
+    agentId: str | None = None
+    cwd: str | None = None
 
 
 _cc_decoder = msgspec.json.Decoder(_CCLine)
@@ -64,6 +66,8 @@ class _CCUsage(msgspec.Struct):
     cache_read_input_tokens: _Tokens | None = None
     cache_creation_input_tokens: _Tokens | None = None
     cache_creation: _CCCacheSplit | None = None
+    # "fast" for Opus fast mode (billed at a multiple); anything but a string: the generic path.
+    speed: str | None = None
     # Keys that make normalize/anthropic.py look elsewhere for the counts; a
     # usage object carrying them goes to the generic path.
     type: Any = msgspec.UNSET
@@ -86,6 +90,8 @@ class _CCFastLine(msgspec.Struct):
     costUSD: float | None = None
     isSidechain: bool | None = None
     isApiErrorMessage: bool | None = None
+    agentId: str | None = None
+    cwd: str | None = None
 
 
 class _CCKind(msgspec.Struct):
@@ -269,40 +275,157 @@ def exact_cost(rates: Rates, usage: Usage) -> str:
     return text if text is not None else format_usd(rates.cost(usage))
 
 
-class ClaudeCode:
-    """``~/.claude/projects/**/*.jsonl``.
+SKIPPED: Final = "claude-code skipped: "  # the reason prefix of lines counted but not turned into calls
 
-    Only ``assistant`` lines with ``message.usage`` cost anything. Claude Code
-    writes one line per content block of a response, each repeating the whole
-    usage, so the event id is ``message.id:requestId`` and the aggregator's
-    dedupe counts the response once (ccusage's rule). A line lacking either id
-    cannot be matched with its twins and counts on its own, as ccusage does.
+
+def usage_total(u: Usage) -> int:
+    """All the tokens of a copy: the larger of two copies of one response is the more complete."""
+    return u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens
+
+
+class _Held:
+    """A response whose copies are still being written: its most complete copy so far."""
+
+    __slots__ = ("event", "request", "total")
+
+    def __init__(self, event: Event, request: str | None) -> None:
+        self.event = event
+        self.request = request
+        self.total = usage_total(event.usage) if event.usage is not None else 0
+
+
+class ClaudeCode:
+    """``~/.claude/projects/<project>/<session>.jsonl`` (and ``<session>/subagents/agent-*.jsonl``).
+
+    Only ``assistant`` lines with ``message.usage`` cost anything;
     ``<synthetic>`` messages are Claude Code's own placeholders, not API calls.
 
-    The repeats of a response usually follow each other: the parser keeps
-    the last few events and hands the same one out again, without decoding
-    its usage or pricing it; the aggregator's dedupe counts it once (and
-    shows it among the duplicates), as it does a response seen again further
-    away (a resumed session copies history into a new file).
+    How Claude Code 2.x writes a response (checked against real logs and the
+    fixtures of ccusage ``apps/ccusage/src/adapter/claude/data-loader.ts``):
+
+    - one line per content block while it streams (thinking, text, each
+      tool_use), each repeating the message's usage, ``output_tokens``
+      growing. The most complete copy (the largest token total, as ccusage
+      keeps) is the response's cost: the FIRST copy under-counts output.
+    - the response's identity is ``message.id`` (Anthropic's ``msg_...``,
+      unique per response). ``requestId`` is missing on newer versions and
+      behind gateways, so it is not part of the id. A sidechain (a sub-agent,
+      ``/btw``) re-writes a parent message with the same ``message.id`` under
+      a new ``requestId`` and a larger context: the event id stays
+      ``message.id``, so the message counts once, as the parent (the copy seen
+      first; in sorted order ``<session>.jsonl`` comes before
+      ``<session>/subagents/``). Only copies under the same ``requestId`` as
+      the first one are candidates for "more complete". The copies not kept
+    are counted in ``copies``, which the callers add to the duplicates.
+    - ``usage.speed: "fast"`` (Opus fast mode) goes to ``Event.speed`` and to
+      the pricer's ``speed=``.
+
+    Holding, exact and bounded: a response is held (its best copy so far)
+    until it is complete, then handed out once. It is complete when the
+    next response of the same thread starts (a thread makes one API call at
+    a time; a thread is the main conversation or one sub-agent, keyed by
+    ``isSidechain`` and ``agentId``), or at ``flush()``: the end of the
+    input (``report`` calls it at the end of each file; the live engine once
+    a file has been quiet for a moment). At most ``HOLD`` responses are held
+    (the oldest is released first), so memory stays bounded. A larger copy
+    that arrives after its response was released (only possible live, after
+    a quiet spell mid-response) cannot be re-counted: it is counted under the
+    reason ``claude-code skipped: larger copy after release``, never silently.
+
+    Lines counted but not turned into calls are returned as ``Rejected``
+    with a reason starting ``claude-code skipped:`` (a line without a
+    ``type``; a ``progress`` line carrying a sub-agent's usage, which its own
+    transcript counts; an assistant line without usage), so they show in
+    ``rejected_reasons`` and are never dropped without a trace.
 
     Speed (a report reads millions of these lines): a typed decoder builds the
     Usage directly, timestamps of Claude Code's one spelling are parsed by
-    hand, and rates are looked up once per (model, UTC day) and applied in
-    integers. Every shortcut has a test showing it equals the generic path
-    (``normalize_usage``, ``parse_ts``, ``price``); anything unusual takes
-    that generic path.
+    hand, and rates are looked up once per (model, UTC day, speed) and
+    applied in integers. Every shortcut has a test showing it equals the
+    generic path (``normalize_usage``, ``parse_ts``, ``price``); anything
+    unusual takes that generic path.
     """
 
     name = "claude-code"
-    RECENT = 8  # a response's repeated lines are adjacent: a few ids cover them (kept per file: keep it small)
+    HOLD = 64  # responses held at once (several threads of one file interleave at most a few)
+    RELEASED = 256  # ids remembered after release, to recognise their late copies
 
     def __init__(self) -> None:
-        # One parser per file: the events of the last few responses, oldest first.
-        self._recent: dict[str, Event] = {}
-        # (model, UTC day) -> rates (and their integer form), for rates that change at most daily.
-        self._rates: dict[tuple[str, int], tuple[Rates | None, ExactRates | None]] = {}
+        # One parser per file. Held responses, oldest first, by event id.
+        self._held: dict[str, _Held] = {}
+        # thread -> the id of its response in flight.
+        self._threads: dict[tuple[bool, str | None], str] = {}
+        # id -> (the event handed out, its requestId, its token total), newest last.
+        self._released: dict[str, tuple[Event, str | None, int]] = {}
+        # (model, UTC day, speed) -> rates (and their integer form), for rates that change at most daily.
+        self._rates: dict[tuple[str, int, str | None], tuple[Rates | None, ExactRates | None]] = {}
+        # Lines that were another copy of a held response (counted as duplicates by the caller).
+        self.copies = 0
+        # What the line just read said beyond its event: its requestId and thread.
+        self._request: str | None = None
+        self._thread: tuple[bool, str | None] = (False, None)
+
+    # -- holding ------------------------------------------------------------------
 
     def parse(self, line: bytes) -> ParseResult:
+        """The responses this line completes (often none); a Rejected for a bad or skipped line."""
+        result = self._read(line)
+        if type(result) is not list or not result:
+            return result
+        return self._offer(result[0])
+
+    def flush(self) -> list[Event]:
+        """Every held response, as it stands: the input ended (or went quiet)."""
+        out = [self._release(key) for key in list(self._held)]
+        self._threads.clear()
+        return out
+
+    @property
+    def holding(self) -> int:
+        """How many responses are held, waiting for their last copy."""
+        return len(self._held)
+
+    def _offer(self, ev: Event) -> ParseResult:
+        key, request, thread = ev.id, self._request, self._thread
+        held = self._held.get(key)
+        if held is not None:
+            self.copies += 1
+            if request is not None and held.request is not None and request != held.request:
+                return []  # a sidechain's re-write of a held message: the parent's copy counts
+            total = usage_total(ev.usage) if ev.usage is not None else 0
+            if total > held.total:
+                held.event, held.total = ev, total
+            return []
+        done = self._released.get(key)
+        if done is not None:
+            event, req, total = done
+            if (request is None or req is None or request == req) and ev.usage is not None \
+                    and usage_total(ev.usage) > total:
+                return Rejected(SKIPPED + "larger copy after release",
+                                f"message {key}: a copy with {usage_total(ev.usage)} tokens after {total} were counted")
+            return [event]  # the same response again (a resumed session's copy): the aggregator's duplicate
+        out: list[Event] = []
+        previous = self._threads.get(thread)
+        if previous is not None and previous in self._held:
+            out.append(self._release(previous))  # the thread moved on: its last response is complete
+        self._threads[thread] = key
+        if len(self._held) >= self.HOLD:
+            out.append(self._release(next(iter(self._held))))
+        self._held[key] = _Held(ev, request)
+        return out
+
+    def _release(self, key: str) -> Event:
+        held = self._held.pop(key)
+        released = self._released
+        if len(released) >= self.RELEASED:
+            del released[next(iter(released))]
+        released[key] = (held.event, held.request, held.total)
+        return held.event
+
+    # -- one line -------------------------------------------------------------------
+
+    def _read(self, line: bytes) -> ParseResult:
+        """The line's own event (priced), not held: the fast path, or the generic one for odd shapes."""
         if b"assistant" not in line:
             # Not an assistant line unless "assistant" is spelt with escapes:
             # the one-field decode validates the JSON and settles that.
@@ -311,7 +434,7 @@ class ClaudeCode:
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 return Rejected("bad claude-code line", str(exc)[:200])
             if kind != "assistant":
-                return []
+                return _costless(kind, line)
         try:
             row = _cc_fast_decoder.decode(line)
         except msgspec.ValidationError:
@@ -320,21 +443,18 @@ class ClaudeCode:
             except msgspec.ValidationError as exc:  # "type" is not a string
                 return Rejected("bad claude-code line", str(exc)[:200])
             if kind != "assistant":
-                return []  # "assistant" was in its text: the shape of a line that costs nothing is no error
+                return _costless(kind, line)  # "assistant" was in its text: the shape of a costless line is no error
             return self._parse_generic(line)  # an unusual shape: the generic reader decides
         except msgspec.DecodeError as exc:
             return Rejected("bad claude-code line", str(exc)[:200])
+        if row.type != "assistant":
+            return _costless(row.type, line)
         msg = row.message
-        if row.type != "assistant" or msg is None or msg.usage is None:
-            return []
+        if msg is None or msg.usage is None:
+            return Rejected(SKIPPED + "assistant line without usage", "message.usage is missing")
         model = msg.model or "unknown"
         if model == "<synthetic>":
             return []
-        key = f"{msg.id}:{row.requestId}" if msg.id and row.requestId else None
-        if key is not None:
-            seen = self._recent.get(key)
-            if seen is not None:
-                return [seen]  # another content block of the same response: the same event
         usage = _fast_usage(msg.usage)
         if usage is None:
             return self._parse_generic(line)
@@ -344,16 +464,18 @@ class ClaudeCode:
             ts = cc_timestamp(row.timestamp)
         except (ValueError, OverflowError):
             return Rejected("bad timestamp", f"timestamp {row.timestamp!r}")
+        speed = msg.usage.speed
         if row.costUSD is not None:
             cost, status = priced("anthropic", model, usage, ts, route="direct",
-                                   reported=Decimal(repr(row.costUSD)))
+                                  reported=Decimal(repr(row.costUSD)), speed=speed)
         else:
-            cost, status = self._cost(model, usage, ts)
-        event = Event(
+            cost, status = self._cost(model, usage, ts, speed)
+        self._request, self._thread = row.requestId, (bool(row.isSidechain), row.agentId)
+        return [Event(
             v=1,
             ts=ts,
             kind=KIND_LLM_CALL,
-            id=key or row.uuid or "cc-" + hashlib.blake2b(line, digest_size=8).hexdigest(),
+            id=_event_id(msg.id, row.requestId, row.uuid, line),
             run=row.sessionId or "claude-code",
             agent=CLAUDE_CODE_AGENT,
             provider="anthropic",
@@ -364,22 +486,18 @@ class ClaudeCode:
             cost_usd=cost,
             cost_status=status,
             error="api_error" if row.isApiErrorMessage else None,
-        )
-        if key is not None:
-            recent = self._recent
-            if len(recent) >= self.RECENT:
-                del recent[next(iter(recent))]
-            recent[key] = event
-        return [event]
+            speed=speed,
+            tags={"project": row.cwd} if row.cwd else None,
+        )]
 
-    def _cost(self, model: str, usage: Usage, ts: float) -> tuple[str | None, str]:
-        """What ``_priced`` gives for a call without a reported cost, from cached rates."""
-        cache_key = (model, int(ts // 86400))
+    def _cost(self, model: str, usage: Usage, ts: float, speed: str | None = None) -> tuple[str | None, str]:
+        """What ``priced`` gives for a call without a reported cost, from cached rates."""
+        cache_key = (model, int(ts // 86400), speed)
         entry = self._rates.get(cache_key)
         if entry is None:
             from flightdeck.core.pricing import default_pricer
 
-            rates = default_pricer().rates("anthropic", model, ts, route="direct")
+            rates = default_pricer().rates("anthropic", model, ts, route="direct", speed=speed)
             entry = (rates, ExactRates.of(rates) if rates is not None else None)
             # Rates with a schedule may change within a day (off-peak hours):
             # the pricer, which knows the windows, is asked every time.
@@ -398,12 +516,6 @@ class ClaudeCode:
         except (ValueError, ArithmeticError):  # as price(): pricing never breaks the monitor
             return None, "unknown"
 
-    def _remember(self, key: str, event: Event) -> None:
-        recent = self._recent
-        if len(recent) >= self.RECENT:
-            del recent[next(iter(recent))]
-        recent[key] = event
-
     def _parse_generic(self, line: bytes) -> ParseResult:
         """Every line through ``normalize_usage`` and ``price``: what the fast path must equal."""
         try:
@@ -411,19 +523,18 @@ class ClaudeCode:
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             return Rejected("bad claude-code line", str(exc)[:200])
         msg = row.message
-        if row.type != "assistant" or msg is None or msg.usage is None:
-            return []
+        if row.type != "assistant":
+            return _costless(row.type, line)
+        if msg is None or msg.usage is None:
+            return Rejected(SKIPPED + "assistant line without usage", "message.usage is missing")
         model = msg.model or "unknown"
         if model == "<synthetic>":
             return []
-        if msg.id and row.requestId:
-            seen = self._recent.get(f"{msg.id}:{row.requestId}")
-            if seen is not None:
-                return [seen]
         event = self._event(row, msg, model, line)
-        if isinstance(event, Event) and msg.id and row.requestId:
-            self._remember(event.id, event)
-        return event if isinstance(event, Rejected) else [event]
+        if isinstance(event, Rejected):
+            return event
+        self._request, self._thread = row.requestId, (bool(row.isSidechain), row.agentId)
+        return [event]
 
     def _event(self, row: _CCLine, msg: _CCMessage, model: str, line: bytes) -> Event | Rejected:
         if row.timestamp is None:
@@ -438,17 +549,15 @@ class ClaudeCode:
             usage = normalize_usage("anthropic", msg.usage)
         except ValueError as exc:
             return Rejected("bad message.usage", str(exc))
-        if msg.id and row.requestId:
-            event_id = f"{msg.id}:{row.requestId}"
-        else:
-            event_id = row.uuid or "cc-" + hashlib.blake2b(line, digest_size=8).hexdigest()
+        raw_speed = msg.usage.get("speed") if msg.usage is not None else None
+        speed = raw_speed if isinstance(raw_speed, str) else None
         reported = Decimal(repr(row.costUSD)) if row.costUSD is not None else None
-        cost, status = priced("anthropic", model, usage, ts, route="direct", reported=reported)
+        cost, status = priced("anthropic", model, usage, ts, route="direct", reported=reported, speed=speed)
         return Event(
             v=1,
             ts=ts,
             kind=KIND_LLM_CALL,
-            id=event_id,
+            id=_event_id(msg.id, row.requestId, row.uuid, line),
             run=row.sessionId or "claude-code",
             agent=CLAUDE_CODE_AGENT,
             provider="anthropic",
@@ -459,4 +568,22 @@ class ClaudeCode:
             cost_usd=cost,
             cost_status=status,
             error="api_error" if row.isApiErrorMessage else None,
+            speed=speed,
+            tags={"project": row.cwd} if row.cwd else None,
         )
+
+
+def _event_id(message_id: str | None, request_id: str | None, uuid: str | None, line: bytes) -> str:
+    """``message.id``; without it the requestId, the line's uuid, or a hash of the line."""
+    return message_id or request_id or uuid or "cc-" + hashlib.blake2b(line, digest_size=8).hexdigest()
+
+
+def _costless(kind: str | None, line: bytes) -> ParseResult:
+    """A line that is not an assistant response: nothing, or a counted skip when it looks like usage."""
+    if kind is None:
+        return Rejected(SKIPPED + "line without type", "a claude-code line without a type")
+    if kind == "progress" and b'"usage"' in line:
+        # A sub-agent's streaming echo (agent_progress): its own transcript
+        # under subagents/ counts the call, so counting it here would double it.
+        return Rejected(SKIPPED + "progress line with usage", "a sub-agent's echo; its transcript counts it")
+    return []

@@ -33,11 +33,12 @@ def priced(
     *,
     route: str | None = None,
     reported: Decimal | None = None,
+    speed: str | None = None,
 ) -> tuple[str | None, str]:
     """(cost_usd string or None, cost_status), as the recorder would write them."""
     from flightdeck.core.pricing import price  # imported late: the module is large
 
-    result = price(provider, model, usage, ts, route=route, reported_usd=reported)
+    result = price(provider, model, usage, ts, route=route, reported_usd=reported, speed=speed)
     cost = format_usd(result.usd) if result.usd is not None else None
     return cost, result.status
 
