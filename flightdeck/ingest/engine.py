@@ -162,8 +162,13 @@ class Engine:
 
     # -- file ingest (the ingest thread, or the caller for backfill()) ------------
 
-    def backfill(self) -> None:
-        """Read every file to its current end on the calling thread (``--once``)."""
+    def backfill(self, *, settle: bool = True) -> None:
+        """Read every file to its current end on the calling thread (``--once``).
+
+        ``settle``: hand out what readers hold for a last copy (the input ends
+        here); following live, they keep holding until the thread moves on or
+        the file goes quiet, since the copy may be on its way.
+        """
         if self._tailer is None:
             self._backfilling = False
             return
@@ -175,7 +180,7 @@ class Engine:
             if not more:
                 break
         # History read to its end: what readers hold is complete as far as it goes.
-        held = [ev for _gen, fmt in self._formats.values() for ev in fmt.flush()]
+        held = [ev for _gen, fmt in self._formats.values() for ev in fmt.flush()] if settle else []
         if held:
             self._count(held, [], history=True)
         self._backfilling = False
@@ -183,7 +188,7 @@ class Engine:
     def _run(self) -> None:
         assert self._tailer is not None
         try:
-            self.backfill()
+            self.backfill(settle=False)
         except Exception as exc:  # never die silently: say so on screen, then follow anyway
             self._backfilling = False
             self._notice(f"reading history failed: {type(exc).__name__}: {exc}")

@@ -83,7 +83,10 @@ def expand(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*.jsonl") if p.is_file()))
+            # Sorted as strings: "s.jsonl" before "s/subagents/..." (a Path sorts
+            # the folder first), so a session is read before its sub-agents,
+            # whose copies of its messages then count as duplicates.
+            out.extend(sorted((p for p in path.rglob("*.jsonl") if p.is_file()), key=str))
         elif path.exists():
             if not os.access(path, os.R_OK):
                 raise ScanError(f"{path}: permission denied")
