@@ -10,6 +10,7 @@ thousands of events a second are being ingested.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -23,8 +24,10 @@ from typing import TYPE_CHECKING
 from flightdeck.core.aggregate import Aggregator
 from flightdeck.core.control import append_command, new_command, sidecar_path
 from flightdeck.core.events import KIND_LLM_CALL, Command, Event, Rejected
+from flightdeck.core.plan_windows import ClaudeBlocks, PlanWindow, merge_windows
 from flightdeck.core.snapshot import AlertRow, Snapshot, SourceStatus
-from flightdeck.ingest.formats import FLIGHTDECK_V1, FileFormat
+from flightdeck.ingest.formats import CLAUDE_CODE_AGENT, FLIGHTDECK_V1, FileFormat
+from flightdeck.ingest.formats.claude_code import usage_total
 from flightdeck.ingest.tail import Follower, PollResult, Tailer
 
 if TYPE_CHECKING:
@@ -90,6 +93,8 @@ class Engine:
         self._tailer = Tailer(paths) if paths else None
         self._named_files = set(self._tailer.files) if self._tailer else set()
         self._formats: dict[Path, tuple[int, FileFormat]] = {}
+        self._plan_windows: dict[str, PlanWindow] = {}  # reported by agent CLIs (Codex rate_limits)
+        self._blocks = ClaudeBlocks()  # Claude's 5-hour blocks, computed from its calls
         self._last_lines: dict[Path, float] = {}  # monotonic time a file last gave lines (for SETTLE_SECONDS)
         self._socket_path = Path(socket_path) if socket_path is not None else None
         self._server: SocketServer | None = None
@@ -267,9 +272,11 @@ class Engine:
                 else:
                     rejects.append(parsed)  # type: ignore[arg-type]
             copies = fmt.take_copies()  # a streamed response's other lines: duplicates, as in report
-            if copies:
+            windows = fmt.plan_windows
+            if copies or windows:
                 with self._lock:
                     self._agg.duplicates += copies
+                    merge_windows(self._plan_windows, windows)
         if events or rejects:
             self._count(events, rejects, history=history)
         return more
@@ -293,6 +300,9 @@ class Engine:
                 agg = self._agg
                 rules = self._rules
                 counted = agg.add_many(chunk)  # the events that were not duplicates
+                for ev in counted:
+                    if ev.agent == CLAUDE_CODE_AGENT and ev.kind == KIND_LLM_CALL and ev.usage is not None:
+                        self._blocks.add(ev.ts, usage_total(ev.usage), ev.cost_usd)  # type: ignore[arg-type]
                 if rules is not None:  # rules see each call once, as the aggregator does
                     for ev in counted:
                         for firing in rules.observe(ev):
@@ -370,7 +380,12 @@ class Engine:
         with self._lock:
             self._note_sent()
             source = self._source_status()
-            return self._agg.snapshot(source=source, budget=self.budget)
+            snap = self._agg.snapshot(source=source, budget=self.budget)
+            plans = [w.to_json() for w in self._plan_windows.values()]
+            block = self._blocks.current(snap.now)
+            if block is not None:
+                plans.append(block)
+        return dataclasses.replace(snap, plan_windows=tuple(plans)) if plans else snap
 
     @property
     def events_counted(self) -> int:

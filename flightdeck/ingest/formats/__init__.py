@@ -20,6 +20,7 @@ from typing import Final
 import msgspec
 
 from flightdeck.core.events import MAX_LINE_BYTES, Event, Rejected
+from flightdeck.core.plan_windows import PlanWindow
 from flightdeck.ingest.formats.claude_code import (
     CLAUDE_CODE_AGENT,
     ClaudeCode,
@@ -27,6 +28,7 @@ from flightdeck.ingest.formats.claude_code import (
     cc_timestamp,
     exact_cost,
 )
+from flightdeck.ingest.formats.codex import CODEX_AGENT, CODEX_TYPES, Codex
 from flightdeck.ingest.formats.common import LineFormat, ParseResult
 from flightdeck.ingest.formats.litellm import LiteLLM
 from flightdeck.ingest.formats.otlp_json import OtlpJson, otlp_attributes
@@ -34,9 +36,11 @@ from flightdeck.ingest.formats.v1 import FlightdeckV1
 
 __all__ = [
     "CLAUDE_CODE_AGENT",
+    "CODEX_AGENT",
     "FLIGHTDECK_V1",
     "FORMATS",
     "ClaudeCode",
+    "Codex",
     "ExactRates",
     "FileFormat",
     "FlightdeckV1",
@@ -55,7 +59,7 @@ _LITELLM_KEYS: Final = frozenset({"response_cost", "call_type", "model_group", "
 
 FLIGHTDECK_V1: Final = FlightdeckV1()
 FORMATS: Final[dict[str, LineFormat]] = {
-    f.name: f for f in (FLIGHTDECK_V1, ClaudeCode(), LiteLLM(), OtlpJson())
+    f.name: f for f in (FLIGHTDECK_V1, ClaudeCode(), LiteLLM(), OtlpJson(), Codex())
 }
 
 
@@ -73,6 +77,8 @@ def detect_format(first_line: bytes) -> LineFormat | Rejected:
         return FORMATS["flightdeck-v1"]
     if "resourceSpans" in doc:
         return FORMATS["otlp-json"]
+    if doc.get("type") in CODEX_TYPES and "payload" in doc:
+        return FORMATS["codex"]
     if "sessionId" in doc or doc.get("type") in _CLAUDE_CODE_TYPES:
         return FORMATS["claude-code"]
     if len(_LITELLM_KEYS.intersection(doc)) >= 2:
@@ -128,6 +134,12 @@ class FileFormat:
         if n:
             self.format.copies = 0  # type: ignore[union-attr]
         return n
+
+    @property
+    def plan_windows(self) -> dict[str, PlanWindow]:
+        """The rate-limit windows the file reported (Codex), by window; empty for other readers."""
+        found = getattr(self.format, "plan_windows", None)
+        return found if isinstance(found, dict) else {}
 
     @property
     def holding(self) -> int:
