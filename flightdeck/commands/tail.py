@@ -22,12 +22,19 @@ def _fail(message: str, code: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from flightdeck.ingest.discover import resolve_sources
+    from flightdeck.ingest.documents import DocumentSource
     from flightdeck.ingest.engine import Engine
     from flightdeck.ingest.live import parse_budget, print_once, run_json
 
     paths: list[str] = list(args.paths or [])
-    if not paths and not args.socket:
-        return _fail("give a PATH to follow or --socket PATH to listen on", EXIT_USAGE)
+    documents: list[DocumentSource] = []
+    if paths or not args.socket:
+        try:
+            found, documents = resolve_sources(paths)
+        except ValueError as exc:
+            return _fail(f"{exc}; or listen with --socket PATH", EXIT_USAGE)
+        paths = [str(p) for p in found]
     if args.once and not args.json:
         return _fail("--once goes with --json", EXIT_USAGE)
     if args.interval is not None and args.interval <= 0:
@@ -51,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             return _fail(f"--prices {args.prices}: {exc}", EXIT_USAGE)
     try:
         engine = Engine(paths, socket_path=args.socket if not args.once else None,
-                        rules_path=args.rules, budget=budget)
+                        rules_path=args.rules, budget=budget, documents=documents)
     except (OSError, ValueError) as exc:  # RuleError is a ValueError
         return _fail(str(exc), EXIT_USAGE)
 

@@ -32,6 +32,7 @@ from flightdeck.ingest.tail import Follower, PollResult, Tailer
 
 if TYPE_CHECKING:
     from flightdeck.core.rules import Firing, RuleEngine
+    from flightdeck.ingest.documents import DocumentSource
     from flightdeck.ingest.server import SocketServer
 
 FULL_POLL_SECONDS = 0.5  # safety net under the watcher (and the whole story on filesystems without events)
@@ -42,6 +43,7 @@ MAX_NOTICES = 20
 # response as several lines) hands it out once its file has been quiet this
 # long; the next response of the same thread releases it sooner.
 SETTLE_SECONDS = 30.0
+DOCUMENT_POLL_SECONDS = 2.0  # how often documents (a database) are checked for changes: one stat each
 BATCH_LINES = 2000  # lines parsed before they are counted (bounds memory while reading history)
 LOCK_CHUNK = 500  # events counted per acquisition of the aggregator lock
 SOCKET_HISTORY = 200_000  # socket events kept so a filter change can recount them
@@ -84,13 +86,18 @@ class Engine:
         rules_path: str | os.PathLike[str] | None = None,
         budget: tuple[Decimal, int] | None = None,
         clock: Callable[[], float] = time.time,
+        documents: Sequence[DocumentSource] = (),
     ) -> None:
         self.clock = clock
+        # Sources that are not JSON Lines (OpenCode's database, legacy JSON
+        # sessions): polled every DOCUMENT_POLL_SECONDS, re-read when changed.
+        self._documents = list(documents)
+        self._last_documents = 0.0
         self.budget = budget
         self._lock = threading.Lock()
         self._filter_text: str | None = None
         self._agg = self._new_aggregator(None)
-        self._tailer = Tailer(paths) if paths else None
+        self._tailer = Tailer(paths) if paths or documents else None
         self._named_files = set(self._tailer.files) if self._tailer else set()
         self._formats: dict[Path, tuple[int, FileFormat]] = {}
         self._plan_windows: dict[str, PlanWindow] = {}  # reported by agent CLIs (Codex rate_limits)
@@ -110,7 +117,7 @@ class Engine:
         self._alerts: deque[AlertRow] = deque(maxlen=200)
         self._rate: deque[tuple[float, int]] = deque(maxlen=10_000)
         self._last_event_wall: float | None = None
-        self._backfilling = bool(paths)
+        self._backfilling = bool(paths or documents)
         self._backfill_total = 0
         self._backfill_done = 0
         self._stop = threading.Event()
@@ -184,6 +191,7 @@ class Engine:
             more = self._ingest(self._tailer.poll(), history=True)
             if not more:
                 break
+        self._poll_documents(final=settle, history=True)
         # History read to its end: what readers hold is complete as far as it goes.
         held = [ev for _gen, fmt in self._formats.values() for ev in fmt.flush()] if settle else []
         if held:
@@ -230,6 +238,9 @@ class Engine:
             results = tailer.poll(dirty)
         if self._ingest(results, history=False):
             tailer.wake.set()  # a file had more than one read's worth: come back at once
+        if self._documents and now - self._last_documents >= DOCUMENT_POLL_SECONDS:
+            self._last_documents = now
+            self._poll_documents(final=False, history=False)
         if tailer.watch_error and tailer.watch_error not in self._notices:
             self._notice(tailer.watch_error)
         return last_full, last_scan
@@ -280,6 +291,19 @@ class Engine:
         if events or rejects:
             self._count(events, rejects, history=history)
         return more
+
+    def _poll_documents(self, *, final: bool, history: bool) -> None:
+        """Read what changed in the document sources; one failing source never stops the others."""
+        for source in self._documents:
+            try:
+                batch = source.poll(final=final)
+            except Exception as exc:  # a reader bug: say so, keep following the rest
+                self._notice(f"{source.label}: {type(exc).__name__}: {exc}")
+                continue
+            for notice in batch.notices:
+                self._notice(notice)
+            if batch.events or batch.rejects:
+                self._count(batch.events, batch.rejects, history=history)
 
     def _settle(self, follower: Follower, events: list[Event]) -> None:
         """Take what the file's reader holds once the file has been quiet for SETTLE_SECONDS."""

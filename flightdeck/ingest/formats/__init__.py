@@ -30,6 +30,7 @@ from flightdeck.ingest.formats.claude_code import (
 )
 from flightdeck.ingest.formats.codex import CODEX_AGENT, CODEX_TYPES, Codex
 from flightdeck.ingest.formats.common import LineFormat, ParseResult
+from flightdeck.ingest.formats.gemini import GEMINI_AGENT, Gemini
 from flightdeck.ingest.formats.litellm import LiteLLM
 from flightdeck.ingest.formats.otlp_json import OtlpJson, otlp_attributes
 from flightdeck.ingest.formats.v1 import FlightdeckV1
@@ -39,11 +40,13 @@ __all__ = [
     "CODEX_AGENT",
     "FLIGHTDECK_V1",
     "FORMATS",
+    "GEMINI_AGENT",
     "ClaudeCode",
     "Codex",
     "ExactRates",
     "FileFormat",
     "FlightdeckV1",
+    "Gemini",
     "LineFormat",
     "LiteLLM",
     "OtlpJson",
@@ -59,7 +62,7 @@ _LITELLM_KEYS: Final = frozenset({"response_cost", "call_type", "model_group", "
 
 FLIGHTDECK_V1: Final = FlightdeckV1()
 FORMATS: Final[dict[str, LineFormat]] = {
-    f.name: f for f in (FLIGHTDECK_V1, ClaudeCode(), LiteLLM(), OtlpJson(), Codex())
+    f.name: f for f in (FLIGHTDECK_V1, ClaudeCode(), LiteLLM(), OtlpJson(), Codex(), Gemini())
 }
 
 
@@ -79,6 +82,8 @@ def detect_format(first_line: bytes) -> LineFormat | Rejected:
         return FORMATS["otlp-json"]
     if doc.get("type") in CODEX_TYPES and "payload" in doc:
         return FORMATS["codex"]
+    if "projectHash" in doc or "$set" in doc or "$rewindTo" in doc or doc.get("type") == "gemini":
+        return FORMATS["gemini-cli"]
     if "sessionId" in doc or doc.get("type") in _CLAUDE_CODE_TYPES:
         return FORMATS["claude-code"]
     if len(_LITELLM_KEYS.intersection(doc)) >= 2:
