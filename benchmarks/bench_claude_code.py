@@ -2,7 +2,10 @@
 
 Generates realistic ``~/.claude/projects/<project>/<session>.jsonl`` logs
 (summary, user and tool-result lines with text, assistant lines repeated once
-per content block with the same ``message.id``/``requestId`` and usage,
+per content block with the same ``message.id``/``requestId``, written as
+Claude Code 2.x streams them: the earlier blocks carry the usage as it stood
+(``output_tokens`` still small), the last one the final count (``--streamed``
+is the share of responses written so; 0 repeats the final usage on each),
 ``<synthetic>`` placeholders, 5-minute and 1-hour cache writes, several
 models), keeping an independent exact total (Decimal, list rates written out
 below) of what they cost. Then, in the same run:
@@ -11,7 +14,9 @@ below) of what they cost. Then, in the same run:
   wall time, peak memory (max RSS of the child), total cost;
 - ``ccusage daily --json --offline`` (ccusage@20.0.24, when ``npx``/``npm``
   has it in ``--ccusage-dir``): same figures;
-- the ratios, and whether each total equals the independent one to the cent.
+- the ratios, and whether each total equals the independent one to the cent;
+- totals per model and UTC day from flightdeck and from ``ccusage claude
+  daily --breakdown``, beside the exact ones, each disagreement printed.
 
     python benchmarks/bench_claude_code.py --lines 1000000 [--keep DIR [--reuse]]
 
@@ -57,11 +62,17 @@ def _text(rng: random.Random, n_words: int) -> str:
 
 
 class Generator:
-    def __init__(self, root: Path, seed: int, one_hour: float) -> None:
+    def __init__(self, root: Path, seed: int, one_hour: float, streamed: float = 1.0) -> None:
         self.root = root
         self.rng = random.Random(seed)
         self.one_hour = one_hour
+        self.streamed = streamed
+        self.sidechain = 0.05  # share of responses flagged isSidechain (all their lines)
         self.expected = Decimal(0)
+        # (model, UTC day) -> exact cost and output tokens; output the first copies carry (what keeping them counts).
+        self.by_day: dict[str, list[str]] = {}
+        self.first_output = 0
+        self.final_output = 0
         self.messages = 0
         self.lines = 0
         self.bytes = 0
@@ -69,7 +80,7 @@ class Generator:
     def _base(self, session: str, cwd: str, ts: float, kind: str) -> dict[str, object]:
         return {
             "parentUuid": str(uuid.UUID(int=self.rng.getrandbits(128))),
-            "isSidechain": self.rng.random() < 0.05,
+            "isSidechain": self.rng.random() < self.sidechain,
             "userType": "external",
             "cwd": cwd,
             "sessionId": session,
@@ -139,18 +150,34 @@ class Generator:
                     prompt += int(usage["cache_creation_input_tokens"]) + int(usage["input_tokens"])  # type: ignore[call-overload]
                     self.expected += cost
                     self.messages += 1
+                    key = f"{model} {time.strftime('%Y-%m-%d', time.gmtime(ts))}"
+                    cost_out = self.by_day.setdefault(key, ["0", "0"])
+                    cost_out[0] = str(Decimal(cost_out[0]) + cost)
+                    cost_out[1] = str(int(cost_out[1]) + int(usage["output_tokens"]))  # type: ignore[call-overload]
                     msg_id = "msg_01" + uuid.UUID(int=rng.getrandbits(128)).hex[:22]
                     req_id = "req_011C" + uuid.UUID(int=rng.getrandbits(128)).hex[:20]
                     blocks = rng.choice((("text",), ("thinking", "text"), ("text", "tool_use"),
                                          ("thinking", "text", "tool_use")))
-                    for block in blocks:  # one line per content block, each with the full usage
+                    streams = rng.random() < self.streamed
+                    # A sub-agent's response is flagged on every line of it (Claude Code writes the flag
+                    # per conversation, not per line).
+                    side = rng.random() < self.sidechain
+                    self.final_output += int(usage["output_tokens"])  # type: ignore[call-overload]
+                    for i, block in enumerate(blocks):  # one line per content block, each with the usage so far
+                        copy = usage
+                        if streams and i < len(blocks) - 1:  # written before the response ended
+                            copy = dict(usage, output_tokens=min(int(usage["output_tokens"]),  # type: ignore[call-overload]
+                                                                 rng.randint(1, 12) * (i + 1)))
+                        if i == 0:
+                            self.first_output += int(copy["output_tokens"])  # type: ignore[call-overload]
                         row = self._base(session, cwd, ts, "assistant")
+                        row["isSidechain"] = side
                         content = ({"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20], "name": "Bash",
                                     "input": {"command": "ls " + _text(rng, 3)}} if block == "tool_use"
                                    else {"type": block, block: _text(rng, rng.randint(10, 80))})
                         row["message"] = {"id": msg_id, "type": "message", "role": "assistant", "model": model,
                                           "content": [content], "stop_reason": None, "stop_sequence": None,
-                                          "usage": usage}
+                                          "usage": copy}
                         row["requestId"] = req_id
                         self._emit(fh, row)
                         written += 1
@@ -209,6 +236,39 @@ def _ccusage_cmd(ccusage_dir: Path | None) -> list[str] | None:
     return None
 
 
+def _compare_days(projects: Path, exact: dict[str, list[str]], ccusage: dict[str, tuple[Decimal, int]]) -> None:
+    """Per model and UTC day: exact, flightdeck, ccusage; every disagreement printed."""
+    import calendar
+
+    from flightdeck.ingest.scan import scan
+
+    days = sorted({key.split(" ")[1] for key in exact})
+    mine: dict[str, tuple[Decimal, int]] = {}
+    for day in days:
+        lo = calendar.timegm(time.strptime(day, "%Y-%m-%d"))
+        snap = scan([projects], since=lo, until=lo + 86400, by=("model",)).snapshot()
+        for g in snap.breakdowns.get("model", ()):
+            mine[f"{g.key} {day}"] = (g.figures.cost_usd, g.figures.tokens.output_tokens)
+    cent = Decimal("0.01")
+    print(f"{'model, UTC day':40} {'exact USD':>14} {'flightdeck':>14} {'ccusage':>14} {'out exact':>10} "
+          f"{'out fd':>10} {'out cc':>10}")
+    bad = 0
+    for key in sorted(exact):
+        usd, out = Decimal(exact[key][0]), int(exact[key][1])
+        fd = mine.get(key, (Decimal(0), 0))
+        cc = ccusage.get(key)
+        cc_text = f"{cc[0].quantize(cent):>14} {'':>10}" if cc else f"{'-':>14}"
+        print(f"{key:40} {usd.quantize(cent):>14} {fd[0].quantize(cent):>14} "
+              f"{cc[0].quantize(cent) if cc else '-':>14} {out:>10} {fd[1]:>10} {cc[1] if cc else '-':>10}")
+        if fd != (usd, out):
+            bad += 1
+            print(f"  DISAGREE flightdeck: {fd} vs exact {(usd, out)}")
+        if cc is not None and (cc[0].quantize(cent) != usd.quantize(cent) or cc[1] != out):
+            print(f"  ccusage differs: {cc[0]} USD, {cc[1]} output tokens vs exact {usd}, {out}")
+        del cc_text
+    print(f"per model and day: flightdeck {'equals the exact figures' if not bad else f'differs on {bad} rows'}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=200_000)
@@ -218,17 +278,23 @@ def main() -> int:
                     help="a folder where `npm install ccusage@20.0.24` was run")
     ap.add_argument("--keep", type=Path, help="generate here and keep the logs")
     ap.add_argument("--reuse", action="store_true", help="with --keep: use the logs already there")
+    ap.add_argument("--sidechain", type=float, default=0.05, help="share of responses flagged isSidechain")
+    ap.add_argument("--streamed", type=float, default=1.0,
+                    help="share of multi-block responses written with growing output_tokens (Claude Code 2.x)")
     args = ap.parse_args()
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="fd-cc-"))
     saved = root / "expected.json"
     try:
-        gen = Generator(root, args.seed, args.one_hour)
-        wanted = {"lines": args.lines, "seed": args.seed, "one_hour": args.one_hour}
+        gen = Generator(root, args.seed, args.one_hour, args.streamed)
+        gen.sidechain = args.sidechain
+        wanted = {"lines": args.lines, "seed": args.seed, "one_hour": args.one_hour, "streamed": args.streamed,
+                  "sidechain": args.sidechain}
         if args.reuse and saved.exists() and json.loads(saved.read_text())["args"] == wanted:
             info = json.loads(saved.read_text())
             gen.lines, gen.bytes, gen.messages = info["lines"], info["bytes"], info["messages"]
             gen.expected = Decimal(info["expected"])
+            gen.by_day, gen.first_output, gen.final_output = info["by_day"], info["first"], info["final"]
             print(f"reusing {gen.lines} lines in {root}")
         else:
             shutil.rmtree(root / "projects", ignore_errors=True)
@@ -237,9 +303,14 @@ def main() -> int:
             print(f"generated {gen.lines} lines in {time.perf_counter() - t0:.1f}s")
             if args.keep is not None:
                 saved.write_text(json.dumps({"args": wanted, "lines": gen.lines, "bytes": gen.bytes,
-                                             "messages": gen.messages, "expected": str(gen.expected)}))
+                                             "messages": gen.messages, "expected": str(gen.expected),
+                                             "by_day": gen.by_day, "first": gen.first_output,
+                                             "final": gen.final_output}))
         print(f"{gen.lines} lines, {gen.bytes / 1e6:.0f} MB, {gen.messages} priced responses; "
               f"independent exact total {gen.expected} USD")
+        if gen.final_output:
+            print(f"output tokens: {gen.final_output} in the last copies, {gen.first_output} in the first "
+                  f"(keeping the first copy under-counts output by {1 - gen.first_output / gen.final_output:.0%})")
         projects = str(root / "projects")
         py = sys.executable
 
@@ -252,11 +323,17 @@ def main() -> int:
         results["flightdeck tail --once"] = (wall, rss, Decimal(json.loads(out)["cost_usd"]))
 
         cc = _ccusage_cmd(args.ccusage_dir)
+        cc_days: dict[str, tuple[Decimal, int]] = {}
         if cc is not None:
-            env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root), TZ="UTC")
-            wall, rss, out = _run_with_rss(cc + ["daily", "--json", "--offline"], env)
-            total = Decimal(repr(json.loads(out)["totals"]["totalCost"]))
+            # HOME too: ccusage 20 reads every agent CLI it knows in the home folder.
+            env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root), HOME=str(root), TZ="UTC")
+            wall, rss, out = _run_with_rss(cc + ["claude", "daily", "--json", "--offline", "--breakdown"], env)
+            doc = json.loads(out)
+            total = Decimal(repr(doc["totals"]["totalCost"]))
             results["ccusage 20.0.24 daily --offline"] = (wall, rss, total)
+            for day in doc["daily"]:
+                for row in day.get("modelBreakdowns", []):
+                    cc_days[f"{row['modelName']} {day['date']}"] = (Decimal(repr(row["cost"])), row["outputTokens"])
         else:
             print("ccusage not available (no npx, no --ccusage-dir): comparing with the independent total only")
 
@@ -273,6 +350,8 @@ def main() -> int:
             for name, (wall, rss, _t) in results.items():
                 if name.startswith("flightdeck"):
                     print(f"{name}: {wall / base[0]:.2f}x ccusage's time, {rss / base[1]:.2f}x its memory")
+
+        _compare_days(Path(projects), gen.by_day, cc_days)
 
         # 1h cache writes: priced at the 1h rate, checked against the independent total.
         shutil.rmtree(root / "one-hour", ignore_errors=True)

@@ -21,7 +21,8 @@ CC_USAGE = {
 }
 
 
-def cc_line(kind: str = "assistant", msg_id: str = "msg_01", req: str | None = "req_01", model: str = "claude-sonnet-4-5-20250929", **extra: object) -> bytes:
+def cc_line(kind: str = "assistant", msg_id: str = "msg_01", req: str | None = "req_01",
+            model: str = "claude-sonnet-4-5-20250929", **extra: object) -> bytes:
     row: dict[str, object] = {
         "parentUuid": "p", "isSidechain": False, "userType": "external", "cwd": "/home/u/proj",
         "sessionId": "sess-1", "version": "2.0.14", "gitBranch": "main", "type": kind,
@@ -156,7 +157,8 @@ def test_hostile_shapes_are_rejected_not_raised() -> None:
     c = FileFormat()
     assert c.parse(cc_line("user")) == []
     assert isinstance(c.parse(b'{"type":"assistant","message":{"usage":[1,2]}}'), Rejected)
-    assert isinstance(c.parse(b'{"type":"assistant","message":{"model":"m","usage":{"input_tokens":1}},"timestamp":"nope"}'), Rejected)
+    bad_time = b'{"type":"assistant","message":{"model":"m","usage":{"input_tokens":1}},"timestamp":"nope"}'
+    assert isinstance(c.parse(bad_time), Rejected)
 
 
 # --- Claude Code fast path: equal to the generic path -------------------------------
