@@ -196,7 +196,8 @@ class Generator:
         i = 0
         while self.lines < total_lines:
             project = f"proj{i % 12}"
-            self.session(project, start + self.rng.uniform(0, 5 * 86400), min(self.rng.randint(50, 3000), total_lines - self.lines))
+            size = min(self.rng.randint(50, 3000), total_lines - self.lines)
+            self.session(project, start + self.rng.uniform(0, 5 * 86400), size)
             i += 1
 
 
@@ -257,7 +258,6 @@ def _compare_days(projects: Path, exact: dict[str, list[str]], ccusage: dict[str
         usd, out = Decimal(exact[key][0]), int(exact[key][1])
         fd = mine.get(key, (Decimal(0), 0))
         cc = ccusage.get(key)
-        cc_text = f"{cc[0].quantize(cent):>14} {'':>10}" if cc else f"{'-':>14}"
         print(f"{key:40} {usd.quantize(cent):>14} {fd[0].quantize(cent):>14} "
               f"{cc[0].quantize(cent) if cc else '-':>14} {out:>10} {fd[1]:>10} {cc[1] if cc else '-':>10}")
         if fd != (usd, out):
@@ -265,8 +265,78 @@ def _compare_days(projects: Path, exact: dict[str, list[str]], ccusage: dict[str
             print(f"  DISAGREE flightdeck: {fd} vs exact {(usd, out)}")
         if cc is not None and (cc[0].quantize(cent) != usd.quantize(cent) or cc[1] != out):
             print(f"  ccusage differs: {cc[0]} USD, {cc[1]} output tokens vs exact {usd}, {out}")
-        del cc_text
     print(f"per model and day: flightdeck {'equals the exact figures' if not bad else f'differs on {bad} rows'}")
+
+
+def _agents_home(home: Path) -> None:
+    """Codex (o4-mini), a resumed Gemini CLI legacy session, a multi-step OpenCode message: the known traps."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.ingest.formats.agent_logs import (
+        gemini_meta,
+        gemini_reply,
+        gemini_tokens,
+        gemini_user,
+        jsonl,
+        oc_assistant,
+        oc_database,
+        oc_insert,
+        oc_step,
+        oc_tokens,
+    )
+    from tests.ingest.formats.codex_logs import Session
+
+    t0 = time.time() - 2 * 86400
+    sess = Session("cx-o4", t0, model="o4-mini")
+    for k in range(5):
+        sess.call(20_000 + k, 12_000, 900, 400, repeats=2)
+    day = home / ".codex" / "sessions" / time.strftime("%Y/%m/%d", time.gmtime(t0))
+    day.mkdir(parents=True)
+    (day / "rollout-x-cx-o4.jsonl").write_bytes(sess.data())
+    chats = home / ".gemini" / "tmp" / "9f2c1a" / "chats"
+    chats.mkdir(parents=True)
+    old = [gemini_user("u1", t0), gemini_reply("g1", t0 + 2, gemini_tokens(30_000, 500, 20_000, 200)),
+           gemini_user("u2", t0 + 60), gemini_reply("g2", t0 + 62, gemini_tokens(40_000, 700, 30_000, 0))]
+    (chats / "session-old.json").write_text(json.dumps({**gemini_meta("gm-old", t0), "messages": old}))
+    # Resuming copies the legacy conversation into the .jsonl, record by record, then appends the new turn.
+    (chats / "session-old.jsonl").write_bytes(jsonl([gemini_meta("gm-old", t0), *old,
+                                                     gemini_user("u3", t0 + 900),
+                                                     gemini_reply("g3", t0 + 901, gemini_tokens(50_000, 800,
+                                                                                                40_000, 0))]))
+    data = home / ".local" / "share" / "opencode"
+    data.mkdir(parents=True)
+    con = oc_database(data / "opencode.db")
+    created = int((t0 + 3600) * 1000)
+    steps = [oc_step(f"p{i}", "m1", "oc-1", oc_tokens(2000 * (i + 1), 300, 50, 10_000, 1000 if i == 0 else 0), 0.02)
+             for i in range(3)]
+    oc_insert(con, oc_assistant("m1", "oc-1", created, steps[-1]["tokens"], 0.06), steps, 1)
+    con.close()
+
+
+def _compare_agents(root: Path, cc: list[str] | None) -> None:
+    """Codex, Gemini CLI and OpenCode in one fake home: flightdeck and ccusage per model."""
+    home = root / "agents-home"
+    shutil.rmtree(home, ignore_errors=True)
+    _agents_home(home)
+    env = dict(os.environ, HOME=str(home), TZ="UTC")
+    for name in ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME", "GEMINI_DATA_DIR", "OPENCODE_DATA_DIR",
+                 "XDG_DATA_HOME"):
+        env.pop(name, None)
+    wall, rss, out = _run_with_rss([sys.executable, "-m", "flightdeck", "report", "--json", "--by", "model"], env)
+    mine = {row["key"]: (Decimal(row["cost_usd"]), row["tokens"]["output_tokens"], row["events"])
+            for row in json.loads(out)["by"]["model"]}
+    theirs: dict[str, tuple[Decimal, int]] = {}
+    if cc is not None:
+        _w, _r, out = _run_with_rss([*cc, "daily", "--json", "--offline", "--breakdown"], env)
+        for day in json.loads(out)["daily"]:
+            for row in day.get("modelBreakdowns", []):
+                cost, outs = theirs.get(row["modelName"], (Decimal(0), 0))
+                theirs[row["modelName"]] = (cost + Decimal(repr(row["cost"])), outs + row["outputTokens"])
+    print(f"\nother agents (flightdeck report, {wall:.2f} s, {rss / 1e6:.0f} MB):")
+    print(f"{'model':24} {'calls':>6} {'flightdeck USD':>16} {'ccusage USD':>14} {'out fd':>8} {'out cc':>8}")
+    for model in sorted(set(mine) | set(theirs)):
+        fd = mine.get(model, (Decimal(0), 0, 0))
+        cu = theirs.get(model)
+        print(f"{model:24} {fd[2]:>6} {fd[0]:>16f} {cu[0] if cu else '-':>14} {fd[1]:>8} {cu[1] if cu else '-':>8}")
 
 
 def main() -> int:
@@ -327,7 +397,7 @@ def main() -> int:
         if cc is not None:
             # HOME too: ccusage 20 reads every agent CLI it knows in the home folder.
             env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root), HOME=str(root), TZ="UTC")
-            wall, rss, out = _run_with_rss(cc + ["claude", "daily", "--json", "--offline", "--breakdown"], env)
+            wall, rss, out = _run_with_rss([*cc, "claude", "daily", "--json", "--offline", "--breakdown"], env)
             doc = json.loads(out)
             total = Decimal(repr(doc["totals"]["totalCost"]))
             results["ccusage 20.0.24 daily --offline"] = (wall, rss, total)
@@ -352,12 +422,14 @@ def main() -> int:
                     print(f"{name}: {wall / base[0]:.2f}x ccusage's time, {rss / base[1]:.2f}x its memory")
 
         _compare_days(Path(projects), gen.by_day, cc_days)
+        _compare_agents(root, cc)
 
         # 1h cache writes: priced at the 1h rate, checked against the independent total.
         shutil.rmtree(root / "one-hour", ignore_errors=True)
         one_h = Generator(root / "one-hour", args.seed + 1, 0.5)
         one_h.generate(min(args.lines, 20_000))
-        _w, _r, out = _run_with_rss([py, "-m", "flightdeck", "tail", str(root / "one-hour" / "projects"), "--once", "--json"])
+        one_h_projects = str(root / "one-hour" / "projects")
+        _w, _r, out = _run_with_rss([py, "-m", "flightdeck", "tail", one_h_projects, "--once", "--json"])
         got = Decimal(json.loads(out)["cost_usd"])
         print(f"1h cache writes: flightdeck {got} vs exact {one_h.expected}: "
               f"{'equal to the digit' if got == one_h.expected else 'DIFFERENT'}")

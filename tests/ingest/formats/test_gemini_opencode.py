@@ -77,15 +77,17 @@ def test_gemini_resumed_legacy_session_counts_once_across_json_and_jsonl(tmp_pat
     legacy = {**gemini_meta("s-old", T0), "messages": old}
     (chats / "session-2026-11-18T00-00-s-old.json").write_text(json.dumps(legacy, indent=2))
     # Resuming copies the conversation into a .jsonl, then appends the new turn.
-    resumed = [gemini_meta("s-old", T0), {"$set": {"messages": old}}, gemini_user("u3", T0 + 900),
-               gemini_reply("g3", T0 + 901, gemini_tokens(3000, 70, 2500, 0))]
-    (chats / "session-2026-11-18T00-15-s-old.jsonl").write_bytes(jsonl(resumed))
-    agg = scan([tmp_path / "tmp"], by=("model",))
-    add_documents(agg, [gemini_legacy(tmp_path / "tmp")])
-    snap = agg.snapshot()
-    assert snap.events == 3  # g1, g2, g3: the legacy copy adds nothing
-    assert snap.duplicates == 2
-    assert snap.total.tokens.output_tokens == 60 + 60 + 70
+    for shape in ("set", "records"):  # the copy as one $set, or record by record
+        copied = [{"$set": {"messages": old}}] if shape == "set" else old
+        resumed = [gemini_meta("s-old", T0), *copied, gemini_user("u3", T0 + 900),
+                   gemini_reply("g3", T0 + 901, gemini_tokens(3000, 70, 2500, 0))]
+        (chats / "session-2026-11-18T00-15-s-old.jsonl").write_bytes(jsonl(resumed))
+        agg = scan([tmp_path / "tmp"], by=("model",))
+        add_documents(agg, [gemini_legacy(tmp_path / "tmp")])
+        snap = agg.snapshot()
+        assert snap.events == 3, shape  # g1, g2, g3: the legacy copy adds nothing
+        assert snap.duplicates == 2, shape
+        assert snap.total.tokens.output_tokens == 60 + 60 + 70
 
 
 def test_opencode_multi_step_message_sums_its_steps(tmp_path: Path) -> None:
