@@ -23,6 +23,14 @@ below) of what they cost. Then, in the same run:
 ``--keep DIR --reuse`` runs again on logs generated earlier in DIR (their
 exact total is saved next to them), which saves the generation time.
 
+Disagreements with ccusage found so far (printed by this script): a
+Claude Code response whose later, larger copy is flagged ``isSidechain``
+while its first is not (``--sidechain`` applied per line reproduces it:
+ccusage then under-counts ~1 %); ``o4-mini`` priced at half its list rate;
+a resumed Gemini CLI legacy session counted in its ``.json`` and again in
+its ``.jsonl`` copy; a multi-step OpenCode message read from its last step
+only (``message.tokens``), with OpenCode's own cost.
+
 ccusage prices every cache write at the 5-minute rate (its pricing data has
 no 1-hour rate), so the comparison with it runs on logs without 1-hour
 writes (``--one-hour 0``, the default for the comparison); flightdeck's 1-hour
