@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
             set_default_pricer(Pricer(args.prices))
         except (OSError, ValueError) as exc:
             return _fail(f"--prices {args.prices}: {exc}")
-    from flightdeck.ingest.discover import add_documents, resolve_sources
+    from flightdeck.ingest.discover import add_documents, resolve_sources, with_plan_windows
 
     try:
         paths, documents = resolve_sources(args.paths)
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     except ScanError as exc:
         return _fail(str(exc))
     add_documents(agg, documents, since=since, until=until)
-    snap = agg.snapshot()
+    snap = with_plan_windows(agg.snapshot(), paths)
     if args.json:
         sys.stdout.write(json.dumps(report_json(snap, dims), ensure_ascii=False) + "\n")
     else:

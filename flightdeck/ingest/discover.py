@@ -20,6 +20,7 @@ Where each tool writes, from its own source (and ccusage's adapters):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flightdeck.core.aggregate import Aggregator
+from flightdeck.core.snapshot import Snapshot
 from flightdeck.ingest.documents import DocumentSource, OpenCodeDatabase, gemini_legacy, opencode_storage
 from flightdeck.ingest.formats.opencode import message_files
 
@@ -198,3 +200,18 @@ def add_documents(agg: Aggregator, documents: list[DocumentSource], *, since: fl
             agg.reject(rej.reason, rej.detail)
         for notice in batch.notices:
             print(f"flightdeck: {notice}", file=sys.stderr)
+
+
+def with_plan_windows(snap: Snapshot, paths: list[str | Path]) -> Snapshot:
+    """``snap`` with the rate-limit windows the Codex rollouts below ``paths`` reported (``report``)."""
+    from flightdeck.ingest.formats.codex import windows_in
+    from flightdeck.ingest.scan import ScanError, detect_file_format, expand
+
+    try:
+        files = [str(p) for p in expand(paths) if detect_file_format(p) == "codex"]
+    except ScanError:
+        return snap
+    windows = windows_in(files)
+    if not windows:
+        return snap
+    return dataclasses.replace(snap, plan_windows=tuple(w.to_json() for w in windows.values()))

@@ -204,3 +204,22 @@ class Codex:
                                        limit_id=limits.get("limit_id"))
             if window is not None:
                 merge_windows(self.plan_windows, [window])
+
+
+def windows_in(paths: list[str]) -> dict[str, PlanWindow]:
+    """The rate-limit windows the Codex rollouts among ``paths`` reported (for ``report``). Never raises.
+
+    Only the ``token_count`` lines that carry ``rate_limits`` are decoded.
+    """
+    found: dict[str, PlanWindow] = {}
+    for path in paths:
+        reader = Codex()
+        try:
+            with open(path, "rb") as f:
+                for line in f:
+                    if b'"rate_limits"' in line and b'"token_count"' in line:
+                        reader.parse(line.rstrip(b"\n"))
+        except OSError:
+            continue
+        merge_windows(found, reader.plan_windows)
+    return found

@@ -6,6 +6,9 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
+from flightdeck.cli import main
 from flightdeck.core.events import Event, Rejected, Usage
 from flightdeck.core.pricing import price
 from flightdeck.ingest.formats import Codex, FileFormat
@@ -130,3 +133,17 @@ def test_bad_and_cut_lines_are_rejected_not_raised() -> None:
     assert isinstance(p.parse(b'{"type":"event_msg","payload":{"type":"token_count","info":{}}}'), Rejected)
     bad = token_count(T0, {"input_tokens": -4, "total_tokens": 3}, {"input_tokens": "x"})
     assert isinstance(p.parse(bad), (list, Rejected))
+
+
+def test_report_json_carries_the_reported_windows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    s = Session("s", T0)
+    s.call(1000, 0, 10, 0, limits=rate_limits(20.0, 4.0, T0 + 4 * 3600))
+    s.call(1000, 0, 10, 0, limits=rate_limits(35.0, 5.0, T0 + 4 * 3600), gap=900)
+    path = tmp_path / "rollout-2026-11-18T00-00-00-s.jsonl"
+    path.write_bytes(s.data())
+    assert main(["report", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    windows = {w["window"]: w for w in doc["plan_windows"]}
+    assert windows["primary"]["source"] == "reported" and windows["primary"]["used_percent"] == 35.0
+    assert windows["primary"]["full_at"] == T0 + 907 + 65 * 60  # 15 points in 900 s
+    assert windows["secondary"]["window_minutes"] == 10080
