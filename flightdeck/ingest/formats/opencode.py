@@ -32,6 +32,7 @@ change).
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import time
@@ -60,7 +61,7 @@ def _tokens(raw: Any) -> Usage | None:
         v = d.get(key, 0) if isinstance(d, dict) else 0
         if v is None:
             return 0
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or v != int(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 or v != int(v):
             return None
         return int(v)
 
@@ -155,6 +156,15 @@ def message_event(msg_id: str, session: str | None, data: Any, steps: Iterable[A
     )
 
 
+def _safe_event(msg_id: str, session: str | None, data: Any, steps: Iterable[Any],
+                completed_only: bool) -> Event | Rejected | None:
+    """``message_event`` that never raises: a shape nobody foresaw is one rejected message."""
+    try:
+        return message_event(msg_id, session, data, steps, completed_only=completed_only)
+    except Exception as exc:  # one odd row must not lose the others
+        return Rejected("bad opencode message", f"{msg_id}: {type(exc).__name__}: {exc}"[:300])
+
+
 def _json(text: Any) -> Any:
     if isinstance(text, bytes | str):
         try:
@@ -231,7 +241,11 @@ def _query(uri: str, since: int, completed_only: bool, out: DbRead) -> None:
         mid, session, data = row[0], row[1], _json(row[2])
         if updated and isinstance(row[3], int):
             out.watermark = max(out.watermark, row[3])
-        ev = message_event(str(mid), session, data, steps.get(mid, ()), completed_only=completed_only)
+        if data is None:
+            out.rejects.append(Rejected("bad opencode message", f"{mid}: data is not JSON"))
+            continue
+        ev = _safe_event(str(mid), session if isinstance(session, str) else None, data, steps.get(mid, ()),
+                         completed_only)
         if isinstance(ev, Event):
             out.events.append(ev)
         elif ev is not None:
@@ -260,11 +274,12 @@ def read_storage(storage: str | os.PathLike[str], *, completed_only: bool = Fals
     for path in files:
         data = _read_json(path)
         if data is None:
+            rejects.append(Rejected("bad opencode message", f"{path.name}: not a readable JSON document"))
             continue
         mid = (_text(data.get("id")) if isinstance(data, dict) else None) or path.stem
         part_dir = root / "part" / mid
         parts = [_read_json(p) for p in sorted(part_dir.glob("*.json"))] if part_dir.is_dir() else []
-        ev = message_event(mid, path.parent.name, data, parts, completed_only=completed_only)
+        ev = _safe_event(mid, path.parent.name, data, parts, completed_only)
         if isinstance(ev, Event):
             events.append(ev)
         elif ev is not None:

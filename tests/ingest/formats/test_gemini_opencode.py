@@ -162,3 +162,28 @@ def test_bad_documents_are_counted_not_raised(tmp_path: Path) -> None:
     add_documents(agg, [gemini_legacy(tmp_path / "tmp"), OpenCodeDatabase(not_db)])
     assert agg.snapshot().rejected_reasons == {"bad gemini-cli session": 1}
     assert isinstance(sqlite3.sqlite_version, str)
+
+
+def test_hostile_opencode_rows_are_rejected_one_by_one(tmp_path: Path) -> None:
+    db = tmp_path / "opencode.db"
+    con = oc_database(db)
+    good = oc_assistant("m_ok", "ses_1", 1_795_000_000_000, oc_tokens(10, 5, 0, 0, 0), 0.0)
+    oc_insert(con, good, [], 1)
+    hostile = [
+        {**good, "id": "m_inf", "tokens": {"input": 1e999, "output": 1}},
+        {**good, "id": "m_neg", "tokens": {"input": -5, "output": 1}},
+        {**good, "id": "m_str", "tokens": "lots"},
+        {**good, "id": "m_time", "time": {"created": "yesterday"}},
+        {**good, "id": "m_list", "path": ["x"], "providerID": 7},
+    ]
+    for row in hostile:
+        con.execute("INSERT INTO message VALUES (?, ?, ?, ?, ?)",
+                    (row["id"], "ses_1", 1, 2, json.dumps(row).replace("Infinity", "1e999")))
+    con.execute("INSERT INTO message VALUES ('m_junk', 'ses_1', 1, 2, 'not json')")
+    con.commit()
+    con.close()
+    read = read_database(db)
+    assert sorted(e.id for e in read.events) == ["opencode:m_list", "opencode:m_ok"]
+    assert sorted(r.reason for r in read.rejects) == ["bad opencode message", "bad opencode message",
+                                                      "bad opencode tokens", "bad opencode tokens",
+                                                      "missing timestamp"]
