@@ -82,7 +82,8 @@ def detect_format(first_line: bytes) -> LineFormat | Rejected:
         return FORMATS["otlp-json"]
     if doc.get("type") in CODEX_TYPES and "payload" in doc:
         return FORMATS["codex"]
-    if "projectHash" in doc or "$set" in doc or "$rewindTo" in doc or doc.get("type") == "gemini":
+    if "projectHash" in doc or "$set" in doc or "$rewindTo" in doc or doc.get("type") == "gemini" \
+            or ("startTime" in doc and "sessionId" in doc and "type" not in doc):
         return FORMATS["gemini-cli"]
     if "sessionId" in doc or doc.get("type") in _CLAUDE_CODE_TYPES:
         return FORMATS["claude-code"]

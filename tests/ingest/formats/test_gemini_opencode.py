@@ -187,3 +187,22 @@ def test_hostile_opencode_rows_are_rejected_one_by_one(tmp_path: Path) -> None:
     assert sorted(r.reason for r in read.rejects) == ["bad opencode message", "bad opencode message",
                                                       "bad opencode tokens", "bad opencode tokens",
                                                       "missing timestamp"]
+
+
+def test_each_tool_is_detected_from_its_first_line() -> None:
+    from flightdeck.ingest.formats import detect_format
+    from tests.ingest.formats.codex_logs import session_meta
+    from tests.ingest.formats.test_claude_code import block_line, user_line
+
+    cases = {
+        json.dumps(gemini_meta("s", T0)).encode(): "gemini-cli",
+        json.dumps({"sessionId": "s", "startTime": "2026-11-18T00:00:00.000Z", "kind": "subagent"}).encode():
+            "gemini-cli",
+        json.dumps(gemini_reply("g", T0, None)).encode(): "gemini-cli",
+        session_meta(T0, "x"): "codex",
+        user_line(): "claude-code",
+        block_line("m", 1): "claude-code",
+    }
+    for line, name in cases.items():
+        found = detect_format(line)
+        assert not isinstance(found, Rejected) and found.name == name, line[:80]
