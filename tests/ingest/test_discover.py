@@ -200,3 +200,20 @@ def oc_database_append(path: Path):  # type: ignore[no-untyped-def]
     import sqlite3
 
     return sqlite3.connect(path)
+
+
+def test_tail_once_with_no_path_reads_every_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from flightdeck.cli import main
+
+    home = tmp_path / "home"
+    want = build_home(home)
+    monkeypatch.setenv("HOME", str(home))
+    assert main(["tail", "--once", "--json"]) == 0
+    out = capsys.readouterr()
+    assert "found Claude Code: 2 sessions; Codex: 1 session; Gemini CLI: 1 session; OpenCode: 1 database" in out.err
+    doc = json.loads(out.out)
+    assert doc["events"] == sum(len(v) for v in want.values()) and doc["rejected"] == 0
+    monkeypatch.setenv("HOME", str(tmp_path / "empty"))
+    assert main(["tail", "--once", "--json"]) == 2
+    assert "no agent logs found" in capsys.readouterr().err
