@@ -40,6 +40,9 @@ class DocumentSource(Protocol):
 
     def poll(self, *, final: bool) -> DocumentBatch: ...
 
+    def rewind(self) -> None:
+        """Forget what was handed out: the next poll reads everything again (a filter change)."""
+
 
 def _stamp(path: Path) -> tuple[int, int] | None:
     try:
@@ -76,6 +79,10 @@ class OpenCodeDatabase:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.label = f"OpenCode database {self.path}"
+        self.rewind()
+
+    def rewind(self) -> None:
+        """Forget what was read: the next poll reads the whole database."""
         self._stamps: tuple[object, ...] | None = None
         self._watermark = 0
         self._handed = _Handed(opencode.OPENCODE_AGENT)
@@ -102,10 +109,15 @@ class JsonFiles:
     def __init__(self, label: str, agent: str, lister: Callable[[], list[Path]],
                  reader: Callable[[list[Path], bool], tuple[list[Event], list[Rejected]]]) -> None:
         self.label = label
+        self._agent = agent
         self._lister = lister
         self._reader = reader
+        self.rewind()
+
+    def rewind(self) -> None:
+        """Forget what was read: the next poll reads every file."""
         self._stamps: dict[Path, tuple[int, int] | None] = {}
-        self._handed = _Handed(agent)
+        self._handed = _Handed(self._agent)
 
     def poll(self, *, final: bool) -> DocumentBatch:
         batch = DocumentBatch()

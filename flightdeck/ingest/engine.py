@@ -498,4 +498,7 @@ class Engine:
         for follower in self._tailer.followers.values():
             follower.rewind()
         self._formats.clear()
-        self.backfill()
+        for source in self._documents:  # read again from the start, as the files are
+            source.rewind()
+        self._blocks = ClaudeBlocks()  # fed again by the history read now
+        self.backfill(settle=self._thread is None)

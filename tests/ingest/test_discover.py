@@ -217,3 +217,16 @@ def test_tail_once_with_no_path_reads_every_tool(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("HOME", str(tmp_path / "empty"))
     assert main(["tail", "--once", "--json"]) == 2
     assert "no agent logs found" in capsys.readouterr().err
+
+
+def test_a_filter_change_reads_documents_again(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    build_home(home)
+    paths, documents = resolve_sources([], env={"HOME": str(home)}, say=False)
+    eng = Engine(paths, documents=documents)
+    eng.backfill()
+    assert eng.snapshot().events == 24
+    eng.set_filter("agent:opencode")
+    assert eng.snapshot().events == 3
+    eng.set_filter(None)
+    assert eng.snapshot().events == 24 and eng.snapshot().rejected == 0
