@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     except ScanError as exc:
         return _fail(str(exc))
     add_documents(agg, documents, since=since, until=until)
-    snap = with_plan_windows(agg.snapshot(), paths)
+    snap = agg.snapshot()
+    if args.json:  # the table has no place for them yet
+        snap = with_plan_windows(snap, paths)
     if args.json:
         sys.stdout.write(json.dumps(report_json(snap, dims), ensure_ascii=False) + "\n")
     else:

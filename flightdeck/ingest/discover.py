@@ -208,7 +208,8 @@ def with_plan_windows(snap: Snapshot, paths: list[str | Path]) -> Snapshot:
     from flightdeck.ingest.scan import ScanError, detect_file_format, expand
 
     try:
-        files = [str(p) for p in expand(paths) if detect_file_format(p) == "codex"]
+        # Codex names its rollouts rollout-*.jsonl: only those are opened again.
+        files = [str(p) for p in expand(paths) if p.name.startswith("rollout-") and detect_file_format(p) == "codex"]
     except ScanError:
         return snap
     windows = windows_in(files)
