@@ -324,7 +324,8 @@ class ClaudeCode:
     until it is complete, then handed out once. It is complete when the
     next response of the same thread starts (a thread makes one API call at
     a time; a thread is the main conversation or one sub-agent, keyed by
-    ``isSidechain`` and ``agentId``), or at ``flush()``: the end of the
+    ``isSidechain`` and ``agentId``; sub-agent lines without an ``agentId``
+    interleave and wait for the end), or at ``flush()``: the end of the
     input (``report`` calls it at the end of each file; the live engine once
     a file has been quiet for a moment). At most ``HOLD`` responses are held
     (the oldest is released first), so memory stays bounded. A larger copy
@@ -363,7 +364,7 @@ class ClaudeCode:
         self.copies = 0
         # What the line just read said beyond its event: its requestId and thread.
         self._request: str | None = None
-        self._thread: tuple[bool, str | None] = (False, None)
+        self._thread: tuple[bool, str | None] | None = (False, None)
 
     # -- holding ------------------------------------------------------------------
 
@@ -405,10 +406,11 @@ class ClaudeCode:
                                 f"message {key}: a copy with {usage_total(ev.usage)} tokens after {total} were counted")
             return [event]  # the same response again (a resumed session's copy): the aggregator's duplicate
         out: list[Event] = []
-        previous = self._threads.get(thread)
-        if previous is not None and previous in self._held:
-            out.append(self._release(previous))  # the thread moved on: its last response is complete
-        self._threads[thread] = key
+        if thread is not None:
+            previous = self._threads.get(thread)
+            if previous is not None and previous in self._held:
+                out.append(self._release(previous))  # the thread moved on: its last response is complete
+            self._threads[thread] = key
         if len(self._held) >= self.HOLD:
             out.append(self._release(next(iter(self._held))))
         self._held[key] = _Held(ev, request)
@@ -470,7 +472,7 @@ class ClaudeCode:
                                   reported=Decimal(repr(row.costUSD)), speed=speed)
         else:
             cost, status = self._cost(model, usage, ts, speed)
-        self._request, self._thread = row.requestId, (bool(row.isSidechain), row.agentId)
+        self._request, self._thread = row.requestId, _thread_of(row.isSidechain, row.agentId)
         return [Event(
             v=1,
             ts=ts,
@@ -533,7 +535,7 @@ class ClaudeCode:
         event = self._event(row, msg, model, line)
         if isinstance(event, Rejected):
             return event
-        self._request, self._thread = row.requestId, (bool(row.isSidechain), row.agentId)
+        self._request, self._thread = row.requestId, _thread_of(row.isSidechain, row.agentId)
         return [event]
 
     def _event(self, row: _CCLine, msg: _CCMessage, model: str, line: bytes) -> Event | Rejected:
@@ -571,6 +573,14 @@ class ClaudeCode:
             speed=speed,
             tags={"project": row.cwd} if row.cwd else None,
         )
+
+
+def _thread_of(sidechain: bool | None, agent_id: str | None) -> tuple[bool, str | None] | None:
+    """The conversation a line belongs to; None for sub-agent lines that do not say which sub-agent
+    (older versions wrote parallel sub-agents into the main file, interleaved: no order to rely on)."""
+    if sidechain and not agent_id:
+        return None
+    return bool(sidechain), agent_id
 
 
 def _event_id(message_id: str | None, request_id: str | None, uuid: str | None, line: bytes) -> str:

@@ -227,3 +227,13 @@ def test_live_engine_counts_the_complete_copy(tmp_path: Path) -> None:
     # thread has not moved on) until the file is quiet for SETTLE_SECONDS.
     assert snap.events == 1 and snap.total.tokens.output_tokens == 640
     assert snap.rejected == 0 and snap.duplicates == 2
+
+
+def test_interleaved_subagents_without_agent_id_keep_their_largest_copies() -> None:
+    # Older versions wrote parallel Task sub-agents into the main file, lines interleaved.
+    lines = [block_line("msg_S1", 4, req="r1", sidechain=True), block_line("msg_S2", 6, req="r2", sidechain=True),
+             block_line("msg_S1", 90, req="r1", sidechain=True, block="tool_use"),
+             block_line("msg_S2", 70, req="r2", sidechain=True, block="tool_use")]
+    events, rejects, _f = read_all(lines)
+    assert rejects == []
+    assert sorted((e.id, e.usage.output_tokens) for e in events) == [("msg_S1", 90), ("msg_S2", 70)]  # type: ignore[union-attr]
