@@ -2,7 +2,10 @@
 
 Generates realistic ``~/.claude/projects/<project>/<session>.jsonl`` logs
 (summary, user and tool-result lines with text, assistant lines repeated once
-per content block with the same ``message.id``/``requestId`` and usage,
+per content block with the same ``message.id``/``requestId``, written as
+Claude Code 2.x streams them: the earlier blocks carry the usage as it stood
+(``output_tokens`` still small), the last one the final count (``--streamed``
+is the share of responses written so; 0 repeats the final usage on each),
 ``<synthetic>`` placeholders, 5-minute and 1-hour cache writes, several
 models), keeping an independent exact total (Decimal, list rates written out
 below) of what they cost. Then, in the same run:
@@ -11,12 +14,23 @@ below) of what they cost. Then, in the same run:
   wall time, peak memory (max RSS of the child), total cost;
 - ``ccusage daily --json --offline`` (ccusage@20.0.24, when ``npx``/``npm``
   has it in ``--ccusage-dir``): same figures;
-- the ratios, and whether each total equals the independent one to the cent.
+- the ratios, and whether each total equals the independent one to the cent;
+- totals per model and UTC day from flightdeck and from ``ccusage claude
+  daily --breakdown``, beside the exact ones, each disagreement printed.
 
     python benchmarks/bench_claude_code.py --lines 1000000 [--keep DIR [--reuse]]
 
 ``--keep DIR --reuse`` runs again on logs generated earlier in DIR (their
 exact total is saved next to them), which saves the generation time.
+
+Disagreements with ccusage found so far (printed by this script): a
+Claude Code response whose later, larger copy is flagged ``isSidechain``
+while its first is not (seen with the flag drawn per line instead of per
+response: ccusage then under-counted 1.2 %, 353.19 vs 357.52 USD on 20,000
+lines); ``o4-mini`` priced at half its list rate;
+a resumed Gemini CLI legacy session counted in its ``.json`` and again in
+its ``.jsonl`` copy; a multi-step OpenCode message read from its last step
+only (``message.tokens``), with OpenCode's own cost.
 
 ccusage prices every cache write at the 5-minute rate (its pricing data has
 no 1-hour rate), so the comparison with it runs on logs without 1-hour
@@ -57,11 +71,17 @@ def _text(rng: random.Random, n_words: int) -> str:
 
 
 class Generator:
-    def __init__(self, root: Path, seed: int, one_hour: float) -> None:
+    def __init__(self, root: Path, seed: int, one_hour: float, streamed: float = 1.0) -> None:
         self.root = root
         self.rng = random.Random(seed)
         self.one_hour = one_hour
+        self.streamed = streamed
+        self.sidechain = 0.05  # share of responses flagged isSidechain (all their lines)
         self.expected = Decimal(0)
+        # (model, UTC day) -> exact cost and output tokens; output the first copies carry (what keeping them counts).
+        self.by_day: dict[str, list[str]] = {}
+        self.first_output = 0
+        self.final_output = 0
         self.messages = 0
         self.lines = 0
         self.bytes = 0
@@ -69,7 +89,7 @@ class Generator:
     def _base(self, session: str, cwd: str, ts: float, kind: str) -> dict[str, object]:
         return {
             "parentUuid": str(uuid.UUID(int=self.rng.getrandbits(128))),
-            "isSidechain": self.rng.random() < 0.05,
+            "isSidechain": self.rng.random() < self.sidechain,
             "userType": "external",
             "cwd": cwd,
             "sessionId": session,
@@ -139,18 +159,34 @@ class Generator:
                     prompt += int(usage["cache_creation_input_tokens"]) + int(usage["input_tokens"])  # type: ignore[call-overload]
                     self.expected += cost
                     self.messages += 1
+                    key = f"{model} {time.strftime('%Y-%m-%d', time.gmtime(ts))}"
+                    cost_out = self.by_day.setdefault(key, ["0", "0"])
+                    cost_out[0] = str(Decimal(cost_out[0]) + cost)
+                    cost_out[1] = str(int(cost_out[1]) + int(usage["output_tokens"]))  # type: ignore[call-overload]
                     msg_id = "msg_01" + uuid.UUID(int=rng.getrandbits(128)).hex[:22]
                     req_id = "req_011C" + uuid.UUID(int=rng.getrandbits(128)).hex[:20]
                     blocks = rng.choice((("text",), ("thinking", "text"), ("text", "tool_use"),
                                          ("thinking", "text", "tool_use")))
-                    for block in blocks:  # one line per content block, each with the full usage
+                    streams = rng.random() < self.streamed
+                    # A sub-agent's response is flagged on every line of it (Claude Code writes the flag
+                    # per conversation, not per line).
+                    side = rng.random() < self.sidechain
+                    self.final_output += int(usage["output_tokens"])  # type: ignore[call-overload]
+                    for i, block in enumerate(blocks):  # one line per content block, each with the usage so far
+                        copy = usage
+                        if streams and i < len(blocks) - 1:  # written before the response ended
+                            copy = dict(usage, output_tokens=min(int(usage["output_tokens"]),  # type: ignore[call-overload]
+                                                                 rng.randint(1, 12) * (i + 1)))
+                        if i == 0:
+                            self.first_output += int(copy["output_tokens"])  # type: ignore[call-overload]
                         row = self._base(session, cwd, ts, "assistant")
+                        row["isSidechain"] = side
                         content = ({"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:20], "name": "Bash",
                                     "input": {"command": "ls " + _text(rng, 3)}} if block == "tool_use"
                                    else {"type": block, block: _text(rng, rng.randint(10, 80))})
                         row["message"] = {"id": msg_id, "type": "message", "role": "assistant", "model": model,
                                           "content": [content], "stop_reason": None, "stop_sequence": None,
-                                          "usage": usage}
+                                          "usage": copy}
                         row["requestId"] = req_id
                         self._emit(fh, row)
                         written += 1
@@ -169,7 +205,8 @@ class Generator:
         i = 0
         while self.lines < total_lines:
             project = f"proj{i % 12}"
-            self.session(project, start + self.rng.uniform(0, 5 * 86400), min(self.rng.randint(50, 3000), total_lines - self.lines))
+            size = min(self.rng.randint(50, 3000), total_lines - self.lines)
+            self.session(project, start + self.rng.uniform(0, 5 * 86400), size)
             i += 1
 
 
@@ -209,6 +246,108 @@ def _ccusage_cmd(ccusage_dir: Path | None) -> list[str] | None:
     return None
 
 
+def _compare_days(projects: Path, exact: dict[str, list[str]], ccusage: dict[str, tuple[Decimal, int]]) -> None:
+    """Per model and UTC day: exact, flightdeck, ccusage; every disagreement printed."""
+    import calendar
+
+    from flightdeck.ingest.scan import scan
+
+    days = sorted({key.split(" ")[1] for key in exact})
+    mine: dict[str, tuple[Decimal, int]] = {}
+    for day in days:
+        lo = calendar.timegm(time.strptime(day, "%Y-%m-%d"))
+        snap = scan([projects], since=lo, until=lo + 86400, by=("model",)).snapshot()
+        for g in snap.breakdowns.get("model", ()):
+            mine[f"{g.key} {day}"] = (g.figures.cost_usd, g.figures.tokens.output_tokens)
+    cent = Decimal("0.01")
+    print(f"{'model, UTC day':40} {'exact USD':>14} {'flightdeck':>14} {'ccusage':>14} {'out exact':>10} "
+          f"{'out fd':>10} {'out cc':>10}")
+    bad = 0
+    for key in sorted(exact):
+        usd, out = Decimal(exact[key][0]), int(exact[key][1])
+        fd = mine.get(key, (Decimal(0), 0))
+        cc = ccusage.get(key)
+        print(f"{key:40} {usd.quantize(cent):>14} {fd[0].quantize(cent):>14} "
+              f"{cc[0].quantize(cent) if cc else '-':>14} {out:>10} {fd[1]:>10} {cc[1] if cc else '-':>10}")
+        if fd != (usd, out):
+            bad += 1
+            print(f"  DISAGREE flightdeck: {fd} vs exact {(usd, out)}")
+        if cc is not None and (cc[0].quantize(cent) != usd.quantize(cent) or cc[1] != out):
+            print(f"  ccusage differs: {cc[0]} USD, {cc[1]} output tokens vs exact {usd}, {out}")
+    print(f"per model and day: flightdeck {'equals the exact figures' if not bad else f'differs on {bad} rows'}")
+
+
+def _agents_home(home: Path) -> None:
+    """Codex (o4-mini), a resumed Gemini CLI legacy session, a multi-step OpenCode message: the known traps."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.ingest.formats.agent_logs import (
+        gemini_meta,
+        gemini_reply,
+        gemini_tokens,
+        gemini_user,
+        jsonl,
+        oc_assistant,
+        oc_database,
+        oc_insert,
+        oc_step,
+        oc_tokens,
+    )
+    from tests.ingest.formats.codex_logs import Session
+
+    t0 = time.time() - 2 * 86400
+    sess = Session("cx-o4", t0, model="o4-mini")
+    for k in range(5):
+        sess.call(20_000 + k, 12_000, 900, 400, repeats=2)
+    day = home / ".codex" / "sessions" / time.strftime("%Y/%m/%d", time.gmtime(t0))
+    day.mkdir(parents=True)
+    (day / "rollout-x-cx-o4.jsonl").write_bytes(sess.data())
+    chats = home / ".gemini" / "tmp" / "9f2c1a" / "chats"
+    chats.mkdir(parents=True)
+    old = [gemini_user("u1", t0), gemini_reply("g1", t0 + 2, gemini_tokens(30_000, 500, 20_000, 200)),
+           gemini_user("u2", t0 + 60), gemini_reply("g2", t0 + 62, gemini_tokens(40_000, 700, 30_000, 0))]
+    (chats / "session-old.json").write_text(json.dumps({**gemini_meta("gm-old", t0), "messages": old}))
+    # Resuming copies the legacy conversation into the .jsonl, record by record, then appends the new turn.
+    (chats / "session-old.jsonl").write_bytes(jsonl([gemini_meta("gm-old", t0), *old,
+                                                     gemini_user("u3", t0 + 900),
+                                                     gemini_reply("g3", t0 + 901, gemini_tokens(50_000, 800,
+                                                                                                40_000, 0))]))
+    data = home / ".local" / "share" / "opencode"
+    data.mkdir(parents=True)
+    con = oc_database(data / "opencode.db")
+    created = int((t0 + 3600) * 1000)
+    steps = [oc_step(f"p{i}", "m1", "oc-1", oc_tokens(2000 * (i + 1), 300, 50, 10_000, 1000 if i == 0 else 0), 0.02)
+             for i in range(3)]
+    oc_insert(con, oc_assistant("m1", "oc-1", created, steps[-1]["tokens"], 0.06), steps, 1)
+    con.close()
+
+
+def _compare_agents(root: Path, cc: list[str] | None) -> None:
+    """Codex, Gemini CLI and OpenCode in one fake home: flightdeck and ccusage per model."""
+    home = root / "agents-home"
+    shutil.rmtree(home, ignore_errors=True)
+    _agents_home(home)
+    env = dict(os.environ, HOME=str(home), TZ="UTC")
+    for name in ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME", "GEMINI_DATA_DIR", "OPENCODE_DATA_DIR",
+                 "XDG_DATA_HOME"):
+        env.pop(name, None)
+    wall, rss, out = _run_with_rss([sys.executable, "-m", "flightdeck", "report", "--json", "--by", "model"], env)
+    mine = {row["key"]: (Decimal(row["cost_usd"]), row["tokens"]["output_tokens"], row["events"])
+            for row in json.loads(out)["by"]["model"]}
+    theirs: dict[str, tuple[Decimal, int]] = {}
+    if cc is not None:
+        _w, _r, out = _run_with_rss([*cc, "daily", "--json", "--offline", "--breakdown"], env)
+        for day in json.loads(out)["daily"]:
+            for row in day.get("modelBreakdowns", []):
+                cost, outs = theirs.get(row["modelName"], (Decimal(0), 0))
+                theirs[row["modelName"]] = (cost + Decimal(repr(row["cost"])), outs + row["outputTokens"])
+    print(f"\nother agents (flightdeck report, {wall:.2f} s, {rss / 1e6:.0f} MB):")
+    print(f"{'model':24} {'calls':>6} {'flightdeck USD':>16} {'ccusage USD':>14} {'out fd':>8} {'out cc':>8}")
+    for model in sorted(set(mine) | set(theirs)):
+        fd = mine.get(model, (Decimal(0), 0, 0))
+        cu = theirs.get(model)
+        print(f"{model:24} {fd[2]:>6} {fd[0]:>16f} {cu[0] if cu else '-':>14} {fd[1]:>8} {cu[1] if cu else '-':>8}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=200_000)
@@ -218,17 +357,23 @@ def main() -> int:
                     help="a folder where `npm install ccusage@20.0.24` was run")
     ap.add_argument("--keep", type=Path, help="generate here and keep the logs")
     ap.add_argument("--reuse", action="store_true", help="with --keep: use the logs already there")
+    ap.add_argument("--sidechain", type=float, default=0.05, help="share of responses flagged isSidechain")
+    ap.add_argument("--streamed", type=float, default=1.0,
+                    help="share of multi-block responses written with growing output_tokens (Claude Code 2.x)")
     args = ap.parse_args()
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="fd-cc-"))
     saved = root / "expected.json"
     try:
-        gen = Generator(root, args.seed, args.one_hour)
-        wanted = {"lines": args.lines, "seed": args.seed, "one_hour": args.one_hour}
+        gen = Generator(root, args.seed, args.one_hour, args.streamed)
+        gen.sidechain = args.sidechain
+        wanted = {"lines": args.lines, "seed": args.seed, "one_hour": args.one_hour, "streamed": args.streamed,
+                  "sidechain": args.sidechain}
         if args.reuse and saved.exists() and json.loads(saved.read_text())["args"] == wanted:
             info = json.loads(saved.read_text())
             gen.lines, gen.bytes, gen.messages = info["lines"], info["bytes"], info["messages"]
             gen.expected = Decimal(info["expected"])
+            gen.by_day, gen.first_output, gen.final_output = info["by_day"], info["first"], info["final"]
             print(f"reusing {gen.lines} lines in {root}")
         else:
             shutil.rmtree(root / "projects", ignore_errors=True)
@@ -237,9 +382,14 @@ def main() -> int:
             print(f"generated {gen.lines} lines in {time.perf_counter() - t0:.1f}s")
             if args.keep is not None:
                 saved.write_text(json.dumps({"args": wanted, "lines": gen.lines, "bytes": gen.bytes,
-                                             "messages": gen.messages, "expected": str(gen.expected)}))
+                                             "messages": gen.messages, "expected": str(gen.expected),
+                                             "by_day": gen.by_day, "first": gen.first_output,
+                                             "final": gen.final_output}))
         print(f"{gen.lines} lines, {gen.bytes / 1e6:.0f} MB, {gen.messages} priced responses; "
               f"independent exact total {gen.expected} USD")
+        if gen.final_output:
+            print(f"output tokens: {gen.final_output} in the last copies, {gen.first_output} in the first "
+                  f"(keeping the first copy under-counts output by {1 - gen.first_output / gen.final_output:.0%})")
         projects = str(root / "projects")
         py = sys.executable
 
@@ -252,11 +402,17 @@ def main() -> int:
         results["flightdeck tail --once"] = (wall, rss, Decimal(json.loads(out)["cost_usd"]))
 
         cc = _ccusage_cmd(args.ccusage_dir)
+        cc_days: dict[str, tuple[Decimal, int]] = {}
         if cc is not None:
-            env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root), TZ="UTC")
-            wall, rss, out = _run_with_rss(cc + ["daily", "--json", "--offline"], env)
-            total = Decimal(repr(json.loads(out)["totals"]["totalCost"]))
+            # HOME too: ccusage 20 reads every agent CLI it knows in the home folder.
+            env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root), HOME=str(root), TZ="UTC")
+            wall, rss, out = _run_with_rss([*cc, "claude", "daily", "--json", "--offline", "--breakdown"], env)
+            doc = json.loads(out)
+            total = Decimal(repr(doc["totals"]["totalCost"]))
             results["ccusage 20.0.24 daily --offline"] = (wall, rss, total)
+            for day in doc["daily"]:
+                for row in day.get("modelBreakdowns", []):
+                    cc_days[f"{row['modelName']} {day['date']}"] = (Decimal(repr(row["cost"])), row["outputTokens"])
         else:
             print("ccusage not available (no npx, no --ccusage-dir): comparing with the independent total only")
 
@@ -274,11 +430,15 @@ def main() -> int:
                 if name.startswith("flightdeck"):
                     print(f"{name}: {wall / base[0]:.2f}x ccusage's time, {rss / base[1]:.2f}x its memory")
 
+        _compare_days(Path(projects), gen.by_day, cc_days)
+        _compare_agents(root, cc)
+
         # 1h cache writes: priced at the 1h rate, checked against the independent total.
         shutil.rmtree(root / "one-hour", ignore_errors=True)
         one_h = Generator(root / "one-hour", args.seed + 1, 0.5)
         one_h.generate(min(args.lines, 20_000))
-        _w, _r, out = _run_with_rss([py, "-m", "flightdeck", "tail", str(root / "one-hour" / "projects"), "--once", "--json"])
+        one_h_projects = str(root / "one-hour" / "projects")
+        _w, _r, out = _run_with_rss([py, "-m", "flightdeck", "tail", one_h_projects, "--once", "--json"])
         got = Decimal(json.loads(out)["cost_usd"])
         print(f"1h cache writes: flightdeck {got} vs exact {one_h.expected}: "
               f"{'equal to the digit' if got == one_h.expected else 'DIFFERENT'}")

@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     tail = sub.add_parser("tail", help="live monitor on JSONL files, folders or a UNIX socket")
-    tail.add_argument("paths", nargs="*", metavar="PATH", help="files, or folders (every *.jsonl below)")
+    tail.add_argument("paths", nargs="*", metavar="PATH",
+                      help="files, or folders (every *.jsonl below); none: every agent log found for this user")
     tail.add_argument("--socket", metavar="PATH", help="listen on a UNIX socket for agents")
     tail.add_argument("--json", action="store_true", help="no screen: one JSON snapshot line per interval")
     tail.add_argument("--once", action="store_true", help="with --json: print the current aggregates and exit")
@@ -40,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="send every call to an OTLP/HTTP endpoint as a GenAI span and metrics")
 
     report = sub.add_parser("report", help="summarise whole logs, in constant memory")
-    report.add_argument("paths", nargs="+", metavar="PATH")
+    report.add_argument("paths", nargs="*", metavar="PATH",
+                        help="files or folders; none: every agent log found for this user (Claude Code, Codex, ...)")
     report.add_argument("--json", action="store_true", help="print one JSON object")
     report.add_argument("--by", default="model", metavar="DIM",
                         help="group the table by model, provider, route, agent, run or name (comma separated)")

@@ -37,11 +37,20 @@ def run(args: argparse.Namespace) -> int:
             set_default_pricer(Pricer(args.prices))
         except (OSError, ValueError) as exc:
             return _fail(f"--prices {args.prices}: {exc}")
+    from flightdeck.ingest.discover import add_documents, resolve_sources, with_plan_windows
+
     try:
-        agg = scan(args.paths, jobs=args.jobs, since=since, until=until, by=dims)
+        paths, documents = resolve_sources(args.paths)
+    except ValueError as exc:
+        return _fail(str(exc))
+    try:
+        agg = scan(paths, jobs=args.jobs, since=since, until=until, by=dims)
     except ScanError as exc:
         return _fail(str(exc))
+    add_documents(agg, documents, since=since, until=until)
     snap = agg.snapshot()
+    if args.json:  # the table has no place for them yet
+        snap = with_plan_windows(snap, paths)
     if args.json:
         sys.stdout.write(json.dumps(report_json(snap, dims), ensure_ascii=False) + "\n")
     else:

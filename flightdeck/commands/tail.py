@@ -25,13 +25,21 @@ def _fail(message: str, code: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from flightdeck.ingest.discover import resolve_sources
+    from flightdeck.ingest.documents import DocumentSource
     from flightdeck.ingest.engine import Engine
     from flightdeck.ingest.live import parse_budget, print_once, run_json
 
     paths: list[str] = list(args.paths or [])
     otlp_opt = getattr(args, "otlp", None)
-    if not paths and not args.socket and not otlp_opt:
-        return _fail("give a PATH to follow, --socket PATH or --otlp HOST:PORT to listen on", EXIT_USAGE)
+    documents: list[DocumentSource] = []
+    # No PATH and nothing to listen on: every agent log folder this user has.
+    if paths or not (args.socket or otlp_opt):
+        try:
+            found, documents = resolve_sources(paths)
+        except ValueError as exc:
+            return _fail(f"{exc}; or listen with --socket PATH or --otlp HOST:PORT", EXIT_USAGE)
+        paths = [str(p) for p in found]
     if args.once and not args.json:
         return _fail("--once goes with --json", EXIT_USAGE)
     if args.interval is not None and args.interval <= 0:
@@ -59,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc), exc.code)
     try:
         engine = Engine(paths, socket_path=args.socket if not args.once else None,
-                        rules_path=args.rules, budget=budget,
+                        rules_path=args.rules, budget=budget, documents=documents,
                         otlp=otlp if not args.once else None, exporters=exporters)
     except (OSError, ValueError) as exc:  # RuleError is a ValueError
         for exporter in exporters:

@@ -269,6 +269,9 @@ class Snapshot:
     source: SourceStatus = field(default_factory=SourceStatus)
     runs_started: int = 0  # run_start events counted
     runs_ended: int = 0  # run_end events counted
+    # Subscription windows (core.plan_windows): the provider's reported ones, and
+    # Claude's computed 5-hour block; JSON-ready dicts, each saying which it is.
+    plan_windows: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The SPEC section 3 object: report's keys, plus windows and breakdowns."""
@@ -303,6 +306,7 @@ class Snapshot:
         out["dropped"] = self.dropped
         out["runs_started"] = self.runs_started
         out["runs_ended"] = self.runs_ended
+        out["plan_windows"] = [dict(w) for w in self.plan_windows]
         out["agents"] = [
             {"run": a.run, "agent": a.agent, "paused": a.paused, "models": a.models} for a in self.agents
         ]

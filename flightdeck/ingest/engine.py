@@ -10,6 +10,7 @@ thousands of events a second are being ingested.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -23,13 +24,16 @@ from typing import TYPE_CHECKING, Any
 from flightdeck.core.aggregate import Aggregator
 from flightdeck.core.control import append_command, new_command, sidecar_path
 from flightdeck.core.events import KIND_LLM_CALL, Command, Event, Rejected
+from flightdeck.core.plan_windows import ClaudeBlocks, PlanWindow, merge_windows
 from flightdeck.core.snapshot import AlertRow, Snapshot, SourceStatus
-from flightdeck.ingest.formats import FLIGHTDECK_V1, FileFormat
+from flightdeck.ingest.formats import CLAUDE_CODE_AGENT, FLIGHTDECK_V1, FileFormat
+from flightdeck.ingest.formats.claude_code import usage_total
 from flightdeck.ingest.tail import Follower, PollResult, Tailer
 
 if TYPE_CHECKING:
     from flightdeck.core.rules import Firing, RuleEngine
     from flightdeck.export import EventExporter, Fanout
+    from flightdeck.ingest.documents import DocumentSource
     from flightdeck.ingest.otlp import OtlpReceiver
     from flightdeck.ingest.server import SocketServer
 
@@ -37,6 +41,11 @@ FULL_POLL_SECONDS = 0.5  # safety net under the watcher (and the whole story on 
 RESCAN_SECONDS = 5.0  # folders re-listed for new *.jsonl in case the watcher missed one
 RATE_SECONDS = 5.0  # events_per_second is averaged over this long
 MAX_NOTICES = 20
+# A reader holding a response for its last copy (Claude Code streams one
+# response as several lines) hands it out once its file has been quiet this
+# long; the next response of the same thread releases it sooner.
+SETTLE_SECONDS = 30.0
+DOCUMENT_POLL_SECONDS = 2.0  # how often documents (a database) are checked for changes: one stat each
 BATCH_LINES = 2000  # lines parsed before they are counted (bounds memory while reading history)
 LOCK_CHUNK = 500  # events counted per acquisition of the aggregator lock
 SOCKET_HISTORY = 200_000  # socket events kept so a filter change can recount them
@@ -92,17 +101,25 @@ class Engine:
         clock: Callable[[], float] = time.time,
         otlp: tuple[str, int] | None = None,
         exporters: Sequence[EventExporter] = (),
+        documents: Sequence[DocumentSource] = (),
     ) -> None:
         """``otlp``: (host, port) to receive OTLP/HTTP on (``ingest.otlp``); ``exporters``:
         where every ingested call is also sent (``flightdeck.export``: Prometheus, OTLP)."""
         self.clock = clock
+        # Sources that are not JSON Lines (OpenCode's database, legacy JSON
+        # sessions): polled every DOCUMENT_POLL_SECONDS, re-read when changed.
+        self._documents = list(documents)
+        self._last_documents = 0.0
         self.budget = budget
         self._lock = threading.Lock()
         self._filter_text: str | None = None
         self._agg = self._new_aggregator(None)
-        self._tailer = Tailer(paths) if paths else None
+        self._tailer = Tailer(paths) if paths or documents else None
         self._named_files = set(self._tailer.files) if self._tailer else set()
         self._formats: dict[Path, tuple[int, FileFormat]] = {}
+        self._plan_windows: dict[str, PlanWindow] = {}  # reported by agent CLIs (Codex rate_limits)
+        self._blocks = ClaudeBlocks()  # Claude's 5-hour blocks, computed from its calls
+        self._last_lines: dict[Path, float] = {}  # monotonic time a file last gave lines (for SETTLE_SECONDS)
         self._socket_path = Path(socket_path) if socket_path is not None else None
         self._server: SocketServer | None = None
         self._socket_events: deque[Event] = deque(maxlen=SOCKET_HISTORY)
@@ -117,7 +134,7 @@ class Engine:
         self._alerts: deque[AlertRow] = deque(maxlen=200)
         self._rate: deque[tuple[float, int]] = deque(maxlen=10_000)
         self._last_event_wall: float | None = None
-        self._backfilling = bool(paths)
+        self._backfilling = bool(paths or documents)
         self._backfill_total = 0
         self._backfill_done = 0
         self._stop = threading.Event()
@@ -194,8 +211,13 @@ class Engine:
 
     # -- file ingest (the ingest thread, or the caller for backfill()) ------------
 
-    def backfill(self) -> None:
-        """Read every file to its current end on the calling thread (``--once``)."""
+    def backfill(self, *, settle: bool = True) -> None:
+        """Read every file to its current end on the calling thread (``--once``).
+
+        ``settle``: hand out what readers hold for a last copy (the input ends
+        here); following live, they keep holding until the thread moves on or
+        the file goes quiet, since the copy may be on its way.
+        """
         if self._tailer is None:
             self._backfilling = False
             return
@@ -206,12 +228,17 @@ class Engine:
             more = self._ingest(self._tailer.poll(), history=True)
             if not more:
                 break
+        self._poll_documents(final=settle, history=True)
+        # History read to its end: what readers hold is complete as far as it goes.
+        held = [ev for _gen, fmt in self._formats.values() for ev in fmt.flush()] if settle else []
+        if held:
+            self._count(held, [], history=True)
         self._backfilling = False
 
     def _run(self) -> None:
         assert self._tailer is not None
         try:
-            self.backfill()
+            self.backfill(settle=False)
         except Exception as exc:  # never die silently: say so on screen, then follow anyway
             self._backfilling = False
             self._notice(f"reading history failed: {type(exc).__name__}: {exc}")
@@ -248,6 +275,9 @@ class Engine:
             results = tailer.poll(dirty)
         if self._ingest(results, history=False):
             tailer.wake.set()  # a file had more than one read's worth: come back at once
+        if self._documents and now - self._last_documents >= DOCUMENT_POLL_SECONDS:
+            self._last_documents = now
+            self._poll_documents(final=False, history=False)
         if tailer.watch_error and tailer.watch_error not in self._notices:
             self._notice(tailer.watch_error)
         return last_full, last_scan
@@ -279,17 +309,46 @@ class Engine:
                 self._backfill_done += res.bytes_read
             rejects.extend(res.rejects)
             if not res.lines:
+                self._settle(follower, events)
                 continue
             fmt = self._format_for(follower)
+            self._last_lines[follower.path] = time.monotonic()
             for line in res.lines:
                 parsed = fmt.parse(line)
                 if type(parsed) is list:
                     events.extend(parsed)
                 else:
                     rejects.append(parsed)  # type: ignore[arg-type]
+            copies = fmt.take_copies()  # a streamed response's other lines: duplicates, as in report
+            windows = fmt.plan_windows
+            if copies or windows:
+                with self._lock:
+                    self._agg.duplicates += copies
+                    merge_windows(self._plan_windows, windows)
         if events or rejects:
             self._count(events, rejects, history=history)
         return more
+
+    def _poll_documents(self, *, final: bool, history: bool) -> None:
+        """Read what changed in the document sources; one failing source never stops the others."""
+        for source in self._documents:
+            try:
+                batch = source.poll(final=final)
+            except Exception as exc:  # a reader bug: say so, keep following the rest
+                self._notice(f"{source.label}: {type(exc).__name__}: {exc}")
+                continue
+            for notice in batch.notices:
+                self._notice(notice)
+            if batch.events or batch.rejects:
+                self._count(batch.events, batch.rejects, history=history)
+
+    def _settle(self, follower: Follower, events: list[Event]) -> None:
+        """Take what the file's reader holds once the file has been quiet for SETTLE_SECONDS."""
+        known = self._formats.get(follower.path)
+        if known is None or not known[1].holding:
+            return
+        if time.monotonic() - self._last_lines.get(follower.path, 0.0) >= SETTLE_SECONDS:
+            events.extend(known[1].flush())
 
     def _count(self, events: list[Event], rejects: list[Rejected], *, history: bool) -> None:
         firings: list[tuple[Event, Firing]] = []
@@ -304,6 +363,9 @@ class Engine:
                 agg = self._agg
                 rules = self._rules
                 counted = agg.add_many(chunk)  # the events that were not duplicates
+                for ev in counted:
+                    if ev.agent == CLAUDE_CODE_AGENT and ev.kind == KIND_LLM_CALL and ev.usage is not None:
+                        self._blocks.add(ev.ts, usage_total(ev.usage), ev.cost_usd)  # type: ignore[arg-type]
                 if rules is not None:  # rules see each call once, as the aggregator does
                     for ev in counted:
                         for firing in rules.observe(ev):
@@ -407,6 +469,12 @@ class Engine:
             self._note_sent()
             source = self._source_status()
             snap = self._agg.snapshot(source=source, budget=self.budget)
+            plans = [w.to_json() for w in self._plan_windows.values()]
+            block = self._blocks.current(snap.now)
+            if block is not None:
+                plans.append(block)
+        if plans:
+            snap = dataclasses.replace(snap, plan_windows=tuple(plans))
         return _mark_watch_only(snap, self._otlp_agents) if self._otlp_agents else snap
 
     @property
@@ -496,4 +564,7 @@ class Engine:
         for follower in self._tailer.followers.values():
             follower.rewind()
         self._formats.clear()
-        self.backfill()
+        for source in self._documents:  # read again from the start, as the files are
+            source.rewind()
+        self._blocks = ClaudeBlocks()  # fed again by the history read now
+        self.backfill(settle=self._thread is None)

@@ -83,7 +83,10 @@ def expand(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*.jsonl") if p.is_file()))
+            # Sorted as strings: "s.jsonl" before "s/subagents/..." (a Path sorts
+            # the folder first), so a session is read before its sub-agents,
+            # whose copies of its messages then count as duplicates.
+            out.extend(sorted((p for p in path.rglob("*.jsonl") if p.is_file()), key=str))
         elif path.exists():
             if not os.access(path, os.R_OK):
                 raise ScanError(f"{path}: permission denied")
@@ -269,7 +272,10 @@ def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, unti
                     keep(ev)
                     last = ev
         agg.add_many(good)
-    agg.duplicates += repeats
+    # A reader may hold a response until its last copy (Claude Code's
+    # streamed lines): the segment, a whole file, has ended.
+    agg.add_many([ev for ev in parser.flush() if since <= ev.ts < until])  # type: ignore[operator]
+    agg.duplicates += repeats + parser.take_copies()
 
 
 def _fresh_format(name: str | None) -> object | None:
@@ -375,11 +381,11 @@ def plan(files: Sequence[Path], parts: int) -> list[tuple[Segment, ...]]:
     for k in range(1, max(parts, 1)):
         g = total * k // parts
         i = next(j for j in range(len(files)) if file_starts[j] <= g < file_starts[j + 1] or j == len(files) - 1)
-        if formats[i] != V1 and len(files) > 1:
+        if formats[i] != V1:
             # Foreign logs repeat one response on consecutive lines (Claude
-            # Code writes a line per content block). A cut between two of them
-            # makes the later range be scanned again to keep dedupe exact, so
-            # cut such logs at the nearest file boundary instead.
+            # Code writes a line per content block, the last the most
+            # complete). A reader holds a response until its last copy, which
+            # needs the whole file: cut such logs at the nearest file boundary.
             i = i if g - file_starts[i] <= file_starts[i + 1] - g else i + 1
             off = 0
             if i >= len(files):

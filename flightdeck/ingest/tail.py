@@ -251,7 +251,8 @@ class Follower:
 
 def _jsonl_below(folder: Path) -> list[Path]:
     try:
-        return sorted(p for p in folder.rglob("*" + SUFFIX) if p.is_file())
+        # As strings: a session's file before its sub-agents' folder (see scan.expand).
+        return sorted((p for p in folder.rglob("*" + SUFFIX) if p.is_file()), key=str)
     except OSError:
         return []
 

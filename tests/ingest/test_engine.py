@@ -17,7 +17,7 @@ from flightdeck.core.control import SidecarReader
 from flightdeck.core.events import Event, IdSource, Usage, encode_event
 from flightdeck.ingest.engine import Engine, parse_filter
 from flightdeck.ingest.live import parse_budget, run_json, snapshot_line
-from tests.ingest.test_formats import cc_line
+from tests.ingest.formats.test_formats import cc_line
 
 IDS = IdSource()
 

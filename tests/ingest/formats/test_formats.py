@@ -21,7 +21,8 @@ CC_USAGE = {
 }
 
 
-def cc_line(kind: str = "assistant", msg_id: str = "msg_01", req: str | None = "req_01", model: str = "claude-sonnet-4-5-20250929", **extra: object) -> bytes:
+def cc_line(kind: str = "assistant", msg_id: str = "msg_01", req: str | None = "req_01",
+            model: str = "claude-sonnet-4-5-20250929", **extra: object) -> bytes:
     row: dict[str, object] = {
         "parentUuid": "p", "isSidechain": False, "userType": "external", "cwd": "/home/u/proj",
         "sessionId": "sess-1", "version": "2.0.14", "gitBranch": "main", "type": kind,
@@ -43,9 +44,11 @@ def test_claude_code_assistant_line_is_priced_like_the_recorder() -> None:
     f = FileFormat()
     assert f.parse(cc_line("user")) == []
     assert f.name == "claude-code"
-    (ev,) = f.parse(cc_line())
+    assert f.parse(cc_line()) == []  # held until its last copy
+    (ev,) = f.flush()
     assert isinstance(ev, Event)
-    assert ev.id == "msg_01:req_01" and ev.run == "sess-1" and ev.agent == "claude-code"
+    assert ev.id == "msg_01" and ev.run == "sess-1" and ev.agent == "claude-code"
+    assert ev.tags == {"project": "/home/u/proj"}
     assert ev.usage == Usage(input_tokens=12, output_tokens=250, cache_read_tokens=5000,
                              cache_write_tokens=1000, cache_write_1h_tokens=600)
     expected = price("anthropic", "claude-sonnet-4-5-20250929", ev.usage, ev.ts, route="direct")
@@ -57,12 +60,12 @@ def test_claude_code_assistant_line_is_priced_like_the_recorder() -> None:
 
 def test_claude_code_repeated_message_has_one_id_and_synthetic_is_skipped() -> None:
     f = FileFormat()
-    a = f.parse(cc_line())
-    b = f.parse(cc_line())  # the next content block of the same response: the same event
-    assert isinstance(a, list) and isinstance(b, list) and a[0].id == b[0].id == "msg_01:req_01"
+    assert f.parse(cc_line()) == f.parse(cc_line()) == []  # two content blocks of one response
     assert f.parse(cc_line(model="<synthetic>", msg_id="msg_x")) == []
-    (no_req,) = f.parse(cc_line(msg_id="msg_2", req=None))  # type: ignore[misc]
-    assert no_req.id == "u-msg_2"  # counted on its own, as ccusage does
+    (first,) = f.parse(cc_line(msg_id="msg_2", req=None))  # type: ignore[misc]  # the next one completes it
+    assert first.id == "msg_01" and f.take_copies() == 1
+    (no_req,) = f.flush()
+    assert no_req.id == "msg_2"  # without a requestId the message id still identifies it
 
 
 def test_claude_code_summary_first_line_and_bad_usage() -> None:
@@ -154,7 +157,8 @@ def test_hostile_shapes_are_rejected_not_raised() -> None:
     c = FileFormat()
     assert c.parse(cc_line("user")) == []
     assert isinstance(c.parse(b'{"type":"assistant","message":{"usage":[1,2]}}'), Rejected)
-    assert isinstance(c.parse(b'{"type":"assistant","message":{"model":"m","usage":{"input_tokens":1}},"timestamp":"nope"}'), Rejected)
+    bad_time = b'{"type":"assistant","message":{"model":"m","usage":{"input_tokens":1}},"timestamp":"nope"}'
+    assert isinstance(c.parse(bad_time), Rejected)
 
 
 # --- Claude Code fast path: equal to the generic path -------------------------------
@@ -232,7 +236,7 @@ def test_fast_path_equals_the_generic_path(usage: dict[str, object], model: str,
     row = json.loads(cc_line(model=model, **extra))
     row["message"]["usage"] = usage
     line = json.dumps(row, separators=(",", ":")).encode()
-    fast, generic = ClaudeCode().parse(line), ClaudeCode()._parse_generic(line)
+    fast, generic = ClaudeCode()._read(line), ClaudeCode()._parse_generic(line)
     assert _same(fast, generic), (fast, generic)
     if isinstance(fast, list) and fast and cost is None:  # and equal to price() itself
         ev = fast[0]
@@ -260,7 +264,7 @@ def test_fast_path_edge_lines_equal_the_generic_path() -> None:
         json.dumps(dict(base, isApiErrorMessage=True, uuid=None, requestId=None)).encode(),
     ]
     for line in variants:
-        fast, generic = ClaudeCode().parse(line), ClaudeCode()._parse_generic(line)
+        fast, generic = ClaudeCode()._read(line), ClaudeCode()._parse_generic(line)
         assert _same(fast, generic), (line, fast, generic)
     # A user line is only checked for being JSON: no field of it matters.
     assert ClaudeCode().parse(b'{"type":"user","message":5}') == []
@@ -326,17 +330,20 @@ def test_repeated_blocks_and_far_repeats_count_once() -> None:
     agg = Aggregator(live=False)
     first = FileFormat()
     lines = [cc_line(msg_id="m1", req="r1"), cc_line(msg_id="m1", req="r1"), cc_line("user"),
-             cc_line(msg_id="m1", req="r1"), cc_line(msg_id="m2", req="r2")]
+             cc_line(msg_id="m1", req="r1"), cc_line(msg_id="m2", req="r2"), cc_line(msg_id="m1", req="r1")]
     results = [first.parse(line) for line in lines]
-    assert [len(r) for r in results] == [1, 1, 0, 1, 1]  # type: ignore[arg-type]
-    assert results[1] == results[0] and results[1][0] is results[0][0]  # type: ignore[index]  # not re-priced
+    assert [len(r) for r in results] == [0, 0, 0, 0, 1, 1]  # type: ignore[arg-type]
+    assert results[5][0] is results[4][0]  # type: ignore[index]  # a copy after release: the same event again
+    results.append(first.flush())
+    agg.duplicates += first.take_copies()
     resumed = FileFormat()  # a resumed session: the same response again in another file
-    results.append(resumed.parse(cc_line(msg_id="m1", req="r1")))
+    resumed.parse(cc_line(msg_id="m1", req="r1"))
+    results.append(resumed.flush())
     for r in results:
         for ev in r:  # type: ignore[union-attr]
             agg.add(ev)
     snap = agg.snapshot()
-    assert snap.events == 2 and snap.duplicates == 3
+    assert snap.events == 2 and snap.duplicates == 4
     assert snap.total.cost_usd == 2 * Decimal("0.010386")
 
 
@@ -385,8 +392,8 @@ def test_clean_claude_code_lines_take_the_fast_path() -> None:
         raise AssertionError(f"generic path taken for {line[:80]!r}")
 
     parser._parse_generic = refuse  # type: ignore[method-assign]
-    (ev,) = parser.parse(cc_line())  # type: ignore[misc]
+    (ev,) = parser._read(cc_line())  # type: ignore[misc]
     assert ev.usage == Usage(input_tokens=12, output_tokens=250, cache_read_tokens=5000,
                              cache_write_tokens=1000, cache_write_1h_tokens=600)
     assert ev.cost_usd == "0.010386" and ev.ts == parse_ts("2025-10-01T10:00:00.000Z")
-    assert parser.parse(cc_line("user")) == [] and parser.parse(cc_line()) == [ev]
+    assert parser.parse(cc_line("user")) == [] and parser.parse(cc_line()) == [] and parser.flush() == [ev]

@@ -1,0 +1,223 @@
+"""Plan windows: how close a subscription is to its 5-hour / weekly limit.
+
+Two kinds, never mixed up:
+
+- ``reported``: the provider's own figures, as an agent CLI recorded them
+  (Codex writes OpenAI's ``rate_limits`` on its ``token_count`` events:
+  ``used_percent``, ``window_minutes``, ``resets_at``, ``plan_type``; see
+  openai/codex ``codex-rs/protocol/src/protocol.rs`` ``RateLimitWindow``).
+  The projected time to 100 % extrapolates the used percent observed in the
+  same window cycle (same reset time) at its current rate.
+- ``computed``: where no provider figure is on disk (Claude Code), Claude's
+  5-hour blocks computed as ccusage does (``apps/ccusage/src/_session-blocks.ts``):
+  a block starts at its first call's time floored to the UTC hour and lasts
+  five hours; a call after the block's end, or more than five hours after
+  the previous call, starts a new block. The plan's limit is not known, so
+  ``used_percent`` is null and ``limit`` says so: a block shows tokens, cost
+  and burn, never a guessed percentage.
+
+Plain data, no Textual, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, Final
+
+BLOCK_SECONDS: Final = 5 * 3600
+_SAME_CYCLE_SECONDS: Final = 120.0  # resets_at jitters by a few seconds between reports of one window
+
+
+@dataclass(frozen=True, slots=True)
+class PlanWindow:
+    """One rate-limit window as the provider reported it, at ``observed_at``.
+
+    ``first_percent``/``first_at``: the earliest observation of the same
+    cycle (same reset time), from which the burn is measured.
+    """
+
+    agent: str
+    limit: str
+    which: str  # "primary" / "secondary" as Codex names them
+    used_percent: float
+    window_minutes: int | None
+    resets_at: float | None
+    plan_type: str | None
+    observed_at: float
+    first_percent: float
+    first_at: float
+
+    def same_cycle(self, other: PlanWindow) -> bool:
+        """Whether both observations belong to one window cycle (the same reset)."""
+        if self.resets_at is None or other.resets_at is None:
+            return self.resets_at is other.resets_at
+        return abs(self.resets_at - other.resets_at) <= _SAME_CYCLE_SECONDS
+
+    def merged(self, other: PlanWindow) -> PlanWindow:
+        """The later observation, keeping the earliest start of its cycle."""
+        late, early = (self, other) if self.observed_at >= other.observed_at else (other, self)
+        if late.same_cycle(early) and early.first_at < late.first_at:
+            return replace(late, first_percent=early.first_percent, first_at=early.first_at)
+        return late
+
+    def full_at(self) -> float | None:
+        """When the window reaches 100 % at the burn seen in this cycle; None without a rise."""
+        span = self.observed_at - self.first_at
+        rise = self.used_percent - self.first_percent
+        if span <= 0 or rise <= 0:
+            return None
+        return self.observed_at + (100.0 - self.used_percent) * span / rise
+
+    def to_json(self) -> dict[str, Any]:
+        """The window for ``--json``: the provider's figures, and the projection."""
+        full = self.full_at()
+        if full is not None and self.resets_at is not None and full > self.resets_at:
+            full = None  # it resets before it fills
+        return {
+            "source": "reported",
+            "agent": self.agent,
+            "limit": self.limit,
+            "window": self.which,
+            "window_minutes": self.window_minutes,
+            "plan_type": self.plan_type,
+            "used_percent": self.used_percent,
+            "resets_at": self.resets_at,
+            "observed_at": self.observed_at,
+            "full_at": full,
+        }
+
+
+def window_from_codex(raw: Any, which: str, ts: float, plan_type: str | None, *,
+                      limit_id: Any = None) -> PlanWindow | None:
+    """A Codex ``RateLimitWindow`` object seen at ``ts``; None when it is not one.
+
+    ``resets_at`` is epoch seconds; versions before it wrote
+    ``resets_in_seconds`` (relative to the event), accepted too.
+    """
+    if not isinstance(raw, dict):
+        return None
+    used = raw.get("used_percent")
+    if isinstance(used, bool) or not isinstance(used, (int, float)) or not math.isfinite(used):
+        return None
+    if not 0 <= used <= 100:
+        return None
+    minutes = raw.get("window_minutes")
+    resets = raw.get("resets_at")
+    if isinstance(resets, bool) or not isinstance(resets, (int, float)):
+        relative = raw.get("resets_in_seconds")
+        resets = ts + relative if isinstance(relative, (int, float)) and not isinstance(relative, bool) else None
+    return PlanWindow(
+        agent="codex",
+        limit=str(limit_id) if isinstance(limit_id, str) and limit_id else "codex",
+        which=which,
+        used_percent=float(used),
+        window_minutes=minutes if isinstance(minutes, int) and not isinstance(minutes, bool) else None,
+        resets_at=float(resets) if resets is not None else None,
+        plan_type=plan_type,
+        observed_at=ts,
+        first_percent=float(used),
+        first_at=ts,
+    )
+
+
+def merge_windows(into: dict[str, PlanWindow], windows: dict[str, PlanWindow] | list[PlanWindow]) -> None:
+    """Fold observations into ``into`` (keyed by agent, limit and window): the latest wins."""
+    for w in windows.values() if isinstance(windows, dict) else windows:
+        key = f"{w.agent}:{w.limit}:{w.which}"
+        seen = into.get(key)
+        into[key] = w if seen is None else seen.merged(w)
+
+
+# -- Claude's 5-hour blocks, computed ------------------------------------------------
+
+
+class _Hour:
+    __slots__ = ("calls", "cost", "first", "last", "tokens", "unpriced")
+
+    def __init__(self, ts: float) -> None:
+        self.first = self.last = ts
+        self.calls = 0
+        self.tokens = 0
+        self.cost = Decimal(0)
+        self.unpriced = 0
+
+
+class ClaudeBlocks:
+    """Calls folded by UTC hour; the 5-hour blocks follow from the hours exactly.
+
+    A block starts on an hour boundary and lasts five whole hours, so every
+    hour lies wholly inside or outside it; the gap rule needs only each
+    hour's first and last call. Memory: one small record per hour with calls
+    (``MAX_HOURS`` at most, the oldest dropped first).
+    """
+
+    MAX_HOURS: Final = 24 * 400
+
+    def __init__(self) -> None:
+        self._hours: dict[int, _Hour] = {}
+
+    def add(self, ts: float, tokens: int, cost_usd: str | None) -> None:
+        """One call: its time, its token total and its cost (a decimal string, None when unknown)."""
+        hour = int(ts // 3600)
+        h = self._hours.get(hour)
+        if h is None:
+            if len(self._hours) >= self.MAX_HOURS:
+                del self._hours[min(self._hours)]
+            h = self._hours[hour] = _Hour(ts)
+        h.first = min(h.first, ts)
+        h.last = max(h.last, ts)
+        h.calls += 1
+        h.tokens += tokens
+        if cost_usd is None:
+            h.unpriced += 1
+        else:
+            h.cost += Decimal(cost_usd)
+
+    def blocks(self) -> list[dict[str, Any]]:
+        """Every block, oldest first: start, end, calls, tokens, cost, first and last call."""
+        out: list[dict[str, Any]] = []
+        cur: dict[str, Any] | None = None
+        for hour in sorted(self._hours):
+            h = self._hours[hour]
+            if cur is None or h.first >= cur["end"] or h.first - cur["last_call"] > BLOCK_SECONDS:
+                start = hour * 3600.0
+                cur = {"start": start, "end": start + BLOCK_SECONDS, "calls": 0, "tokens": 0,
+                       "cost": Decimal(0), "unpriced": 0, "first_call": h.first, "last_call": h.last}
+                out.append(cur)
+            cur["calls"] += h.calls
+            cur["tokens"] += h.tokens
+            cur["cost"] += h.cost
+            cur["unpriced"] += h.unpriced
+            cur["last_call"] = max(cur["last_call"], h.last)
+        return out
+
+    def current(self, now: float) -> dict[str, Any] | None:
+        """The block ``now`` lies in, as ``--json`` shows it (None when there is none)."""
+        found = self.blocks()
+        if not found:
+            return None
+        b = found[-1]
+        if not (b["start"] <= now < b["end"]) or now - b["last_call"] > BLOCK_SECONDS:
+            return None
+        elapsed = max(now - b["first_call"], 60.0)  # ccusage's burn: from the block's first call
+        per_hour = b["cost"] * Decimal(3600) / Decimal(repr(elapsed))
+        projected = b["cost"] + per_hour * Decimal(repr(max(b["end"] - now, 0.0))) / Decimal(3600)
+        return {
+            "source": "computed",
+            "agent": "claude-code",
+            "limit": "unknown: the plan's limit is not recorded on disk",
+            "window": "5h-block",
+            "window_minutes": BLOCK_SECONDS // 60,
+            "used_percent": None,
+            "resets_at": b["end"],
+            "started_at": b["start"],
+            "calls": b["calls"],
+            "tokens": b["tokens"],
+            "cost_usd": str(b["cost"]),
+            "unpriced": b["unpriced"],
+            "burn_usd_per_hour": str(per_hour.quantize(Decimal("0.000001"))),
+            "projected_usd": str(projected.quantize(Decimal("0.000001"))),
+            "full_at": None,
+        }

@@ -1,0 +1,599 @@
+"""Claude Code session logs: ``~/.claude/projects/<project>/<session>.jsonl``."""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any, Final
+
+import msgspec
+
+from flightdeck.core.events import (
+    KIND_LLM_CALL,
+    Event,
+    Rejected,
+    Usage,
+    format_usd,
+    parse_ts,
+)
+from flightdeck.ingest.formats.common import ParseResult, priced
+
+if TYPE_CHECKING:
+    from flightdeck.core.pricing import Rates
+
+CLAUDE_CODE_AGENT: Final = "claude-code"
+
+
+class _CCMessage(msgspec.Struct):
+    id: str | None = None
+    model: str | None = None
+    usage: dict[str, Any] | None = None
+
+
+class _CCLine(msgspec.Struct):
+    # Only the fields we need: msgspec skips the (large) message content
+    # without building Python objects for it, which is what makes 1M lines fast.
+    type: str | None = None
+    message: _CCMessage | None = None
+    requestId: str | None = None
+    sessionId: str | None = None
+    timestamp: str | None = None
+    uuid: str | None = None
+    costUSD: float | None = None
+    isSidechain: bool | None = None
+    isApiErrorMessage: bool | None = None
+    agentId: str | None = None
+    cwd: str | None = None
+
+
+_cc_decoder = msgspec.json.Decoder(_CCLine)
+
+# The fast path's typed view of the same line. Counts are plain non-negative
+# ints here: any other spelling (a digit string, a float, a negative, a
+# non-object cache_creation) fails validation and the line takes the generic
+# path above (``normalize_usage``), so both give the same Usage or the same error.
+_Tokens = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _CCCacheSplit(msgspec.Struct):
+    ephemeral_5m_input_tokens: _Tokens | None = None
+    ephemeral_1h_input_tokens: _Tokens | None = None
+
+
+class _CCUsage(msgspec.Struct):
+    input_tokens: _Tokens | None = None
+    output_tokens: _Tokens | None = None
+    cache_read_input_tokens: _Tokens | None = None
+    cache_creation_input_tokens: _Tokens | None = None
+    cache_creation: _CCCacheSplit | None = None
+    # "fast" for Opus fast mode (billed at a multiple); anything but a string: the generic path.
+    speed: str | None = None
+    # Keys that make normalize/anthropic.py look elsewhere for the counts; a
+    # usage object carrying them goes to the generic path.
+    type: Any = msgspec.UNSET
+    usage: Any = msgspec.UNSET
+
+
+class _CCFastMessage(msgspec.Struct):
+    id: str | None = None
+    model: str | None = None
+    usage: _CCUsage | None = None
+
+
+class _CCFastLine(msgspec.Struct):
+    type: str | None = None
+    message: _CCFastMessage | None = None
+    requestId: str | None = None
+    sessionId: str | None = None
+    timestamp: str | None = None
+    uuid: str | None = None
+    costUSD: float | None = None
+    isSidechain: bool | None = None
+    isApiErrorMessage: bool | None = None
+    agentId: str | None = None
+    cwd: str | None = None
+
+
+class _CCKind(msgspec.Struct):
+    type: str | None = None
+
+
+_cc_fast_decoder = msgspec.json.Decoder(_CCFastLine)
+# Lines that cannot be assistant lines are still decoded whole (a malformed
+# line is counted, never skipped), but into one field: no strings are built.
+_cc_kind_decoder = msgspec.json.Decoder(_CCKind)
+
+
+def _fast_usage(u: _CCUsage) -> Usage | None:
+    """normalize/anthropic.py's ``read_usage`` for the typed shape; None: use the generic path."""
+    plain = u.input_tokens
+    if plain is None or u.type is not msgspec.UNSET or u.usage is not msgspec.UNSET:
+        return None  # missing (an error there) or a shape only the generic reader resolves
+    cc = u.cache_creation
+    w5 = w1h = 0
+    if cc is not None:
+        w5 = cc.ephemeral_5m_input_tokens or 0
+        w1h = cc.ephemeral_1h_input_tokens or 0
+    written = u.cache_creation_input_tokens
+    if written is None:  # only the split was sent: its parts are the whole
+        written = w5 + w1h
+    if w1h > written:
+        return None  # the generic reader names this error
+    return Usage(
+        input_tokens=plain,
+        output_tokens=u.output_tokens or 0,
+        cache_read_tokens=u.cache_read_input_tokens or 0,
+        cache_write_tokens=written,
+        cache_write_1h_tokens=w1h,
+    )
+
+
+# 'YYYY-MM-DDTHH:MM' -> microseconds from the epoch to that UTC minute.
+_MINUTE_US: dict[str, int | None] = {}
+_UNSEEN: Final = object()
+
+
+def _minute_us(prefix: str) -> int | None:
+    """The minute's start, through parse_ts itself; None when it is not a time."""
+    try:
+        seconds = parse_ts(prefix + ":00Z")
+    except (ValueError, OverflowError):
+        us = None
+    else:
+        us = int(seconds) * 1_000_000  # whole seconds: exact
+    if len(_MINUTE_US) >= 20_000:  # two weeks of minutes; a flood of them must not grow memory
+        _MINUTE_US.clear()
+    _MINUTE_US[prefix] = us
+    return us
+
+
+def cc_timestamp(text: str) -> float:
+    """``parse_ts`` for Claude Code's ``2025-10-01T10:00:00.123Z``, without building a datetime.
+
+    Same float as ``datetime.timestamp()``, which divides the exact count of
+    microseconds by 10**6 (a correctly rounded int division, as here). The
+    minute is resolved by ``parse_ts`` once and cached; any other spelling
+    goes to ``parse_ts`` whole. ValueError when not a time.
+    """
+    base = _MINUTE_US.get(text[:16], _UNSEEN)
+    if base is _UNSEEN and len(text) == 24 and text[13] == ":" and text[10] == "T":
+        base = _minute_us(text[:16])
+    if base is not None and base is not _UNSEEN and len(text) == 24 and text[16] == ":" and text[19] == "." \
+            and text[23] == "Z":
+        tail = text[17:19] + text[20:23]  # SSmmm
+        if tail.isdigit() and tail.isascii() and tail < "60000":
+            return (base + int(tail) * 1000) / 1_000_000  # type: ignore[operator]
+    return parse_ts(text)
+
+
+class ExactRates:
+    """``format_usd(rates.cost(usage))`` in integer arithmetic, same digits.
+
+    ``Rates.cost`` multiplies Decimal rates by token counts and divides by a
+    million; it is exact, and the Decimal result's exponent (so the string's
+    trailing zeros) follows from the rates' exponents. Here each rate is
+    scaled to an integer once, the sum is an int, and the string is written
+    with the digits Decimal would give. ``of`` returns None for rates this
+    cannot mirror (a per-request fee, a negative or non-finite rate, a
+    positive exponent); a sum too large for Decimal's 28 digits gives None
+    from ``text`` and the caller uses Decimal.
+    """
+
+    __slots__ = ("inp", "k", "out", "read", "reasoning", "status", "tiers", "write", "write_1h")
+
+    def __init__(self, rates: Rates, k: int, tiers: tuple[tuple[int, ExactRates], ...]) -> None:
+        self.k = k
+        self.inp = _scaled(rates.input, k)
+        self.out = _scaled(rates.output, k)
+        self.read = _scaled(rates.cache_read, k)
+        self.write = _scaled(rates.cache_write, k)
+        self.write_1h = _scaled(rates.cache_write_1h, k)
+        self.reasoning = None if rates.reasoning is None else _scaled(rates.reasoning, k)
+        self.tiers = tiers
+        self.status = rates.status
+
+    @classmethod
+    def of(cls, rates: Rates) -> ExactRates | None:
+        values = [rates.input, rates.output, rates.cache_read, rates.cache_write, rates.cache_write_1h]
+        if rates.reasoning is not None:
+            values.append(rates.reasoning)
+        if rates.per_request or not all(v.is_finite() and v >= 0 and len(v.as_tuple().digits) <= 20 for v in values):
+            return None  # (a rate of more digits could make Decimal round: leave it to Decimal)
+        exponent = min(int(v.as_tuple().exponent) for v in values)
+        if exponent > 0:
+            return None
+        tiers = []
+        for threshold, tier in rates.tiers:
+            exact = cls.of(tier)
+            if exact is None:
+                return None
+            tiers.append((threshold, exact))
+        return cls(rates, -exponent, tuple(tiers))
+
+    def text(self, u: Usage) -> str | None:
+        """The cost as ``format_usd`` writes it; None when Decimal must do it."""
+        inp, read, write, out = u.input_tokens, u.cache_read_tokens, u.cache_write_tokens, u.output_tokens
+        r = self
+        if r.tiers and inp + read + write > r.tiers[0][0]:  # above the lowest threshold: find the tier
+            prompt = inp + read + write
+            for threshold, tier in reversed(r.tiers):
+                if prompt > threshold:
+                    r = tier
+                    break
+        w1h = u.cache_write_1h_tokens
+        if w1h > write:
+            w1h = write
+        n = r.inp * inp + r.read * read + r.write * (write - w1h) + r.write_1h * w1h
+        reasoning_rate = r.reasoning
+        if reasoning_rate is None:
+            n += r.out * out
+        else:
+            reasoning = min(u.reasoning_tokens, out)
+            n += r.out * (out - reasoning) + reasoning_rate * reasoning
+        # An int OR is negative iff one of them is: one test for all counts.
+        if n >= _DECIMAL_LIMIT or (inp | read | write | out | u.cache_write_1h_tokens | u.reasoning_tokens) < 0:
+            return None  # Decimal's precision would round; negatives: Rates.cost raises
+        # value = n * 10**-(k+6). Decimal's quotient keeps trailing zeros down
+        # to 10**-k (the division's ideal exponent) and format_usd writes at
+        # least 6 places: so z = min(trailing zeros of n, k, 6) of them go.
+        k = r.k
+        if not n:
+            return "0." + "0" * max(6, k)
+        digits = str(n)
+        places = 6
+        if k:
+            if digits[-1] == "0":
+                z = min(len(digits) - len(digits.rstrip("0")), k, 6)
+                digits = digits[:-z]
+                places = k + 6 - z
+            else:
+                places = k + 6
+        if len(digits) <= places:
+            digits = "0" * (places + 1 - len(digits)) + digits
+        return digits[:-places] + "." + digits[-places:]
+
+
+def _scaled(rate: Decimal, k: int) -> int:
+    """``rate * 10**k`` as an int, exactly (from the digits: no Decimal context rounding)."""
+    _sign, digits, exponent = rate.as_tuple()
+    return int("".join(map(str, digits)) or "0") * 10 ** (int(exponent) + k)
+
+
+_DECIMAL_LIMIT: Final = 10**27  # below Decimal's 28 digits: every step of Rates.cost is exact
+_EXACT: dict[int, tuple[Rates, ExactRates | None]] = {}  # id(rates) -> (rates kept alive, compiled)
+
+
+def exact_cost(rates: Rates, usage: Usage) -> str:
+    """``format_usd(rates.cost(usage))``, fast for the usual rates (see ExactRates)."""
+    entry = _EXACT.get(id(rates))
+    if entry is None or entry[0] is not rates:
+        if len(_EXACT) >= 4096:
+            _EXACT.clear()
+        entry = _EXACT[id(rates)] = (rates, ExactRates.of(rates))
+    exact = entry[1]
+    text = exact.text(usage) if exact is not None else None
+    return text if text is not None else format_usd(rates.cost(usage))
+
+
+SKIPPED: Final = "claude-code skipped: "  # the reason prefix of lines counted but not turned into calls
+
+
+def usage_total(u: Usage) -> int:
+    """All the tokens of a copy: the larger of two copies of one response is the more complete."""
+    return u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens
+
+
+class _Held:
+    """A response whose copies are still being written: its most complete copy so far."""
+
+    __slots__ = ("event", "request", "total")
+
+    def __init__(self, event: Event, request: str | None) -> None:
+        self.event = event
+        self.request = request
+        self.total = usage_total(event.usage) if event.usage is not None else 0
+
+
+class ClaudeCode:
+    """``~/.claude/projects/<project>/<session>.jsonl`` (and ``<session>/subagents/agent-*.jsonl``).
+
+    Only ``assistant`` lines with ``message.usage`` cost anything;
+    ``<synthetic>`` messages are Claude Code's own placeholders, not API calls.
+
+    How Claude Code 2.x writes a response (checked against real logs and the
+    fixtures of ccusage ``apps/ccusage/src/adapter/claude/data-loader.ts``):
+
+    - one line per content block while it streams (thinking, text, each
+      tool_use), each repeating the message's usage, ``output_tokens``
+      growing. The most complete copy (the largest token total, as ccusage
+      keeps) is the response's cost: the FIRST copy under-counts output.
+    - the response's identity is ``message.id`` (Anthropic's ``msg_...``,
+      unique per response). ``requestId`` is missing on newer versions and
+      behind gateways, so it is not part of the id. A sidechain (a sub-agent,
+      ``/btw``) re-writes a parent message with the same ``message.id`` under
+      a new ``requestId`` and a larger context: the event id stays
+      ``message.id``, so the message counts once, as the parent (the copy seen
+      first; in sorted order ``<session>.jsonl`` comes before
+      ``<session>/subagents/``). Only copies under the same ``requestId`` as
+      the first one are candidates for "more complete". The copies not kept
+    are counted in ``copies``, which the callers add to the duplicates.
+    - ``usage.speed: "fast"`` (Opus fast mode) goes to ``Event.speed`` and to
+      the pricer's ``speed=``.
+
+    Holding, exact and bounded: a response is held (its best copy so far)
+    until it is complete, then handed out once. It is complete when the
+    next response of the same thread starts (a thread makes one API call at
+    a time; a thread is the main conversation or one sub-agent, keyed by
+    ``isSidechain`` and ``agentId``; sub-agent lines without an ``agentId``
+    interleave and wait for the end), or at ``flush()``: the end of the
+    input (``report`` calls it at the end of each file; the live engine once
+    a file has been quiet for a moment). At most ``HOLD`` responses are held
+    (the oldest is released first), so memory stays bounded. A larger copy
+    that arrives after its response was released (only possible live, after
+    a quiet spell mid-response) cannot be re-counted: it is counted under the
+    reason ``claude-code skipped: larger copy after release``, never silently.
+
+    Lines counted but not turned into calls are returned as ``Rejected``
+    with a reason starting ``claude-code skipped:`` (a line without a
+    ``type``; a ``progress`` line carrying a sub-agent's usage, which its own
+    transcript counts; an assistant line without usage), so they show in
+    ``rejected_reasons`` and are never dropped without a trace.
+
+    Speed (a report reads millions of these lines): a typed decoder builds the
+    Usage directly, timestamps of Claude Code's one spelling are parsed by
+    hand, and rates are looked up once per (model, UTC day, speed) and
+    applied in integers. Every shortcut has a test showing it equals the
+    generic path (``normalize_usage``, ``parse_ts``, ``price``); anything
+    unusual takes that generic path.
+    """
+
+    name = "claude-code"
+    HOLD = 64  # responses held at once (several threads of one file interleave at most a few)
+    RELEASED = 256  # ids remembered after release, to recognise their late copies
+
+    def __init__(self) -> None:
+        # One parser per file. Held responses, oldest first, by event id.
+        self._held: dict[str, _Held] = {}
+        # thread -> the id of its response in flight.
+        self._threads: dict[tuple[bool, str | None], str] = {}
+        # id -> (the event handed out, its requestId, its token total), newest last.
+        self._released: dict[str, tuple[Event, str | None, int]] = {}
+        # (model, UTC day, speed) -> rates (and their integer form), for rates that change at most daily.
+        self._rates: dict[tuple[str, int, str | None], tuple[Rates | None, ExactRates | None]] = {}
+        # Lines that were another copy of a held response (counted as duplicates by the caller).
+        self.copies = 0
+        # What the line just read said beyond its event: its requestId and thread.
+        self._request: str | None = None
+        self._thread: tuple[bool, str | None] | None = (False, None)
+
+    # -- holding ------------------------------------------------------------------
+
+    def parse(self, line: bytes) -> ParseResult:
+        """The responses this line completes (often none); a Rejected for a bad or skipped line."""
+        result = self._read(line)
+        if type(result) is not list or not result:
+            return result
+        return self._offer(result[0])
+
+    def flush(self) -> list[Event]:
+        """Every held response, as it stands: the input ended (or went quiet)."""
+        out = [self._release(key) for key in list(self._held)]
+        self._threads.clear()
+        return out
+
+    @property
+    def holding(self) -> int:
+        """How many responses are held, waiting for their last copy."""
+        return len(self._held)
+
+    def _offer(self, ev: Event) -> ParseResult:
+        key, request, thread = ev.id, self._request, self._thread
+        held = self._held.get(key)
+        if held is not None:
+            self.copies += 1
+            if request is not None and held.request is not None and request != held.request:
+                return []  # a sidechain's re-write of a held message: the parent's copy counts
+            total = usage_total(ev.usage) if ev.usage is not None else 0
+            if total > held.total:
+                held.event, held.total = ev, total
+            return []
+        done = self._released.get(key)
+        if done is not None:
+            event, req, total = done
+            if (request is None or req is None or request == req) and ev.usage is not None \
+                    and usage_total(ev.usage) > total:
+                return Rejected(SKIPPED + "larger copy after release",
+                                f"message {key}: a copy with {usage_total(ev.usage)} tokens after {total} were counted")
+            return [event]  # the same response again (a resumed session's copy): the aggregator's duplicate
+        out: list[Event] = []
+        if thread is not None:
+            previous = self._threads.get(thread)
+            if previous is not None and previous in self._held:
+                out.append(self._release(previous))  # the thread moved on: its last response is complete
+            self._threads[thread] = key
+        if len(self._held) >= self.HOLD:
+            out.append(self._release(next(iter(self._held))))
+        self._held[key] = _Held(ev, request)
+        return out
+
+    def _release(self, key: str) -> Event:
+        held = self._held.pop(key)
+        released = self._released
+        if len(released) >= self.RELEASED:
+            del released[next(iter(released))]
+        released[key] = (held.event, held.request, held.total)
+        return held.event
+
+    # -- one line -------------------------------------------------------------------
+
+    def _read(self, line: bytes) -> ParseResult:
+        """The line's own event (priced), not held: the fast path, or the generic one for odd shapes."""
+        if b"assistant" not in line:
+            # Not an assistant line unless "assistant" is spelt with escapes:
+            # the one-field decode validates the JSON and settles that.
+            try:
+                kind = _cc_kind_decoder.decode(line).type
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                return Rejected("bad claude-code line", str(exc)[:200])
+            if kind != "assistant":
+                return _costless(kind, line)
+        try:
+            row = _cc_fast_decoder.decode(line)
+        except msgspec.ValidationError:
+            try:
+                kind = _cc_kind_decoder.decode(line).type
+            except msgspec.ValidationError as exc:  # "type" is not a string
+                return Rejected("bad claude-code line", str(exc)[:200])
+            if kind != "assistant":
+                return _costless(kind, line)  # "assistant" was in its text: the shape of a costless line is no error
+            return self._parse_generic(line)  # an unusual shape: the generic reader decides
+        except msgspec.DecodeError as exc:
+            return Rejected("bad claude-code line", str(exc)[:200])
+        if row.type != "assistant":
+            return _costless(row.type, line)
+        msg = row.message
+        if msg is None or msg.usage is None:
+            return Rejected(SKIPPED + "assistant line without usage", "message.usage is missing")
+        model = msg.model or "unknown"
+        if model == "<synthetic>":
+            return []
+        usage = _fast_usage(msg.usage)
+        if usage is None:
+            return self._parse_generic(line)
+        if row.timestamp is None:
+            return Rejected("missing timestamp", "claude-code assistant line without timestamp")
+        try:
+            ts = cc_timestamp(row.timestamp)
+        except (ValueError, OverflowError):
+            return Rejected("bad timestamp", f"timestamp {row.timestamp!r}")
+        speed = msg.usage.speed
+        if row.costUSD is not None:
+            cost, status = priced("anthropic", model, usage, ts, route="direct",
+                                  reported=Decimal(repr(row.costUSD)), speed=speed)
+        else:
+            cost, status = self._cost(model, usage, ts, speed)
+        self._request, self._thread = row.requestId, _thread_of(row.isSidechain, row.agentId)
+        return [Event(
+            v=1,
+            ts=ts,
+            kind=KIND_LLM_CALL,
+            id=_event_id(msg.id, row.requestId, row.uuid, line),
+            run=row.sessionId or "claude-code",
+            agent=CLAUDE_CODE_AGENT,
+            provider="anthropic",
+            route="direct",
+            model=model,
+            name="subagent" if row.isSidechain else None,
+            usage=usage,
+            cost_usd=cost,
+            cost_status=status,
+            error="api_error" if row.isApiErrorMessage else None,
+            speed=speed,
+            tags={"project": row.cwd} if row.cwd else None,
+        )]
+
+    def _cost(self, model: str, usage: Usage, ts: float, speed: str | None = None) -> tuple[str | None, str]:
+        """What ``priced`` gives for a call without a reported cost, from cached rates."""
+        cache_key = (model, int(ts // 86400), speed)
+        entry = self._rates.get(cache_key)
+        if entry is None:
+            from flightdeck.core.pricing import default_pricer
+
+            rates = default_pricer().rates("anthropic", model, ts, route="direct", speed=speed)
+            entry = (rates, ExactRates.of(rates) if rates is not None else None)
+            # Rates with a schedule may change within a day (off-peak hours):
+            # the pricer, which knows the windows, is asked every time.
+            if rates is None or not rates.date_matters:
+                if len(self._rates) >= 4096:
+                    self._rates.clear()
+                self._rates[cache_key] = entry
+        rates, exact = entry
+        if rates is None:
+            return None, "unknown"
+        text = exact.text(usage) if exact is not None else None
+        if text is not None:
+            return text, rates.status
+        try:
+            return format_usd(rates.cost(usage)), rates.status
+        except (ValueError, ArithmeticError):  # as price(): pricing never breaks the monitor
+            return None, "unknown"
+
+    def _parse_generic(self, line: bytes) -> ParseResult:
+        """Every line through ``normalize_usage`` and ``price``: what the fast path must equal."""
+        try:
+            row = _cc_decoder.decode(line)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return Rejected("bad claude-code line", str(exc)[:200])
+        msg = row.message
+        if row.type != "assistant":
+            return _costless(row.type, line)
+        if msg is None or msg.usage is None:
+            return Rejected(SKIPPED + "assistant line without usage", "message.usage is missing")
+        model = msg.model or "unknown"
+        if model == "<synthetic>":
+            return []
+        event = self._event(row, msg, model, line)
+        if isinstance(event, Rejected):
+            return event
+        self._request, self._thread = row.requestId, _thread_of(row.isSidechain, row.agentId)
+        return [event]
+
+    def _event(self, row: _CCLine, msg: _CCMessage, model: str, line: bytes) -> Event | Rejected:
+        if row.timestamp is None:
+            return Rejected("missing timestamp", "claude-code assistant line without timestamp")
+        try:
+            ts = parse_ts(row.timestamp)
+        except (ValueError, OverflowError):
+            return Rejected("bad timestamp", f"timestamp {row.timestamp!r}")
+        from flightdeck.core.normalize import normalize_usage
+
+        try:
+            usage = normalize_usage("anthropic", msg.usage)
+        except ValueError as exc:
+            return Rejected("bad message.usage", str(exc))
+        raw_speed = msg.usage.get("speed") if msg.usage is not None else None
+        speed = raw_speed if isinstance(raw_speed, str) else None
+        reported = Decimal(repr(row.costUSD)) if row.costUSD is not None else None
+        cost, status = priced("anthropic", model, usage, ts, route="direct", reported=reported, speed=speed)
+        return Event(
+            v=1,
+            ts=ts,
+            kind=KIND_LLM_CALL,
+            id=_event_id(msg.id, row.requestId, row.uuid, line),
+            run=row.sessionId or "claude-code",
+            agent=CLAUDE_CODE_AGENT,
+            provider="anthropic",
+            route="direct",
+            model=model,
+            name="subagent" if row.isSidechain else None,
+            usage=usage,
+            cost_usd=cost,
+            cost_status=status,
+            error="api_error" if row.isApiErrorMessage else None,
+            speed=speed,
+            tags={"project": row.cwd} if row.cwd else None,
+        )
+
+
+def _thread_of(sidechain: bool | None, agent_id: str | None) -> tuple[bool, str | None] | None:
+    """The conversation a line belongs to; None for sub-agent lines that do not say which sub-agent
+    (older versions wrote parallel sub-agents into the main file, interleaved: no order to rely on)."""
+    if sidechain and not agent_id:
+        return None
+    return bool(sidechain), agent_id
+
+
+def _event_id(message_id: str | None, request_id: str | None, uuid: str | None, line: bytes) -> str:
+    """``message.id``; without it the requestId, the line's uuid, or a hash of the line."""
+    return message_id or request_id or uuid or "cc-" + hashlib.blake2b(line, digest_size=8).hexdigest()
+
+
+def _costless(kind: str | None, line: bytes) -> ParseResult:
+    """A line that is not an assistant response: nothing, or a counted skip when it looks like usage."""
+    if kind is None:
+        return Rejected(SKIPPED + "line without type", "a claude-code line without a type")
+    if kind == "progress" and b'"usage"' in line:
+        # A sub-agent's streaming echo (agent_progress): its own transcript
+        # under subagents/ counts the call, so counting it here would double it.
+        return Rejected(SKIPPED + "progress line with usage", "a sub-agent's echo; its transcript counts it")
+    return []
