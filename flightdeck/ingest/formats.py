@@ -751,7 +751,7 @@ def detect_format(first_line: bytes) -> LineFormat | Rejected:
         return Rejected("line too long", f"{len(first_line)} bytes")
     try:
         doc = msgspec.json.decode(first_line)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # deep nesting: RecursionError
         return Rejected("not json", str(exc)[:200])
     if not isinstance(doc, dict):
         return Rejected("not an object", "line is not a JSON object")

@@ -31,6 +31,8 @@ from flightdeck.core.events import (
     KIND_LLM_CALL,
     MAX_LINE_BYTES,
     ROUTES,
+    TS_MAX,
+    TS_MIN,
     Event,
     Rejected,
     decode_line,
@@ -213,7 +215,7 @@ def _feed_block(agg: Aggregator, block: bytes, since: float, until: float) -> No
             # doubt (an ISO ts, another kind, a bad value) goes to validate().
             ts = ev.ts  # type: ignore[union-attr]
             u = ev.usage  # type: ignore[union-attr]
-            if not (type(ts) is float and 0.0 <= ts < 1e11 and ev.kind == KIND_LLM_CALL  # type: ignore[union-attr]
+            if not (type(ts) is float and TS_MIN <= ts < TS_MAX and ev.kind == KIND_LLM_CALL  # type: ignore[union-attr]
                     and u is not None and ev.model is not None and ev.provider is not None  # type: ignore[union-attr]
                     and ev.cost_status in _STATUSES and ev.route in _ROUTES  # type: ignore[union-attr]
                     and u.reasoning_tokens <= u.output_tokens
