@@ -12,6 +12,7 @@ from typing import Any
 
 from flightdeck.core.events import parse_ts
 from flightdeck.core.pricing import OverrideError, Pricer, Rates, set_default_pricer
+from flightdeck.core.sanitize import clean, clean_lines
 
 # (label, Rates attribute) in display order.
 BUCKETS = (
@@ -43,12 +44,12 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"model": args.model, "provider": args.provider, "status": "unknown", "source": reason}))
         hint = "; add your own rate in a --prices file (see `flightdeck prices --help`)"
-        print(f"flightdeck prices: unknown model {args.model!r}: {reason}{hint}", file=sys.stderr)
+        print(clean(f"flightdeck prices: unknown model {args.model!r}: {reason}{hint}"), file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(to_json(args.model, args.provider, when, rates), indent=2))
     else:
-        sys.stdout.write(render(args.model, args.provider, when, rates))
+        sys.stdout.write(clean_lines(render(args.model, args.provider, when, rates)))
     return 0
 
 

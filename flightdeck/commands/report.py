@@ -12,11 +12,12 @@ import json
 import sys
 
 from flightdeck.core.report import parse_dims, parse_time, render_table, report_json
+from flightdeck.core.sanitize import clean
 from flightdeck.ingest.scan import ScanError, scan
 
 
 def _fail(message: str) -> int:
-    print(f"flightdeck report: {message}", file=sys.stderr)
+    print(clean(f"flightdeck report: {message}"), file=sys.stderr)  # messages name paths: shown as text
     return 2
 
 
