@@ -38,14 +38,19 @@ def run(args: argparse.Namespace) -> int:
             set_default_pricer(Pricer(args.prices))
         except (OSError, ValueError) as exc:
             return _fail(f"--prices {args.prices}: {exc}")
+    notices: list[str] = []  # files not read (a FIFO in a folder, one that vanished)
     try:
-        agg = scan(args.paths, jobs=args.jobs, since=since, until=until, by=dims)
+        agg = scan(args.paths, jobs=args.jobs, since=since, until=until, by=dims, notices=notices)
     except ScanError as exc:
         return _fail(str(exc))
     snap = agg.snapshot()
     if args.json:
-        sys.stdout.write(json.dumps(report_json(snap, dims), ensure_ascii=False) + "\n")
+        doc = report_json(snap, dims)
+        doc["notices"] = notices
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(render_table(snap, dims))
     sys.stdout.flush()
+    for notice in notices:
+        print(clean(f"flightdeck report: {notice}"), file=sys.stderr)
     return 0

@@ -157,8 +157,14 @@ class Engine:
 
     # -- file ingest (the ingest thread, or the caller for backfill()) ------------
 
-    def backfill(self) -> None:
-        """Read every file to its current end on the calling thread (``--once``)."""
+    def backfill(self, *, final: bool = False) -> None:
+        """Read every file to its current end on the calling thread (``--once``).
+
+        Args:
+            final: the files are taken as complete (``--once``): a last line
+                without a newline is counted when it is whole, else rejected
+                as ``incomplete last line`` (``Follower.finish``).
+        """
         if self._tailer is None:
             self._backfilling = False
             return
@@ -169,6 +175,8 @@ class Engine:
             more = self._ingest(self._tailer.poll(), history=True)
             if not more:
                 break
+        if final:
+            self._ingest(self._tailer.finish(), history=True)
         self._backfilling = False
 
     def _run(self) -> None:

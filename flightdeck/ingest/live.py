@@ -64,7 +64,7 @@ def _write(out: TextIO, line: bytes) -> None:
 def print_once(engine: Engine, out: TextIO | None = None) -> None:
     """Read everything there is now, print one object."""
     out = out if out is not None else sys.stdout  # looked up now: tests and callers swap it
-    engine.backfill()
+    engine.backfill(final=True)  # nothing follows: a last line without a newline is read too
     _write(out, snapshot_line(engine.snapshot()))
 
 

@@ -15,25 +15,54 @@ A ``Tailer`` owns the followers for a set of files and folders (every
 *parent* folders: watching a file itself goes silent after a rename. The
 watcher only wakes the ingest loop; a slow periodic poll is the safety net.
 
-The monitor never writes to telemetry files: they are opened read-only.
+The monitor never writes to telemetry files: they are opened read-only,
+and only when they are regular files (``ingest.openfile``): a FIFO or a
+device at a followed path is refused with one notice, never opened, so it
+cannot block the ingest thread or feed it forever. A UTF-8 byte order mark
+at the start of a file is skipped. Descriptors are given back as soon as a
+file is read to its end once more files are followed than ``open_limit()``
+allows, and a file that could not be opened for lack of descriptors is
+retried after the others are closed, then named in a notice.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from flightdeck.core.events import MAX_LINE_BYTES, Rejected
+from flightdeck.core.events import MAX_LINE_BYTES, Rejected, decode_json
+from flightdeck.ingest.openfile import NotRegularFile, open_regular, refusal
 
 HEAD_BYTES: Final = 64  # fingerprint length: enough to hold a unique id or timestamp
 READ_CHUNK: Final = 1 << 20
 MAX_READ_PER_POLL: Final = 8 << 20  # then let the other files have a turn
 SUFFIX: Final = ".jsonl"
 MAX_OPEN_FILES: Final = 200  # beyond this many followed files, quiet ones are closed between polls
+BOM: Final = b"\xef\xbb\xbf"  # a UTF-8 byte order mark: not part of the first line
+_OUT_OF_FDS: Final = frozenset({errno.EMFILE, errno.ENFILE})
+
+
+def open_limit() -> int:
+    """How many followed files may stay open between polls.
+
+    ``MAX_OPEN_FILES``, or a quarter of this process's descriptor limit when
+    that is lower (the rest is for the socket, the watcher, Python itself).
+    """
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return MAX_OPEN_FILES
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return MAX_OPEN_FILES
+    return max(1, min(MAX_OPEN_FILES, soft // 4))
 
 
 @dataclass(slots=True)
@@ -59,6 +88,8 @@ class Follower:
         self._skipping = False  # inside an over-long line: drop bytes to the next newline
         self._released = False  # closed by release(): reopen and resume if the inode is the same
         self.generation = 0  # bumps on every new file (rotation, truncation, re-creation)
+        self._refused: tuple[int, int, int] | None = None  # (dev, ino, mode) already said not to be a file
+        self.starved = False  # the last open failed for lack of descriptors (EMFILE/ENFILE)
 
     # -- state ----------------------------------------------------------------
 
@@ -101,6 +132,13 @@ class Follower:
         except OSError as exc:
             out.notices.append(f"{self.path}: {exc}")
             return out
+        if not stat.S_ISREG(st.st_mode):
+            if self._fd is not None:  # a regular file replaced by a FIFO or device: finish the old one
+                self._safe_drain(out)
+                self._switch(out, f"{self.path}: replaced by something that is not a regular file")
+            self._refuse(out, st)
+            return out
+        self._refused = None
         if self._released and (st.st_dev, st.st_ino) == self._ino and st.st_size == self.offset:
             return out  # a quiet released file: no need to reopen it to know nothing changed
         if self._fd is not None and (st.st_dev, st.st_ino) != self._ino:
@@ -123,13 +161,49 @@ class Follower:
             self._fd = None
             self._released = True
 
+    def finish(self) -> PollResult:
+        """Take the file as complete (``tail --once``): its last line needs no newline.
+
+        A held partial line that is a whole JSON value is returned as a line
+        (the writer simply did not end it); anything else is rejected as
+        ``incomplete last line`` (a write still under way, or a torn one).
+        """
+        out = PollResult()
+        if self._pending and not self._skipping:
+            line = bytes(self._pending)
+            self._pending.clear()
+            try:
+                decode_json(line)
+            except ValueError:
+                out.rejects.append(Rejected("incomplete last line", f"{self.path}: {len(line)} bytes without a newline"))
+            else:
+                out.lines.append(line)
+        return out
+
+    def _refuse(self, out: PollResult, st: os.stat_result) -> None:
+        """Say once (per file) that the path is not a regular file and will not be read."""
+        key = (st.st_dev, st.st_ino, st.st_mode)
+        if self._refused != key:
+            self._refused = key
+            out.notices.append(refusal(self.path, st.st_mode))
+
     def _open(self, out: PollResult) -> bool:
+        self.starved = False
         try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            fd = open_regular(self.path)
         except (FileNotFoundError, NotADirectoryError):
             return False
+        except NotRegularFile:  # swapped in since the stat: refused all the same
+            try:
+                self._refuse(out, os.stat(self.path))
+            except OSError:
+                pass
+            return False
         except OSError as exc:
-            out.notices.append(f"{self.path}: {exc}")
+            if exc.errno in _OUT_OF_FDS:
+                self.starved = True  # the Tailer closes others and retries, then says so
+            else:
+                out.notices.append(f"{self.path}: {exc}")
             return False
         st = os.fstat(fd)
         ino = (st.st_dev, st.st_ino)
@@ -179,11 +253,18 @@ class Follower:
                 return
             if len(self._head) < HEAD_BYTES and self.offset < HEAD_BYTES:
                 self._head = os.pread(self._fd, HEAD_BYTES, 0)
-            self.offset += len(data)
             budget -= len(data)
-            out.bytes_read += len(data)
-            self._split(data, out)
+            self._take(data, out)
         out.more = True
+
+    def _take(self, data: bytes, out: PollResult) -> None:
+        """Count ``data`` (read at ``offset``) as read and split it into lines."""
+        start = self.offset
+        self.offset += len(data)
+        out.bytes_read += len(data)
+        if start == 0 and data.startswith(BOM):
+            data = data[len(BOM) :]
+        self._split(data, out)
 
     def _safe_drain(self, out: PollResult) -> None:
         try:
@@ -199,9 +280,7 @@ class Follower:
             data = os.pread(self._fd, READ_CHUNK, self.offset)
             if not data:
                 return
-            self.offset += len(data)
-            out.bytes_read += len(data)
-            self._split(data, out)
+            self._take(data, out)
 
     def _split(self, data: bytes, out: PollResult) -> None:
         if self._skipping:
@@ -278,6 +357,7 @@ class Tailer:
         self._thread: threading.Thread | None = None
         self.step_ms, self.debounce_ms = step_ms, debounce_ms
         self.watch_error: str | None = None
+        self._open_limit = open_limit()
         self.rescan()
 
     def rescan(self) -> list[Path]:
@@ -319,13 +399,52 @@ class Tailer:
         return dirty
 
     def poll(self, paths: Iterable[Path] | None = None) -> Iterable[tuple[Follower, PollResult]]:
-        """Poll the given paths (None: every follower); yields (follower, result)."""
-        targets = self.followers.values() if paths is None else [self.followers[p] for p in paths if p in self.followers]
+        """Poll the given paths (None: every follower); yields (follower, result).
+
+        Args:
+            paths: the followed paths to read (those not followed are ignored).
+
+        With more followers than ``open_limit()``, a file read to its end
+        gives its descriptor back at once. A file that could not be opened
+        for lack of descriptors is retried once every other follower is
+        closed; if it still cannot be, a notice names how many were not read.
+        """
+        followers = self.followers
+        targets = followers.values() if paths is None else [followers[p] for p in paths if p in followers]
+        many = len(followers) > self._open_limit
+        starved: list[Follower] = []
         for follower in list(targets):
             res = follower.poll()
-            if res.bytes_read == 0 and follower.is_open and len(self.followers) > MAX_OPEN_FILES:
-                follower.release()  # quiet: give the descriptor back, reopen when it grows
+            if follower.starved:
+                starved.append(follower)
+            elif many and follower.is_open and not res.more:
+                follower.release()  # read to its end: give the descriptor back, reopen when it grows
             yield follower, res
+        if not starved:
+            return
+        for other in followers.values():
+            other.release()
+        still = 0
+        for follower in starved:
+            res = follower.poll()
+            if follower.starved:
+                still += 1
+            elif follower.is_open and not res.more:
+                follower.release()
+            yield follower, res
+        if still:
+            res = PollResult(notices=[
+                f"{still} of {len(followers)} files could not be opened (too many open files): "
+                "their lines are not counted yet"
+            ])
+            yield starved[0], res
+
+    def finish(self) -> Iterable[tuple[Follower, PollResult]]:
+        """Each follower's last line without a newline (see ``Follower.finish``): for ``--once``."""
+        for follower in list(self.followers.values()):
+            res = follower.finish()
+            if res.lines or res.rejects:
+                yield follower, res
 
     # -- watching -----------------------------------------------------------------
 

@@ -237,4 +237,4 @@ def test_folder_given_as_file_is_a_notice_not_a_crash(tmp_path: Path) -> None:
     odd = tmp_path / "odd.jsonl"
     odd.mkdir()
     res = Follower(odd).poll()
-    assert res.lines == [] and any("cannot read" in n for n in res.notices)
+    assert res.lines == [] and any("a folder, not a regular file" in n for n in res.notices)
