@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import time
+import itertools
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flightdeck.ingest.tail import HEAD_BYTES, Follower, Tailer
 
@@ -162,10 +166,6 @@ def test_watch_roots_for_missing_folder_uses_nearest_ancestor(tmp_path: Path) ->
     assert t.watch_roots() == [tmp_path]
 
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-
 @settings(max_examples=60, deadline=None)
 @given(
     lines=st.lists(st.binary(min_size=1, max_size=40).filter(lambda b: b"\n" not in b and b.strip()), max_size=30),
@@ -173,12 +173,14 @@ from hypothesis import strategies as st
 )
 def test_any_split_of_writes_gives_the_same_lines(tmp_path_factory, lines: list[bytes], cuts: list[int]) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path_factory.mktemp("split") / "run.jsonl"
+    if lines and lines[0].startswith(b"\xef"):  # a byte order mark at the start is skipped (tested below)
+        lines[0] = b"x" + lines[0]
     data = b"".join(line + b"\n" for line in lines)
     points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
     path.write_bytes(b"")
     f = Follower(path)
     got: list[bytes] = []
-    for a, b in zip(points, points[1:]):
+    for a, b in itertools.pairwise(points):
         _write(path, data[a:b])
         got.extend(f.poll().lines)
     assert got == lines
@@ -238,3 +240,135 @@ def test_folder_given_as_file_is_a_notice_not_a_crash(tmp_path: Path) -> None:
     odd.mkdir()
     res = Follower(odd).poll()
     assert res.lines == [] and any("a folder, not a regular file" in n for n in res.notices)
+
+
+# --- odd files, odd bytes, few descriptors (issue 9) ----------------------------------
+
+
+def _tail_once(*paths: str, limit: int | None = None) -> dict:  # type: ignore[type-arg]
+    import json
+    import subprocess
+    import sys
+
+    code = "import sys\n"
+    if limit is not None:
+        code += f"import resource\nresource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit}))\n"
+    code += "from flightdeck.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    # A hang is the bug: the timeout turns it into a failure instead of a stuck suite.
+    out = subprocess.run([sys.executable, "-c", code, "tail", *paths, "--once", "--json"],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def _v1(n: int) -> bytes:
+    from flightdeck.core.events import Event, IdSource, Usage, encode_event
+
+    ids = IdSource()
+    return b"".join(encode_event(Event(v=1, ts=1764216000.0 + i, kind="llm_call", id=ids(), run="r",
+                                       provider="openai", model="gpt-4o", usage=Usage(input_tokens=1)))
+                    for i in range(n))
+
+
+def test_a_fifo_is_refused_once_and_never_opened(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    f = Follower(fifo)
+    res = f.poll()  # would block forever in open() without a writer
+    assert res.lines == [] and res.notices == [f"{fifo}: a FIFO, not a regular file: not read"]
+    assert f.poll().notices == []  # said once, not on every poll
+    assert not f.is_open
+
+
+def test_a_regular_file_replaced_by_a_fifo_is_finished_then_refused(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, b"1\n")
+    f = Follower(path)
+    assert _lines(f) == [b"1"]
+    with open(path, "ab") as old:
+        old.write(b"2\n")
+        os.unlink(path)
+        os.mkfifo(path)
+    res = f.poll()
+    assert res.lines == [b"2"] and any("a FIFO, not a regular file" in n for n in res.notices)
+
+
+def test_tail_once_on_a_fifo_or_dev_zero_does_not_hang(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    good = tmp_path / "good.jsonl"
+    good.write_bytes(_v1(3))
+    doc = _tail_once(str(fifo), "/dev/zero", str(good))
+    assert doc["events"] == 3
+    notices = doc["source"]["notices"]
+    assert any("a FIFO, not a regular file" in n for n in notices)
+    assert any("/dev/zero: a character device, not a regular file" in n for n in notices)
+
+
+def test_a_fifo_appearing_in_a_followed_folder_does_not_stop_ingest(tmp_path: Path) -> None:
+    from flightdeck.ingest.engine import Engine
+    from tests.ingest.test_engine import v1, wait_for
+
+    (tmp_path / "a.jsonl").write_bytes(v1())
+    with Engine([tmp_path]) as eng:
+        eng.wait_backfilled(5)
+        os.mkfifo(tmp_path / "b.jsonl")
+        wait_for(lambda: any("FIFO" in n for n in eng.snapshot().source.notices), timeout=20)
+        _write(tmp_path / "a.jsonl", v1())
+        (tmp_path / "c.jsonl").write_bytes(v1())
+        wait_for(lambda: eng.events_counted == 3, timeout=20)
+
+
+def test_byte_order_mark_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    _write(path, b"\xef\xbb\xbf" + b'{"a":1}\n{"b":2}\n')
+    assert _lines(Follower(path)) == [b'{"a":1}', b'{"b":2}']
+
+
+def test_tail_once_reads_a_last_line_without_newline(tmp_path: Path) -> None:
+    whole = tmp_path / "whole.jsonl"
+    whole.write_bytes(b"\xef\xbb\xbf" + _v1(3).rstrip(b"\n"))
+    doc = _tail_once(str(whole))
+    assert doc["events"] == 3 and doc["rejected"] == 0
+    torn = tmp_path / "torn.jsonl"
+    torn.write_bytes(_v1(2) + b'{"v":1,"ts":17642')
+    doc = _tail_once(str(torn))
+    assert doc["events"] == 2 and doc["rejected"] == 1
+    assert doc["rejected_reasons"] == {"incomplete last line": 1}
+
+
+def test_tail_once_past_the_descriptor_limit_counts_every_file(tmp_path: Path) -> None:
+    for i in range(300):
+        (tmp_path / f"s{i:03d}.jsonl").write_bytes(_v1(2))
+    doc = _tail_once(str(tmp_path), limit=64)
+    assert doc["events"] == 600 and doc["source"]["files"] == 300
+    assert not any("could not be opened" in n for n in doc["source"]["notices"])
+
+
+def test_starved_followers_are_retried_then_named(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import errno
+
+    import flightdeck.ingest.openfile as openfile
+
+    for i in range(4):
+        _write(tmp_path / f"s{i}.jsonl", b"x\n")
+    t = Tailer([tmp_path])
+    real = openfile.open_regular
+    fail = {"left": 5}
+
+    def scarce(path):  # type: ignore[no-untyped-def]
+        if fail["left"] > 0 and str(path).endswith(("s1.jsonl", "s2.jsonl")):
+            fail["left"] -= 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real(path)
+
+    monkeypatch.setattr("flightdeck.ingest.tail.open_regular", scarce)
+    results = list(t.poll())
+    lines = [line for _f, r in results for line in r.lines]
+    notices = [n for _f, r in results for n in r.notices]
+    # s1 and s2 fail, are retried once every other file is closed, and fail again (5 failures left):
+    assert len(lines) == 2 and notices == ["2 of 4 files could not be opened (too many open files): "
+                                           "their lines are not counted yet"]
+    results = list(t.poll())  # the scarcity is over: read now
+    assert sorted(line for _f, r in results for line in r.lines) == [b"x", b"x"]
+    t.close()
