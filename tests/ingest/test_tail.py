@@ -372,3 +372,42 @@ def test_starved_followers_are_retried_then_named(tmp_path: Path, monkeypatch) -
     results = list(t.poll())  # the scarcity is over: read now
     assert sorted(line for _f, r in results for line in r.lines) == [b"x", b"x"]
     t.close()
+
+
+def test_token_sums_past_64_bits_are_printed_exactly(tmp_path: Path) -> None:
+    from flightdeck.core.events import Event, IdSource, Usage, encode_event
+
+    top, n = 10**15 - 1, 20_000  # n * top > 2^64: past orjson's integers
+    ids = IdSource()
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b"".join(encode_event(Event(v=1, ts=1764216000.0, kind="llm_call", id=ids(), run="r",
+                                                 provider="openai", model="m", usage=Usage(input_tokens=top)))
+                              for _ in range(n)))
+    doc = _tail_once(str(path))
+    assert doc["events"] == n and doc["tokens"]["input_tokens"] == n * top
+
+
+def test_sigterm_never_cuts_a_json_line(tmp_path: Path) -> None:
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from flightdeck.core.events import Event, IdSource, Usage, encode_event
+
+    ids = IdSource()
+    path = tmp_path / "wide.jsonl"  # many groups: each snapshot line is larger than a pipe holds
+    path.write_bytes(b"".join(encode_event(Event(v=1, ts=time.time() - i, kind="llm_call", id=ids(), run=f"r{i}",
+                                                 agent=f"a{i % 400}", provider="openai", model=f"m{i % 300}",
+                                                 name=f"n{i % 200}", usage=Usage(input_tokens=1)))
+                              for i in range(3000)))
+    proc = subprocess.Popen([sys.executable, "-m", "flightdeck", "tail", str(path), "--json", "--interval", "0.01"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(2.0)  # not read meanwhile: the pipe fills and the feed blocks mid-write
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.endswith(b"\n") and out.count(b"\n") >= 1
+    for line in out.splitlines():
+        json.loads(line)
