@@ -25,6 +25,7 @@ from flightdeck.core.control import append_command, new_command, sidecar_path
 from flightdeck.core.events import KIND_LLM_CALL, Command, Event, Rejected
 from flightdeck.core.snapshot import AlertRow, Snapshot, SourceStatus
 from flightdeck.ingest.formats import FLIGHTDECK_V1, FileFormat
+from flightdeck.ingest.rate import EventRate
 from flightdeck.ingest.tail import Follower, PollResult, Tailer
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class Engine:
         self._sent: deque[Command] = deque(maxlen=200)
         self._to_note: deque[Command] = deque()  # sent, not yet in the aggregator (deque: thread-safe appends)
         self._alerts: deque[AlertRow] = deque(maxlen=200)
-        self._rate: deque[tuple[float, int]] = deque(maxlen=10_000)
+        self._rate = EventRate(RATE_SECONDS)
         self._last_event_wall: float | None = None
         self._backfilling = bool(paths)
         self._backfill_total = 0
@@ -283,7 +284,7 @@ class Engine:
                 if chunk:
                     wall = time.time()
                     self._last_event_wall = wall
-                    self._rate.append((wall, len(chunk)))
+                    self._rate.add(len(chunk))
         if firings and not history:
             self._act(firings)
 
@@ -329,10 +330,7 @@ class Engine:
             if server is not None:
                 connections = server.connections
                 refused = server.refused
-        wall = time.time()
-        while self._rate and self._rate[0][0] < wall - RATE_SECONDS:
-            self._rate.popleft()
-        rate = sum(n for _t, n in self._rate) / RATE_SECONDS
+        rate = self._rate.per_second()
         return SourceStatus(
             description=" + ".join(parts),
             files=files,
