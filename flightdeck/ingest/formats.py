@@ -24,6 +24,7 @@ from flightdeck.core.events import (
     Latency,
     Rejected,
     Usage,
+    bounded,
     decode_line,
     format_usd,
     parse_ts,
@@ -791,6 +792,8 @@ class FileFormat:
             # A fresh instance per file: a parser may keep per-file state.
             self.format = fmt = type(detected)() if detected is not FLIGHTDECK_V1 else detected
         try:
-            return fmt.parse(line)
+            result = fmt.parse(line)
         except Exception as exc:  # a payload shape nobody foresaw: one rejected line, never a crash
             return Rejected(f"bad {fmt.name} line", f"{type(exc).__name__}: {exc}"[:300])
+        # The line format's bounds hold for foreign formats too (v1 was checked decoding).
+        return bounded(result) if fmt is not FLIGHTDECK_V1 and type(result) is list else result

@@ -41,6 +41,7 @@ from flightdeck.core.events import (
     TS_MIN,
     Event,
     Rejected,
+    bounded,
     decode_line,
     decode_structs,
     validate,
@@ -309,10 +310,11 @@ def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, unti
                 else:
                     reject("parse error", f"{type(exc).__name__}: {exc}")
                 continue
-            if type(result) is not list:
-                if isinstance(result, Rejected):
-                    reject(result.reason, result.detail)
-                    continue
+            if type(result) is list:
+                result = bounded(result)  # the line format's bounds, as FileFormat.parse applies them
+            if isinstance(result, Rejected):
+                reject(result.reason, result.detail)
+                continue
             for ev in result:
                 if ev is last:
                     repeats += 1
