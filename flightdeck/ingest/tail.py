@@ -10,6 +10,17 @@ which the size alone misses, so the first bytes are fingerprinted too;
 deletion and re-creation. A line over 1 MiB is rejected and skipped to its
 newline without being buffered.
 
+Every rotation the follower can see is caught up, not only the last one:
+each poll checks the inode and the fingerprint, and on a change the rotated
+siblings (``run.jsonl.1``, ``run.jsonl-20251201``; compressed ones are not
+read) are searched. The old generation is finished from where it was left,
+found by its inode (a closed follower's file renamed away) or by its
+fingerprint (the copy copytruncate made, which holds the lines written
+before the truncation); and a generation that was created and rotated away
+between two polls (rotations faster than the poll) is read whole. What
+cannot be found or read is said in a notice, and a rotated file that cannot
+be read counts as a rejected ``unread rotated file``.
+
 A ``Tailer`` owns the followers for a set of files and folders (every
 ``*.jsonl`` below a folder, new ones picked up) and a watchfiles thread on the
 *parent* folders: watching a file itself goes silent after a rename. The
@@ -31,6 +42,8 @@ import errno
 import os
 import stat
 import threading
+import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +59,9 @@ SUFFIX: Final = ".jsonl"
 MAX_OPEN_FILES: Final = 200  # beyond this many followed files, quiet ones are closed between polls
 BOM: Final = b"\xef\xbb\xbf"  # a UTF-8 byte order mark: not part of the first line
 _OUT_OF_FDS: Final = frozenset({errno.EMFILE, errno.ENFILE})
+COMPRESSED: Final = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".z", ".zip")
+_ROTATED_SEP: Final = ".-_"  # run.jsonl.1, run.jsonl-20251201, run.jsonl_old
+MTIME_SLACK: Final = 1.0  # file times come from a coarser clock than time.time()
 
 
 def open_limit() -> int:
@@ -90,6 +106,10 @@ class Follower:
         self.generation = 0  # bumps on every new file (rotation, truncation, re-creation)
         self._refused: tuple[int, int, int] | None = None  # (dev, ino, mode) already said not to be a file
         self.starved = False  # the last open failed for lack of descriptors (EMFILE/ENFILE)
+        self._done: deque[tuple[int, int]] = deque(maxlen=32)  # generations read to their end
+        self._last_poll: float | None = None  # wall time the previous poll started
+        self._this_poll: float | None = None
+        self._released_mtime: int | None = None  # the file's mtime when its descriptor was given back
 
     # -- state ----------------------------------------------------------------
 
@@ -121,7 +141,9 @@ class Follower:
     # -- polling --------------------------------------------------------------
 
     def poll(self) -> PollResult:
+        """The lines written since the last poll, with rejects and notices."""
         out = PollResult()
+        self._last_poll, self._this_poll = self._this_poll, time.time()
         try:
             st = os.stat(self.path)
         except (FileNotFoundError, NotADirectoryError):
@@ -139,13 +161,23 @@ class Follower:
             self._refuse(out, st)
             return out
         self._refused = None
-        if self._released and (st.st_dev, st.st_ino) == self._ino and st.st_size == self.offset:
-            return out  # a quiet released file: no need to reopen it to know nothing changed
+        if (self._released and (st.st_dev, st.st_ino) == self._ino and st.st_size == self.offset
+                and st.st_mtime_ns == self._released_mtime):
+            # A quiet released file: no need to reopen it to know nothing changed. The
+            # mtime tells a new file that got the old inode number and size from it.
+            return out
+        missed_from: tuple[int, int] | None = None
         if self._fd is not None and (st.st_dev, st.st_ino) != self._ino:
             self._safe_drain(out)  # rotated: the old inode may hold lines written before the rename
+            missed_from = self._ino
+            if self._ino is not None:
+                self._done.append(self._ino)
             self._switch(out, f"{self.path}: replaced (rotation); reading the new file")
+        had_file = self.generation > 0
         if self._fd is None and not self._open(out):
             return out
+        if missed_from is not None or (had_file and self.offset == 0 and not self._head):
+            self._catch_missed(out)
         try:
             self._check_truncation(out)
             self._read(out)
@@ -157,6 +189,10 @@ class Follower:
     def release(self) -> None:
         """Close the descriptor of a quiet file but keep its place (a folder may hold thousands)."""
         if self._fd is not None:
+            try:
+                self._released_mtime = os.fstat(self._fd).st_mtime_ns
+            except OSError:
+                self._released_mtime = None
             os.close(self._fd)
             self._fd = None
             self._released = True
@@ -209,6 +245,8 @@ class Follower:
         ino = (st.st_dev, st.st_ino)
         resumed = self._released and ino == self._ino
         if self._released and not resumed:
+            # The old file was closed (released), so its end is read from where it is now.
+            self._finish_elsewhere(out, by_inode=self._ino)
             self._drop_partial(out, "partial line at end of replaced file")
             out.notices.append(f"{self.path}: replaced; reading the new file")
         self._released = False
@@ -239,10 +277,13 @@ class Follower:
             # before: only the first bytes show it is a new content.
             truncated = os.pread(self._fd, len(self._head), 0) != self._head
         if truncated:
+            # copytruncate: the lines written since the last read are in the copy, if it is there.
+            self._finish_elsewhere(out, by_inode=None)
             self._drop_partial(out, "partial line before truncation")
             self.offset, self._head = 0, b""
             self.generation += 1
             out.notices.append(f"{self.path}: truncated; reading from the start")
+            self._catch_missed(out)
 
     def _read(self, out: PollResult) -> None:
         assert self._fd is not None
@@ -265,6 +306,119 @@ class Follower:
         if start == 0 and data.startswith(BOM):
             data = data[len(BOM) :]
         self._split(data, out)
+
+    # -- rotations between polls ----------------------------------------------
+
+    def _rotated_siblings(self) -> list[tuple[os.stat_result, Path]]:
+        """Regular files beside the path named like its rotations, compressed ones left out."""
+        name = self.path.name
+        found: list[tuple[os.stat_result, Path]] = []
+        try:
+            entries = os.scandir(self.path.parent)
+        except OSError:
+            return found
+        with entries:
+            for entry in entries:
+                n = entry.name
+                if len(n) <= len(name) or not n.startswith(name) or n[len(name)] not in _ROTATED_SEP:
+                    continue
+                if n.lower().endswith(COMPRESSED):
+                    continue
+                try:
+                    st = entry.stat()
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    found.append((st, Path(entry.path)))
+        return found
+
+    def _finish_elsewhere(self, out: PollResult, *, by_inode: tuple[int, int] | None) -> None:
+        """Read the rest of the generation we were reading, from wherever it went.
+
+        Args:
+            out: where its lines go.
+            by_inode: its (dev, ino) when it was renamed away; None for
+                copytruncate, where the copy is found by its fingerprint.
+        """
+        if not self._head and self.offset == 0:
+            return  # nothing read yet: nothing to continue
+        for st, path in self._rotated_siblings():
+            ino = (st.st_dev, st.st_ino)
+            if ino in self._done:
+                continue
+            if by_inode is not None and ino != by_inode:
+                continue
+            if st.st_size < self.offset:
+                continue
+            if by_inode is None and self._fingerprint(path) != self._head:
+                continue
+            if self._read_rotated(path, self.offset, out):
+                self._done.append(ino)
+                if st.st_size > self.offset:
+                    out.notices.append(f"{self.path}: read the end of the rotated file {path.name}")
+            return
+        out.notices.append(
+            f"{self.path}: rotated, and the old file was not found beside it: "
+            "lines written to it after the last read, if any, were not read"
+        )
+
+    def _catch_missed(self, out: PollResult) -> None:
+        """Read whole the generations created and rotated away since the previous poll."""
+        since = self._last_poll
+        if since is None:
+            return
+        current = self._ino
+        missed = [(st, path) for st, path in self._rotated_siblings()
+                  if (st.st_dev, st.st_ino) not in self._done and (st.st_dev, st.st_ino) != current
+                  and st.st_mtime >= since - MTIME_SLACK]
+        for st, path in sorted(missed, key=lambda sp: sp[0].st_mtime):
+            if self._read_rotated(path, 0, out):
+                self._done.append((st.st_dev, st.st_ino))
+                out.notices.append(f"{self.path}: read {path.name}, rotated away between two polls")
+
+    def _fingerprint(self, path: Path) -> bytes | None:
+        try:
+            fd = open_regular(path)
+        except OSError:
+            return None
+        try:
+            return os.pread(fd, len(self._head), 0)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    def _read_rotated(self, path: Path, start: int, out: PollResult) -> bool:
+        """Lines of a rotated file from ``start`` to its end (it is complete); False if unreadable.
+
+        The partial line held from the generation it continues is completed
+        by its first bytes; its own last line needs no newline.
+        """
+        try:
+            fd = open_regular(path)
+        except OSError as exc:
+            out.rejects.append(Rejected("unread rotated file", f"{path}: {exc}"))
+            return False
+        try:
+            offset = start
+            while True:
+                data = os.pread(fd, READ_CHUNK, offset)
+                if not data:
+                    break
+                at = offset
+                offset += len(data)
+                if at == 0 and data.startswith(BOM):
+                    data = data[len(BOM) :]
+                self._split(data, out)
+        except OSError as exc:
+            out.rejects.append(Rejected("unread rotated file", f"{path}: {exc}"))
+        finally:
+            os.close(fd)
+        last = self.finish()  # the file is complete: its last line needs no newline
+        out.lines.extend(last.lines)
+        out.rejects.extend(last.rejects)
+        self._skipping = False
+        return True
 
     def _safe_drain(self, out: PollResult) -> None:
         try:

@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flightdeck.ingest.tail import HEAD_BYTES, Follower, Tailer
+from flightdeck.ingest.tail import HEAD_BYTES, Follower, PollResult, Tailer
 
 
 def _lines(f: Follower) -> list[bytes]:
@@ -411,3 +411,92 @@ def test_sigterm_never_cuts_a_json_line(tmp_path: Path) -> None:
     assert out.endswith(b"\n") and out.count(b"\n") >= 1
     for line in out.splitlines():
         json.loads(line)
+
+
+# --- every rotation the follower can see (issue 9) ------------------------------------
+
+
+def _all_lines(f: Follower) -> tuple[list[bytes], PollResult]:
+    res = f.poll()
+    return res.lines, res
+
+
+def test_rotations_faster_than_the_poll_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    old = tmp_path / "run.jsonl.9"
+    _write(old, b'{"ancient":1}\n')
+    os.utime(old, (time.time() - 3600, time.time() - 3600))  # a rotation from before: never read again
+    _write(path, b'{"a":1}\n')
+    f = Follower(path)
+    assert _lines(f) == [b'{"a":1}']
+    _write(path, b'{"a":2}\n')
+    os.rename(path, tmp_path / "run.jsonl.1")  # generation A rotated away...
+    _write(path, b'{"b":1}\n{"b":2}\n')  # ...generation B written...
+    os.rename(tmp_path / "run.jsonl.1", tmp_path / "run.jsonl.2")
+    os.rename(path, tmp_path / "run.jsonl.1")  # ...and rotated away before the next poll
+    _write(path, b'{"c":1}\n')
+    lines, res = _all_lines(f)
+    assert lines == [b'{"a":2}', b'{"b":1}', b'{"b":2}', b'{"c":1}']
+    assert any("rotated away between two polls" in n for n in res.notices)
+    _write(path, b'{"c":2}\n')
+    assert _lines(f) == [b'{"c":2}']  # nothing read twice
+
+
+def test_copytruncate_reads_the_lines_written_before_the_truncation_from_the_copy(tmp_path: Path) -> None:
+    import shutil
+
+    path = tmp_path / "run.jsonl"
+    _write(path, b'{"n":1}\n{"n":2}\n')
+    f = Follower(path)
+    assert _lines(f) == [b'{"n":1}', b'{"n":2}']
+    _write(path, b'{"n":3}\n{"n":')  # written after the last read, the last one in progress...
+    _write(path, b"4}\n")
+    shutil.copyfile(path, tmp_path / "run.jsonl.1")  # ...copied, then truncated in place
+    os.truncate(path, 0)
+    _write(path, b'{"m":1}\n{"m":2}\n{"m":3}\n')  # longer than before: only the fingerprint shows it
+    lines, res = _all_lines(f)
+    assert lines == [b'{"n":3}', b'{"n":4}', b'{"m":1}', b'{"m":2}', b'{"m":3}']
+    assert any("truncated" in n for n in res.notices)
+
+
+def test_two_copytruncates_between_polls(tmp_path: Path) -> None:
+    import shutil
+
+    path = tmp_path / "run.jsonl"
+    _write(path, b'{"n":1}\n')
+    f = Follower(path)
+    assert _lines(f) == [b'{"n":1}']
+    _write(path, b'{"n":2}\n')
+    shutil.copyfile(path, tmp_path / "run.jsonl.1")
+    os.truncate(path, 0)
+    _write(path, b'{"second":1}\n')
+    os.rename(tmp_path / "run.jsonl.1", tmp_path / "run.jsonl.2")
+    shutil.copyfile(path, tmp_path / "run.jsonl.1")
+    os.truncate(path, 0)
+    _write(path, b'{"third":1}\n')
+    assert _lines(f) == [b'{"n":2}', b'{"second":1}', b'{"third":1}']
+
+
+def test_a_released_follower_finishes_its_renamed_file(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, b'{"a":1}\n')
+    f = Follower(path)
+    assert _lines(f) == [b'{"a":1}']
+    f.release()  # many files followed: the descriptor was given back
+    _write(path, b'{"a":2}\n')
+    os.rename(path, tmp_path / "run.jsonl.1")
+    _write(path, b'{"b":1}\n')
+    assert _lines(f) == [b'{"a":2}', b'{"b":1}']
+
+
+def test_a_rotated_file_that_vanished_is_said(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    _write(path, b'{"a":1}\n')
+    f = Follower(path)
+    assert _lines(f) == [b'{"a":1}']
+    f.release()
+    os.rename(path, tmp_path / "run.jsonl.1")
+    os.unlink(tmp_path / "run.jsonl.1")  # compressed or deleted before we looked
+    _write(path, b'{"b":1}\n')
+    lines, res = _all_lines(f)
+    assert lines == [b'{"b":1}'] and any("old file was not found" in n for n in res.notices)
