@@ -184,9 +184,7 @@ class Command(msgspec.Struct, kw_only=True, omit_defaults=True):
         want_agent = self.target.get("agent")
         if want_run is not None and want_run != run:
             return False
-        if want_agent is not None and want_agent != agent:
-            return False
-        return True
+        return not (want_agent is not None and want_agent != agent)
 
 
 class Rejected(msgspec.Struct, frozen=True):

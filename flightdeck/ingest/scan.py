@@ -22,13 +22,14 @@ start of a file is skipped, not counted as a bad first line.
 from __future__ import annotations
 
 import gc
+import itertools
 import math
 import os
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, cast
 
 from flightdeck.core.aggregate import Aggregator
 from flightdeck.core.dedupe import SeenIds
@@ -46,14 +47,8 @@ from flightdeck.core.events import (
     decode_structs,
     validate,
 )
+from flightdeck.ingest.formats import FORMATS, FileFormat, LineFormat, detect_format
 from flightdeck.ingest.openfile import open_regular, refusal
-
-try:
-    from flightdeck.ingest.formats import FORMATS, FileFormat, detect_format
-except ImportError:  # pragma: no cover - formats are optional: v1 only without them
-    FORMATS = {}  # type: ignore[assignment]
-    FileFormat = None  # type: ignore[assignment,misc]
-    detect_format = None  # type: ignore[assignment]
 
 V1: Final = "flightdeck-v1"
 # What the inlined validation lets through without asking validate() (None: absent).
@@ -221,7 +216,7 @@ def _feed(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, until: float
     never hides a good one.
     """
     fmt = seg.fmt
-    if fmt != V1 and FileFormat is not None:
+    if fmt != V1:
         _feed_foreign(agg, f, seg, since, until)
         return
     reject = agg.reject
@@ -249,15 +244,15 @@ def _feed_block(agg: Aggregator, block: bytes, since: float, until: float) -> No
     """One decode_lines call for the block; line by line only if it has a bad line."""
     reject = agg.reject
     try:
-        decoded: list[Event | Rejected] = decode_structs(block)  # type: ignore[arg-type,assignment]
+        decoded = cast("list[Event | Rejected]", decode_structs(block))
     except ValueError:  # msgspec's DecodeError and ValidationError
         decoded = []
-        for line in block.split(b"\n"):  # type: ignore[union-attr]
+        for line in block.split(b"\n"):
             ev = decode_line(line)
             if type(ev) is Rejected and not line.strip():
                 continue  # blank lines are not events, nor errors
             decoded.append(ev)
-    good = []
+    good: list[Event] = []
     keep = good.append
     for ev in decoded:
         if type(ev) is not Rejected:
@@ -271,15 +266,14 @@ def _feed_block(agg: Aggregator, block: bytes, since: float, until: float) -> No
                     and u.reasoning_tokens <= u.output_tokens
                     and u.cache_write_1h_tokens <= u.cache_write_tokens):
                 ev = validate(ev)  # type: ignore[arg-type]
-        if type(ev) is Rejected:
-            reject(ev.reason, ev.detail)  # type: ignore[union-attr]
-        elif since <= ev.ts < until:  # type: ignore[union-attr,operator]
+        if isinstance(ev, Rejected):
+            reject(ev.reason, ev.detail)
+        elif since <= ev.ts < until:  # type: ignore[operator]
             keep(ev)
-    agg.add_many(good)  # type: ignore[arg-type]
+    agg.add_many(good)
 
 
 def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, until: float) -> None:
-    assert FileFormat is not None
     parser = FileFormat(_fresh_format(seg.fmt))
     fixed = parser.format
     # A known format is called directly (FileFormat.parse only adds detection
@@ -325,7 +319,7 @@ def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, unti
     agg.duplicates += repeats
 
 
-def _fresh_format(name: str | None) -> object | None:
+def _fresh_format(name: str | None) -> LineFormat | None:
     """A new instance of the named format: parsers keep per-file state (the
     Claude Code parser's repeat cache), which must not leak between files."""
     shared = FORMATS.get(name) if name else None
@@ -346,8 +340,6 @@ def detect_file_format(path: str | os.PathLike[str]) -> str | None:
     at a time: the first line usually decides, and ``plan`` asks this of
     every file before any work is shared out.
     """
-    if detect_format is None:
-        return V1
     try:
         with open_log(path) as f:
             if f.read(len(BOM)) != BOM:
@@ -366,10 +358,10 @@ def detect_file_format(path: str | os.PathLike[str]) -> str | None:
                 for line in lines[looked:_DETECT_LINES]:
                     looked += 1
                     if line.strip() and not isinstance(found := detect_format(line), Rejected):
-                        return found.name  # type: ignore[union-attr]
+                        return found.name
                 if eof or len(head) >= CHUNK_BYTES:
                     if tail.strip() and not isinstance(found := detect_format(tail), Rejected):
-                        return found.name  # type: ignore[union-attr]
+                        return found.name
                     return None
     except OSError:
         return None
@@ -458,7 +450,7 @@ def plan(files: Sequence[Path], parts: int) -> list[tuple[Segment, ...]]:
             bounds.append((i, off))
     bounds.append((len(files), 0))
     tasks: list[tuple[Segment, ...]] = []
-    for (fi, fo), (ti, to) in zip(bounds, bounds[1:]):
+    for (fi, fo), (ti, to) in itertools.pairwise(bounds):
         segs = []
         for i in range(fi, min(ti, len(files) - 1) + 1):
             start = fo if i == fi else 0

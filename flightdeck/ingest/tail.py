@@ -211,7 +211,8 @@ class Follower:
             try:
                 decode_json(line)
             except ValueError:
-                out.rejects.append(Rejected("incomplete last line", f"{self.path}: {len(line)} bytes without a newline"))
+                why = f"{self.path}: {len(line)} bytes without a newline"
+                out.rejects.append(Rejected("incomplete last line", why))
             else:
                 out.lines.append(line)
         return out

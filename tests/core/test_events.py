@@ -208,7 +208,8 @@ def test_decode_lines_equals_decode_line_per_line_and_fails_whole_on_a_bad_line(
 
     iso = SPEC_EXAMPLE.replace(b'"ts":1764216000.125', b'"ts":"2025-11-27T04:00:00Z"')
     bad_route = SPEC_EXAMPLE.replace(b'"route":"direct"', b'"route":"sideways"')
-    lines = [SPEC_EXAMPLE, b"", b"   ", iso, bad_route, b'{"v":1,"ts":1764216000.0,"kind":"mystery","id":"z-1","run":"r"}']
+    mystery = b'{"v":1,"ts":1764216000.0,"kind":"mystery","id":"z-1","run":"r"}'
+    lines = [SPEC_EXAMPLE, b"", b"   ", iso, bad_route, mystery]
     got = decode_lines(b"\n".join(lines) + b"\n")
     want = [decode_line(line) for line in lines if line.strip()]
     assert got == want

@@ -36,10 +36,9 @@ def test_rate_forgets_what_is_older_than_its_span() -> None:
 
 
 def test_engine_reports_the_true_socket_rate(tmp_path: Path) -> None:
+    from flightdeck.core.events import decode_line
     from flightdeck.ingest.engine import Engine
     from tests.ingest.test_engine import v1
-
-    from flightdeck.core.events import decode_line
 
     eng = Engine(socket_path=tmp_path / "s.sock")
     wall = FakeWall()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import random
@@ -132,14 +133,13 @@ def test_byte_ranges_cover_every_line_once(tmp_path: Path) -> None:
                     chunk = f.read(seg.end - seg.start)
                 assert chunk.endswith(b"\n")
                 if seg.start:
-                    f2 = open(seg.path, "rb")
-                    f2.seek(seg.start - 1)
-                    assert f2.read(1) == b"\n"
-                    f2.close()
+                    with open(seg.path, "rb") as f2:
+                        f2.seek(seg.start - 1)
+                        assert f2.read(1) == b"\n"
         for path in files:
             spans = sorted(seen[str(path)])
             assert spans[0][0] == 0 and spans[-1][1] == path.stat().st_size
-            assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+            assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
 
 
 def test_parallel_scan_equals_sequential_with_duplicates_across_ranges(
@@ -232,7 +232,7 @@ def test_a_bad_line_in_a_block_never_hides_the_good_ones_around_it(tmp_path: Pat
     # then read line by line, so every good line still counts exactly once.
     good, total = good_lines(400, seed=7)
     path = tmp_path / "mixed.jsonl"
-    body = good[:150] + [BAD_LINES[0][0], b"\n", b"  \n"] + good[150:300] + [BAD_LINES[5][0]] + good[300:]
+    body = [*good[:150], BAD_LINES[0][0], b"\n", b"  \n", *good[150:300], BAD_LINES[5][0], *good[300:]]
     path.write_bytes(b"".join(body))
     snap = scan([path], jobs=1).snapshot()
     assert snap.events == 400

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
-import itertools
 from pathlib import Path
 
 from hypothesis import given, settings
