@@ -137,6 +137,7 @@ class Follower:
         self._head = b""
         self._pending.clear()
         self._skipping = False
+        self._last_poll = self._this_poll = None  # a rewind reads this file again, not its rotations
 
     # -- polling --------------------------------------------------------------
 
@@ -174,10 +175,11 @@ class Follower:
                 self._done.append(self._ino)
             self._switch(out, f"{self.path}: replaced (rotation); reading the new file")
         had_file = self.generation > 0
+        generation = self.generation
         if self._fd is None and not self._open(out):
             return out
-        if missed_from is not None or (had_file and self.offset == 0 and not self._head):
-            self._catch_missed(out)
+        if missed_from is not None or (had_file and self.generation != generation):
+            self._catch_missed(out)  # a new file after an old one: were others between them?
         try:
             self._check_truncation(out)
             self._read(out)

@@ -500,3 +500,12 @@ def test_a_rotated_file_that_vanished_is_said(tmp_path: Path) -> None:
     _write(path, b'{"b":1}\n')
     lines, res = _all_lines(f)
     assert lines == [b'{"b":1}'] and any("old file was not found" in n for n in res.notices)
+
+
+def test_an_empty_file_polled_again_never_reads_its_siblings(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(b"")
+    f = Follower(path)
+    assert _lines(f) == []
+    _write(tmp_path / "run.jsonl.bak", b'{"other":1}\n')  # written meanwhile by someone else
+    assert _lines(f) == []  # no rotation happened: nothing beside it is read
