@@ -486,8 +486,13 @@ class Follower:
 
 
 def _jsonl_below(folder: Path) -> list[Path]:
+    """Every ``*.jsonl`` below ``folder`` that is not a folder, sorted.
+
+    A FIFO or device among them is followed too, only to be refused (never
+    opened) with a notice by its ``Follower``: skipping it silently would hide it.
+    """
     try:
-        return sorted(p for p in folder.rglob("*" + SUFFIX) if p.is_file())
+        return sorted(p for p in folder.rglob("*" + SUFFIX) if not p.is_dir())
     except OSError:
         return []
 

@@ -509,3 +509,14 @@ def test_an_empty_file_polled_again_never_reads_its_siblings(tmp_path: Path) -> 
     assert _lines(f) == []
     _write(tmp_path / "run.jsonl.bak", b'{"other":1}\n')  # written meanwhile by someone else
     assert _lines(f) == []  # no rotation happened: nothing beside it is read
+
+
+def test_a_fifo_already_in_a_followed_folder_is_named(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    _write(tmp_path / "good.jsonl", b'{"a":1}\n')
+    t = Tailer([tmp_path])
+    results = list(t.poll())
+    assert [line for _f, r in results for line in r.lines] == [b'{"a":1}']
+    assert [n for _f, r in results for n in r.notices] == [
+        f"{tmp_path / 'pipe.jsonl'}: a FIFO, not a regular file: not read"]
+    t.close()
