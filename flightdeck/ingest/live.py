@@ -92,9 +92,11 @@ def print_once(engine: Engine, out: TextIO | None = None) -> None:
 
 
 def _stop_on_sigterm(stop: threading.Event) -> None:
-    """``kill PID`` ends a headless feed cleanly (exit 0, the socket file removed)."""
+    """``kill PID`` (or Ctrl-C) ends a headless feed cleanly: after a whole line, exit 0,
+    the socket file removed. A KeyboardInterrupt raised mid-write would cut the line."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
+        signal.signal(signal.SIGINT, lambda _sig, _frame: stop.set())
 
 
 def run_json(

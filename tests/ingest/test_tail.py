@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -387,7 +388,8 @@ def test_token_sums_past_64_bits_are_printed_exactly(tmp_path: Path) -> None:
     assert doc["events"] == n and doc["tokens"]["input_tokens"] == n * top
 
 
-def test_sigterm_never_cuts_a_json_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_sigterm_never_cuts_a_json_line(tmp_path: Path, signame: str) -> None:
     import json
     import signal
     import subprocess
@@ -405,7 +407,7 @@ def test_sigterm_never_cuts_a_json_line(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "flightdeck", "tail", str(path), "--json", "--interval", "0.01"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(2.0)  # not read meanwhile: the pipe fills and the feed blocks mid-write
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(getattr(signal, signame))
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert out.endswith(b"\n") and out.count(b"\n") >= 1
