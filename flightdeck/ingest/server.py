@@ -322,7 +322,9 @@ class SocketServer:
         if idlest is None:
             return False
         self.evicted += 1
-        self.on_notice(f"closed the connection of pid {idlest.pid}, idle, to make room ({why})")
+        if self.evicted == 1 or self.evicted % 100 == 0:  # said now and then, not once per agent
+            self.on_notice(f"closed the connection of pid {idlest.pid}, idle, to make room ({why}); "
+                           f"{self.evicted} closed so far")
         with self._conns_lock:
             self._close(idlest)
         return True
