@@ -7,7 +7,6 @@ never converted to float except to scale a chart's bar heights.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,20 +15,9 @@ from enum import Enum
 
 from rich.text import Text
 
-# C0 and C1 controls and DEL, plus the bidi overrides that reorder text on screen:
-# a log string must never move the cursor, retitle the terminal or hide itself.
-_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def _escape_control(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def clean(value: object) -> str:
-    """A log string as visible text: control characters become ``\\x1b``-style escapes."""
-    text = value if isinstance(value, str) else str(value)
-    return _CONTROL_RE.sub(_escape_control, text)
+# The package's one sanitiser (a log string must never move the cursor,
+# retitle the terminal or hide itself); re-exported for the panels.
+from flightdeck.core.sanitize import clean
 
 
 def literal(value: object, style: str = "") -> Text:

@@ -12,6 +12,7 @@ from typing import Any
 
 from flightdeck.core.events import parse_ts
 from flightdeck.core.pricing import CORRECTION_PREFIX, OverrideError, Pricer, Rates, set_default_pricer
+from flightdeck.core.sanitize import clean, clean_lines
 
 # (label, Rates attribute) in display order.
 BUCKETS = (
@@ -50,14 +51,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"flightdeck prices: {reason}", file=sys.stderr)
             return 1
         hint = "; add your own rate in a --prices file (see `flightdeck prices --help`)"
-        print(f"flightdeck prices: unknown model {args.model!r}: {reason}{hint}", file=sys.stderr)
+        print(clean(f"flightdeck prices: unknown model {args.model!r}: {reason}{hint}"), file=sys.stderr)
         return 1
     if args.json:
         out = to_json(args.model, args.provider, when, rates)
         out.update(service_tier=tier, speed=speed, correction=is_correction(rates))
         print(json.dumps(out, indent=2))
     else:
-        sys.stdout.write(render(args.model, args.provider, when, rates, service_tier=tier, speed=speed))
+        sys.stdout.write(clean_lines(render(args.model, args.provider, when, rates, service_tier=tier, speed=speed)))
     return 0
 
 

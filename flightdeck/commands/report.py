@@ -12,11 +12,12 @@ import json
 import sys
 
 from flightdeck.core.report import parse_dims, parse_time, render_table, report_json
+from flightdeck.core.sanitize import clean
 from flightdeck.ingest.scan import ScanError, scan
 
 
 def _fail(message: str) -> int:
-    print(f"flightdeck report: {message}", file=sys.stderr)
+    print(clean(f"flightdeck report: {message}"), file=sys.stderr)  # messages name paths: shown as text
     return 2
 
 
@@ -43,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
         paths, documents = resolve_sources(args.paths)
     except ValueError as exc:
         return _fail(str(exc))
+    notices: list[str] = []  # files not read (a FIFO in a folder, one that vanished)
     try:
-        agg = scan(paths, jobs=args.jobs, since=since, until=until, by=dims)
+        agg = scan(paths, jobs=args.jobs, since=since, until=until, by=dims, notices=notices)
     except ScanError as exc:
         return _fail(str(exc))
     add_documents(agg, documents, since=since, until=until)
@@ -52,8 +54,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:  # the table has no place for them yet
         snap = with_plan_windows(snap, paths)
     if args.json:
-        sys.stdout.write(json.dumps(report_json(snap, dims), ensure_ascii=False) + "\n")
+        doc = report_json(snap, dims)
+        doc["notices"] = notices
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(render_table(snap, dims))
     sys.stdout.flush()
+    for notice in notices:
+        print(clean(f"flightdeck report: {notice}"), file=sys.stderr)
     return 0

@@ -14,13 +14,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from flightdeck.core.sanitize import clean
+
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_SOCKET = 3
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"flightdeck tail: {message}", file=sys.stderr)
+    print(clean(f"flightdeck tail: {message}"), file=sys.stderr)  # messages name paths: shown as text
     return code
 
 

@@ -111,6 +111,9 @@ class _Ranges:
         self.starts, self.ends = state
 
 
+_MAX_COUNTER_DIGITS = 16  # hex digits of a 64-bit counter
+
+
 def _split(id_: str) -> tuple[str, int] | None:
     """(prefix, counter) for an id shaped like IdSource's, None for any other id.
 
@@ -123,7 +126,9 @@ def _split(id_: str) -> tuple[str, int] | None:
     of its own under its own prefix, ~400 bytes apiece against 8 as a digest.
     """
     prefix, sep, rest = id_.rpartition("-")
-    if not sep or not rest or "-" in prefix:
+    # A counter past 64 bits is no IdSource's: hashed, so a hostile id of a
+    # million hex digits costs 8 bytes, not a million-digit int per range.
+    if not sep or not rest or len(rest) > _MAX_COUNTER_DIGITS or "-" in prefix:
         return None
     try:
         n = int(rest, 16)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Final
@@ -42,10 +43,32 @@ TOKEN_BUCKETS: Final = (
 )
 COMMANDS: Final = frozenset({"pause", "resume", "downgrade", "restore"})
 
-Count = Annotated[int, msgspec.Meta(ge=0)]
-Millis = Annotated[float, msgspec.Meta(ge=0)]
-# A non-negative decimal string such as "0.011250"; exponents and floats are refused.
-CostString = Annotated[str, msgspec.Meta(pattern=r"^[0-9]+(\.[0-9]+)?$")]
+# The bounds of a sane line, decided here once (issue 9): beyond them a value
+# is a bug or an attack, and letting it through only moves the crash into a
+# reader (a 5,000-digit cost trips Python's int-string limit, a year-1 ts
+# breaks datetime, 2^63 tokens overflow a JSON encoder). Within them every
+# sum a reader makes stays exact: 10^15 tokens per call leaves room for
+# billions of calls in any 64-bit counter long before a report ends.
+MAX_TOKENS: Final = 10**15  # per bucket per call, exclusive
+MAX_COST_USD: Final = 10**9  # per call, exclusive: at most 9 digits before the point
+# Digits after the point: pricing multiplies Decimals at 28 significant
+# digits, so a tiny cost can carry ~40 places; more is not a price.
+MAX_COST_DECIMALS: Final = 40
+MAX_MILLIS: Final = 1e12  # ~31 years: a stage longer than that is not a measurement
+TS_MIN: Final = 946_684_800.0  # 2000-01-01T00:00:00Z, inclusive
+TS_MAX: Final = 7_258_118_400.0  # 2200-01-01T00:00:00Z, exclusive
+# JSON nesting: msgspec guards its recursion with Python's limit and raises
+# RecursionError (not a DecodeError) beyond it; caught where it is decoded.
+
+Count = Annotated[int, msgspec.Meta(ge=0, lt=MAX_TOKENS)]
+Millis = Annotated[float, msgspec.Meta(ge=0, lt=MAX_MILLIS)]
+# A non-negative decimal string such as "0.011250" below MAX_COST_USD, with no
+# leading zeros (a megabyte of them is still one digit to Decimal, but not to
+# int()); exponents and floats are refused.
+COST_PATTERN: Final = rf"^(0|[1-9][0-9]{{0,8}})(\.[0-9]{{1,{MAX_COST_DECIMALS}}})?$"
+CostString = Annotated[str, msgspec.Meta(pattern=COST_PATTERN)]
+_COST_RE: Final = re.compile(COST_PATTERN)
+_COST_MATCH: Final = _COST_RE.match
 
 
 class Usage(msgspec.Struct, kw_only=True):
@@ -161,9 +184,7 @@ class Command(msgspec.Struct, kw_only=True, omit_defaults=True):
         want_agent = self.target.get("agent")
         if want_run is not None and want_run != run:
             return False
-        if want_agent is not None and want_agent != agent:
-            return False
-        return True
+        return not (want_agent is not None and want_agent != agent)
 
 
 class Rejected(msgspec.Struct, frozen=True):
@@ -192,7 +213,14 @@ def _reason_from_validation(msg: str) -> Rejected:
 
 
 def parse_ts(value: float | str) -> float:
-    """Unix seconds from a number or an ISO 8601 string; ValueError otherwise."""
+    """Unix seconds from a number or an ISO 8601 string; ValueError otherwise.
+
+    Args:
+        value: epoch seconds, or an ISO 8601 string (a naive one is UTC).
+
+    Any time is accepted here (``report --since`` may ask for 1970); the
+    bounds of an event's ``ts`` are ``check_ts``'s.
+    """
     if isinstance(value, str):
         text = value.strip()
         if text.endswith(("Z", "z")):
@@ -206,8 +234,43 @@ def parse_ts(value: float | str) -> float:
     return float(value)
 
 
+def check_ts(ts: float) -> str | None:
+    """Why an event time (epoch seconds) is out of bounds, or None when it is fine.
+
+    Args:
+        ts: the event's time in Unix seconds.
+
+    The one rule for every reader: years 2000 to 2199, NaN and infinities refused.
+    """
+    if TS_MIN <= ts < TS_MAX:  # False for NaN too
+        return None
+    return f"ts {ts!r} is outside the years 2000-2199"
+
+
+TOO_DEEP: Final = "too deeply nested"
+
+
+def decode_json(line: bytes | str) -> Any:
+    """Any JSON value from one line; ValueError (never RecursionError) on bad input.
+
+    Args:
+        line: the JSON text.
+
+    For the format readers: msgspec raises RecursionError on a deeply nested
+    document, which a reader catching ``DecodeError`` would let escape.
+    """
+    try:
+        return msgspec.json.decode(line)
+    except RecursionError:
+        raise msgspec.DecodeError(TOO_DEEP) from None
+
+
 def decode_line(line: bytes | str) -> Event | Rejected:
-    """Decode and validate one line. Never raises: a bad line comes back as Rejected."""
+    """Decode and validate one line. Never raises: a bad line comes back as Rejected.
+
+    Args:
+        line: one line of the log, with or without its newline.
+    """
     if len(line) > MAX_LINE_BYTES:
         return Rejected("line too long", f"{len(line)} bytes")
     try:
@@ -216,6 +279,8 @@ def decode_line(line: bytes | str) -> Event | Rejected:
         return _reason_from_validation(str(exc))
     except msgspec.DecodeError as exc:
         return Rejected("not json", str(exc)[:200])
+    except RecursionError:
+        return Rejected("not json", TOO_DEEP)
     return validate(event)
 
 
@@ -228,13 +293,20 @@ def decode_lines(block: bytes) -> list[Event | Rejected]:
     then decodes that block line by line with ``decode_line`` to keep the
     good lines and name the bad ones. Lines must be at most ``MAX_LINE_BYTES``.
     """
-    return [validate(event) for event in _event_decoder.decode_lines(block)]
+    return [validate(event) for event in decode_structs(block)]
 
 
 def decode_structs(block: bytes) -> list[Event]:
     """``decode_lines`` without ``validate``: for a caller that validates as it
-    goes (a fast path inlined in its own loop). Same errors as ``decode_lines``."""
-    return _event_decoder.decode_lines(block)
+    goes (a fast path inlined in its own loop). Same errors as ``decode_lines``.
+
+    Args:
+        block: whole lines, each ended by a newline (the last may not be).
+    """
+    try:
+        return _event_decoder.decode_lines(block)
+    except RecursionError:  # a deep line: the caller redoes the block line by line
+        raise msgspec.DecodeError(TOO_DEEP) from None
 
 
 def validate(event: Event) -> Event | Rejected:
@@ -242,11 +314,11 @@ def validate(event: Event) -> Event | Rejected:
     ts = event.ts
     if type(ts) is not float:
         try:
-            event.ts = parse_ts(ts)
+            ts = event.ts = parse_ts(ts)
         except (ValueError, OverflowError, TypeError):
-            return Rejected("bad ts", f"ts {ts!r} is not a time")
-    elif not (0.0 <= ts < 1e11):  # also catches NaN/inf
-        return Rejected("bad ts", f"ts {ts!r} is not a time")
+            return Rejected("bad ts", f"ts {str(ts)[:80]!r} is not a time")
+    if (why := check_ts(ts)) is not None:
+        return Rejected("bad ts", why)
     if event.kind == KIND_LLM_CALL:
         if event.usage is None:
             return Rejected("missing usage", "llm_call without usage")
@@ -267,6 +339,70 @@ def validate(event: Event) -> Event | Rejected:
                 "bad usage.cache_write_1h_tokens", "cache_write_1h_tokens > cache_write_tokens"
             )
     return event
+
+
+def check_event(event: Event) -> Rejected | None:
+    """The line format's bounds for an event built in Python (a foreign format's parser).
+
+    Args:
+        event: an event whose fields were not checked by the v1 decoder.
+
+    Returns a Rejected naming the first field out of bounds, or None. The same
+    bounds as ``decode_line``'s: ``MAX_TOKENS``, ``COST_PATTERN``, ``check_ts``,
+    ``MAX_MILLIS``.
+    """
+    ts = event.ts
+    u = event.usage
+    cost = event.cost_usd
+    lat = event.latency_ms
+    # The common case in one expression (a report reads millions of these).
+    if (
+        type(ts) is float and TS_MIN <= ts < TS_MAX
+        and (u is None or (0 <= u.input_tokens < MAX_TOKENS and 0 <= u.output_tokens < MAX_TOKENS
+                           and 0 <= u.cache_read_tokens < MAX_TOKENS and 0 <= u.cache_write_tokens < MAX_TOKENS
+                           and 0 <= u.reasoning_tokens < MAX_TOKENS and 0 <= u.cache_write_1h_tokens < MAX_TOKENS))
+        and (type(cost) is not str or _COST_MATCH(cost) is not None)
+        and lat is None
+    ):
+        return None
+    return _out_of_bounds(event)
+
+
+def _out_of_bounds(event: Event) -> Rejected | None:
+    """``check_event``'s slow path: which field is out of bounds, in words."""
+    ts = event.ts
+    if type(ts) is not float and type(ts) is not int:
+        return Rejected("bad ts", f"ts {str(ts)[:80]!r} is not a time")
+    if (why := check_ts(ts)) is not None:
+        return Rejected("bad ts", why)
+    usage = event.usage
+    if usage is not None:
+        for bucket in (*TOKEN_BUCKETS, "cache_write_1h_tokens"):
+            n = getattr(usage, bucket)
+            if not 0 <= n < MAX_TOKENS:
+                return Rejected(f"bad usage.{bucket}", f"{bucket} {n} is not within 0 and {MAX_TOKENS:.0e}")
+    cost = event.cost_usd
+    if type(cost) is str and not _COST_RE.match(cost):
+        return Rejected("bad cost_usd", f"cost_usd {cost[:40]!r} is not a decimal below {MAX_COST_USD:.0e}")
+    latency = event.latency_ms
+    if latency is not None:
+        for stage in STAGES:
+            ms = getattr(latency, stage)
+            if ms is not None and not 0 <= ms < MAX_MILLIS:
+                return Rejected(f"bad latency_ms.{stage}", f"{stage} {ms!r} ms is not a duration")
+    return None
+
+
+def bounded(events: list[Event]) -> list[Event] | Rejected:
+    """``events`` (one line's), or a Rejected when one of them is out of bounds (``check_event``).
+
+    Args:
+        events: what a foreign format's parser made of one line.
+    """
+    for event in events:
+        if (why := check_event(event)) is not None:
+            return why
+    return events
 
 
 def encode_event(event: Event) -> bytes:

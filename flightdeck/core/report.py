@@ -1,8 +1,8 @@
 """A Snapshot as ``flightdeck report`` prints it: a readable table, or JSON.
 
 Money is printed from its Decimal, digit for digit (never through a float).
-Strings from logs (model names, reasons) are shown as text: control
-characters are escaped so a hostile log cannot drive the terminal.
+Strings from logs (model names, reasons) are shown as text through the
+package's one sanitiser, so a hostile log cannot drive the terminal.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from decimal import Decimal
 from typing import Any
 
 from flightdeck.core.events import parse_ts
+from flightdeck.core.sanitize import clean
 from flightdeck.core.snapshot import BREAKDOWN_DIMS, Figures, Group, Snapshot
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _KEY_WIDTH = 40
 
 
@@ -61,8 +61,12 @@ def parse_dims(text: str) -> tuple[str, ...]:
 
 
 def safe_text(text: str) -> str:
-    """Log text made harmless for a terminal: control characters escaped."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Log text made harmless for a terminal (``core.sanitize.clean``).
+
+    Args:
+        text: a string from a log.
+    """
+    return clean(text)
 
 
 def report_json(snap: Snapshot, by: Sequence[str]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from flightdeck.core.plan_windows import ClaudeBlocks, PlanWindow, merge_windows
 from flightdeck.core.snapshot import AlertRow, Snapshot, SourceStatus
 from flightdeck.ingest.formats import CLAUDE_CODE_AGENT, FLIGHTDECK_V1, FileFormat
 from flightdeck.ingest.formats.claude_code import usage_total
+from flightdeck.ingest.rate import EventRate
 from flightdeck.ingest.tail import Follower, PollResult, Tailer
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ class Engine:
         self._sent: deque[Command] = deque(maxlen=200)
         self._to_note: deque[Command] = deque()  # sent, not yet in the aggregator (deque: thread-safe appends)
         self._alerts: deque[AlertRow] = deque(maxlen=200)
-        self._rate: deque[tuple[float, int]] = deque(maxlen=10_000)
+        self._rate = EventRate(RATE_SECONDS)
         self._last_event_wall: float | None = None
         self._backfilling = bool(paths or documents)
         self._backfill_total = 0
@@ -211,12 +212,16 @@ class Engine:
 
     # -- file ingest (the ingest thread, or the caller for backfill()) ------------
 
-    def backfill(self, *, settle: bool = True) -> None:
+    def backfill(self, *, settle: bool = True, final: bool = False) -> None:
         """Read every file to its current end on the calling thread (``--once``).
 
-        ``settle``: hand out what readers hold for a last copy (the input ends
-        here); following live, they keep holding until the thread moves on or
-        the file goes quiet, since the copy may be on its way.
+        Args:
+            settle: hand out what readers hold for a last copy (the input ends
+                here); following live, they keep holding until the thread moves
+                on or the file goes quiet, since the copy may be on its way.
+            final: the files are taken as complete (``--once``): a last line
+                without a newline is counted when it is whole, else rejected
+                as ``incomplete last line`` (``Follower.finish``).
         """
         if self._tailer is None:
             self._backfilling = False
@@ -228,6 +233,8 @@ class Engine:
             more = self._ingest(self._tailer.poll(), history=True)
             if not more:
                 break
+        if final:
+            self._ingest(self._tailer.finish(), history=True)
         self._poll_documents(final=settle, history=True)
         # History read to its end: what readers hold is complete as far as it goes.
         held = [ev for _gen, fmt in self._formats.values() for ev in fmt.flush()] if settle else []
@@ -376,7 +383,7 @@ class Engine:
                 if chunk:
                     wall = time.time()
                     self._last_event_wall = wall
-                    self._rate.append((wall, len(chunk)))
+                    self._rate.add(len(chunk))
         if firings and not history:
             self._act(firings)
 
@@ -447,10 +454,7 @@ class Engine:
                 connections += receiver.connections
         # The exporters' counts change on every snapshot: shown current, not stored.
         live_notices = tuple(self._fanout.notices()) if self._fanout is not None else ()
-        wall = time.time()
-        while self._rate and self._rate[0][0] < wall - RATE_SECONDS:
-            self._rate.popleft()
-        rate = sum(n for _t, n in self._rate) / RATE_SECONDS
+        rate = self._rate.per_second()
         return SourceStatus(
             description=" + ".join(parts),
             files=files,

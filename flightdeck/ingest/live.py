@@ -6,6 +6,8 @@ time, so ``flightdeck tail run.jsonl --json | jq`` works live.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import signal
 import sys
@@ -53,25 +55,48 @@ def snapshot_line(snap: Snapshot) -> bytes:
         "refused_peers": src.refused_peers,
         "notices": list(src.notices),
     }
-    return orjson.dumps(doc, default=str) + b"\n"
+    try:
+        return orjson.dumps(doc, default=str) + b"\n"
+    except orjson.JSONEncodeError:
+        # orjson stops at 64-bit integers; token sums of valid lines can pass
+        # 2^64 (10^15 per call), and the standard library writes them exactly.
+        return json.dumps(doc, default=str, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def _write(out: TextIO, line: bytes) -> None:
-    out.write(line.decode())
-    out.flush()
+    """Write one whole line, even when a signal (``kill PID``) lands mid-write.
+
+    A TextIOWrapper's write to a full pipe, interrupted by a signal whose
+    handler does not raise, can return having written only part of the line
+    (seen: 128 KiB of a 200 KB line); the reader then gets half a JSON object.
+    So the bytes go to the descriptor with ``os.write`` until every one is out
+    (PEP 475 retries EINTR; a partial write is continued here).
+    """
+    try:
+        fd = out.fileno()
+    except (AttributeError, OSError, ValueError):  # a StringIO in tests, or a closed stream
+        out.write(line.decode())
+        out.flush()
+        return
+    out.flush()  # whatever the stream still holds goes first
+    view = memoryview(line)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def print_once(engine: Engine, out: TextIO | None = None) -> None:
     """Read everything there is now, print one object."""
     out = out if out is not None else sys.stdout  # looked up now: tests and callers swap it
-    engine.backfill()
+    engine.backfill(final=True)  # nothing follows: a last line without a newline is read too
     _write(out, snapshot_line(engine.snapshot()))
 
 
 def _stop_on_sigterm(stop: threading.Event) -> None:
-    """``kill PID`` ends a headless feed cleanly (exit 0, the socket file removed)."""
+    """``kill PID`` (or Ctrl-C) ends a headless feed cleanly: after a whole line, exit 0,
+    the socket file removed. A KeyboardInterrupt raised mid-write would cut the line."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
+        signal.signal(signal.SIGINT, lambda _sig, _frame: stop.set())
 
 
 def run_json(

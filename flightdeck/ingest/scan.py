@@ -12,17 +12,24 @@ Dedupe stays exact across ranges: after the first pass, a range whose ids
 meet ids of an earlier range is scanned again with those earlier ids
 preloaded, so a repeated id counts once wherever the copies fall. That second
 pass costs nothing when (as usual) no id repeats across ranges.
+
+Only regular files are opened (``ingest.openfile``): a FIFO or a device
+named as PATH is an error, one found in a folder is skipped with a notice,
+so nothing can hang or feed a report forever. A UTF-8 byte order mark at the
+start of a file is skipped, not counted as a bad first line.
 """
 
 from __future__ import annotations
 
 import gc
+import itertools
 import math
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, cast
 
 from flightdeck.core.aggregate import Aggregator
 from flightdeck.core.dedupe import SeenIds
@@ -31,19 +38,17 @@ from flightdeck.core.events import (
     KIND_LLM_CALL,
     MAX_LINE_BYTES,
     ROUTES,
+    TS_MAX,
+    TS_MIN,
     Event,
     Rejected,
+    bounded,
     decode_line,
     decode_structs,
     validate,
 )
-
-try:
-    from flightdeck.ingest.formats import FORMATS, FileFormat, detect_format
-except ImportError:  # pragma: no cover - formats are optional: v1 only without them
-    FORMATS = {}  # type: ignore[assignment]
-    FileFormat = None  # type: ignore[assignment,misc]
-    detect_format = None  # type: ignore[assignment]
+from flightdeck.ingest.formats import FORMATS, FileFormat, LineFormat, detect_format
+from flightdeck.ingest.openfile import open_regular, refusal
 
 V1: Final = "flightdeck-v1"
 # What the inlined validation lets through without asking validate() (None: absent).
@@ -61,6 +66,7 @@ TASKS_PER_WORKER: Final = 2
 MIN_TASK_BYTES: Final = 8 << 20
 # How much of the log's head is looked at for a cache read (see _warm_pricing).
 _WARM_BYTES: Final = 256 << 10
+BOM: Final = b"\xef\xbb\xbf"  # UTF-8 byte order mark, which some editors and Windows tools write
 
 
 class ScanError(Exception):
@@ -77,23 +83,62 @@ class Segment:
     fmt: str | None  # a formats.FORMATS name, None to detect from the lines
 
 
-def expand(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """Files to read: each file as given, each folder as every *.jsonl below it (sorted)."""
+def expand(paths: Sequence[str | os.PathLike[str]], notices: list[str] | None = None) -> list[Path]:
+    """Files to read: each file as given, each folder as every *.jsonl below it (sorted).
+
+    Args:
+        paths: files and folders as the user named them.
+        notices: where to say which files below a folder were skipped
+            (a FIFO, a device, a socket: never opened).
+
+    Raises ScanError for a named path that is missing, unreadable, or not a
+    regular file.
+    """
     out: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            # Sorted as strings: "s.jsonl" before "s/subagents/..." (a Path sorts
-            # the folder first), so a session is read before its sub-agents,
-            # whose copies of its messages then count as duplicates.
-            out.extend(sorted((p for p in path.rglob("*.jsonl") if p.is_file()), key=str))
-        elif path.exists():
-            if not os.access(path, os.R_OK):
-                raise ScanError(f"{path}: permission denied")
-            out.append(path)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise ScanError(f"{path}: no such file or folder") from None
+        except OSError as exc:
+            raise ScanError(f"{path}: {exc.strerror or exc}") from None
+        if stat.S_ISDIR(st.st_mode):
+            out.extend(_regular_below(path, notices))
+        elif not stat.S_ISREG(st.st_mode):
+            raise ScanError(refusal(path, st.st_mode))
+        elif not os.access(path, os.R_OK):
+            raise ScanError(f"{path}: permission denied")
         else:
-            raise ScanError(f"{path}: no such file or folder")
+            out.append(path)
     return out
+
+
+def _regular_below(folder: Path, notices: list[str] | None) -> list[Path]:
+    """Every regular *.jsonl below ``folder``, sorted; others are named in ``notices``."""
+    found: list[Path] = []
+    # Sorted as strings: "s.jsonl" before "s/subagents/..." (a Path sorts the
+    # folder first), so a session is read before its sub-agents, whose copies
+    # of its messages then count as duplicates.
+    for p in sorted(folder.rglob("*.jsonl"), key=str):
+        try:
+            mode = os.stat(p).st_mode
+        except OSError:  # vanished, or a dangling symlink: nothing to read
+            continue
+        if stat.S_ISREG(mode):
+            found.append(p)
+        elif not stat.S_ISDIR(mode) and notices is not None:
+            notices.append(refusal(p, mode))
+    return found
+
+
+def open_log(path: str | os.PathLike[str]) -> BinaryIO:
+    """A regular file opened for binary reading (``ingest.openfile``); OSError otherwise.
+
+    Args:
+        path: the file.
+    """
+    return os.fdopen(open_regular(path), "rb")
 
 
 def read_batches(f: BinaryIO, start: int = 0, end: int | None = None) -> Iterator[list[bytes] | int]:
@@ -121,6 +166,8 @@ def read_blocks(f: BinaryIO, start: int = 0, end: int | None = None) -> Iterator
     ``MAX_LINE_BYTES`` is yielded as an int, its length, and never buffered
     whole: the v1 fast path decodes a whole block in one call.
     """
+    if start == 0 and f.read(len(BOM)) == BOM:
+        start = len(BOM)  # not part of the first line
     f.seek(start)
     remaining = math.inf if end is None else end - start
     tail = b""
@@ -172,7 +219,7 @@ def _feed(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, until: float
     never hides a good one.
     """
     fmt = seg.fmt
-    if fmt != V1 and FileFormat is not None:
+    if fmt != V1:
         _feed_foreign(agg, f, seg, since, until)
         return
     reject = agg.reject
@@ -200,15 +247,15 @@ def _feed_block(agg: Aggregator, block: bytes, since: float, until: float) -> No
     """One decode_lines call for the block; line by line only if it has a bad line."""
     reject = agg.reject
     try:
-        decoded: list[Event | Rejected] = decode_structs(block)  # type: ignore[arg-type,assignment]
+        decoded = cast("list[Event | Rejected]", decode_structs(block))
     except ValueError:  # msgspec's DecodeError and ValidationError
         decoded = []
-        for line in block.split(b"\n"):  # type: ignore[union-attr]
+        for line in block.split(b"\n"):
             ev = decode_line(line)
             if type(ev) is Rejected and not line.strip():
                 continue  # blank lines are not events, nor errors
             decoded.append(ev)
-    good = []
+    good: list[Event] = []
     keep = good.append
     for ev in decoded:
         if type(ev) is not Rejected:
@@ -216,21 +263,20 @@ def _feed_block(agg: Aggregator, block: bytes, since: float, until: float) -> No
             # doubt (an ISO ts, another kind, a bad value) goes to validate().
             ts = ev.ts  # type: ignore[union-attr]
             u = ev.usage  # type: ignore[union-attr]
-            if not (type(ts) is float and 0.0 <= ts < 1e11 and ev.kind == KIND_LLM_CALL  # type: ignore[union-attr]
+            if not (type(ts) is float and TS_MIN <= ts < TS_MAX and ev.kind == KIND_LLM_CALL  # type: ignore[union-attr]
                     and u is not None and ev.model is not None and ev.provider is not None  # type: ignore[union-attr]
                     and ev.cost_status in _STATUSES and ev.route in _ROUTES  # type: ignore[union-attr]
                     and u.reasoning_tokens <= u.output_tokens
                     and u.cache_write_1h_tokens <= u.cache_write_tokens):
                 ev = validate(ev)  # type: ignore[arg-type]
-        if type(ev) is Rejected:
-            reject(ev.reason, ev.detail)  # type: ignore[union-attr]
-        elif since <= ev.ts < until:  # type: ignore[union-attr,operator]
+        if isinstance(ev, Rejected):
+            reject(ev.reason, ev.detail)
+        elif since <= ev.ts < until:  # type: ignore[operator]
             keep(ev)
-    agg.add_many(good)  # type: ignore[arg-type]
+    agg.add_many(good)
 
 
 def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, until: float) -> None:
-    assert FileFormat is not None
     parser = FileFormat(_fresh_format(seg.fmt))
     fixed = parser.format
     # A known format is called directly (FileFormat.parse only adds detection
@@ -261,10 +307,11 @@ def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, unti
                 else:
                     reject("parse error", f"{type(exc).__name__}: {exc}")
                 continue
-            if type(result) is not list:
-                if isinstance(result, Rejected):
-                    reject(result.reason, result.detail)
-                    continue
+            if type(result) is list:
+                result = bounded(result)  # the line format's bounds, as FileFormat.parse applies them
+            if isinstance(result, Rejected):
+                reject(result.reason, result.detail)
+                continue
             for ev in result:
                 if ev is last:
                     repeats += 1
@@ -278,7 +325,7 @@ def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, unti
     agg.duplicates += repeats + parser.take_copies()
 
 
-def _fresh_format(name: str | None) -> object | None:
+def _fresh_format(name: str | None) -> LineFormat | None:
     """A new instance of the named format: parsers keep per-file state (the
     Claude Code parser's repeat cache), which must not leak between files."""
     shared = FORMATS.get(name) if name else None
@@ -299,10 +346,10 @@ def detect_file_format(path: str | os.PathLike[str]) -> str | None:
     at a time: the first line usually decides, and ``plan`` asks this of
     every file before any work is shared out.
     """
-    if detect_format is None:
-        return V1
     try:
-        with open(path, "rb") as f:
+        with open_log(path) as f:
+            if f.read(len(BOM)) != BOM:
+                f.seek(0)
             head, eof, looked = b"", False, 0
             while True:
                 if not eof and len(head) < CHUNK_BYTES:
@@ -317,17 +364,20 @@ def detect_file_format(path: str | os.PathLike[str]) -> str | None:
                 for line in lines[looked:_DETECT_LINES]:
                     looked += 1
                     if line.strip() and not isinstance(found := detect_format(line), Rejected):
-                        return found.name  # type: ignore[union-attr]
+                        return found.name
                 if eof or len(head) >= CHUNK_BYTES:
                     if tail.strip() and not isinstance(found := detect_format(tail), Rejected):
-                        return found.name  # type: ignore[union-attr]
+                        return found.name
                     return None
     except OSError:
         return None
 
 
 def _scan_segments(segments: Sequence[Segment], since: float, until: float, by: tuple[str, ...],
-                   recent: int, prior: SeenIds | None = None) -> Aggregator:
+                   recent: int, prior: SeenIds | None = None,
+                   notices: list[str] | None = None) -> Aggregator:
+    """The segments' events into a new Aggregator; a file that cannot be opened is
+    named in ``notices`` and the others are read (one file never stops the rest)."""
     agg = Aggregator(live=False, breakdowns=by, recent=recent)
     if prior is not None:
         agg.seen = prior  # earlier ranges' ids: repeats of them count as duplicates
@@ -337,7 +387,13 @@ def _scan_segments(segments: Sequence[Segment], since: float, until: float, by: 
     gc.disable()
     try:
         for seg in segments:
-            with open(seg.path, "rb") as f:
+            try:
+                f = open_log(seg.path)
+            except OSError as exc:  # vanished or replaced since it was listed
+                if notices is not None:
+                    notices.append(f"{seg.path}: not read: {exc}")
+                continue
+            with f:
                 _feed(agg, f, seg, since, until)
     finally:
         if was_enabled:
@@ -345,9 +401,12 @@ def _scan_segments(segments: Sequence[Segment], since: float, until: float, by: 
     return agg
 
 
-def _run_task(args: tuple[tuple[Segment, ...], float, float, tuple[str, ...], int, SeenIds | None]) -> Aggregator:
+def _run_task(
+    args: tuple[tuple[Segment, ...], float, float, tuple[str, ...], int, SeenIds | None],
+) -> tuple[Aggregator, list[str]]:
     segments, since, until, by, recent, prior = args
-    return _scan_segments(segments, since, until, by, recent, prior)
+    notices: list[str] = []
+    return _scan_segments(segments, since, until, by, recent, prior, notices), notices
 
 
 def _line_start_at_or_after(f: BinaryIO, offset: int, size: int) -> int:
@@ -391,13 +450,13 @@ def plan(files: Sequence[Path], parts: int) -> list[tuple[Segment, ...]]:
             if i >= len(files):
                 continue
         else:
-            with open(files[i], "rb") as f:
+            with open_log(files[i]) as f:
                 off = _line_start_at_or_after(f, g - file_starts[i], sizes[i])
         if (i, off) > bounds[-1]:
             bounds.append((i, off))
     bounds.append((len(files), 0))
     tasks: list[tuple[Segment, ...]] = []
-    for (fi, fo), (ti, to) in zip(bounds, bounds[1:]):
+    for (fi, fo), (ti, to) in itertools.pairwise(bounds):
         segs = []
         for i in range(fi, min(ti, len(files) - 1) + 1):
             start = fo if i == fi else 0
@@ -417,29 +476,49 @@ def scan(
     until: float | None = None,
     by: Sequence[str] = ("model",),
     recent: int = 200,
+    notices: list[str] | None = None,
 ) -> Aggregator:
     """Every event of the files (and folders) into one Aggregator(live=False).
 
-    ``jobs``: processes to use (0: one per core); small inputs use one
-    regardless. ``since``/``until``: keep events with since <= ts < until.
-    Raises ScanError for a missing or unreadable path.
+    Args:
+        paths: files and folders (every *.jsonl below a folder).
+        jobs: processes to use (0: one per core); small inputs use one regardless.
+        since: keep events with since <= ts.
+        until: keep events with ts < until.
+        by: the breakdowns to keep.
+        recent: how many recent calls the snapshot lists.
+        notices: where to say what was not read (a FIFO in a folder, a file
+            that vanished); ``None`` to drop them.
+
+    Raises ScanError for a named path that is missing, unreadable or not a
+    regular file.
     """
-    files = expand(paths)
+    notes: list[str] = [] if notices is None else notices
+    listed = expand(paths, notes)
+    files: list[Path] = []
+    sizes: list[int] = []
+    for p in listed:
+        try:
+            sizes.append(p.stat().st_size)
+        except OSError as exc:  # vanished since it was listed: the others are still read
+            notes.append(f"{p}: not read: {exc}")
+            continue
+        files.append(p)
     lo = -math.inf if since is None else since
     hi = math.inf if until is None else until
     dims = tuple(by)
-    total = sum(p.stat().st_size for p in files)
+    total = sum(sizes)
     workers = jobs if jobs > 0 else (os.cpu_count() or 1)
     if workers <= 1 or total < PARALLEL_MIN_BYTES:
         segments = plan(files, 1)
-        return _scan_segments(segments[0] if segments else (), lo, hi, dims, recent)
+        return _scan_segments(segments[0] if segments else (), lo, hi, dims, recent, notices=notes)
     # Several ranges per worker: on a shared machine a worker that is slowed
     # down takes fewer of them instead of holding everyone up at the end.
     parts = max(workers, min(workers * TASKS_PER_WORKER, total // MIN_TASK_BYTES))
     tasks = plan(files, parts)
     if len(tasks) == 1:
-        return _scan_segments(tasks[0], lo, hi, dims, recent)
-    return _scan_parallel(tasks, lo, hi, dims, recent, workers)
+        return _scan_segments(tasks[0], lo, hi, dims, recent, notices=notes)
+    return _scan_parallel(tasks, lo, hi, dims, recent, workers, notes)
 
 
 def _warm_pricing(segments: Sequence[Segment]) -> None:
@@ -455,7 +534,7 @@ def _warm_pricing(segments: Sequence[Segment]) -> None:
     if seg is None:
         return
     try:
-        with open(seg.path, "rb") as f:
+        with open_log(seg.path) as f:
             f.seek(seg.start)
             head = f.read(min(_WARM_BYTES, seg.end - seg.start))
     except OSError:
@@ -478,7 +557,7 @@ def _warm_pricing(segments: Sequence[Segment]) -> None:
 
 
 def _scan_parallel(tasks: list[tuple[Segment, ...]], lo: float, hi: float, dims: tuple[str, ...],
-                   recent: int, workers: int) -> Aggregator:
+                   recent: int, workers: int, notices: list[str]) -> Aggregator:
     # Imported here: a small log (one process) need not load multiprocessing.
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_all_start_methods, get_context
@@ -492,7 +571,8 @@ def _scan_parallel(tasks: list[tuple[Segment, ...]], lo: float, hi: float, dims:
         # parent holds one Aggregator plus the one arriving.
         prior = SeenIds()  # every id of the ranges before the current one
         redo = []
-        for i, agg in enumerate(pool.map(_run_task, [(t, lo, hi, dims, recent, None) for t in tasks])):
+        for i, (agg, notes) in enumerate(pool.map(_run_task, [(t, lo, hi, dims, recent, None) for t in tasks])):
+            notices.extend(notes)
             if i and agg.seen.intersects(prior):
                 # This range repeats ids of earlier ones, and counted them again:
                 # scan it again with the earlier ids preloaded.
@@ -505,7 +585,7 @@ def _scan_parallel(tasks: list[tuple[Segment, ...]], lo: float, hi: float, dims:
             else:
                 merged.merge(agg)
         for future in redo:
-            again = future.result()
+            again, _notes = future.result()  # the same files again: their notices are in already
             assert merged is not None  # the first range is never redone
             merged.merge(again)
     assert merged is not None

@@ -7,6 +7,17 @@ file left by a crashed monitor is replaced; one with a live monitor behind it
 is not. One selector thread serves every connection with bounded buffers and
 a bounded read per connection per turn, so a flooding or stuck agent is cut
 off alone and never stalls the others.
+
+Connections are capped (``connection_cap()``: at most half the descriptor
+limit) so the monitor keeps descriptors for its files. A newcomer past the
+cap takes the place of the connection idle the longest, if that one has
+said nothing for ``idle_evict`` seconds (its agent reconnects when it next
+has something to say); otherwise the newcomer is refused, with a notice.
+When ``accept()`` itself fails for lack of descriptors (EMFILE), the
+listener is taken out of the selector for ``ACCEPT_BACKOFF`` seconds instead
+of being offered again at once: a listener left readable would spin the
+loop at full CPU. Whatever one connection does (a parser bug included) ends
+that connection alone, never the selector thread.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ import socket
 import stat
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +40,23 @@ from flightdeck.ingest.formats import FileFormat
 READ_SIZE = 64 * 1024  # per connection per turn: fairness between agents
 MAX_OUT_BYTES = 1 << 20  # commands queued for a client that does not read: then it is dropped
 MAX_GARBAGE_RUN = 1000  # consecutive rejected lines before a client is cut off as hostile
+MAX_CONNECTIONS = 1000
+IDLE_EVICT_SECONDS = 60.0  # past the cap, a connection silent this long gives its place to a newcomer
+ACCEPT_BACKOFF = 0.25  # seconds the listener rests after accept() ran out of descriptors
+_OUT_OF_FDS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def connection_cap() -> int:
+    """``MAX_CONNECTIONS``, or half this process's descriptor limit when that is lower."""
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return MAX_CONNECTIONS
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return MAX_CONNECTIONS
+    return max(1, min(MAX_CONNECTIONS, soft // 2))
 
 PeerCred = Callable[[socket.socket], tuple[int, int, int]]  # (pid, uid, gid)
 OnBatch = Callable[[list[Event], list[Rejected]], None]
@@ -95,6 +124,7 @@ class Connection:
     identities: set[tuple[str, str | None]] = field(default_factory=set)
     garbage_run: int = 0
     closed: bool = False
+    last_active: float = field(default_factory=time.monotonic)  # when it last sent something
 
     def wants(self, command: Command) -> bool:
         """Whether a command's target matches an agent seen on this connection (or none seen yet)."""
@@ -113,7 +143,21 @@ class SocketServer:
         peercred: PeerCred = read_peercred,
         max_line: int = MAX_LINE_BYTES,
         max_out: int = MAX_OUT_BYTES,
+        max_connections: int | None = None,
+        idle_evict: float = IDLE_EVICT_SECONDS,
     ) -> None:
+        """
+        Args:
+            path: the socket file to listen on.
+            on_batch: called on the server's thread with each turn's events and rejects.
+            on_notice: called with a line of text for the monitor's notices.
+            peercred: reads a peer's (pid, uid, gid); a fake one in tests.
+            max_line: the longest line accepted; a longer one cuts its client off.
+            max_out: commands queued for a client that does not read them, in bytes.
+            max_connections: the connection cap (default ``connection_cap()``).
+            idle_evict: seconds of silence after which, past the cap, a
+                connection gives its place to a newcomer.
+        """
         self.path = Path(path).expanduser().absolute()
         self.on_batch = on_batch
         self.on_notice = on_notice
@@ -122,6 +166,13 @@ class SocketServer:
         self.max_out = max_out
         self.refused = 0
         self.cut_off = 0
+        self.max_connections = max_connections if max_connections is not None else connection_cap()
+        self.idle_evict = idle_evict
+        self.full_refused = 0  # newcomers refused at the cap
+        self.evicted = 0  # idle connections closed to make room
+        self.accept_failures = 0  # accept() calls that failed (EMFILE and the like)
+        self._accept_paused_until: float | None = None  # listener out of the selector until then
+        self._fds_short = False  # a notice was given for this spell of EMFILE; said again after it ends
         self._conns: dict[int, Connection] = {}
         self._conns_lock = threading.Lock()
         self._sel = selectors.DefaultSelector()
@@ -196,10 +247,14 @@ class SocketServer:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            timeout = 0.5
+            if self._accept_paused_until is not None:
+                timeout = max(0.0, min(timeout, self._accept_paused_until - time.monotonic()))
             try:
-                ready = self._sel.select(timeout=0.5)
+                ready = self._sel.select(timeout=timeout)
             except OSError:
                 return
+            self._resume_accepting()
             events: list[Event] = []
             rejects: list[Rejected] = []
             for key, mask in ready:
@@ -212,16 +267,67 @@ class SocketServer:
                 elif key.data is None:
                     self._accept()
                 else:
-                    conn: Connection = key.data
-                    if mask & selectors.EVENT_READ and not conn.closed:
-                        self._read(conn, events, rejects)
-                    if mask & selectors.EVENT_WRITE and not conn.closed:
-                        with self._conns_lock:
-                            self._flush(conn)
-                            if not conn.out and not conn.closed:
-                                self._sel.modify(conn.sock, selectors.EVENT_READ, conn)
+                    self._serve(key.data, mask, events, rejects)
             if events or rejects:
-                self.on_batch(events, rejects)
+                try:
+                    self.on_batch(events, rejects)
+                except Exception as exc:  # the counting side failed: say so, keep serving
+                    self.on_notice(f"socket events not counted: {type(exc).__name__}: {exc}")
+
+    def _serve(self, conn: Connection, mask: int, events: list[Event], rejects: list[Rejected]) -> None:
+        """One turn of one connection; anything it raises ends that connection alone."""
+        try:
+            if mask & selectors.EVENT_READ and not conn.closed:
+                self._read(conn, events, rejects)
+            if mask & selectors.EVENT_WRITE and not conn.closed:
+                with self._conns_lock:
+                    self._flush(conn)
+                    if not conn.out and not conn.closed:
+                        self._sel.modify(conn.sock, selectors.EVENT_READ, conn)
+        except Exception as exc:
+            self._drop(conn, f"cut off pid {conn.pid}: {type(exc).__name__}: {exc}")
+
+    def _pause_accepting(self) -> None:
+        """Out of descriptors: rest the listener instead of being woken by it again at once."""
+        if self._listener is None or self._accept_paused_until is not None:
+            return
+        try:
+            self._sel.unregister(self._listener)
+        except (KeyError, ValueError, OSError):
+            pass
+        self._accept_paused_until = time.monotonic() + ACCEPT_BACKOFF
+
+    def _resume_accepting(self) -> None:
+        until = self._accept_paused_until
+        if until is None or time.monotonic() < until or self._listener is None:
+            return
+        self._accept_paused_until = None
+        try:
+            self._sel.register(self._listener, selectors.EVENT_READ, None)
+        except (KeyError, ValueError, OSError):
+            pass
+
+    def _idlest(self) -> Connection | None:
+        """The connection silent the longest, if for at least ``idle_evict`` seconds."""
+        with self._conns_lock:
+            conns = [c for c in self._conns.values() if not c.closed and not c.out]
+        if not conns:
+            return None
+        idlest = min(conns, key=lambda c: c.last_active)
+        return idlest if time.monotonic() - idlest.last_active >= self.idle_evict else None
+
+    def _make_room(self, why: str) -> bool:
+        """Close the idlest connection for a newcomer; False if none has been idle long enough."""
+        idlest = self._idlest()
+        if idlest is None:
+            return False
+        self.evicted += 1
+        if self.evicted == 1 or self.evicted % 100 == 0:  # said now and then, not once per agent
+            self.on_notice(f"closed the connection of pid {idlest.pid}, idle, to make room ({why}); "
+                           f"{self.evicted} closed so far")
+        with self._conns_lock:
+            self._close(idlest)
+        return True
 
     def _accept(self) -> None:
         assert self._listener is not None
@@ -230,7 +336,29 @@ class SocketServer:
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self.on_notice(f"accept failed: {exc}")
+            self.accept_failures += 1
+            if exc.errno in _OUT_OF_FDS:
+                if not self._fds_short:
+                    self._fds_short = True
+                    self.on_notice(
+                        f"cannot take more agents: {exc.strerror or exc} with {self.connections} connected; "
+                        "they wait until descriptors free up"
+                    )
+                if not self._make_room("out of descriptors"):
+                    self._pause_accepting()
+            else:
+                self.on_notice(f"accept failed: {exc}")
+                self._pause_accepting()  # whatever it is, it must not be retried in a tight loop
+            return
+        self._fds_short = False
+        if self.connections >= self.max_connections and not self._make_room(f"{self.max_connections} connections"):
+            sock.close()
+            self.full_refused += 1
+            if self.full_refused == 1 or self.full_refused % 100 == 0:
+                self.on_notice(
+                    f"refused a connection: {self.max_connections} agents connected, none idle "
+                    f"({self.full_refused} refused so far)"
+                )
             return
         try:
             pid, uid, _gid = self.peercred(sock)
@@ -262,6 +390,7 @@ class SocketServer:
                 rejects.append(Rejected("truncated line", f"pid {conn.pid} disconnected mid-line"))
             self._drop(conn, None)
             return
+        conn.last_active = time.monotonic()
         buf = conn.pending + data if conn.pending else data
         lines = buf.split(b"\n")
         tail = lines.pop()

@@ -290,3 +290,13 @@ def test_sets_with_small_buckets_behave_like_sets(adds: list[tuple[int, str]], m
             for id_ in model:
                 assert id_ in seen
                 assert not seen.add(id_)
+
+
+def test_a_hostile_counter_of_a_million_digits_is_hashed_not_held() -> None:
+    from flightdeck.core.dedupe import _split
+
+    huge = "abcdef012345-" + "f" * 1_000_000
+    assert _split(huge) is None  # hashed: 8 bytes
+    assert _split("abcdef012345-" + "f" * 16) == ("abcdef012345", 2**64 - 1)
+    seen = SeenIds()
+    assert seen.add(huge) and not seen.add(huge) and huge in seen

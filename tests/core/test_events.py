@@ -76,6 +76,22 @@ def test_writer_lines_carry_version_and_null_cost() -> None:
         ((b'"route":"direct"', b'"route":"teleport"'), "bad route"),
         ((b'"reasoning_tokens":0', b'"reasoning_tokens":351'), "bad usage.reasoning_tokens"),
         ((b'"kind":"llm_call",', b""), "missing kind"),
+        # The bounds (issue 9): each refused with the field named.
+        ((b'"input_tokens":1200', b'"input_tokens":' + b"1" + b"0" * 400), "bad usage.input_tokens"),
+        ((b'"input_tokens":1200', b'"input_tokens":1000000000000000'), "bad usage.input_tokens"),
+        ((b'"input_tokens":1200', b'"input_tokens":9223372036854775807'), "bad usage.input_tokens"),
+        ((b'"output_tokens":350', b'"output_tokens":1000000000000000'), "bad usage.output_tokens"),
+        ((b'"cost_usd":"0.011250"', b'"cost_usd":"' + b"9" * 5000 + b'"'), "bad cost_usd"),
+        ((b'"cost_usd":"0.011250"', b'"cost_usd":"1000000000.0"'), "bad cost_usd"),
+        ((b'"cost_usd":"0.011250"', b'"cost_usd":"0.' + b"1" * 41 + b'"'), "bad cost_usd"),
+        ((b'"cost_usd":"0.011250"', b'"cost_usd":"' + b"0" * 5000 + b'1"'), "bad cost_usd"),
+        ((b'"ts":1764216000.125', b'"ts":"0001-01-01T00:00:00Z"'), "bad ts"),
+        ((b'"ts":1764216000.125', b'"ts":"2200-01-01T00:00:00Z"'), "bad ts"),
+        ((b'"ts":1764216000.125', b'"ts":946684799.9'), "bad ts"),
+        ((b'"ts":1764216000.125', b'"ts":7258118400'), "bad ts"),
+        ((b'"ts":1764216000.125', b'"ts":1e400'), "bad ts"),
+        ((b'"ts":1764216000.125', b'"ts":1'), "bad ts"),
+        ((b'"gen":803.1', b'"gen":1e300'), "bad latency_ms.gen"),
     ],
 )
 def test_bad_events_are_rejected_with_the_field_named(mutation: tuple[bytes, bytes], reason: str) -> None:
@@ -98,7 +114,7 @@ def test_not_events(line: bytes, reason: str) -> None:
 
 
 def test_unknown_kind_decodes_for_counting() -> None:
-    got = decode_line(b'{"v":1,"ts":1,"kind":"telepathy","id":"x","run":"r","extra":{"a":1}}')
+    got = decode_line(b'{"v":1,"ts":1764216000,"kind":"telepathy","id":"x","run":"r","extra":{"a":1}}')
     assert isinstance(got, Event) and got.kind == "telepathy"
 
 
@@ -106,6 +122,43 @@ def test_iso_timestamps() -> None:
     got = decode_line(SPEC_EXAMPLE.replace(b"1764216000.125", b'"2025-11-27T04:00:00.125Z"'))
     assert isinstance(got, Event) and got.ts == 1764216000.125
     assert parse_ts("2025-11-27T05:00:00+01:00") == 1764216000.0
+
+
+@pytest.mark.parametrize(
+    ("ok", "value"),
+    [
+        (b'"input_tokens":999999999999999', 999_999_999_999_999),
+        (b'"cost_usd":"999999999.' + b"9" * 40 + b'"', Decimal("999999999." + "9" * 40)),
+        (b'"ts":946684800', 946_684_800.0),
+        (b'"ts":"2199-12-31T23:59:59Z"', 7_258_118_399.0),
+    ],
+)
+def test_values_just_inside_the_bounds_pass(ok: bytes, value: object) -> None:
+    key = ok.split(b":", 1)[0]
+    start = SPEC_EXAMPLE.index(key)
+    end = min(i for i in (SPEC_EXAMPLE.find(b",", start), SPEC_EXAMPLE.find(b"}", start)) if i > 0)
+    got = decode_line(SPEC_EXAMPLE[:start] + ok + SPEC_EXAMPLE[end:])
+    assert isinstance(got, Event), got
+    seen = {b'"input_tokens"': lambda e: e.usage.input_tokens, b'"cost_usd"': lambda e: e.cost,
+            b'"ts"': lambda e: e.ts}[key](got)
+    assert seen == value
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+@pytest.mark.parametrize("shape", ["object", "inside an event", "array in state"])
+def test_deep_nesting_is_rejected_never_raised(depth: int, shape: str) -> None:
+    from flightdeck.core.events import decode_lines
+
+    deep = {
+        "object": b'{"a":' * depth,
+        "inside an event": SPEC_EXAMPLE[:-1] + b',"x":' + b'{"a":' * depth,
+        "array in state": SPEC_EXAMPLE[:-1] + b',"state":{"s":' + b"[" * depth + b"]" * depth + b"}}",
+    }[shape]
+    got = decode_line(deep)
+    assert isinstance(got, Rejected) and got.reason in ("not json", "bad state")
+    # The block decoder says ValueError (its callers then go line by line), never RecursionError.
+    with pytest.raises(ValueError):
+        decode_lines(SPEC_EXAMPLE + b"\n" + deep + b"\n")
 
 
 def test_overlong_line_rejected_without_parsing() -> None:
@@ -155,7 +208,8 @@ def test_decode_lines_equals_decode_line_per_line_and_fails_whole_on_a_bad_line(
 
     iso = SPEC_EXAMPLE.replace(b'"ts":1764216000.125', b'"ts":"2025-11-27T04:00:00Z"')
     bad_route = SPEC_EXAMPLE.replace(b'"route":"direct"', b'"route":"sideways"')
-    lines = [SPEC_EXAMPLE, b"", b"   ", iso, bad_route, b'{"v":1,"ts":1.0,"kind":"mystery","id":"z-1","run":"r"}']
+    mystery = b'{"v":1,"ts":1764216000.0,"kind":"mystery","id":"z-1","run":"r"}'
+    lines = [SPEC_EXAMPLE, b"", b"   ", iso, bad_route, mystery]
     got = decode_lines(b"\n".join(lines) + b"\n")
     want = [decode_line(line) for line in lines if line.strip()]
     assert got == want

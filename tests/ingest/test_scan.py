@@ -1,7 +1,12 @@
 from __future__ import annotations
 
 import io
+import itertools
+import json
+import os
 import random
+import subprocess
+import sys
 import tracemalloc
 from decimal import Decimal
 from pathlib import Path
@@ -13,6 +18,7 @@ from hypothesis import strategies as st
 from flightdeck.core.events import MAX_LINE_BYTES, Event, IdSource, Latency, Usage, encode_event
 from flightdeck.ingest import scan as scan_mod
 from flightdeck.ingest.scan import ScanError, expand, plan, read_batches, scan
+from tests.ingest.test_formats import cc_line
 
 T0 = 1_764_216_000.0
 
@@ -127,14 +133,13 @@ def test_byte_ranges_cover_every_line_once(tmp_path: Path) -> None:
                     chunk = f.read(seg.end - seg.start)
                 assert chunk.endswith(b"\n")
                 if seg.start:
-                    f2 = open(seg.path, "rb")
-                    f2.seek(seg.start - 1)
-                    assert f2.read(1) == b"\n"
-                    f2.close()
+                    with open(seg.path, "rb") as f2:
+                        f2.seek(seg.start - 1)
+                        assert f2.read(1) == b"\n"
         for path in files:
             spans = sorted(seen[str(path)])
             assert spans[0][0] == 0 and spans[-1][1] == path.stat().st_size
-            assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+            assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
 
 
 def test_parallel_scan_equals_sequential_with_duplicates_across_ranges(
@@ -227,7 +232,7 @@ def test_a_bad_line_in_a_block_never_hides_the_good_ones_around_it(tmp_path: Pat
     # then read line by line, so every good line still counts exactly once.
     good, total = good_lines(400, seed=7)
     path = tmp_path / "mixed.jsonl"
-    body = good[:150] + [BAD_LINES[0][0], b"\n", b"  \n"] + good[150:300] + [BAD_LINES[5][0]] + good[300:]
+    body = [*good[:150], BAD_LINES[0][0], b"\n", b"  \n", *good[150:300], BAD_LINES[5][0], *good[300:]]
     path.write_bytes(b"".join(body))
     snap = scan([path], jobs=1).snapshot()
     assert snap.events == 400
@@ -397,3 +402,86 @@ def test_detect_file_format_reads_only_the_head(tmp_path: Path, body: bytes, exp
     path = tmp_path / "log.jsonl"
     path.write_bytes(body)
     assert scan_mod.detect_file_format(path) == expected
+
+
+# --- odd files, odd bytes (issue 9) -------------------------------------------------
+
+
+def _report(*args: str) -> subprocess.CompletedProcess[str]:
+    # A hang is the bug: the timeout turns it into a failure instead of a stuck suite.
+    return subprocess.run([sys.executable, "-m", "flightdeck", "report", *args],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_a_fifo_or_device_named_as_path_is_refused_not_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    out = _report(str(fifo))
+    assert out.returncode == 2 and "a FIFO, not a regular file" in out.stderr
+    out = _report("/dev/zero")
+    assert out.returncode == 2 and "a character device, not a regular file" in out.stderr
+
+
+def test_a_fifo_in_a_folder_is_skipped_with_a_notice(tmp_path: Path) -> None:
+    good, _total = good_lines(5)
+    (tmp_path / "a.jsonl").write_bytes(b"".join(good))
+    os.mkfifo(tmp_path / "b.jsonl")
+    notices: list[str] = []
+    snap = scan([tmp_path], jobs=1, notices=notices).snapshot()
+    assert snap.events == 5
+    assert notices == [f"{tmp_path / 'b.jsonl'}: a FIFO, not a regular file: not read"]
+    out = _report(str(tmp_path), "--json")
+    assert out.returncode == 0 and "a FIFO" in out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["events"] == 5 and len(doc["notices"]) == 1
+
+
+def test_a_file_replaced_by_a_fifo_after_listing_is_not_opened(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b"".join(good_lines(3)[0]))
+    with pytest.raises(OSError, match="FIFO"):
+        os.unlink(path)
+        os.mkfifo(path)
+        scan_mod.open_log(path)
+
+
+def test_a_byte_order_mark_does_not_cost_the_first_line(tmp_path: Path) -> None:
+    good, total = good_lines(4)
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(scan_mod.BOM + b"".join(good))
+    snap = scan([path], jobs=1).snapshot()
+    assert snap.events == 4 and snap.rejected == 0 and snap.total.cost_usd == total
+    cc = tmp_path / "cc.jsonl"
+    cc.write_bytes(scan_mod.BOM + cc_line())
+    assert scan_mod.detect_file_format(cc) == "claude-code"
+
+
+def test_a_deeply_nested_line_is_one_rejected_line(tmp_path: Path) -> None:
+    good, _total = good_lines(6)
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(b"".join(good[:3]) + b'{"a":' * 100_000 + b"\n" + b"".join(good[3:]))
+    snap = scan([path], jobs=1).snapshot()
+    assert snap.events == 6 and snap.rejected == 1
+    deep_first = tmp_path / "deep_first.jsonl"
+    deep_first.write_bytes(b"[" * 100_000 + b"\n" + b"".join(good))
+    out = _report(str(deep_first), "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["events"] == 6
+
+
+def test_report_sums_the_largest_counts_exactly(tmp_path: Path) -> None:
+    top = 10**15 - 1
+    ids = IdSource()
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b"".join(
+        encode_event(Event(v=1, ts=T0 + i, kind="llm_call", id=ids(), run="r", provider="openai", model="m",
+                           usage=Usage(input_tokens=top, output_tokens=top, cache_read_tokens=top,
+                                       cache_write_tokens=top, reasoning_tokens=top),
+                           cost_usd="999999999.999999", cost_status="priced"))
+        for i in range(2)))
+    out = _report(str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["tokens"]["input_tokens"] == 2 * top and doc["cost_usd"] == "1999999999.999998"
+    table = _report(str(path))
+    assert table.returncode == 0 and f"{2 * top:,}" in table.stdout

@@ -225,3 +225,101 @@ def test_client_sending_only_garbage_is_cut_off_alone(sock_path: Path) -> None:
         wait_for(lambda: eng.events_counted == 1)
         good.close()
         bad.close()
+
+
+# --- under load (issue 9) ---------------------------------------------------------------
+
+_LOADED_SERVER = r"""
+import json, os, resource, sys, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (120, 120))
+from flightdeck.ingest.server import SocketServer
+counted, notices = [], []
+server = SocketServer(sys.argv[1], lambda evs, rej: counted.extend(evs), on_notice=notices.append,
+                      idle_evict=float(sys.argv[2]))
+server.start()
+hog = [os.open("/dev/null", os.O_RDONLY) for _ in range(int(sys.argv[3]))]  # descriptors the monitor uses elsewhere
+print("ready", flush=True)
+sys.stdin.readline()
+print(json.dumps({"events": len(counted), "accept_failures": server.accept_failures, "evicted": server.evicted,
+                  "full_refused": server.full_refused, "cap": server.max_connections, "notices": notices}), flush=True)
+server.stop()
+"""
+
+
+def _flood(path: Path, n: int) -> list[socket.socket]:
+    socks = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(0.05)
+        try:
+            s.connect(str(path))
+        except OSError:  # the backlog is full: that client waits outside, as a real one would
+            s.close()
+            continue
+        socks.append(s)
+    return socks
+
+
+@pytest.mark.parametrize(("hog", "expect"), [(80, "out of descriptors"), (0, "connections")])
+def test_idle_connections_past_the_fd_limit_neither_spin_nor_lock_out_new_agents(
+        sock_path: Path, hog: int, expect: str) -> None:
+    import json
+    import subprocess
+    import sys
+
+    sock_path.parent.mkdir(mode=0o700)
+    proc = subprocess.Popen([sys.executable, "-c", _LOADED_SERVER, str(sock_path), "0.3", str(hog)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline().strip() == "ready"
+        idle = _flood(sock_path, 300)  # connected, then silent
+        time.sleep(1.0)  # a spinning loop would call accept() tens of thousands of times meanwhile
+        agent = connect(sock_path)
+        agent.sendall(v1(agent="late"))
+        time.sleep(1.0)  # its place is made once an idle one has been silent 0.3 s
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        doc = json.loads(proc.stdout.readline())
+    finally:
+        proc.kill()
+        proc.wait()
+    for s in idle:
+        s.close()
+    assert doc["events"] == 1, doc  # the new agent was served
+    assert doc["accept_failures"] < 100, doc  # rested, not retried in a tight loop
+    assert doc["evicted"] >= 1 and any(expect in n for n in doc["notices"]), doc
+
+
+def test_a_client_that_breaks_the_parser_is_cut_off_alone(sock_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from flightdeck.ingest import formats
+
+    real = formats.FileFormat.parse
+
+    def fragile(self, line):  # type: ignore[no-untyped-def]
+        if b"boom" in line:
+            raise RuntimeError("parser bug")
+        return real(self, line)
+
+    monkeypatch.setattr(formats.FileFormat, "parse", fragile)
+    with Engine(socket_path=sock_path) as eng:
+        bad = connect(sock_path)
+        bad.sendall(b'{"boom":1}\n')
+        wait_for(lambda: any("parser bug" in n for n in eng.snapshot().source.notices))
+        good = connect(sock_path)
+        good.sendall(v1(agent="after"))
+        wait_for(lambda: eng.snapshot().events == 1)
+        bad.close()
+        good.close()
+
+
+def test_a_deeply_nested_first_line_never_kills_the_socket_thread(sock_path: Path) -> None:
+    with Engine(socket_path=sock_path) as eng:
+        deep = connect(sock_path)
+        deep.sendall(b'{"a":' * 100_000 + b"\n")
+        wait_for(lambda: eng.snapshot().rejected == 1)
+        later = connect(sock_path)
+        later.sendall(v1(agent="later"))
+        wait_for(lambda: eng.snapshot().events == 1)
+        deep.close()
+        later.close()

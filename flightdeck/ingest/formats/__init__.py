@@ -19,7 +19,7 @@ from typing import Final
 
 import msgspec
 
-from flightdeck.core.events import MAX_LINE_BYTES, Event, Rejected
+from flightdeck.core.events import MAX_LINE_BYTES, Event, Rejected, bounded, check_event
 from flightdeck.core.plan_windows import PlanWindow
 from flightdeck.ingest.formats.claude_code import (
     CLAUDE_CODE_AGENT,
@@ -72,7 +72,7 @@ def detect_format(first_line: bytes) -> LineFormat | Rejected:
         return Rejected("line too long", f"{len(first_line)} bytes")
     try:
         doc = msgspec.json.decode(first_line)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # deep nesting: RecursionError
         return Rejected("not json", str(exc)[:200])
     if not isinstance(doc, dict):
         return Rejected("not an object", "line is not a JSON object")
@@ -117,9 +117,11 @@ class FileFormat:
             # A fresh instance per file: a parser may keep per-file state.
             self.format = fmt = type(detected)() if detected is not FLIGHTDECK_V1 else detected
         try:
-            return fmt.parse(line)
+            result = fmt.parse(line)
         except Exception as exc:  # a payload shape nobody foresaw: one rejected line, never a crash
             return Rejected(f"bad {fmt.name} line", f"{type(exc).__name__}: {exc}"[:300])
+        # The line format's bounds hold for foreign formats too (v1 was checked decoding).
+        return bounded(result) if fmt is not FLIGHTDECK_V1 and type(result) is list else result
 
     def flush(self) -> list[Event]:
         """What the reader still holds (a response waiting for its last copy): the input ended.
@@ -130,7 +132,8 @@ class FileFormat:
         if flush is None:
             return []
         try:
-            return list(flush())
+            # Held responses meet the same bounds as the lines they came from.
+            return [ev for ev in flush() if check_event(ev) is None]
         except Exception:  # a reader bug must not stop the others: what it held is lost, nothing else
             return []
 
