@@ -24,7 +24,7 @@ from flightdeck.ingest.engine import Engine
 from flightdeck.ingest.formats import FileFormat, detect_format
 from flightdeck.ingest.live import snapshot_line
 from flightdeck.ingest.scan import scan
-from tests.ingest.test_formats import cc_line
+from tests.ingest.formats.test_formats import cc_line
 
 DEEP = "\x00DEEP\x00"  # replaced by raw deeply nested JSON after encoding (json.dumps would recurse)
 DEEP_JSON = '{"a":' * 50_000 + "1" + "}" * 50_000
@@ -133,8 +133,9 @@ def _counted(name: str, lines: list[bytes]) -> tuple[int, int]:
     parser = FileFormat()
     seen: set[str] = set()
     tokens = 0
-    for line in lines:
-        result = parser.parse(line)
+    results = [parser.parse(line) for line in lines]
+    results.append(parser.flush())  # a reader may hold a response for its last copy (Claude Code)
+    for result in results:
         if isinstance(result, Rejected):
             continue
         for ev in result:

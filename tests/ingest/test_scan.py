@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from flightdeck.core.events import MAX_LINE_BYTES, Event, IdSource, Latency, Usage, encode_event
 from flightdeck.ingest import scan as scan_mod
 from flightdeck.ingest.scan import ScanError, expand, plan, read_batches, scan
-from tests.ingest.test_formats import cc_line
+from tests.ingest.formats.test_formats import cc_line
 
 T0 = 1_764_216_000.0
 

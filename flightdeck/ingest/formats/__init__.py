@@ -76,16 +76,20 @@ def detect_format(first_line: bytes) -> LineFormat | Rejected:
         return Rejected("not json", str(exc)[:200])
     if not isinstance(doc, dict):
         return Rejected("not an object", "line is not a JSON object")
+    # A hostile line may carry any JSON as "type": only a string can name a format.
+    kind = doc.get("type")
+    if not isinstance(kind, str):
+        kind = None
     if "kind" in doc and ("v" in doc or "run" in doc):
         return FORMATS["flightdeck-v1"]
     if "resourceSpans" in doc:
         return FORMATS["otlp-json"]
-    if doc.get("type") in CODEX_TYPES and "payload" in doc:
+    if kind in CODEX_TYPES and "payload" in doc:
         return FORMATS["codex"]
-    if "projectHash" in doc or "$set" in doc or "$rewindTo" in doc or doc.get("type") == "gemini" \
+    if "projectHash" in doc or "$set" in doc or "$rewindTo" in doc or kind == "gemini" \
             or ("startTime" in doc and "sessionId" in doc and "type" not in doc):
         return FORMATS["gemini-cli"]
-    if "sessionId" in doc or doc.get("type") in _CLAUDE_CODE_TYPES:
+    if "sessionId" in doc or kind in _CLAUDE_CODE_TYPES:
         return FORMATS["claude-code"]
     if len(_LITELLM_KEYS.intersection(doc)) >= 2:
         return FORMATS["litellm"]

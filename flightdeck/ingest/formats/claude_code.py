@@ -13,6 +13,7 @@ from flightdeck.core.events import (
     Event,
     Rejected,
     Usage,
+    check_event,
     format_usd,
     parse_ts,
 )
@@ -373,6 +374,10 @@ class ClaudeCode:
         result = self._read(line)
         if type(result) is not list or not result:
             return result
+        # The line format's bounds are checked before holding, so a held copy
+        # can never be one that FileFormat would have rejected.
+        if (why := check_event(result[0])) is not None:
+            return why
         return self._offer(result[0])
 
     def flush(self) -> list[Event]:
