@@ -2,48 +2,29 @@
 
 A FIFO blocks ``open()`` until a writer comes (forever, for a monitor's
 ingest thread), ``/dev/zero`` never ends, a terminal or a socket is no log.
-So every reader opens through ``open_regular``: ``stat`` first (a symlink to
-a regular file is fine: that is how logs are often laid out), open
-read-only and non-blocking (a FIFO swapped in after the check cannot block
-the open), then ``fstat`` the descriptor and check again, since the path
-may have changed between the two.
+The checks themselves (stat, non-blocking open, fstat re-check) are
+``core.fsopen.open_regular``, shared with the recorder and the control
+channel; this module is the readers' face of it: read-only opens that follow
+symlinks (that is how logs are often laid out) and the notice readers show.
 """
 
 from __future__ import annotations
 
 import os
-import stat
-from typing import Final
 
-_FLAGS: Final = (
-    os.O_RDONLY
-    | getattr(os, "O_NONBLOCK", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-    | getattr(os, "O_NOCTTY", 0)  # a terminal given as PATH must never become ours
-)
+from flightdeck.core.fsopen import NotRegularFile, file_kind
+from flightdeck.core.fsopen import open_regular as _open_regular
 
-
-class NotRegularFile(OSError):
-    """The path is a FIFO, a device, a socket or a folder: refused, never opened."""
+__all__ = ["NotRegularFile", "kind_of", "open_regular", "refusal"]
 
 
 def kind_of(mode: int) -> str:
-    """What a file of this ``st_mode`` is, in words for a notice.
+    """What a file of this ``st_mode`` is, in words for a notice ("a FIFO").
 
     Args:
         mode: ``os.stat_result.st_mode``.
     """
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    return "not a regular file"
+    return f"a {file_kind(mode)}"
 
 
 def refusal(path: str | os.PathLike[str], mode: int) -> str:
@@ -56,17 +37,6 @@ def refusal(path: str | os.PathLike[str], mode: int) -> str:
     return f"{os.fspath(path)}: {kind_of(mode)}, not a regular file: not read"
 
 
-def check_regular(path: str | os.PathLike[str], st: os.stat_result) -> None:
-    """Raise ``NotRegularFile`` unless ``st`` (of ``path``) is a regular file.
-
-    Args:
-        path: for the message.
-        st: the path's (or descriptor's) stat result.
-    """
-    if not stat.S_ISREG(st.st_mode):
-        raise NotRegularFile(refusal(path, st.st_mode))
-
-
 def open_regular(path: str | os.PathLike[str]) -> int:
     """A read-only descriptor on a regular file; ``NotRegularFile`` for anything else.
 
@@ -74,14 +44,10 @@ def open_regular(path: str | os.PathLike[str]) -> int:
         path: the file to open (symlinks are followed).
 
     Raises ``OSError`` as ``os.open`` does (missing, permission, EMFILE) and
-    ``NotRegularFile`` (an ``OSError``) for a FIFO, device, socket or folder.
-    The descriptor is non-blocking, which changes nothing for a regular file.
+    ``NotRegularFile`` (an ``OSError``, whose text is ``refusal``'s) for a
+    FIFO, device, socket or folder; never blocks.
     """
-    check_regular(path, os.stat(path))
-    fd = os.open(path, _FLAGS)
     try:
-        check_regular(path, os.fstat(fd))
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+        return _open_regular(path, os.O_RDONLY)
+    except NotRegularFile:
+        raise NotRegularFile(refusal(path, os.stat(path).st_mode)) from None
