@@ -26,6 +26,7 @@ from flightdeck.core.events import KIND_LLM_CALL, Command, Event, Rejected
 from flightdeck.core.snapshot import AlertRow, Snapshot, SourceStatus
 from flightdeck.ingest.formats import FLIGHTDECK_V1, FileFormat
 from flightdeck.ingest.tail import Follower, PollResult, Tailer
+from flightdeck.ingest.tracker import LiveTracker
 
 if TYPE_CHECKING:
     from flightdeck.core.rules import Firing, RuleEngine
@@ -47,7 +48,7 @@ class _Filter:
 
     def __call__(self, ev: Event) -> bool:
         if self.key is None:
-            fields = (ev.agent, ev.model, ev.run, ev.name)
+            fields: tuple[str | None, ...] = (ev.agent, ev.model, ev.run, ev.name)
         else:
             fields = (getattr(ev, self.key),)
             # Acks and alerts have no model or step name; keep them so the
@@ -93,12 +94,17 @@ class Engine:
         if rules_path is not None:
             from flightdeck.core.rules import RuleEngine, RuleSet
 
-            self._rules = RuleEngine(RuleSet.load(rules_path), clock)
+            self._rules = RuleEngine(RuleSet.load(Path(rules_path)), clock)
         self._notices: deque[str] = deque(maxlen=MAX_NOTICES)
         self._sent: deque[Command] = deque(maxlen=200)
         self._to_note: deque[Command] = deque()  # sent, not yet in the aggregator (deque: thread-safe appends)
         self._alerts: deque[AlertRow] = deque(maxlen=200)
-        self._rate: deque[tuple[float, int]] = deque(maxlen=10_000)
+        # Agent states, command round trips, ev/s and the call rows: kept
+        # outside the aggregator so that a filter change, which rebuilds it
+        # and reads the history again, does not measure them again.
+        self._tracker = LiveTracker(clock)
+        self._rereading = False
+        self._agent_sources: dict[tuple[str, str | None], tuple[str, bool]] = {}
         self._last_event_wall: float | None = None
         self._backfilling = bool(paths)
         self._backfill_total = 0
@@ -244,17 +250,29 @@ class Engine:
             if not res.lines:
                 continue
             fmt = self._format_for(follower)
+            first = len(events)
             for line in res.lines:
                 parsed = fmt.parse(line)
                 if type(parsed) is list:
                     events.extend(parsed)
                 else:
                     rejects.append(parsed)  # type: ignore[arg-type]
+            self._note_sources(events, first, str(follower.path), fmt.format is not FLIGHTDECK_V1)
         if events or rejects:
             self._count(events, rejects, history=history)
         return more
 
-    def _count(self, events: list[Event], rejects: list[Rejected], *, history: bool) -> None:
+    def _note_sources(self, events: list[Event], first: int, source: str, watch_only: bool) -> None:
+        """Remember which file each new agent was read from, and whether it can be steered."""
+        known = self._agent_sources
+        for i in range(first, len(events)):
+            ev = events[i]
+            key = (ev.run, ev.agent)
+            if key not in known and len(known) < 10_000:
+                known[key] = (source, watch_only)
+
+    def _count(self, events: list[Event], rejects: list[Rejected], *, history: bool,
+               socket: bool = False) -> None:
         firings: list[tuple[Event, Firing]] = []
         # The lock is held for LOCK_CHUNK events at a time, so send() and
         # snapshot() on other threads wait milliseconds, not a whole read.
@@ -265,6 +283,13 @@ class Engine:
                 agg = self._agg
                 rules = self._rules
                 counted = agg.add_many(chunk)  # the events that were not duplicates
+                tracker = self._tracker
+                tracker.view(counted)
+                # While re-reading for a new filter, only lines that arrived
+                # since are new to the tracker (it skips the ids it has seen):
+                # those are live.
+                tracker.observe(counted, sources=self._agent_sources, socket=socket,
+                                live=self._rereading or not history)
                 if rules is not None:  # rules see each call once, as the aggregator does
                     for ev in counted:
                         for firing in rules.observe(ev):
@@ -272,10 +297,8 @@ class Engine:
                 if start == 0:
                     for rej in rejects:
                         agg.reject(rej.reason, rej.detail)
-                if chunk:
-                    wall = time.time()
-                    self._last_event_wall = wall
-                    self._rate.append((wall, len(chunk)))
+                if chunk and not self._rereading:
+                    self._last_event_wall = time.time()
         if firings and not history:
             self._act(firings)
 
@@ -298,7 +321,7 @@ class Engine:
 
     def _on_socket_batch(self, events: list[Event], rejects: list[Rejected]) -> None:
         self._socket_events.extend(events)
-        self._count(events, rejects, history=False)
+        self._count(events, rejects, history=False, socket=True)
 
     # -- outputs --------------------------------------------------------------------
 
@@ -321,10 +344,7 @@ class Engine:
             if server is not None:
                 connections = server.connections
                 refused = server.refused
-        wall = time.time()
-        while self._rate and self._rate[0][0] < wall - RATE_SECONDS:
-            self._rate.popleft()
-        rate = sum(n for _t, n in self._rate) / RATE_SECONDS
+        rate = self._tracker.events_per_second()
         return SourceStatus(
             description=" + ".join(parts),
             files=files,
@@ -342,7 +362,17 @@ class Engine:
         with self._lock:
             self._note_sent()
             source = self._source_status()
-            return self._agg.snapshot(source=source, budget=self.budget)
+            snap = self._agg.snapshot(source=source, budget=self.budget)
+            server = self._server
+            connections = server.connections if server is not None else None
+            return self._tracker.decorate(snap, connections=connections, waiting_for=self._waiting_for())
+
+    def _waiting_for(self) -> tuple[str, ...]:
+        """Files named on the command line that do not exist (yet)."""
+        if self._tailer is None:
+            return ()
+        followed = self._tailer.followers
+        return tuple(str(p) for p in self._named_files if p not in followed and not p.exists())
 
     @property
     def events_counted(self) -> int:
@@ -393,6 +423,7 @@ class Engine:
         while self._to_note:
             command = self._to_note.popleft()
             self._agg.note_command(command, sent_at=command.ts)
+            self._tracker.sent(command)
 
     # -- filtering --------------------------------------------------------------------
 
@@ -406,7 +437,8 @@ class Engine:
             self._filter_text = text
             self._note_sent()
             fresh = self._new_aggregator(predicate)
-            fresh.add_many(list(self._socket_events))
+            self._tracker.reset_view(predicate)
+            self._tracker.view(fresh.add_many(list(self._socket_events)))
             # Commands and the monitor's own alerts are not in any log: carry them over.
             for command in self._sent:
                 fresh.note_command(command, sent_at=command.ts)
@@ -431,4 +463,10 @@ class Engine:
         for follower in self._tailer.followers.values():
             follower.rewind()
         self._formats.clear()
-        self.backfill()
+        # Read again for the new filter's figures only: acks, agent states and
+        # the arrival rate were counted when these lines first came in.
+        self._rereading = True
+        try:
+            self.backfill()
+        finally:
+            self._rereading = False
