@@ -37,7 +37,7 @@ from flightdeck.cockpit.widgets.spend import SpendPanel
 from flightdeck.cockpit.widgets.stages import StagesPanel
 from flightdeck.cockpit.widgets.ttft import TtftPanel
 from flightdeck.core.events import Command
-from flightdeck.core.snapshot import Snapshot
+from flightdeck.core.snapshot import AGENT_PAUSED, Snapshot
 
 # Below WIDE columns or SHORT rows the compact layout shows header, spend,
 # cache, stages and events; the rest collapses (the events panel then carries
@@ -219,9 +219,11 @@ class FlightdeckApp(App[int]):
         """Paused as the agents last said, or as our own unacknowledged command will make them."""
         live = self.live
         cmd, status = self.last_command, self.command_status(live) if live else None
-        if cmd is not None and cmd.cmd in ("pause", "resume") and status is not None:
-            if status.error is None and status.ack_ms is None and not status.ack_message:
-                return cmd.cmd == "pause"
+        if (cmd is not None and cmd.cmd in ("pause", "resume") and status is not None
+                and status.error is None and status.ack_ms is None and not status.ack_message):
+            return cmd.cmd == "pause"
+        if live and live.agent_rows:
+            return any(a.status == AGENT_PAUSED for a in live.agent_rows)
         return bool(live and any(a.paused for a in live.agents))
 
     def _send(self, cmd: str) -> None:

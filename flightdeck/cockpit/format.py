@@ -75,6 +75,11 @@ def count(n: int | float) -> str:
     return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
 
 
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 call``, ``2 calls``, ``12.3k calls``: the count, compact, with the word agreeing."""
+    return f"{count(n)} {word if n == 1 else (words or word + 's')}"
+
+
 def ms(value: float | None) -> str:
     """A latency: 850ms, 1.25s, 2m05s; a dash when not measured."""
     if value is None:
@@ -185,7 +190,7 @@ def sparkline(values: Sequence[float | None], width: int) -> str:
         elif top <= 0:
             out.append(_SPARK[0])
         else:
-            index = int(round(value / top * (len(_SPARK) - 1)))
+            index = round(value / top * (len(_SPARK) - 1))
             out.append(_SPARK[min(max(index, 0), len(_SPARK) - 1)])
     return "".join(out).rjust(width)
 
@@ -195,7 +200,7 @@ def hbar(fraction: float, width: int) -> str:
     if width <= 0:
         return ""
     fraction = min(max(fraction, 0.0), 1.0)
-    eighths = int(round(fraction * width * 8))
+    eighths = round(fraction * width * 8)
     full, part = divmod(eighths, 8)
     bar = "█" * full + (_EIGHTHS[part] if part and full < width else "")
     return bar.ljust(width)

@@ -371,8 +371,7 @@ class Engine:
         """Files named on the command line that do not exist (yet)."""
         if self._tailer is None:
             return ()
-        followed = self._tailer.followers
-        return tuple(str(p) for p in self._named_files if p not in followed and not p.exists())
+        return tuple(str(p) for p in sorted(self._named_files) if not p.exists())
 
     @property
     def events_counted(self) -> int:

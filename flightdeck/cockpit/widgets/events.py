@@ -9,8 +9,9 @@ from __future__ import annotations
 from rich.text import Text
 
 from flightdeck.cockpit.format import Level, Palette, clean, clock_time, count, ms, shorten, usd
+from flightdeck.cockpit.phrases import MergedAlert, alert_text, merge_alerts
 from flightdeck.cockpit.widgets.base import Panel, View
-from flightdeck.core.snapshot import AlertRow, CallRow, ControlRow, Snapshot
+from flightdeck.core.snapshot import CallRow, ControlRow, Snapshot
 
 
 def _fit(text: Text, value: str, width: int, style: str = "", right: bool = False) -> None:
@@ -45,23 +46,12 @@ def call_row(row: CallRow, width: int, p: Palette) -> Text:
     return text
 
 
-def alert_row(row: AlertRow, width: int, p: Palette) -> Text:
+def alert_row(alert: MergedAlert, width: int, p: Palette) -> Text:
     text = Text(end="", no_wrap=True)
-    text.append(clock_time(row.ts) + " ", style=p.dim)
-    bad = row.action in ("pause", "downgrade")
-    level = Level.BAD if bad else Level.WARN
+    text.append(clock_time(alert.ts) + " ", style=p.dim)
+    level = Level.BAD if alert.row.action in ("pause", "downgrade") else Level.WARN
     text.append(f"{level.symbol} ", style=p.level(level))
-    body = clean(row.rule)
-    if row.metric is not None and row.value is not None:
-        body += f" {clean(row.metric)} {row.value:g}"
-        if row.threshold is not None:
-            body += f" > {row.threshold:g}"
-    if row.action:
-        body += f" → {clean(row.action)}"
-    if row.message:
-        body += f": {clean(row.message)}"
-    who = "" if row.source == "agent" else " (monitor)"
-    text.append(shorten(body + who, max(width - 11, 1)), style=p.level(level))
+    text.append(shorten(alert_text(alert), max(width - 11, 1)), style=p.level(level))
     return text
 
 
@@ -92,7 +82,7 @@ def reject_row(row: tuple[float, str, str], width: int, p: Palette) -> Text:
 
 def other_rows(snap: Snapshot, width: int, p: Palette) -> list[tuple[float, Text]]:
     """Alerts, commands and rejects as (time, row), for merging by time."""
-    rows = [(a.ts, alert_row(a, width, p)) for a in snap.alerts]
+    rows = [(a.ts, alert_row(a, width, p)) for a in merge_alerts(snap.alerts)]
     rows += [(c.sent_at, command_row(c, width, p)) for c in snap.commands]
     rows += [(r[0], reject_row(r, width, p)) for r in snap.recent_rejects]
     return rows

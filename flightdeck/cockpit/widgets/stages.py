@@ -72,7 +72,7 @@ class StagesPanel(Panel):
             scale = bar_width / slowest_total
             drawn = 0
             for stage in STAGES:
-                cells = int(round(means[stage] * scale))
+                cells = round(means[stage] * scale)
                 cells = min(cells, bar_width - drawn)
                 text.append(GLYPHS[stage] * cells, style=_stage_style(stage, p))
                 drawn += cells
