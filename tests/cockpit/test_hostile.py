@@ -23,8 +23,8 @@ def hostile_snapshot():
     recent[-2] = replace(recent[-2], model=OSC, error="boom \x1b[2J [link=http://x]y[/link]")
     recent[-3] = replace(recent[-3], model=CSI)
     names = snap.breakdowns["name"] + (Group("name", "[blink]slow[/blink]", snap.breakdowns["name"][0].figures),)
-    alerts = snap.alerts + (AlertRow(ts=snap.now - 1, rule="[red]rule[/red]\x1b[5m", metric=None, value=None,
-                                     threshold=None, action="alert", source="agent", message=OSC),)
+    alerts = (*snap.alerts, AlertRow(ts=snap.now - 1, rule="[red]rule[/red]\x1b[5m", metric=None, value=None,
+                                            threshold=None, action="alert", source="agent", message=OSC))
     return replace(
         snap,
         recent=tuple(recent),
@@ -32,7 +32,7 @@ def hostile_snapshot():
         breakdowns={**snap.breakdowns, "name": names},
         source=SourceStatus(description="[bold]run[/bold].jsonl\x1b[0m", last_event_wall=snap.now,
                             notices=("refused uid 1001 \x1b[31m",)),
-        recent_rejects=snap.recent_rejects + ((snap.now, "not json", "\x1b]0;pwned\x07 [i]x[/i]"),),
+        recent_rejects=(*snap.recent_rejects, (snap.now, "not json", "\x1b]0;pwned\x07 [i]x[/i]")),
     )
 
 

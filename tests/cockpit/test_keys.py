@@ -81,7 +81,8 @@ async def test_space_freezes_while_counts_grow_underneath(feed: FakeFeed) -> Non
         await pilot.press("space")
         assert "FROZEN +0" in screen_text(app)
         grown = sample_snapshot(events=2042)
-        grown = replace(grown, total=replace(grown.total, calls=2042), source=replace(grown.source, description="grown.jsonl"))
+        grown = replace(grown, total=replace(grown.total, calls=2042),
+                        source=replace(grown.source, description="grown.jsonl"))
         feed.push(grown)
         pulls = feed.pulls
         await pilot.pause(0.2)

@@ -80,7 +80,8 @@ def test_command_state_sent_acked_refused_failed() -> None:
     assert "failed: OSError" in command_state(CommandStatus("pause", "c", 1.0, error="OSError: x"), P).plain
 
 
-@pytest.mark.parametrize(("spent", "symbol", "colour"), [("0.50", "✓", P.ok), ("1.60", "▲", P.warn), ("2.40", "✗", P.bad)])
+@pytest.mark.parametrize(("spent", "symbol", "colour"),
+                         [("0.50", "✓", P.ok), ("1.60", "▲", P.warn), ("2.40", "✗", P.bad)])
 async def test_budget_gauge_takes_the_threshold_colour(spent: str, symbol: str, colour: str) -> None:
     snap = replace(sample_snapshot(), budget=Budget(Decimal("2.00"), 600, Decimal(spent)))
     app = FlightdeckApp(FakeFeed(snap), clock=fixed_clock)

@@ -65,7 +65,7 @@ def test_user_folder_overrides_and_adds(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_threshold_variables_are_checked() -> None:
-    with pytest.raises(ValueError, match="variables.fd-bad"):
+    with pytest.raises(ValueError, match=r"variables\.fd-bad"):
         parse_theme({"primary": "#000000", "variables": {"fd-bad": "reddish"}}, default_name="x")
 
 
