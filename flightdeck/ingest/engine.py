@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from flightdeck.core.aggregate import Aggregator
 from flightdeck.core.control import append_command, new_command, sidecar_path
-from flightdeck.core.events import KIND_LLM_CALL, Command, Event, Rejected
+from flightdeck.core.events import KIND_LLM_CALL, KIND_SIGNAL_ACK, Command, Event, Rejected, encode_event
 from flightdeck.core.snapshot import AlertRow, Snapshot, SourceStatus
 from flightdeck.ingest.formats import FLIGHTDECK_V1, FileFormat
 from flightdeck.ingest.tail import Follower, PollResult, Tailer
@@ -30,7 +30,7 @@ from flightdeck.ingest.tracker import LiveTracker
 
 if TYPE_CHECKING:
     from flightdeck.core.rules import Firing, RuleEngine
-    from flightdeck.ingest.server import SocketServer
+    from flightdeck.ingest.server import Connection, SocketServer
 
 FULL_POLL_SECONDS = 0.5  # safety net under the watcher (and the whole story on filesystems without events)
 RESCAN_SECONDS = 5.0  # folders re-listed for new *.jsonl in case the watcher missed one
@@ -105,6 +105,7 @@ class Engine:
         self._tracker = LiveTracker(clock)
         self._rereading = False
         self._agent_sources: dict[tuple[str, str | None], tuple[str, bool]] = {}
+        self._control_clients: dict[str, Connection] = {}  # command id -> the control client that sent it
         self._last_event_wall: float | None = None
         self._backfilling = bool(paths)
         self._backfill_total = 0
@@ -120,7 +121,8 @@ class Engine:
         if self._socket_path is not None and self._server is None:
             from flightdeck.ingest.server import SocketServer
 
-            server = SocketServer(self._socket_path, self._on_socket_batch, on_notice=self._notice)
+            server = SocketServer(self._socket_path, self._on_socket_batch, on_notice=self._notice,
+                                  on_control=self._on_control)
             server.start()
             self._server = server
         if self._tailer is not None and self._thread is None:
@@ -299,6 +301,8 @@ class Engine:
                         agg.reject(rej.reason, rej.detail)
                 if chunk and not self._rereading:
                     self._last_event_wall = time.time()
+        if self._control_clients and not history:
+            self._reply_acks(events)  # after counting: a client that hears the ack sees it on screen too
         if firings and not history:
             self._act(firings)
 
@@ -364,7 +368,7 @@ class Engine:
             source = self._source_status()
             snap = self._agg.snapshot(source=source, budget=self.budget)
             server = self._server
-            connections = server.connections if server is not None else None
+            connections = server.agent_connections if server is not None else None
             return self._tracker.decorate(snap, connections=connections, waiting_for=self._waiting_for())
 
     def _waiting_for(self) -> tuple[str, ...]:
@@ -402,6 +406,11 @@ class Engine:
     ) -> Command:
         """Send a control command on every channel; returns it (its id matches the ack)."""
         command = new_command(cmd, origin=origin, reason=reason, to=to, target=target, now=self.clock())
+        self._dispatch(command)
+        return command
+
+    def _dispatch(self, command: Command) -> None:
+        """Note a command, then write it to every sidecar and socket agent."""
         # Noted before it goes out, without waiting for the aggregator lock (an
         # ingest batch may hold it): an agent on the socket can ack within a
         # millisecond, and the next batch moves the command in before its ack.
@@ -415,7 +424,31 @@ class Engine:
         server = self._server
         if server is not None:
             server.send_command(command)
-        return command
+
+    def _on_control(self, command: Command, conn: Connection) -> None:
+        """A ``flightdeck pause --socket`` client's command: sent on as ours; its ack goes back to it."""
+        server = self._server
+        if server is None:
+            return
+        if not server.agent_connections and not self.control_paths:
+            server.reply(conn, b'{"error":"no agent is connected to this monitor"}\n')
+            return
+        # Stamped with our clock: the cockpit times the round trip from here.
+        command = Command(v=command.v, id=command.id, ts=self.clock(), cmd=command.cmd, origin=command.origin,
+                          reason=command.reason, to=command.to, target=command.target)
+        self._control_clients[command.id] = conn
+        while len(self._control_clients) > 100:
+            del self._control_clients[next(iter(self._control_clients))]
+        self._dispatch(command)
+
+    def _reply_acks(self, events: list[Event]) -> None:
+        """Acks of commands a control client sent through us go back to that client."""
+        server = self._server
+        if server is None:
+            return
+        for ev in events:
+            if ev.kind == KIND_SIGNAL_ACK and ev.ref in self._control_clients:
+                server.reply(self._control_clients[ev.ref], encode_event(ev))
 
     def _note_sent(self) -> None:
         """Move commands sent since the last call into the aggregator. Caller holds the lock."""

@@ -111,3 +111,35 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     refused = flightdeck("pause", str(fifo), "--wait", "0.1")
     assert refused.returncode == 2 and "not a regular file" in refused.stderr
+
+
+SOCKET_AGENT = AGENT.replace("Recorder(sys.argv[1],", "Recorder(socket=sys.argv[1],")
+
+
+def test_pause_through_the_monitor_serving_a_socket(tmp_path: Path) -> None:
+    from flightdeck.core.snapshot import AGENT_PAUSED, AGENT_RUNNING
+    from flightdeck.ingest.engine import Engine
+
+    sock = tmp_path / "mon" / "fd.sock"
+    script = tmp_path / "agent.py"
+    script.write_text(SOCKET_AGENT)
+    with Engine(socket_path=sock) as eng:
+        lonely = flightdeck("pause", "--socket", str(sock), "--wait", "0.5")
+        assert lonely.returncode == 4 and "no agent is connected" in lonely.stderr
+        proc = subprocess.Popen([sys.executable, str(script), str(sock)], env=os.environ.copy())
+        try:
+            wait_until(lambda: eng.snapshot().events >= 3, "the socket agent's first calls")
+            paused = flightdeck("pause", "--socket", str(sock), "--wait", "20")
+            assert paused.returncode == 0, paused.stderr
+            assert paused.stdout.startswith("pause: acked by worker") and ": paused" in paused.stdout
+            row = next(r for r in eng.snapshot().agent_rows if r.agent == "worker")
+            assert (row.status, row.paused_by) == (AGENT_PAUSED, "shell")
+            assert any(c.origin == "shell" and c.ack_ms is not None for c in eng.snapshot().commands)
+            resumed = flightdeck("resume", "--socket", str(sock), "--wait", "20")
+            assert resumed.returncode == 0 and ": running" in resumed.stdout, resumed.stderr
+            wait_until(lambda: next(r for r in eng.snapshot().agent_rows if r.agent == "worker").status
+                       == AGENT_RUNNING, "the agent running again")
+        finally:
+            proc.kill()
+            proc.wait()
+    assert flightdeck("pause", "--socket", str(sock), "--wait", "0.5").returncode == 2  # nobody listening
