@@ -23,6 +23,7 @@ from textual.widgets import Footer
 from flightdeck.cockpit.feed import Feed
 from flightdeck.cockpit.format import Palette, clean
 from flightdeck.cockpit.puller import SnapshotPuller
+from flightdeck.cockpit.screens.calls import CallsScreen
 from flightdeck.cockpit.screens.filter import FilterScreen
 from flightdeck.cockpit.screens.help import HelpScreen
 from flightdeck.cockpit.screens.theme_picker import ThemePicker
@@ -50,7 +51,8 @@ TALL = 40
 KEYS: list[tuple[str, str, str, str]] = [
     ("p", "toggle_pause", "Pause", "pause the agent, or resume it if paused"),
     ("d", "downgrade", "Downgrade", "step models one rung down the agent's ladder"),
-    ("u", "restore", "Undo", "return to the models the agent asked for"),
+    ("u", "restore", "Restore", "undo downgrades: return to the models the agent asked for"),
+    ("c", "calls", "Calls", "the calls table: sort, filter, enter opens a call"),
     ("space", "freeze", "Freeze", "hold the display still while ingest goes on"),
     ("slash", "filter", "Filter", "show only an agent, run, model or step"),
     ("t", "pick_theme", "Theme", "choose a colour theme"),
@@ -249,6 +251,9 @@ class FlightdeckApp(App[int]):
     def action_freeze(self) -> None:
         self.frozen = None if self.frozen is not None else self._pull()
         self.refresh_panels()
+
+    def action_calls(self) -> None:
+        self.push_screen(CallsScreen(lambda: self.frozen or self._pull(), self.refresh_interval))
 
     def action_filter(self) -> None:
         self.push_screen(FilterScreen(self.filter_text), self._apply_filter)

@@ -14,6 +14,9 @@ from pathlib import Path
 from flightdeck.core.control import append_command, new_command, sidecar_path
 from flightdeck.core.events import Command
 from flightdeck.core.snapshot import (
+    AGENT_PAUSED,
+    AGENT_RUNNING,
+    AgentRow,
     AgentState,
     AlertRow,
     Budget,
@@ -65,7 +68,7 @@ def _window(seconds: int, calls: int, cost: str, burn: str, hit: float) -> Windo
 
 
 def sample_snapshot(now: float = FIXED_NOW, *, models: tuple[str, ...] = (), events: int = 1842,
-                    paused: bool = False) -> Snapshot:
+                    paused: bool = False, paused_by: str = "key") -> Snapshot:
     """A busy, realistic snapshot with fixed numbers. ``models`` adds extra model names."""
     model_names = ("claude-3-5-sonnet", "gpt-4o-mini", "llama3.1:8b", *models)
     by_model = tuple(
@@ -120,6 +123,21 @@ def sample_snapshot(now: float = FIXED_NOW, *, models: tuple[str, ...] = (), eve
             cost_status="unknown" if i % 3 == 2 else "priced",
             total_ms=900.0 + i * 45,
             error="RateLimitError: 429 Too Many Requests" if i == 25 else None,
+            id=f"0a1b2c3d4e5f-{i:x}",
+            step=100 + i,
+            stream=i % 3 != 1,
+            cache_write_tokens=400,
+            cache_write_1h_tokens=100 if i % 3 == 0 else 0,
+            reasoning_tokens=40 if i % 3 == 1 else 0,
+            pre_ms=30.0 + i,
+            ttft_ms=400.0 + i * 10 if i % 3 != 1 else None,
+            gen_ms=420.0 + i * 20,
+            post_ms=50.0 + i * 5,
+            prompt_hash=f"sha256:{(i % 7):02x}c0ffee",
+            prompt_hash_seen=1 + (i % 7 == 3) * 3,
+            tags=(("team", "search"),) if i % 2 else (),
+            service_tier=("default", "flex", None)[i % 3],
+            price_source=("genai-prices anthropic/claude-3-5-sonnet", "genai-prices openai/gpt-4o-mini", None)[i % 3],
         )
         for i in range(30)
     )
@@ -151,6 +169,12 @@ def sample_snapshot(now: float = FIXED_NOW, *, models: tuple[str, ...] = (), eve
             AgentState(run="r-42", agent="researcher", paused=paused,
                        models={"claude-3-5-sonnet": "claude-3-5-haiku"}),
             AgentState(run="r-42", agent="critic", paused=paused, models={}),
+        ),
+        agent_rows=tuple(
+            AgentRow(run="r-42", agent=name, status=AGENT_PAUSED if paused else AGENT_RUNNING,
+                     since=now - 12 if paused else None, last_ts=now - 2,
+                     paused_by=paused_by if paused else None, source="run.jsonl")
+            for name in ("researcher", "critic")
         ),
         recent_rejects=((now - 40, "bad usage.input_tokens", "Expected `int` >= 0, got `-5`"),
                         (now - 10, "not json", "malformed JSON at byte 17")),
