@@ -21,7 +21,7 @@ from textual.theme import BUILTIN_THEMES
 from textual.widgets import Footer
 
 from flightdeck.cockpit.feed import Feed
-from flightdeck.cockpit.format import Palette, clean
+from flightdeck.cockpit.format import Palette, clean, plural
 from flightdeck.cockpit.puller import SnapshotPuller
 from flightdeck.cockpit.screens.calls import CallsScreen
 from flightdeck.cockpit.screens.filter import FilterScreen
@@ -53,12 +53,15 @@ KEYS: list[tuple[str, str, str, str]] = [
     ("d", "downgrade", "Downgrade", "step models one rung down the agent's ladder"),
     ("u", "restore", "Restore", "undo downgrades: return to the models the agent asked for"),
     ("c", "calls", "Calls", "the calls table: sort, filter, enter opens a call"),
+    ("w", "stage_window", "Window", "the stages panel's window: 5m, 15m, 1m, the whole run"),
     ("space", "freeze", "Freeze", "hold the display still while ingest goes on"),
     ("slash", "filter", "Filter", "show only an agent, run, model or step"),
     ("t", "pick_theme", "Theme", "choose a colour theme"),
     ("question_mark", "help", "Keys", "show every key"),
     ("q", "quit", "Quit", "leave the cockpit (the agent keeps running)"),
 ]
+FOOTER_HIDDEN = frozenset({"freeze", "pick_theme", "stage_window"})
+STAGE_WINDOWS = (300, 900, 60, 0)  # w cycles these; 0 is the whole run
 
 
 class FlightdeckApp(App[int]):
@@ -68,7 +71,8 @@ class FlightdeckApp(App[int]):
     CSS_PATH = "cockpit.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (SHORT, "-mid"), (TALL, "-tall")]
-    BINDINGS = [Binding(key, action, label, show=True) for key, action, label, _ in KEYS]
+    # The footer must fit 80 columns: the rarer keys are in ? and the palette only.
+    BINDINGS = [Binding(key, action, label, show=action not in FOOTER_HIDDEN) for key, action, label, _ in KEYS]
     ENABLE_COMMAND_PALETTE = True
 
     def __init__(
@@ -92,6 +96,7 @@ class FlightdeckApp(App[int]):
         self.feed_error: str | None = None
         self.start_error: str | None = None
         self.ticks = 0
+        self.stage_window = STAGE_WINDOWS[0]
         self.puller = SnapshotPuller(feed, refresh_interval)
         self._drawn: tuple[object, ...] = ()
         loaded = load_themes(theme_dirs)
@@ -185,6 +190,7 @@ class FlightdeckApp(App[int]):
             filter_text=self.filter_text,
             command=self.command_status(live),
             feed_error=self.feed_error,
+            stage_window=self.stage_window,
         )
 
     def refresh_panels(self) -> None:
@@ -198,7 +204,7 @@ class FlightdeckApp(App[int]):
         view = self.current_view()
         # Snapshots compared by identity (a new one is a new object); the rest by value.
         drawn = (view.snap, view.live, view.compact, view.frozen, view.filter_text,
-                 view.command, view.palette, self.size)
+                 view.command, view.palette, self.size, view.stage_window)
         header_only = len(self._drawn) == len(drawn) and all(
             (a is b) if i < 2 else (a == b) for i, (a, b) in enumerate(zip(drawn, self._drawn))
         )
@@ -239,17 +245,38 @@ class FlightdeckApp(App[int]):
         self.refresh_header()
         self.puller.wake()  # the command row (and soon its ack) shows without waiting a tick
 
+    def _steerable(self, cmd: str) -> bool:
+        """False (and says why) when every agent is watch-only: nothing could obey ``cmd``."""
+        rows = self.live.agent_rows if self.live else ()
+        watch = [r for r in rows if r.watch_only]
+        if rows and len(watch) == len(rows):
+            where = clean(watch[0].source or "its log")
+            self.notify(f"cannot {cmd}: {plural(len(watch), 'agent is', 'agents are')} only watched "
+                        f"(read from {where}). An agent CLI's own log or an OTLP sender has no control "
+                        "channel; steer an agent that writes through flightdeck's Recorder.",
+                        title="watch-only", severity="warning", markup=False, timeout=8)
+            return False
+        return True
+
     def action_toggle_pause(self) -> None:
-        self._send("resume" if self._agents_paused() else "pause")
+        cmd = "resume" if self._agents_paused() else "pause"
+        if self._steerable(cmd):
+            self._send(cmd)
 
     def action_downgrade(self) -> None:
-        self._send("downgrade")
+        if self._steerable("downgrade"):
+            self._send("downgrade")
 
     def action_restore(self) -> None:
-        self._send("restore")
+        if self._steerable("restore"):
+            self._send("restore")
 
     def action_freeze(self) -> None:
         self.frozen = None if self.frozen is not None else self._pull()
+        self.refresh_panels()
+
+    def action_stage_window(self) -> None:
+        self.stage_window = STAGE_WINDOWS[(STAGE_WINDOWS.index(self.stage_window) + 1) % len(STAGE_WINDOWS)]
         self.refresh_panels()
 
     def action_calls(self) -> None:
@@ -287,7 +314,8 @@ class FlightdeckApp(App[int]):
                 continue
             yield SystemCommand(f"{label} ({key})", detail, getattr(self, f"action_{action}"))
         for name in self.theme_names:
-            yield SystemCommand(f"Theme: {name.removeprefix(THEME_PREFIX)}", f"switch to {name}",
+            short = name.removeprefix(THEME_PREFIX)
+            yield SystemCommand(f"Theme: {short}", f"switch to the {short} theme",
                                 lambda n=name: self._apply_theme(n))
         yield from super().get_system_commands(screen)
 

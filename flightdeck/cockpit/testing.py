@@ -29,6 +29,7 @@ from flightdeck.core.snapshot import (
     Quantiles,
     Snapshot,
     SourceStatus,
+    StageWindow,
     Tokens,
     WindowFigures,
 )
@@ -142,6 +143,13 @@ def sample_snapshot(now: float = FIXED_NOW, *, models: tuple[str, ...] = (), eve
         for i in range(30)
     )
     total = _figures(1842, "18.796400", hit=0.48, unpriced=126, saved="4.2100")
+    # The last five minutes: the vector store behind "plan" turned slow (pre), which the run's means hide.
+    last5 = (
+        Group("name", "plan", _figures(40, "0.9", stages=_stages(2600.0, 590.0, 2300.0, 20.0, 40))),
+        Group("name", "act", _figures(70, "0.5", stages=_stages(12.0, 290.0, 480.0, 1700.0, 70))),
+        Group("name", "reflect", _figures(60, "0.4", stages=_stages(20.0, 370.0, 900.0, 15.0, 60))),
+    )
+    stage_windows = {300: StageWindow(300, last5), 60: StageWindow(60, last5[:2]), 900: StageWindow(900, by_step)}
     return Snapshot(
         now=now,
         events=events,
@@ -161,8 +169,17 @@ def sample_snapshot(now: float = FIXED_NOW, *, models: tuple[str, ...] = (), eve
         series=series,
         projection=Projection(hour_end_usd=Decimal("19.1100"), day_end_usd=Decimal("412.5000")),
         recent=recent,
-        alerts=(AlertRow(ts=now - 30, rule="spend-10m", metric="spend_usd_10m", value=2.31, threshold=2.0,
-                         action="alert", source="agent", run="r-42", agent="researcher"),),
+        alerts=(
+            AlertRow(ts=now - 45, rule="cache", metric="cache_hit_rate", value=0.252986, threshold=0.3,
+                     action="alert", source="agent", run="r-42", agent="researcher",
+                     message="cache hit rate 25% over last 10 calls < 30%"),
+            AlertRow(ts=now - 44.5, rule="cache", metric="cache_hit_rate", value=0.252986, threshold=0.3,
+                     action="alert", source="monitor", run="r-42", agent="researcher",
+                     message="cache hit rate 25% over last 10 calls < 30%"),
+            AlertRow(ts=now - 30, rule="spend", metric="spend", value=2.31, threshold=2.0,
+                     action="alert", source="agent", run="r-42", agent="researcher",
+                     message="spend 2.31 USD in 10m > 2.00"),
+        ),
         commands=(ControlRow(id="c-1", cmd="downgrade", origin="key", sent_at=now - 20,
                              acked_at=now - 19.958, ack_ms=42.0),),
         agents=(
@@ -179,6 +196,7 @@ def sample_snapshot(now: float = FIXED_NOW, *, models: tuple[str, ...] = (), eve
         recent_rejects=((now - 40, "bad usage.input_tokens", "Expected `int` >= 0, got `-5`"),
                         (now - 10, "not json", "malformed JSON at byte 17")),
         budget=Budget(limit_usd=Decimal("2.00"), seconds=600, spent_usd=Decimal("1.62")),
+        stage_windows=stage_windows,
         source=SourceStatus(description="run.jsonl", files=1, last_event_wall=now - 1,
                             events_per_second=31.0),
     )

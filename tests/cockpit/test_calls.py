@@ -92,9 +92,9 @@ def test_detail_audits_a_reported_cost_against_the_rates() -> None:
     row = replace(sample_snapshot().recent[0], cost_usd=Decimal("0.5"), cost_status="reported")
     text = detail_text(row, Palette(), (Decimal("0.25"), "priced", "genai-prices x")).plain
     assert "reported: reported by the provider or proxy" in text
-    assert "priced here now   $0.25  logged cost is +$0.25 from this  (priced: genai-prices x)" in text
+    assert "priced here now   $0.2500  logged cost is +$0.2500 from this  (priced: genai-prices x)" in text
     same = detail_text(row, Palette(), (Decimal("0.5"), "priced", "s")).plain
-    assert "$0.50  matches" in same
+    assert "$0.5000  matches" in same
 
 
 def test_detail_says_how_often_the_prompt_was_seen_and_shows_log_text_literally() -> None:

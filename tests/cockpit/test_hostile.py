@@ -30,6 +30,7 @@ def hostile_snapshot():
         recent=tuple(recent),
         alerts=alerts,
         breakdowns={**snap.breakdowns, "name": names},
+        stage_windows={},  # the stages panel falls back to the run's steps, hostile name included
         source=SourceStatus(description="[bold]run[/bold].jsonl\x1b[0m", last_event_wall=snap.now,
                             notices=("refused uid 1001 \x1b[31m",)),
         recent_rejects=(*snap.recent_rejects, (snap.now, "not json", "\x1b]0;pwned\x07 [i]x[/i]")),
@@ -61,7 +62,7 @@ async def test_hostile_strings_render_literally() -> None:
 
 async def test_a_failing_panel_shows_its_error_and_the_rest_goes_on() -> None:
     snap = sample_snapshot()
-    broken = replace(snap, breakdowns={**snap.breakdowns, "name": (object(),)})  # not a Group
+    broken = replace(snap, breakdowns={**snap.breakdowns, "name": (object(),)}, stage_windows={})  # not a Group
     feed = FakeFeed([snap, broken])
     app = FlightdeckApp(feed, clock=fixed_clock, refresh_interval=0.05)
     async with app.run_test(size=(160, 48)) as pilot:

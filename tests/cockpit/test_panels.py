@@ -100,8 +100,13 @@ async def test_compact_layout_folds_alerts_into_events() -> None:
         await pilot.pause()
         assert app.compact
         assert not app.query_one("#alerts").display and not app.query_one("#models").display
-        assert "rejected not json" in screen_text(app)
-        assert "Cache · TTFT" in screen_text(app)
+        text = screen_text(app)
+        assert "Cache · TTFT" in text
+        # Where the money goes, on one line, and the newest alerts held in place.
+        assert "cost by model claude-3-5-sonnet 98% · gpt-4o-mini 2% · llama3.1:8b unpriced" in text
+        assert "spend: spend $2.31 in 10m > $2.00 (agent)" in text
+        assert "downgrade by key acked in 42 ms" in text
+        assert "newest 2 alerts/commands, +3 earlier" in text  # said, not dropped silently
     app = FlightdeckApp(FakeFeed(sample_snapshot()), clock=fixed_clock)
     async with app.run_test(size=(100, 44)) as pilot:  # narrow but tall: TTFT and models return
         await pilot.pause()

@@ -1,14 +1,15 @@
 """Events: the latest calls scrolling, newest at the bottom.
 
-In the compact layout the alerts panel is hidden, so its rows (guardrail
-alerts, commands and acks, rejected lines) are merged in here by time.
+In the compact layout the alerts panel is hidden, so this panel starts with
+where the money goes (the top models' share of cost), then holds the newest
+alert and command rows in place, and fills the rest with calls.
 """
 
 from __future__ import annotations
 
 from rich.text import Text
 
-from flightdeck.cockpit.format import Level, Palette, clean, clock_time, count, ms, shorten, usd
+from flightdeck.cockpit.format import Level, Palette, clean, clock_time, count, ms, plural, shorten, usd
 from flightdeck.cockpit.phrases import MergedAlert, alert_text, merge_alerts
 from flightdeck.cockpit.widgets.base import Panel, View
 from flightdeck.core.snapshot import CallRow, ControlRow, Snapshot
@@ -80,11 +81,12 @@ def reject_row(row: tuple[float, str, str], width: int, p: Palette) -> Text:
     return text
 
 
-def other_rows(snap: Snapshot, width: int, p: Palette) -> list[tuple[float, Text]]:
-    """Alerts, commands and rejects as (time, row), for merging by time."""
+def other_rows(snap: Snapshot, width: int, p: Palette, *, rejects: bool = True) -> list[tuple[float, Text]]:
+    """Alerts, commands and (unless ``rejects`` is False) rejects as (time, row), for merging by time."""
     rows = [(a.ts, alert_row(a, width, p)) for a in merge_alerts(snap.alerts)]
     rows += [(c.sent_at, command_row(c, width, p)) for c in snap.commands]
-    rows += [(r[0], reject_row(r, width, p)) for r in snap.recent_rejects]
+    if rejects:
+        rows += [(r[0], reject_row(r, width, p)) for r in snap.recent_rejects]
     return rows
 
 
@@ -98,17 +100,43 @@ def stack(rows: list[Text], height: int) -> Text:
     return out
 
 
+PINNED = 2  # alert / command rows kept in view in the compact layout, however fast calls arrive
+
+
 class EventsPanel(Panel):
     TITLE = "Latest calls"
 
     def build(self, view: View) -> Text:
         p, snap = view.palette, view.snap
         width, height = self.text_width, self.text_height
-        if not snap.recent and not (view.compact and (snap.alerts or snap.commands or snap.recent_rejects)):
-            return Text("no calls yet", style=p.dim, end="")
-        keep = snap.recent[-height:]
-        timed = [(r.ts, call_row(r, width, p)) for r in keep]
-        if view.compact:
-            timed += other_rows(snap, width, p)
-            timed.sort(key=lambda item: item[0])
-        return stack([row for _, row in timed], height)
+        if not view.compact:
+            self.border_title = f"{self.TITLE} (newest {min(len(snap.recent), height)} of {count(snap.events)})"
+            if not snap.recent:
+                return Text("no calls yet", style=p.dim, end="")
+            return stack([call_row(r, width, p) for r in snap.recent[-height:]], height)
+        # Compact (a tmux split): where the money goes first, then the newest alerts and
+        # commands held in place (calls scrolling past must not push them away), then calls.
+        from flightdeck.cockpit.widgets.models import money_line
+
+        steering = sorted(other_rows(snap, width, p, rejects=False), key=lambda item: item[0])
+        rejects = [(r[0], reject_row(r, width, p)) for r in snap.recent_rejects]
+        keep = PINNED if height >= 4 else 0
+        # Alerts and commands first: a rejected line is also counted in the header's summary.
+        chosen = steering[-keep:] if keep else []
+        chosen += rejects[-(keep - len(chosen)):] if keep > len(chosen) else []
+        pinned = [row for _, row in sorted(chosen, key=lambda item: item[0])]
+        others = steering + rejects
+        hidden = len(others) - len(pinned)
+        title = self.TITLE
+        if others:
+            title += f" · newest {plural(len(pinned), 'alert')}/commands"
+            if hidden:
+                title += f", +{hidden} earlier"
+        self.border_title = title
+        lines = [money_line(snap, width, p), *pinned]
+        room = max(height - len(lines), 0)
+        if room and snap.recent:
+            lines += [call_row(r, width, p) for r in snap.recent[-room:]]
+        elif room and not snap.recent:
+            lines.append(Text("no calls yet", style=p.dim, end=""))
+        return stack(lines, height)

@@ -6,6 +6,7 @@ from rich.text import Text
 
 from flightdeck.cockpit.format import Level, gauge, sparkline, usd
 from flightdeck.cockpit.widgets.base import Panel, View
+from flightdeck.cockpit.widgets.charts import chart_points
 
 WINDOWS = ("1m", "5m", "15m", "60m")
 BURN_WINDOW = "5m"  # burn rate over five minutes: steady enough, still current
@@ -44,9 +45,10 @@ class SpendPanel(Panel):
         text.append(line, style=p.dim)
         text.append("\n")
 
-        series = [float(point.cost_usd) for point in snap.series]  # float only to scale bar heights
-        peak = max(snap.series, key=lambda pt: pt.cost_usd).cost_usd if snap.series else None
-        label = f" peak {usd(peak)}/min" if peak else " $/min"
+        points, per = chart_points(snap)
+        series = [float(point.cost_usd) for point in points]  # float only to scale bar heights
+        peak = max(points, key=lambda pt: pt.cost_usd).cost_usd if points else None
+        label = f" peak {usd(peak)}{per}" if peak else f" ${per}"
         chart_width = max(width - len(label), 4)
         text.append(sparkline(series, chart_width), style=p.bar)
         text.append(label[: max(width - chart_width, 0)], style=p.dim)
