@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--speed", type=float, default=1.0, help="run simulated time this many times faster")
     demo.add_argument("--steps", type=int, default=0, help="stop the agent after N loop iterations (0: run until quit)")
     demo.add_argument("--theme", metavar="NAME")
+    demo.add_argument("--agents", type=int, default=3, metavar="N",
+                      help="simulated agents side by side, each with its own early incident (1-3, default 3)")
     _control_parsers(sub)
     return parser
 

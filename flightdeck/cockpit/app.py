@@ -23,6 +23,7 @@ from textual.widgets import Footer
 from flightdeck.cockpit.feed import Feed
 from flightdeck.cockpit.format import Palette, clean, plural
 from flightdeck.cockpit.puller import SnapshotPuller
+from flightdeck.cockpit.screens.call_detail import CallDetailScreen
 from flightdeck.cockpit.screens.calls import CallsScreen
 from flightdeck.cockpit.screens.filter import FilterScreen
 from flightdeck.cockpit.screens.help import HelpScreen
@@ -280,6 +281,8 @@ class FlightdeckApp(App[int]):
         self.refresh_panels()
 
     def action_calls(self) -> None:
+        if isinstance(self.screen, (CallsScreen, CallDetailScreen)):
+            return  # already digging: c does not stack another table
         self.push_screen(CallsScreen(lambda: self.frozen or self._pull(), self.refresh_interval))
 
     def action_filter(self) -> None:

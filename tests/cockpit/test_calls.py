@@ -32,7 +32,9 @@ async def test_c_opens_the_table_sorted_newest_first_and_s_sorts_by_cost_then_la
         assert isinstance(screen, CallsScreen)
         assert app.screen.query_one(DataTable).row_count == 30
         assert [r.ts for r in screen.rows] == sorted((r.ts for r in screen.rows), reverse=True)
-        assert "30 calls of the last 30 calls kept · sorted by time ↓" in screen_text(app)
+        assert "30 of 30 recent calls · sorted by time ↓" in screen_text(app)
+        await pilot.press("c")  # c inside the table does not stack another one
+        assert len(app.screen_stack) == 2
         await pilot.press("s")
         costs = [r.cost_usd for r in screen.rows]
         priced = [c for c in costs if c is not None]

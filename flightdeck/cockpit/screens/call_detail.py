@@ -11,6 +11,7 @@ hash and how often the monitor saw it; the error, the recorder's note, tags.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
 from rich.text import Text
@@ -46,7 +47,10 @@ def _head(text: Text, title: str, p: Palette) -> None:
     text.append(f"\n{title}\n", style=f"bold {p.accent}")
 
 
-def repriced(row: CallRow) -> tuple[Decimal | None, str, str] | None:
+Audit = tuple[Decimal | None, str, str]  # (usd, cost_status, price source) of the tokens priced again
+
+
+def repriced(row: CallRow) -> Audit | None:
     """The call's tokens priced again with this monitor's rates: (usd, status, source), None on failure."""
     from flightdeck.core.events import Usage
     from flightdeck.core.pricing import price
@@ -62,7 +66,7 @@ def repriced(row: CallRow) -> tuple[Decimal | None, str, str] | None:
     return found.usd, found.status, found.source
 
 
-def detail_text(row: CallRow, p: Palette, audit: tuple[Decimal | None, str, str] | None = None) -> Text:
+def detail_text(row: CallRow, p: Palette, audit: Audit | None = None) -> Text:
     """The whole detail page as one ``Text`` (log strings shown literally)."""
     text = Text(end="")
     text.append("Call ", style="bold")
@@ -153,15 +157,16 @@ class CallDetailScreen(Screen[None]):
         Binding("q", "close", "Back", show=False),
     ]
 
-    def __init__(self, row: CallRow) -> None:
+    def __init__(self, row: CallRow, audit: Callable[[CallRow], Audit | None] = repriced) -> None:
         super().__init__()
         self.row = row
+        self._audit = audit
 
     def compose(self) -> ComposeResult:
         palette = getattr(self.app, "palette", None)
         p = palette() if callable(palette) else Palette()
         with VerticalScroll(id="call-detail"):
-            yield Static(detail_text(self.row, p, repriced(self.row)), markup=False, id="call-detail-text")
+            yield Static(detail_text(self.row, p, self._audit(self.row)), markup=False, id="call-detail-text")
         yield Footer(compact=True, show_command_palette=False)
 
     def action_close(self) -> None:

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from flightdeck.cockpit.format import Level, Palette, clock_time, count, literal, ms, plural, usd
+from flightdeck.cockpit.format import Level, Palette, clean, clock_time, count, literal, ms, plural, shorten, usd
 from flightdeck.cockpit.screens.call_detail import CallDetailScreen
 from flightdeck.cockpit.screens.filter import FilterScreen
 from flightdeck.core.snapshot import CallRow, Snapshot
@@ -39,7 +39,8 @@ SORTS: tuple[SortKey, ...] = (
     SortKey("cost", _cost),
     SortKey("latency", lambda r: r.total_ms if r.total_ms is not None else -1.0),
 )
-COLUMNS = ("time", "agent", "step", "model", "in", "out", "cost", "latency", "status")
+# The sort keys (cost, latency) come early: at 80 columns the rightmost scroll into view.
+COLUMNS = ("time", "step", "model", "cost", "latency", "in", "out", "agent", "status")
 FILTER_HINT = "text in the agent, run, step, model, provider, error or prompt hash · enter applies · escape clears"
 
 
@@ -55,21 +56,23 @@ def matches(row: CallRow, text: str) -> bool:
     return any(f is not None and needle in f.lower() for f in fields)
 
 
-def cells(row: CallRow, p: Palette) -> tuple[Text, ...]:
-    """The table cells of one call, log strings literal."""
+def cells(row: CallRow, p: Palette, width: int = 160) -> tuple[Text, ...]:
+    """The table cells of one call, log strings literal, names cut to fit ``width`` columns."""
+    name_w = 10 if width < 100 else 18
+    model_w = 16 if width < 100 else 28
     status = (literal(f"{Level.BAD.symbol} {row.error}", f"bold {p.bad}") if row.error
               else literal(f"{Level.WARN.symbol} unpriced", p.warn) if row.cost_usd is None
               else literal("ok", p.dim))
     prompt = row.input_tokens + row.cache_read_tokens + row.cache_write_tokens
     return (
         Text(clock_time(row.ts), style=p.dim),
-        literal(row.agent or "·"),
-        literal(row.name or "·", "bold"),
-        literal(row.model),
+        literal(shorten(clean(row.name or "·"), name_w), "bold"),
+        literal(shorten(clean(row.model), model_w)),
+        Text(usd(row.cost_usd, unknown="?"), justify="right", style=p.warn if row.cost_usd is None else ""),
+        Text(ms(row.total_ms), justify="right"),
         Text(count(prompt), justify="right"),
         Text(count(row.output_tokens), justify="right"),
-        Text(usd(row.cost_usd, unknown="?"), justify="right"),
-        Text(ms(row.total_ms), justify="right"),
+        literal(shorten(clean(row.agent or "·"), name_w)),
         status,
     )
 
@@ -130,7 +133,7 @@ class CallsScreen(Screen[None]):
         get_palette = getattr(self.app, "palette", None)
         palette = get_palette() if callable(get_palette) else Palette()
         for row in rows:
-            table.add_row(*cells(row, palette), key=call_key(row))
+            table.add_row(*cells(row, palette, self.size.width), key=call_key(row))
         if current is not None:
             try:
                 table.move_cursor(row=table.get_row_index(current), animate=False)
@@ -142,13 +145,12 @@ class CallsScreen(Screen[None]):
         arrow = "↓" if self.descending else "↑"
         title = Text(end="", no_wrap=True)
         title.append("Calls ", style="bold")
-        title.append(f"{plural(len(self.rows), 'call')} of the last {plural(len(snap.recent), 'call')} kept",
-                     style="dim")
+        title.append(f"{len(self.rows)} of {plural(len(snap.recent), 'recent call')}", style="dim")
         title.append(f" · sorted by {self.sort.name} {arrow}")
         if self.filter_text:
             title.append(" · filter ")
             title.append_text(literal(self.filter_text, "bold"))
-        title.append(" · enter opens a call", style="dim")
+        title.append(" · enter opens one", style="dim")
         self.query_one("#calls-title", Static).update(title)
 
     def selected(self) -> CallRow | None:
@@ -181,7 +183,9 @@ class CallsScreen(Screen[None]):
     def action_open(self) -> None:
         row = self.selected()
         if row is not None:
-            self.app.push_screen(CallDetailScreen(row))
+            # The app may bring its own re-pricing (tests pin it); else today's rates.
+            audit = getattr(self.app, "reprice", None)
+            self.app.push_screen(CallDetailScreen(row, audit) if callable(audit) else CallDetailScreen(row))
 
     def action_close(self) -> None:
         self.dismiss(None)
