@@ -66,3 +66,22 @@ async def test_real_engine_pause_and_ack(tmp_path: Path) -> None:
         assert "pause acked in" in text and "PAUSED" in text
         await pilot.press("p")  # the agent says paused: p now resumes
         assert [decode_command(x).cmd for x in sidecar.read_bytes().splitlines()] == ["pause", "resume"]
+
+
+async def test_real_engine_header_waiting_then_running_then_finished(tmp_path: Path) -> None:
+    log = tmp_path / "later.jsonl"
+    engine = Engine([log])
+    app = FlightdeckApp(engine, refresh_interval=0.05)
+    async with app.run_test(size=(120, 36)):
+        text = await wait_for(app, f"○ waiting for {log}")
+        assert f"○ waiting for {log}" in text and "✓ running" not in text
+        now = time.time()
+        with log.open("ab") as f:
+            f.write(encode_event(call(now, "claude-3-5-sonnet", "plan")))
+        text = await wait_for(app, "● running")
+        assert "● running" in text
+        end = Event(v=1, ts=time.time(), kind="run_end", id=ids(), run="r-1", agent="researcher")
+        with log.open("ab") as f:
+            f.write(encode_event(end))
+        text = await wait_for(app, "■ finished since")
+        assert "■ finished since" in text and "● running" not in text
