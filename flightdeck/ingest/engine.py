@@ -318,8 +318,12 @@ class Engine:
                 self._agg.note_alert(row)
                 self._alerts.append(row)
             if f.action in ("pause", "downgrade"):
+                # A loop or a slow step is one agent's: steer that one, not the whole fleet
+                # beside it. A spend limit is over everything this monitor counts.
+                target = None if f.metric == "spend" else (
+                    {"run": ev.run, "agent": ev.agent} if ev.agent is not None else {"run": ev.run})
                 self.send(f.action, to=f.to if f.action == "downgrade" else None,
-                          origin=f"rule:{f.rule}", reason=f.message)
+                          target=target, origin=f"rule:{f.rule}", reason=f.message)
 
     # -- socket ingest (the server's thread) --------------------------------------
 

@@ -196,3 +196,25 @@ def test_fine_series_fits_a_young_run() -> None:
     points, step = tracker.fine_series(now=1600.0, first_ts=1000.0)
     assert step == 5 and len(points) <= 121
     assert tracker.fine_series(now=1000.0 + 3600, first_ts=1000.0) == ((), 0)  # an hour-long run: minutes
+
+
+def test_a_monitor_rule_steers_the_agent_that_tripped_it_not_the_fleet(tmp_path: Path) -> None:
+    from flightdeck.core.control import SidecarReader, sidecar_path
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rule]]\nname = "loop"\ntype = "loop"\nthreshold = 3\nwindow = "2m"\naction = "pause"\n'
+                     '[[rule]]\nname = "spend"\ntype = "spend"\nthreshold = 0.002\nwindow = "10m"\n'
+                     'action = "pause"\n')
+    path = tmp_path / "fleet.jsonl"
+    path.write_bytes(b"")
+    now = time.time()
+    with Engine([path], rules_path=rules) as eng:
+        assert eng.wait_backfilled(10)
+        write(path, llm(now, agent="calm", prompt_hash="a"), *(llm(now + i, agent="looper", prompt_hash="same")
+                                                              for i in range(3)))
+        reader = SidecarReader(sidecar_path(path))
+        got: list = []
+        wait_for(lambda: got.extend(reader.poll()) or len(got) >= 2)
+    by_origin = {c.origin: c for c in got}
+    assert by_origin["rule:loop"].target == {"run": "r-1", "agent": "looper"}
+    assert by_origin["rule:spend"].target is None  # a spend limit covers everything counted

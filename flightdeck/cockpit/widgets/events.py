@@ -137,6 +137,4 @@ class EventsPanel(Panel):
         room = max(height - len(lines), 0)
         if room and snap.recent:
             lines += [call_row(r, width, p) for r in snap.recent[-room:]]
-        elif room and not snap.recent:
-            lines.append(Text("no calls yet", style=p.dim, end=""))
         return stack(lines, height)

@@ -174,7 +174,8 @@ class Header(Panel):
     def build(self, view: View) -> Text:
         p, snap, live = view.palette, view.snap, view.live
         width = self.text_width
-        runs = len(snap.breakdowns.get("run", ())) or len({a.run for a in snap.agents})
+        runs = (len({a.run for a in snap.agent_rows}) or len(snap.breakdowns.get("run", ()))
+                or len({a.run for a in snap.agents}))
         agents = len(snap.agent_rows) or len(snap.breakdowns.get("agent", ())) or len(snap.agents)
         clock = clock_time(view.now)
         first = [Text("◆ flightdeck", style=f"bold {p.accent}", end="")]
