@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the monitor beside a simulated agent, nothing to set up")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--out", metavar="FILE", help="keep the agent's log here")
-    demo.add_argument("--headless", action="store_true", help="run only the agent (watch it with `flightdeck tail FILE`)")
+    demo.add_argument("--headless", action="store_true",
+                      help="run only the agent (watch it with `flightdeck tail FILE`)")
     demo.add_argument("--speed", type=float, default=1.0, help="run simulated time this many times faster")
     demo.add_argument("--steps", type=int, default=0, help="stop the agent after N loop iterations (0: run until quit)")
     demo.add_argument("--theme", metavar="NAME")

@@ -16,7 +16,10 @@ from decimal import Decimal
 from flightdeck.cockpit.format import clean, count, ms, pct, usd
 from flightdeck.core.snapshot import AlertRow
 
-MERGE_SECONDS = 10.0  # an agent's and the monitor's firing of one rule this close together are one alert
+# An agent's and the monitor's firing of one rule on one agent this close together are one alert.
+# They measure over slightly different calls (the monitor sees the whole fleet), so they do not
+# fire at the same instant; a rule's cooldown (a minute by default) keeps one origin from firing twice.
+MERGE_SECONDS = 60.0
 _WINDOW_RE = re.compile(r"\bin (\d+(?:\.\d+)?(?:ms|s|m|h|d))\b")
 _STAGE_RE = re.compile(r"\bp90 (pre|ttft|gen|post|total)\b")
 ACTION_WORDS = {"pause": "paused", "downgrade": "downgraded"}

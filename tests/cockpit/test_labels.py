@@ -43,6 +43,8 @@ def test_one_firing_seen_by_the_agent_and_the_monitor_is_one_row() -> None:
     merged = merge_alerts(rows)
     assert len(merged) == 1 and merged[0].origins == ("agent", "monitor")
     assert alert_text(merged[0]) == "loop: same prompt 4× in 2m (limit 4) → paused (agent+monitor)"
+    late_monitor = alert("loop", 4, 4, action="pause", rule="loop", source="monitor", ts=FIXED_NOW + 20)
+    assert len(merge_alerts([rows[0], late_monitor])) == 1  # the monitor's window fired a little later
     later = [*rows, alert("loop", 5, 4, action="pause", rule="loop", ts=FIXED_NOW + 300)]
     assert len(merge_alerts(later)) == 2  # a later firing is its own row
 

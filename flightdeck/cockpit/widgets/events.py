@@ -25,6 +25,10 @@ def call_row(row: CallRow, width: int, p: Palette) -> Text:
     text = Text(end="", no_wrap=True)
     text.append(clock_time(row.ts) + " ", style=p.dim)
     rest = width - 9
+    if rest >= 90:  # room for whose call it was (a fleet shares one log)
+        _fit(text, clean(row.agent or "·"), 12, p.dim)
+        text.append(" ")
+        rest -= 13
     step_w = min(12, max(rest // 6, 5))
     _fit(text, clean(row.name or "·"), step_w, "bold")
     text.append(" ")
