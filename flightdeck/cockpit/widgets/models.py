@@ -72,8 +72,8 @@ class ModelsPanel(Panel):
                 text.append(f"{_share(group, total_cost, total_calls) * 100:5.0f}%")
         if len(shown) < len(groups):
             rest = groups[len(shown):]
-            cost = sum((g.figures.cost_usd for g in rest), Decimal(0))
-            text.append(f"\n+{len(rest)} more models ({usd(cost)})", style=p.dim)
+            folded = sum((g.figures.cost_usd for g in rest), Decimal(0))
+            text.append(f"\n+{len(rest)} more models ({usd(folded)})", style=p.dim)
         if routes:
             text.append("\n")
             label = route_label(total_cost)
