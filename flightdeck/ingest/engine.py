@@ -11,6 +11,7 @@ thousands of events a second are being ingested.
 from __future__ import annotations
 
 import os
+import stat
 import threading
 import time
 from collections import deque
@@ -22,7 +23,15 @@ from typing import TYPE_CHECKING
 
 from flightdeck.core.aggregate import Aggregator
 from flightdeck.core.control import append_command, new_command, sidecar_path
-from flightdeck.core.events import KIND_LLM_CALL, KIND_SIGNAL_ACK, Command, Event, Rejected, encode_event
+from flightdeck.core.events import (
+    KIND_LLM_CALL,
+    KIND_SIGNAL_ACK,
+    Command,
+    Event,
+    Rejected,
+    decode_command,
+    encode_event,
+)
 from flightdeck.core.snapshot import AlertRow, Snapshot, SourceStatus
 from flightdeck.ingest.formats import FLIGHTDECK_V1, FileFormat
 from flightdeck.ingest.tail import Follower, PollResult, Tailer
@@ -69,6 +78,40 @@ def parse_filter(text: str | None) -> Callable[[Event], bool] | None:
     return _Filter(None, text.lower())
 
 
+SIDECAR_TAIL = 256 * 1024  # bytes of a sidecar searched for a command's origin
+
+
+def origin_in_sidecar(telemetry: str, ref: str) -> str | None:
+    """The ``origin`` of command ``ref`` in ``telemetry``'s sidecar, if it is there (read-only).
+
+    Only a regular file is read (opened non-blocking, so a FIFO at the path
+    cannot stall ingest), and only its last SIDECAR_TAIL bytes.
+    """
+    path = sidecar_path(telemetry)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        start = max(st.st_size - SIDECAR_TAIL, 0)
+        data = os.pread(fd, st.st_size - start, start)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    needle = f'"id":"{ref}"'.encode()
+    for line in reversed(data.split(b"\n")):
+        if needle in line:
+            try:
+                return decode_command(line).origin
+            except ValueError:
+                return None
+    return None
+
+
 class Engine:
     def __init__(
         self,
@@ -105,6 +148,7 @@ class Engine:
         self._tracker = LiveTracker(clock)
         self._rereading = False
         self._agent_sources: dict[tuple[str, str | None], tuple[str, bool]] = {}
+        self._tracker.origin_lookup = origin_in_sidecar
         self._control_clients: dict[str, Connection] = {}  # command id -> the control client that sent it
         self._last_event_wall: float | None = None
         self._backfilling = bool(paths)

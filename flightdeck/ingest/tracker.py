@@ -124,6 +124,9 @@ class LiveTracker:
         self._hashes: OrderedDict[str, int] = OrderedDict()
         self._rate: deque[tuple[float, int]] = deque(maxlen=10_000)
         self._seen = SeenIds()  # so an event read again (after a filter change) is observed once
+        # Who sent a command this monitor did not send (`flightdeck pause`, another monitor):
+        # given the agent's source file and the command id, its origin, or None.
+        self.origin_lookup: Callable[[str, str], str | None] | None = None
         self.predicate: Callable[[Event], bool] | None = None
         self.reset_view(None)
 
@@ -261,6 +264,14 @@ class LiveTracker:
             return self._origins[ref]
         if ref.startswith("l-"):  # the recorder's own commands: its guardrails, or rec.pause()
             return f"rule:{agent.last_pause_alert}" if agent.last_pause_alert else "agent"
+        lookup = self.origin_lookup
+        if lookup is not None and agent.source:
+            try:
+                found = lookup(agent.source, ref)
+            except Exception:  # a sidecar we cannot read only costs the name
+                found = None
+            if found:
+                return found
         return "another monitor or the shell"
 
     # -- output -------------------------------------------------------------------

@@ -131,6 +131,15 @@ def test_who_paused_it_the_agents_rule_or_our_key(tmp_path: Path) -> None:
                    agent="b"))
     eng.backfill()
     assert row_of(eng.snapshot(), "b").paused_by == "another monitor or the shell"
+    # `flightdeck pause run.jsonl` wrote this one: its origin is read back from the sidecar.
+    from flightdeck.core.control import append_command, new_command, sidecar_path
+
+    shell = new_command("pause", origin="shell")
+    append_command(sidecar_path(path), shell)
+    write(path, ev("signal_ack", 3004.0, ref=shell.id, cmd="pause", state={"paused": True, "models": {}},
+                   agent="c"))
+    eng.backfill()
+    assert row_of(eng.snapshot(), "c").paused_by == "shell"
 
 
 def test_an_agent_cli_log_is_watch_only(tmp_path: Path) -> None:
