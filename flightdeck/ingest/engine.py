@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from flightdeck.core.aggregate import Aggregator
 from flightdeck.core.control import append_command, new_command, sidecar_path
+from flightdeck.core.dedupe import SeenIds
 from flightdeck.core.events import (
     KIND_LLM_CALL,
     KIND_SIGNAL_ACK,
@@ -147,6 +148,7 @@ class Engine:
         # and reads the history again, does not measure them again.
         self._tracker = LiveTracker(clock)
         self._rereading = False
+        self._reread_seen: SeenIds | None = None  # during a re-read: the ids counted before it
         self._agent_sources: dict[tuple[str, str | None], tuple[str, bool]] = {}
         self._tracker.origin_lookup = origin_in_sidecar
         self._control_clients: dict[str, Connection] = {}  # command id -> the control client that sent it
@@ -311,9 +313,12 @@ class Engine:
     def _note_sources(self, events: list[Event], first: int, source: str, watch_only: bool) -> None:
         """Remember which file each new agent was read from, and whether it can be steered."""
         known = self._agent_sources
+        last = None
         for i in range(first, len(events)):
             ev = events[i]
-            key = (ev.run, ev.agent)
+            if (ev.run, ev.agent) == last:
+                continue  # a log is mostly one agent's lines in a row
+            last = key = (ev.run, ev.agent)
             if key not in known and len(known) < 10_000:
                 known[key] = (source, watch_only)
 
@@ -331,11 +336,15 @@ class Engine:
                 counted = agg.add_many(chunk)  # the events that were not duplicates
                 tracker = self._tracker
                 tracker.view(counted)
-                # While re-reading for a new filter, only lines that arrived
-                # since are new to the tracker (it skips the ids it has seen):
-                # those are live.
-                tracker.observe(counted, sources=self._agent_sources, socket=socket,
-                                live=self._rereading or not history)
+                old = self._reread_seen
+                if old is None:
+                    tracker.observe(counted, sources=self._agent_sources, socket=socket, live=not history)
+                else:
+                    # Re-reading for a new filter: only what the aggregator before it had
+                    # not counted is new to the tracker (lines written since): those are live.
+                    fresh = [ev for ev in counted if ev.id not in old]
+                    if fresh:
+                        tracker.observe(fresh, sources=self._agent_sources, socket=socket, live=True)
                 if rules is not None:  # rules see each call once, as the aggregator does
                     for ev in counted:
                         for firing in rules.observe(ev):
@@ -516,6 +525,10 @@ class Engine:
         with self._lock:
             self._filter_text = text
             self._note_sent()
+            if self._tailer is not None and self._reread_seen is None:
+                # The files are read again: what the old aggregator counted is not new.
+                # (A second change during a re-read keeps the first's ids.)
+                self._reread_seen = self._agg.seen
             fresh = self._new_aggregator(predicate)
             self._tracker.reset_view(predicate)
             self._tracker.view(fresh.add_many(list(self._socket_events)))
@@ -550,3 +563,4 @@ class Engine:
             self.backfill()
         finally:
             self._rereading = False
+            self._reread_seen = None

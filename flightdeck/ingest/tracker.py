@@ -17,6 +17,7 @@ or of the wrong type is left out of what is shown.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections import OrderedDict, deque
@@ -24,7 +25,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 
-from flightdeck.core.dedupe import SeenIds
 from flightdeck.core.events import (
     KIND_ALERT,
     KIND_LLM_CALL,
@@ -121,9 +121,8 @@ class LiveTracker:
         self._commands: OrderedDict[str, ControlRow] = OrderedDict()
         self._origins: dict[str, str] = {}  # command id -> origin, for acks of commands we sent
         self._agents: dict[tuple[str, str | None], _Agent] = {}
-        self._hashes: OrderedDict[str, int] = OrderedDict()
+        self._hashes: dict[str, int] = {}
         self._rate: deque[tuple[float, int]] = deque(maxlen=10_000)
-        self._seen = SeenIds()  # so an event read again (after a filter change) is observed once
         # Who sent a command this monitor did not send (`flightdeck pause`, another monitor):
         # given the agent's source file and the command id, its origin, or None.
         self.origin_lookup: Callable[[str, str], str | None] | None = None
@@ -135,22 +134,25 @@ class LiveTracker:
     def reset_view(self, predicate: Callable[[Event], bool] | None) -> None:
         """A new filter: forget the filtered rows; the engine feeds the history again."""
         self.predicate = predicate
-        self._recent: deque[tuple[Event, Decimal | None]] = deque(maxlen=RECENT_CALLS)
+        self._recent: deque[Event] = deque(maxlen=RECENT_CALLS)
         self._stage_bins: dict[int, dict[str, list[float]]] = {}
         self._fine: dict[int, _SecondBin] = {}
 
     def view(self, events: Iterable[Event]) -> None:
-        """Feed the filtered rows (calls table, stage windows, fine charts) only: a re-read."""
+        """Feed the rows that follow the filter: the calls table, stage windows, fine charts."""
+        predicate = self.predicate
+        # Only the last quarter hour feeds the windows and charts: a long history
+        # read at start only passes through the calls table's bounded deque.
+        horizon = self.clock() - max(max(STAGE_WINDOWS), FINE_KEEP_SECONDS)
+        recent = self._recent
         for ev in events:
-            if ev.kind == KIND_LLM_CALL and (self.predicate is None or self.predicate(ev)):
-                self._view_call(ev)
+            if ev.kind == KIND_LLM_CALL and (predicate is None or predicate(ev)):
+                recent.append(ev)
+                ts = ev.ts
+                if isinstance(ts, float) and ts > horizon:
+                    self._view_call(ev, ts)
 
-    def _view_call(self, ev: Event) -> None:
-        cost = _decimal(ev.cost_usd)
-        self._recent.append((ev, cost))
-        ts = ev.ts if isinstance(ev.ts, float) else None
-        if ts is None:
-            return
+    def _view_call(self, ev: Event, ts: float) -> None:
         second = int(ts)
         lat = ev.latency_ms
         if lat is not None:
@@ -166,6 +168,7 @@ class LiveTracker:
         if fine is None:
             fine = self._fine[second] = _SecondBin()
         fine.calls += 1
+        cost = _decimal(ev.cost_usd)
         if cost is not None:
             fine.cost += cost
         u = ev.usage
@@ -190,7 +193,7 @@ class LiveTracker:
     def observe(self, events: Iterable[Event], *,
                 sources: dict[tuple[str, str | None], tuple[str, bool]] | None = None,
                 socket: bool = False, live: bool = True) -> None:
-        """Every event, counted the first time it is read. ``live`` is False while reading history.
+        """Every event the first time it is read (the caller passes each once). ``live`` is False for history.
 
         Acks read from history are not round trips this monitor can time, and
         history does not count towards the arrival rate. ``sources`` maps an
@@ -198,38 +201,52 @@ class LiveTracker:
         """
         n = 0
         wall = self.clock()
-        seen_add = self._seen.add
+        agents = self._agents
+        hashes = self._hashes
+        last_key: tuple[str, str | None] | None = None
+        agent: _Agent | None = None
+        # The hot path (a call from the same agent as the line before) is a few
+        # attribute reads: a monitor backfills millions of these.
         for ev in events:
-            if not seen_add(ev.id):
-                continue
             n += 1
-            where = sources.get((ev.run, ev.agent)) if sources else None
-            source, watch_only = where if where else ("socket" if socket else "", False)
-            self._agent_event(ev, source, watch_only, socket, live, wall)
-            if ev.kind == KIND_LLM_CALL and ev.prompt_hash:
-                self._count_hash(ev.prompt_hash)
+            key = (ev.run, ev.agent)
+            if key != last_key:
+                last_key = key
+                agent = agents.get(key)
+                if agent is None:
+                    agent = self._new_agent(ev, sources, socket, wall)
+                elif socket:
+                    agent.socket = True
+            if agent is None:
+                continue  # past MAX_AGENTS
+            ts = ev.ts if type(ev.ts) is float else wall
+            if ts > agent.last_ts:
+                agent.last_ts = ts
+            if ev.kind == KIND_LLM_CALL:
+                digest = ev.prompt_hash
+                if digest:
+                    hashes[digest] = hashes.get(digest, 0) + 1
+            else:
+                self._other_event(agent, ev, ts, live)
+        if len(hashes) > MAX_HASHES:
+            # Forget the tenth first seen longest ago (a dict keeps insertion order).
+            for old in list(itertools.islice(hashes, MAX_HASHES // 10)):
+                del hashes[old]
         if live and n:
             self._rate.append((time.time(), n))
 
-    def _count_hash(self, digest: str) -> None:
-        hashes = self._hashes
-        hashes[digest] = hashes.get(digest, 0) + 1
-        hashes.move_to_end(digest)
-        if len(hashes) > MAX_HASHES:
-            hashes.popitem(last=False)
+    def _new_agent(self, ev: Event, sources: dict[tuple[str, str | None], tuple[str, bool]] | None,
+                   socket: bool, wall: float) -> _Agent | None:
+        if len(self._agents) >= MAX_AGENTS:
+            return None
+        where = sources.get((ev.run, ev.agent)) if sources else None
+        source, watch_only = where if where else ("socket" if socket else "", False)
+        ts = ev.ts if type(ev.ts) is float else wall
+        agent = self._agents[(ev.run, ev.agent)] = _Agent(run=ev.run, agent=ev.agent, source=source,
+                                                          watch_only=watch_only, socket=socket, last_ts=ts)
+        return agent
 
-    def _agent_event(self, ev: Event, source: str, watch_only: bool, socket: bool, live: bool,
-                     wall: float) -> None:
-        ts = ev.ts if isinstance(ev.ts, float) else wall
-        key = (ev.run, ev.agent)
-        agent = self._agents.get(key)
-        if agent is None:
-            if len(self._agents) >= MAX_AGENTS:
-                return
-            agent = self._agents[key] = _Agent(run=ev.run, agent=ev.agent, source=source,
-                                              watch_only=watch_only, socket=socket, last_ts=ts)
-        agent.last_ts = max(agent.last_ts, ts)
-        agent.socket = agent.socket or socket
+    def _other_event(self, agent: _Agent, ev: Event, ts: float, live: bool) -> None:
         kind = ev.kind
         if kind == KIND_RUN_END:
             agent.ended_ts = ts
@@ -308,8 +325,8 @@ class LiveTracker:
 
     def recent(self) -> tuple[CallRow, ...]:
         hashes = self._hashes
-        return tuple(call_row(ev, cost, hashes.get(ev.prompt_hash, 0) if ev.prompt_hash else 0)
-                     for ev, cost in self._recent)
+        return tuple(call_row(ev, _decimal(ev.cost_usd), hashes.get(ev.prompt_hash, 0) if ev.prompt_hash else 0)
+                     for ev in self._recent)
 
     def stage_windows(self, now: float) -> dict[int, StageWindow]:
         """Mean stages per step name over each of STAGE_WINDOWS seconds up to ``now``."""
