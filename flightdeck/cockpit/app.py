@@ -17,7 +17,6 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid
 from textual.screen import Screen
-from textual.theme import BUILTIN_THEMES
 from textual.widgets import Footer
 
 from flightdeck.cockpit.feed import Feed
@@ -28,7 +27,14 @@ from flightdeck.cockpit.screens.calls import CallsScreen
 from flightdeck.cockpit.screens.filter import FilterScreen
 from flightdeck.cockpit.screens.help import HelpScreen
 from flightdeck.cockpit.screens.theme_picker import ThemePicker
-from flightdeck.cockpit.themes import DEFAULT_THEME, THEME_PREFIX, load_themes, palette_for, resolve_name
+from flightdeck.cockpit.themes import (
+    DEFAULT_THEME,
+    THEME_PREFIX,
+    load_themes,
+    palette_for,
+    resolve_name,
+    unknown_theme,
+)
 from flightdeck.cockpit.widgets.alerts import AlertsPanel
 from flightdeck.cockpit.widgets.base import CommandStatus, Panel, View
 from flightdeck.cockpit.widgets.cache import CachePanel
@@ -326,10 +332,9 @@ class FlightdeckApp(App[int]):
 def run_cockpit(feed: Feed, *, theme: str | None = None) -> int:
     """Run the monitor in the terminal until the user quits; the exit status."""
     if theme is not None:
-        ours = load_themes().themes
-        if resolve_name(theme, set(ours) | set(BUILTIN_THEMES)) is None:
-            available = ", ".join(sorted(n.removeprefix(THEME_PREFIX) for n in ours))
-            print(f"flightdeck: unknown theme {theme!r}; available: {available}", file=sys.stderr)
+        problem = unknown_theme(theme)
+        if problem is not None:
+            print(f"flightdeck: {problem}", file=sys.stderr)
             return 2
     app = FlightdeckApp(feed, theme=theme)
     app.run()

@@ -124,6 +124,17 @@ def resolve_name(name: str, available: Collection[str]) -> str | None:
     return prefixed if prefixed in available else None
 
 
+def unknown_theme(name: str) -> str | None:
+    """Why ``--theme name`` cannot be used (it names no theme), or None when it can."""
+    from textual.theme import BUILTIN_THEMES
+
+    ours = load_themes().themes
+    if resolve_name(name, set(ours) | set(BUILTIN_THEMES)) is not None:
+        return None
+    available = ", ".join(sorted(n.removeprefix(THEME_PREFIX) for n in ours))
+    return f"unknown theme {name!r}; available: {available}"
+
+
 def palette_for(theme: Theme | None) -> Palette:
     """The panel colours of a theme; Textual's own themes fall back to success/warning/error."""
     if theme is None:

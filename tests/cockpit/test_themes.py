@@ -74,3 +74,12 @@ def test_resolve_name_accepts_short_names() -> None:
     assert resolve_name("dark", names) == "flightdeck-dark"
     assert resolve_name("nord", names) == "nord"
     assert resolve_name("nope", names) is None
+
+
+def test_tail_theme_nope_exits_2_before_opening_anything(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from flightdeck.cli import main
+
+    sock = tmp_path / "s" / "fd.sock"
+    assert main(["tail", "--socket", str(sock), "--theme", "nope"]) == 2
+    assert "unknown theme 'nope'; available: dark, high-contrast, light" in capsys.readouterr().err
+    assert not sock.exists() and not sock.parent.exists()  # nothing was bound
