@@ -142,3 +142,12 @@ async def test_p_on_watch_only_agents_says_why_it_cannot() -> None:
         assert feed.sent == []
         messages = [n.message for n in app._notifications]
         assert any(m.startswith("cannot pause: 1 agent is only watched (read from ~/.claude/") for m in messages)
+
+
+async def test_at_80x24_the_spend_panel_keeps_its_budget_and_unpriced_warning() -> None:
+    app = FlightdeckApp(FakeFeed(sample_snapshot()), clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        assert "▲ 126 unpriced calls not in totals" in text and "$1.62/$2.00 10m" in text
+        assert "peak $0.3300/min" in text and "run $18.80" in text
