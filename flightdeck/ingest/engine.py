@@ -323,8 +323,12 @@ class Engine:
                 known[key] = (source, watch_only)
 
     def _count(self, events: list[Event], rejects: list[Rejected], *, history: bool,
-               socket: bool = False) -> None:
+               socket: bool = False, source: tuple[str, bool] | None = None) -> None:
+        """Count a batch. ``source`` is (where, watch_only) for agents first seen in it, for
+        sources other than files (an OTLP receiver passes ("otlp", True): it cannot steer them)."""
         firings: list[tuple[Event, Firing]] = []
+        if source is not None:
+            self._note_sources(events, 0, *source)
         # The lock is held for LOCK_CHUNK events at a time, so send() and
         # snapshot() on other threads wait milliseconds, not a whole read.
         for start in range(0, max(len(events), 1), LOCK_CHUNK):

@@ -229,3 +229,10 @@ def test_a_monitor_rule_steers_the_agent_that_tripped_it_not_the_fleet(tmp_path:
     by_origin = {c.origin: c for c in got}
     assert by_origin["rule:loop"].target == {"run": "r-1", "agent": "looper"}
     assert by_origin["rule:spend"].target is None  # a spend limit covers everything counted
+
+
+def test_a_receiver_can_mark_its_agents_watch_only() -> None:
+    eng = Engine()
+    eng._count([llm(time.time(), agent="otel-agent")], [], history=False, source=("otlp 127.0.0.1:4318", True))
+    row = row_of(eng.snapshot(), "otel-agent")
+    assert row.watch_only and row.source == "otlp 127.0.0.1:4318"
