@@ -106,7 +106,7 @@ async def test_compact_layout_folds_alerts_into_events() -> None:
         assert "cost by model claude-3-5-sonnet 98% · gpt-4o-mini 2% · llama3.1:8b unpriced" in text
         assert "spend: spend $2.31 in 10m > $2.00 (agent)" in text
         assert "downgrade by key acked in 42 ms" in text
-        assert "newest 2 alerts/commands, +3 earlier" in text  # said, not dropped silently
+        assert "newest alerts and commands held above (+3 earlier)" in text  # said, not dropped silently
     app = FlightdeckApp(FakeFeed(sample_snapshot()), clock=fixed_clock)
     async with app.run_test(size=(100, 44)) as pilot:  # narrow but tall: TTFT and models return
         await pilot.pause()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from flightdeck.cockpit.format import Level, Palette, clean, clock_time, count, ms, plural, shorten, usd
+from flightdeck.cockpit.format import Level, Palette, clean, clock_time, count, ms, shorten, usd
 from flightdeck.cockpit.phrases import MergedAlert, alert_text, merge_alerts
 from flightdeck.cockpit.widgets.base import Panel, View
 from flightdeck.core.snapshot import CallRow, ControlRow, Snapshot
@@ -132,10 +132,10 @@ class EventsPanel(Panel):
         others = steering + rejects
         hidden = len(others) - len(pinned)
         title = self.TITLE
-        if others:
-            title += f" · newest {plural(len(pinned), 'alert')}/commands"
+        if pinned:
+            title += " · newest alerts and commands held above"
             if hidden:
-                title += f", +{hidden} earlier"
+                title += f" (+{hidden} earlier)"
         self.border_title = title
         lines = [money_line(snap, width, p), *pinned]
         room = max(height - len(lines), 0)
