@@ -116,3 +116,24 @@ async def test_a_hostile_model_name_is_literal_in_the_table() -> None:
         await pilot.press("c")
         await pilot.pause()
         assert "[blink]evil[/blink]\\x1b[31m" in screen_text(app)
+
+
+async def test_the_table_follows_new_calls_and_keeps_the_cursor_on_its_call() -> None:
+    snap = sample_snapshot()
+    feed = FakeFeed(snap)
+    app = FlightdeckApp(feed, clock=fixed_clock, refresh_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CallsScreen)
+        table = screen.query_one(DataTable)
+        table.move_cursor(row=5)
+        chosen = screen.selected()
+        assert chosen is not None
+        newer = replace(snap.recent[-1], id="0a1b2c3d4e5f-ff", ts=snap.now + 1)
+        feed.push(replace(snap, recent=(*snap.recent, newer)))
+        await pilot.pause(0.3)
+        assert table.row_count == 31 and screen.rows[0].id == "0a1b2c3d4e5f-ff"  # newest first
+        assert screen.selected() == chosen  # the cursor moved with its call
