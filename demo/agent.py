@@ -211,6 +211,8 @@ class Agent:
         self.compact_next = False
         self.prefer_fast_planner = False
         self.loop_at = REFLECTION_LOOP_AT
+        self.slow_store = SLOW_VECTOR_STORE
+        self.cache_bust = CACHE_BUST
 
     # Guardrail callbacks, registered with the Recorder.
     def on_alert(self, firing: Firing) -> None:
@@ -224,11 +226,11 @@ class Agent:
     # -- one iteration of the loop --------------------------------------------------
     def step(self, i: int) -> None:
         self.check_own_numbers(i)
-        if i in CACHE_BUST:
+        if i in self.cache_bust:
             # The incident: someone put the current time into the system prompt, so
             # its prefix is new on every call and the prompt cache never hits.
             self.prompt_version = f"v2-{i}"
-        elif i == CACHE_BUST.stop:
+        elif self.cache_bust and i == self.cache_bust.stop:
             self.prompt_version = "v3"
         self.plan(i)
         self.act(i)
@@ -341,7 +343,7 @@ class Agent:
 
     # -- helpers ----------------------------------------------------------------------------
     def vector_lookup_seconds(self, i: int) -> float:
-        if i in SLOW_VECTOR_STORE:  # the incident: the vector store is degraded
+        if i in self.slow_store:  # the incident: the vector store is degraded
             return self.rng.uniform(2.5, 4.0)
         return self.rng.lognormvariate(math.log(0.06), 0.3)
 
@@ -371,7 +373,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--loop-at", type=int, default=REFLECTION_LOOP_AT, metavar="N",
                     help=f"iteration of the self-reflection loop incident (default {REFLECTION_LOOP_AT}; -1: none)")
+    ap.add_argument("--slow-store-at", type=int, default=SLOW_VECTOR_STORE.start, metavar="N",
+                    help=f"first of the {len(SLOW_VECTOR_STORE)} iterations with a slow vector store "
+                         f"(default {SLOW_VECTOR_STORE.start}; -1: none)")
+    ap.add_argument("--cache-bust-at", type=int, default=CACHE_BUST.start, metavar="N",
+                    help=f"first of the {len(CACHE_BUST)} iterations whose prompt busts the cache "
+                         f"(default {CACHE_BUST.start}; -1: none)")
     return ap.parse_args(argv)
+
+
+def _incident(start: int, length: int) -> range:
+    return range(start, start + length) if start >= 0 else range(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -399,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     agent = Agent(rec, SimulatedProviders(clock, rng), clock, rng, quiet=args.quiet)
     agent.loop_at = args.loop_at
+    agent.slow_store = _incident(args.slow_store_at, len(SLOW_VECTOR_STORE))
+    agent.cache_bust = _incident(args.cache_bust_at, len(CACHE_BUST))
     try:
         i = 0
         while args.steps <= 0 or i < args.steps:

@@ -65,11 +65,40 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the monitor beside a simulated agent, nothing to set up")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--out", metavar="FILE", help="keep the agent's log here")
-    demo.add_argument("--headless", action="store_true", help="run only the agent (watch it with `flightdeck tail FILE`)")
+    demo.add_argument("--headless", action="store_true",
+                      help="run only the agent (watch it with `flightdeck tail FILE`)")
     demo.add_argument("--speed", type=float, default=1.0, help="run simulated time this many times faster")
     demo.add_argument("--steps", type=int, default=0, help="stop the agent after N loop iterations (0: run until quit)")
     demo.add_argument("--theme", metavar="NAME")
+    demo.add_argument("--agents", type=int, default=3, metavar="N",
+                      help="simulated agents side by side, each with its own early incident (1-3, default 3)")
+    _control_parsers(sub)
     return parser
+
+
+def _control_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """pause / resume / downgrade / restore: one command each, run by ``commands.control``."""
+    helps = {
+        "pause": "pause an agent (before its next model call) and wait for its ack",
+        "resume": "resume a paused agent and wait for its ack",
+        "downgrade": "step an agent's models down (its ladder, or --to A=B) and wait for its ack",
+        "restore": "return an agent to the models it asked for and wait for its ack",
+    }
+    for name, text in helps.items():
+        p = sub.add_parser(name, help=text)
+        p.set_defaults(command="control", control_cmd=name)
+        p.add_argument("path", nargs="?", metavar="PATH",
+                       help="the agent's telemetry file (the command goes to PATH.control)")
+        p.add_argument("--socket", metavar="PATH", help="send through the monitor serving this socket")
+        who = p.add_mutually_exclusive_group()
+        who.add_argument("--run", metavar="R", help="only the agents of this run")
+        who.add_argument("--agent", metavar="A", help="only this agent")
+        p.add_argument("--wait", type=float, default=5.0, metavar="S",
+                       help="seconds to wait for the ack (default 5); exit 4 without one")
+        p.add_argument("--reason", metavar="TEXT", help="why: shown by the agent and the cockpit")
+        if name == "downgrade":
+            p.add_argument("--to", action="append", default=[], metavar="A=B",
+                           help="use model B where the agent uses A (repeatable); default: one rung down its ladder")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

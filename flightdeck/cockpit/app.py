@@ -17,16 +17,24 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid
 from textual.screen import Screen
-from textual.theme import BUILTIN_THEMES
 from textual.widgets import Footer
 
 from flightdeck.cockpit.feed import Feed
-from flightdeck.cockpit.format import Palette, clean
+from flightdeck.cockpit.format import Palette, clean, plural
 from flightdeck.cockpit.puller import SnapshotPuller
+from flightdeck.cockpit.screens.call_detail import CallDetailScreen
+from flightdeck.cockpit.screens.calls import CallsScreen
 from flightdeck.cockpit.screens.filter import FilterScreen
 from flightdeck.cockpit.screens.help import HelpScreen
 from flightdeck.cockpit.screens.theme_picker import ThemePicker
-from flightdeck.cockpit.themes import DEFAULT_THEME, THEME_PREFIX, load_themes, palette_for, resolve_name
+from flightdeck.cockpit.themes import (
+    DEFAULT_THEME,
+    THEME_PREFIX,
+    load_themes,
+    palette_for,
+    resolve_name,
+    unknown_theme,
+)
 from flightdeck.cockpit.widgets.alerts import AlertsPanel
 from flightdeck.cockpit.widgets.base import CommandStatus, Panel, View
 from flightdeck.cockpit.widgets.cache import CachePanel
@@ -37,7 +45,7 @@ from flightdeck.cockpit.widgets.spend import SpendPanel
 from flightdeck.cockpit.widgets.stages import StagesPanel
 from flightdeck.cockpit.widgets.ttft import TtftPanel
 from flightdeck.core.events import Command
-from flightdeck.core.snapshot import Snapshot
+from flightdeck.core.snapshot import AGENT_PAUSED, Snapshot
 
 # Below WIDE columns or SHORT rows the compact layout shows header, spend,
 # cache, stages and events; the rest collapses (the events panel then carries
@@ -50,13 +58,17 @@ TALL = 40
 KEYS: list[tuple[str, str, str, str]] = [
     ("p", "toggle_pause", "Pause", "pause the agent, or resume it if paused"),
     ("d", "downgrade", "Downgrade", "step models one rung down the agent's ladder"),
-    ("u", "restore", "Undo", "return to the models the agent asked for"),
+    ("u", "restore", "Restore", "undo downgrades: return to the models the agent asked for"),
+    ("c", "calls", "Calls", "the calls table: sort, filter, enter opens a call"),
+    ("w", "stage_window", "Window", "the stages panel's window: 5m, 15m, 1m, the whole run"),
     ("space", "freeze", "Freeze", "hold the display still while ingest goes on"),
     ("slash", "filter", "Filter", "show only an agent, run, model or step"),
     ("t", "pick_theme", "Theme", "choose a colour theme"),
     ("question_mark", "help", "Keys", "show every key"),
     ("q", "quit", "Quit", "leave the cockpit (the agent keeps running)"),
 ]
+FOOTER_HIDDEN = frozenset({"freeze", "pick_theme", "stage_window"})
+STAGE_WINDOWS = (300, 900, 60, 0)  # w cycles these; 0 is the whole run
 
 
 class FlightdeckApp(App[int]):
@@ -66,7 +78,8 @@ class FlightdeckApp(App[int]):
     CSS_PATH = "cockpit.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (SHORT, "-mid"), (TALL, "-tall")]
-    BINDINGS = [Binding(key, action, label, show=True) for key, action, label, _ in KEYS]
+    # The footer must fit 80 columns: the rarer keys are in ? and the palette only.
+    BINDINGS = [Binding(key, action, label, show=action not in FOOTER_HIDDEN) for key, action, label, _ in KEYS]
     ENABLE_COMMAND_PALETTE = True
 
     def __init__(
@@ -90,6 +103,7 @@ class FlightdeckApp(App[int]):
         self.feed_error: str | None = None
         self.start_error: str | None = None
         self.ticks = 0
+        self.stage_window = STAGE_WINDOWS[0]
         self.puller = SnapshotPuller(feed, refresh_interval)
         self._drawn: tuple[object, ...] = ()
         loaded = load_themes(theme_dirs)
@@ -183,6 +197,7 @@ class FlightdeckApp(App[int]):
             filter_text=self.filter_text,
             command=self.command_status(live),
             feed_error=self.feed_error,
+            stage_window=self.stage_window,
         )
 
     def refresh_panels(self) -> None:
@@ -196,7 +211,7 @@ class FlightdeckApp(App[int]):
         view = self.current_view()
         # Snapshots compared by identity (a new one is a new object); the rest by value.
         drawn = (view.snap, view.live, view.compact, view.frozen, view.filter_text,
-                 view.command, view.palette, self.size)
+                 view.command, view.palette, self.size, view.stage_window)
         header_only = len(self._drawn) == len(drawn) and all(
             (a is b) if i < 2 else (a == b) for i, (a, b) in enumerate(zip(drawn, self._drawn))
         )
@@ -219,9 +234,11 @@ class FlightdeckApp(App[int]):
         """Paused as the agents last said, or as our own unacknowledged command will make them."""
         live = self.live
         cmd, status = self.last_command, self.command_status(live) if live else None
-        if cmd is not None and cmd.cmd in ("pause", "resume") and status is not None:
-            if status.error is None and status.ack_ms is None and not status.ack_message:
-                return cmd.cmd == "pause"
+        if (cmd is not None and cmd.cmd in ("pause", "resume") and status is not None
+                and status.error is None and status.ack_ms is None and not status.ack_message):
+            return cmd.cmd == "pause"
+        if live and live.agent_rows:
+            return any(a.status == AGENT_PAUSED for a in live.agent_rows)
         return bool(live and any(a.paused for a in live.agents))
 
     def _send(self, cmd: str) -> None:
@@ -235,18 +252,44 @@ class FlightdeckApp(App[int]):
         self.refresh_header()
         self.puller.wake()  # the command row (and soon its ack) shows without waiting a tick
 
+    def _steerable(self, cmd: str) -> bool:
+        """False (and says why) when every agent is watch-only: nothing could obey ``cmd``."""
+        rows = self.live.agent_rows if self.live else ()
+        watch = [r for r in rows if r.watch_only]
+        if rows and len(watch) == len(rows):
+            where = clean(watch[0].source or "its log")
+            self.notify(f"cannot {cmd}: {plural(len(watch), 'agent is', 'agents are')} only watched "
+                        f"(read from {where}). An agent CLI's own log or an OTLP sender has no control "
+                        "channel; steer an agent that writes through flightdeck's Recorder.",
+                        title="watch-only", severity="warning", markup=False, timeout=8)
+            return False
+        return True
+
     def action_toggle_pause(self) -> None:
-        self._send("resume" if self._agents_paused() else "pause")
+        cmd = "resume" if self._agents_paused() else "pause"
+        if self._steerable(cmd):
+            self._send(cmd)
 
     def action_downgrade(self) -> None:
-        self._send("downgrade")
+        if self._steerable("downgrade"):
+            self._send("downgrade")
 
     def action_restore(self) -> None:
-        self._send("restore")
+        if self._steerable("restore"):
+            self._send("restore")
 
     def action_freeze(self) -> None:
         self.frozen = None if self.frozen is not None else self._pull()
         self.refresh_panels()
+
+    def action_stage_window(self) -> None:
+        self.stage_window = STAGE_WINDOWS[(STAGE_WINDOWS.index(self.stage_window) + 1) % len(STAGE_WINDOWS)]
+        self.refresh_panels()
+
+    def action_calls(self) -> None:
+        if isinstance(self.screen, (CallsScreen, CallDetailScreen)):
+            return  # already digging: c does not stack another table
+        self.push_screen(CallsScreen(lambda: self.frozen or self._pull(), self.refresh_interval))
 
     def action_filter(self) -> None:
         self.push_screen(FilterScreen(self.filter_text), self._apply_filter)
@@ -280,7 +323,8 @@ class FlightdeckApp(App[int]):
                 continue
             yield SystemCommand(f"{label} ({key})", detail, getattr(self, f"action_{action}"))
         for name in self.theme_names:
-            yield SystemCommand(f"Theme: {name.removeprefix(THEME_PREFIX)}", f"switch to {name}",
+            short = name.removeprefix(THEME_PREFIX)
+            yield SystemCommand(f"Theme: {short}", f"switch to the {short} theme",
                                 lambda n=name: self._apply_theme(n))
         yield from super().get_system_commands(screen)
 
@@ -288,10 +332,9 @@ class FlightdeckApp(App[int]):
 def run_cockpit(feed: Feed, *, theme: str | None = None) -> int:
     """Run the monitor in the terminal until the user quits; the exit status."""
     if theme is not None:
-        ours = load_themes().themes
-        if resolve_name(theme, set(ours) | set(BUILTIN_THEMES)) is None:
-            available = ", ".join(sorted(n.removeprefix(THEME_PREFIX) for n in ours))
-            print(f"flightdeck: unknown theme {theme!r}; available: {available}", file=sys.stderr)
+        problem = unknown_theme(theme)
+        if problem is not None:
+            print(f"flightdeck: {problem}", file=sys.stderr)
             return 2
     app = FlightdeckApp(feed, theme=theme)
     app.run()

@@ -37,20 +37,28 @@ def shorten(text: str, width: int) -> str:
 # ---------------------------------------------------------------- numbers
 
 _CENT = Decimal("0.01")
-_MILLI_CENT = Decimal("0.0001")
+_FOUR_PLACES = Decimal("0.0001")
+_DOLLAR = Decimal(1)
 
 
 def usd(amount: Decimal | None, *, unknown: str = "—") -> str:
-    """Dollars for a panel: 4 places under a cent, 2 places up to 10k, whole above."""
+    """Dollars, by one rule everywhere: 4 places under $1, 2 places to $10k, whole dollars above.
+
+    A non-zero amount too small for 4 places reads ``<$0.0001``, never ``$0.0000``.
+    """
     if amount is None:
         return unknown
     if amount == 0:
         return "$0.00"
-    if abs(amount) < _CENT:
-        return f"${amount.quantize(_MILLI_CENT, rounding=ROUND_HALF_UP)}"
-    if abs(amount) < 10_000:
-        return f"${amount.quantize(_CENT, rounding=ROUND_HALF_UP):,}"
-    return f"${amount.quantize(Decimal(1), rounding=ROUND_HALF_UP):,}"
+    sign = "-" if amount < 0 else ""
+    size = abs(amount)
+    if size < _FOUR_PLACES:
+        return f"<{sign}$0.0001"
+    if size < _DOLLAR:
+        return f"{sign}${size.quantize(_FOUR_PLACES, rounding=ROUND_HALF_UP)}"
+    if size < 10_000:
+        return f"{sign}${size.quantize(_CENT, rounding=ROUND_HALF_UP):,}"
+    return f"{sign}${size.quantize(_DOLLAR, rounding=ROUND_HALF_UP):,}"
 
 
 def count(n: int | float) -> str:
@@ -61,6 +69,11 @@ def count(n: int | float) -> str:
             scaled = value / limit
             return f"{scaled:.3g}{suffix}" if scaled < 100 else f"{scaled:.0f}{suffix}"
     return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 call``, ``2 calls``, ``12.3k calls``: the count, compact, with the word agreeing."""
+    return f"{count(n)} {word if n == 1 else (words or word + 's')}"
 
 
 def ms(value: float | None) -> str:
@@ -155,6 +168,11 @@ def ttft_level(p90_ms: float | None) -> Level | None:
 
 # ---------------------------------------------------------------- charts
 
+
+def bin_label(seconds: int) -> str:
+    """``/5s``, ``/min``: what one bar of a chart stands for."""
+    return "/min" if seconds == 60 else f"/{seconds}s"
+
 _SPARK = "▁▂▃▄▅▆▇█"
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
 
@@ -173,7 +191,7 @@ def sparkline(values: Sequence[float | None], width: int) -> str:
         elif top <= 0:
             out.append(_SPARK[0])
         else:
-            index = int(round(value / top * (len(_SPARK) - 1)))
+            index = round(value / top * (len(_SPARK) - 1))
             out.append(_SPARK[min(max(index, 0), len(_SPARK) - 1)])
     return "".join(out).rjust(width)
 
@@ -183,7 +201,7 @@ def hbar(fraction: float, width: int) -> str:
     if width <= 0:
         return ""
     fraction = min(max(fraction, 0.0), 1.0)
-    eighths = int(round(fraction * width * 8))
+    eighths = round(fraction * width * 8)
     full, part = divmod(eighths, 8)
     bar = "█" * full + (_EIGHTHS[part] if part and full < width else "")
     return bar.ljust(width)

@@ -14,6 +14,9 @@ from pathlib import Path
 from flightdeck.core.control import append_command, new_command, sidecar_path
 from flightdeck.core.events import Command
 from flightdeck.core.snapshot import (
+    AGENT_PAUSED,
+    AGENT_RUNNING,
+    AgentRow,
     AgentState,
     AlertRow,
     Budget,
@@ -26,6 +29,7 @@ from flightdeck.core.snapshot import (
     Quantiles,
     Snapshot,
     SourceStatus,
+    StageWindow,
     Tokens,
     WindowFigures,
 )
@@ -65,7 +69,7 @@ def _window(seconds: int, calls: int, cost: str, burn: str, hit: float) -> Windo
 
 
 def sample_snapshot(now: float = FIXED_NOW, *, models: tuple[str, ...] = (), events: int = 1842,
-                    paused: bool = False) -> Snapshot:
+                    paused: bool = False, paused_by: str = "key") -> Snapshot:
     """A busy, realistic snapshot with fixed numbers. ``models`` adds extra model names."""
     model_names = ("claude-3-5-sonnet", "gpt-4o-mini", "llama3.1:8b", *models)
     by_model = tuple(
@@ -120,10 +124,32 @@ def sample_snapshot(now: float = FIXED_NOW, *, models: tuple[str, ...] = (), eve
             cost_status="unknown" if i % 3 == 2 else "priced",
             total_ms=900.0 + i * 45,
             error="RateLimitError: 429 Too Many Requests" if i == 25 else None,
+            id=f"0a1b2c3d4e5f-{i:x}",
+            step=100 + i,
+            stream=i % 3 != 1,
+            cache_write_tokens=400,
+            cache_write_1h_tokens=100 if i % 3 == 0 else 0,
+            reasoning_tokens=40 if i % 3 == 1 else 0,
+            pre_ms=30.0 + i,
+            ttft_ms=400.0 + i * 10 if i % 3 != 1 else None,
+            gen_ms=420.0 + i * 20,
+            post_ms=50.0 + i * 5,
+            prompt_hash=f"sha256:{(i % 7):02x}c0ffee",
+            prompt_hash_seen=1 + (i % 7 == 3) * 3,
+            tags=(("team", "search"),) if i % 2 else (),
+            service_tier=("default", "flex", None)[i % 3],
+            price_source=("genai-prices anthropic/claude-3-5-sonnet", "genai-prices openai/gpt-4o-mini", None)[i % 3],
         )
         for i in range(30)
     )
     total = _figures(1842, "18.796400", hit=0.48, unpriced=126, saved="4.2100")
+    # The last five minutes: the vector store behind "plan" turned slow (pre), which the run's means hide.
+    last5 = (
+        Group("name", "plan", _figures(40, "0.9", stages=_stages(2600.0, 590.0, 2300.0, 20.0, 40))),
+        Group("name", "act", _figures(70, "0.5", stages=_stages(12.0, 290.0, 480.0, 1700.0, 70))),
+        Group("name", "reflect", _figures(60, "0.4", stages=_stages(20.0, 370.0, 900.0, 15.0, 60))),
+    )
+    stage_windows = {300: StageWindow(300, last5), 60: StageWindow(60, last5[:2]), 900: StageWindow(900, by_step)}
     return Snapshot(
         now=now,
         events=events,
@@ -143,8 +169,17 @@ def sample_snapshot(now: float = FIXED_NOW, *, models: tuple[str, ...] = (), eve
         series=series,
         projection=Projection(hour_end_usd=Decimal("19.1100"), day_end_usd=Decimal("412.5000")),
         recent=recent,
-        alerts=(AlertRow(ts=now - 30, rule="spend-10m", metric="spend_usd_10m", value=2.31, threshold=2.0,
-                         action="alert", source="agent", run="r-42", agent="researcher"),),
+        alerts=(
+            AlertRow(ts=now - 45, rule="cache", metric="cache_hit_rate", value=0.252986, threshold=0.3,
+                     action="alert", source="agent", run="r-42", agent="researcher",
+                     message="cache hit rate 25% over last 10 calls < 30%"),
+            AlertRow(ts=now - 44.5, rule="cache", metric="cache_hit_rate", value=0.252986, threshold=0.3,
+                     action="alert", source="monitor", run="r-42", agent="researcher",
+                     message="cache hit rate 25% over last 10 calls < 30%"),
+            AlertRow(ts=now - 30, rule="spend", metric="spend", value=2.31, threshold=2.0,
+                     action="alert", source="agent", run="r-42", agent="researcher",
+                     message="spend 2.31 USD in 10m > 2.00"),
+        ),
         commands=(ControlRow(id="c-1", cmd="downgrade", origin="key", sent_at=now - 20,
                              acked_at=now - 19.958, ack_ms=42.0),),
         agents=(
@@ -152,9 +187,16 @@ def sample_snapshot(now: float = FIXED_NOW, *, models: tuple[str, ...] = (), eve
                        models={"claude-3-5-sonnet": "claude-3-5-haiku"}),
             AgentState(run="r-42", agent="critic", paused=paused, models={}),
         ),
+        agent_rows=tuple(
+            AgentRow(run="r-42", agent=name, status=AGENT_PAUSED if paused else AGENT_RUNNING,
+                     since=now - 12 if paused else None, last_ts=now - 2,
+                     paused_by=paused_by if paused else None, source="run.jsonl")
+            for name in ("researcher", "critic")
+        ),
         recent_rejects=((now - 40, "bad usage.input_tokens", "Expected `int` >= 0, got `-5`"),
                         (now - 10, "not json", "malformed JSON at byte 17")),
         budget=Budget(limit_usd=Decimal("2.00"), seconds=600, spent_usd=Decimal("1.62")),
+        stage_windows=stage_windows,
         source=SourceStatus(description="run.jsonl", files=1, last_event_wall=now - 1,
                             events_per_second=31.0),
     )

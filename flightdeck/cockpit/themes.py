@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
@@ -91,7 +93,8 @@ def parse_theme(data: dict[str, object], *, default_name: str) -> Theme:
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ValueError(f"{key} must be a number")
             extra[key] = float(value)
-    return Theme(name=name.strip(), dark=dark, variables=dict(variables), **colours, **extra)
+    fields: dict[str, Any] = {**colours, **extra}  # checked above, field by field
+    return Theme(name=name.strip(), dark=dark, variables=dict(variables), **fields)
 
 
 def load_themes(dirs: list[Path] | None = None) -> ThemeLoad:
@@ -113,12 +116,23 @@ def load_themes(dirs: list[Path] | None = None) -> ThemeLoad:
     return result
 
 
-def resolve_name(name: str, available: set[str] | list[str]) -> str | None:
+def resolve_name(name: str, available: Collection[str]) -> str | None:
     """``dark`` finds ``flightdeck-dark``; an exact name always wins."""
     if name in available:
         return name
     prefixed = THEME_PREFIX + name
     return prefixed if prefixed in available else None
+
+
+def unknown_theme(name: str) -> str | None:
+    """Why ``--theme name`` cannot be used (it names no theme), or None when it can."""
+    from textual.theme import BUILTIN_THEMES
+
+    ours = load_themes().themes
+    if resolve_name(name, set(ours) | set(BUILTIN_THEMES)) is not None:
+        return None
+    available = ", ".join(sorted(n.removeprefix(THEME_PREFIX) for n in ours))
+    return f"unknown theme {name!r}; available: {available}"
 
 
 def palette_for(theme: Theme | None) -> Palette:

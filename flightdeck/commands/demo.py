@@ -31,9 +31,29 @@ def demo_dir() -> Path:
     raise FileNotFoundError("the demo agent (demo/agent.py) is not installed with this flightdeck")
 
 
-def agent_command(args: argparse.Namespace, out: Path, *, quiet: bool) -> list[str]:
-    cmd = [sys.executable, str(demo_dir() / "agent.py"), "--out", str(out),
-           "--seed", str(args.seed), "--speed", str(args.speed)]
+# The demo's fleet: (agent, seed offset, its own scripted incidents). Each agent
+# keeps realistic per-call timings (a plan streams for seconds); there are
+# several of them, each with an incident early in its run, so the screen has
+# data within seconds and an incident within the first minute:
+#   critic      its vector store is slow from the start (the pre stage of plan)
+#   researcher  loops on a failed tool call at iteration 1: the loop rule pauses it
+#   coder       a prompt that busts the prompt cache: the cache rule alerts
+FLEET: tuple[tuple[str, int, tuple[str, ...]], ...] = (
+    ("researcher", 0, ("--loop-at", "1", "--slow-store-at", "8", "--cache-bust-at", "18")),
+    ("critic", 1, ("--loop-at", "-1", "--slow-store-at", "0", "--cache-bust-at", "12")),
+    ("coder", 2, ("--loop-at", "-1", "--slow-store-at", "-1", "--cache-bust-at", "1")),
+)
+
+
+def agent_command(args: argparse.Namespace, out: Path, *, quiet: bool, member: int | None = None) -> list[str]:
+    """The command line of one simulated agent; ``member`` picks one of FLEET (None: the agent's defaults)."""
+    seed = args.seed
+    cmd = [sys.executable, str(demo_dir() / "agent.py"), "--out", str(out), "--speed", str(args.speed)]
+    if member is not None:
+        name, offset, incidents = FLEET[member]
+        seed += offset
+        cmd += ["--agent", name, *incidents]
+    cmd += ["--seed", str(seed)]
     if args.steps:
         cmd += ["--steps", str(args.steps)]
     if quiet:
@@ -76,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail("--speed must be more than 0")
     if args.steps < 0:
         return _fail("--steps must be 0 (run until quit) or more")
+    if not 1 <= args.agents <= len(FLEET):
+        return _fail(f"--agents must be 1 to {len(FLEET)}")
     try:
         rules = demo_dir() / "rules.toml"
     except FileNotFoundError as exc:
@@ -91,14 +113,29 @@ def run(args: argparse.Namespace) -> int:
         # Create the file before the agent starts, so the monitor follows it from the first line.
         out.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-        proc = subprocess.Popen(agent_command(args, out, quiet=True), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs = [subprocess.Popen(agent_command(args, out, quiet=True, member=i), stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                 for i in range(args.agents)]
+        code = 0
         try:
             engine = Engine([out], rules_path=rules)
             engine.start()
             try:
-                return int(run_cockpit(engine, theme=args.theme) or 0)
+                code = int(run_cockpit(engine, theme=args.theme) or 0)
             finally:
                 engine.stop()
         finally:
-            _stop(proc)
+            for proc in procs:
+                _stop(proc)
+        print(goodbye(len(procs), out, kept=bool(args.out)), file=sys.stderr)
+        return code
+
+
+def goodbye(agents: int, out: Path, *, kept: bool) -> str:
+    """What quitting the demo did: the simulated agents stopped, and where their log is (or was)."""
+    who = "the simulated agent" if agents == 1 else f"the {agents} simulated agents"
+    if kept:
+        return f"flightdeck demo: stopped {who}; the log is {out} (`flightdeck report {out}`)"
+    whose = "its" if agents == 1 else "their"
+    return (f"flightdeck demo: stopped {who}; {whose} log was {out}, removed with its temporary folder "
+            "(keep it next time with --out FILE)")

@@ -50,6 +50,13 @@ def run(args: argparse.Namespace) -> int:
         missing = [p for p in paths if not Path(p).expanduser().exists()]
         if missing:
             return _fail(f"{missing[0]}: no such file or folder", EXIT_USAGE)
+    if args.theme and not args.json:
+        # Before anything is opened or bound: a typo in --theme changes nothing.
+        from flightdeck.cockpit.themes import unknown_theme
+
+        problem = unknown_theme(args.theme)
+        if problem is not None:
+            return _fail(problem, EXIT_USAGE)
     budget = None
     if args.budget:
         try:

@@ -159,6 +159,25 @@ class CallRow:
     cost_status: str | None
     total_ms: float | None
     error: str | None
+    # The rest is for the call detail screen (the cockpit's engine fills it;
+    # a row built from the run totals alone leaves the defaults).
+    id: str | None = None
+    step: int | None = None
+    stream: bool | None = None
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    reasoning_tokens: int = 0
+    pre_ms: float | None = None
+    ttft_ms: float | None = None
+    gen_ms: float | None = None
+    post_ms: float | None = None
+    prompt_hash: str | None = None
+    prompt_hash_seen: int = 0  # calls with this prompt_hash the monitor has counted (this one included)
+    tags: tuple[tuple[str, str], ...] = ()
+    service_tier: str | None = None
+    price_source: str | None = None
+    speed: str | None = None
+    message: str | None = None  # why the cost is unknown, or what else the recorder noted
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +218,44 @@ class AgentState:
     agent: str | None
     paused: bool = False
     models: dict[str, str] = field(default_factory=dict)  # asked-for -> now-used
+
+
+# The states an agent can be in, as the header shows them.
+AGENT_WAITING = "waiting"  # a named file that does not exist yet
+AGENT_RUNNING = "running"
+AGENT_PAUSED = "paused"
+AGENT_STALLED = "stalled"  # no event for a while, and no run_end
+AGENT_FINISHED = "finished"  # wrote run_end
+AGENT_DISCONNECTED = "disconnected"  # streamed over the socket, and its connection is gone
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRow:
+    """One agent's live state, as the monitor sees it (independent of any filter).
+
+    ``since`` is the event time the state began (the pause's ack, the last
+    event before a stall, the run_end). ``paused_by`` is the pausing
+    command's origin (``key``, ``rule:loop``, ``agent``, ``shell``) when
+    known. ``watch_only`` marks an agent that cannot be controlled (an OTLP
+    sender, an agent CLI's own log); ``source`` says where it was read.
+    """
+
+    run: str
+    agent: str | None
+    status: str = AGENT_RUNNING
+    since: float | None = None
+    last_ts: float | None = None
+    paused_by: str | None = None
+    watch_only: bool = False
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StageWindow:
+    """Mean stage durations per step name over the last ``seconds`` (event time)."""
+
+    seconds: int
+    groups: tuple[Group, ...] = ()  # dim "name", by mean total x calls desc
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +329,11 @@ class Snapshot:
     # Subscription windows (core.plan_windows): the provider's reported ones, and
     # Claude's computed 5-hour block; JSON-ready dicts, each saying which it is.
     plan_windows: tuple[dict[str, Any], ...] = ()
+    agent_rows: tuple[AgentRow, ...] = ()  # each agent's state (the engine fills it)
+    waiting_for: tuple[str, ...] = ()  # named files that do not exist yet
+    stage_windows: dict[int, StageWindow] = field(default_factory=dict)  # seconds -> per-step means
+    fine_series: tuple[MinutePoint, ...] = ()  # short bins for a young run (start = bin start)
+    fine_step: int = 0  # seconds per fine_series bin; 0: none
 
     def to_json(self) -> dict[str, Any]:
         """The SPEC section 3 object: report's keys, plus windows and breakdowns."""

@@ -12,31 +12,41 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flightdeck.core.aggregate import Aggregator
 from flightdeck.core.control import append_command, new_command, sidecar_path
-from flightdeck.core.events import KIND_LLM_CALL, Command, Event, Rejected
+from flightdeck.core.dedupe import SeenIds
+from flightdeck.core.events import (
+    KIND_LLM_CALL,
+    KIND_SIGNAL_ACK,
+    Command,
+    Event,
+    Rejected,
+    decode_command,
+    encode_event,
+)
 from flightdeck.core.plan_windows import ClaudeBlocks, PlanWindow, merge_windows
 from flightdeck.core.snapshot import AlertRow, Snapshot, SourceStatus
 from flightdeck.ingest.formats import CLAUDE_CODE_AGENT, FLIGHTDECK_V1, FileFormat
 from flightdeck.ingest.formats.claude_code import usage_total
-from flightdeck.ingest.rate import EventRate
 from flightdeck.ingest.tail import Follower, PollResult, Tailer
+from flightdeck.ingest.tracker import LiveTracker
 
 if TYPE_CHECKING:
     from flightdeck.core.rules import Firing, RuleEngine
     from flightdeck.export import EventExporter, Fanout
     from flightdeck.ingest.documents import DocumentSource
     from flightdeck.ingest.otlp import OtlpReceiver
-    from flightdeck.ingest.server import SocketServer
+    from flightdeck.ingest.server import Connection, SocketServer
 
 FULL_POLL_SECONDS = 0.5  # safety net under the watcher (and the whole story on filesystems without events)
 RESCAN_SECONDS = 5.0  # folders re-listed for new *.jsonl in case the watcher missed one
@@ -59,7 +69,7 @@ class _Filter:
 
     def __call__(self, ev: Event) -> bool:
         if self.key is None:
-            fields = (ev.agent, ev.model, ev.run, ev.name)
+            fields: tuple[str | None, ...] = (ev.agent, ev.model, ev.run, ev.name)
         else:
             fields = (getattr(ev, self.key),)
             # Acks and alerts have no model or step name; keep them so the
@@ -80,15 +90,38 @@ def parse_filter(text: str | None) -> Callable[[Event], bool] | None:
     return _Filter(None, text.lower())
 
 
-def _mark_watch_only(snap: Snapshot, watch_only: Mapping[tuple[str, str | None], None]) -> Snapshot:
-    """Agents heard only over OTLP cannot be paused: their rows say so (``watch_only``, when
-    the snapshot's agent rows have that field)."""
-    rows = snap.agents
-    if not rows or not hasattr(rows[0], "watch_only"):
-        return snap
-    flag: dict[str, Any] = {"watch_only": True}  # a field the cockpit's rows carry
-    marked = tuple(replace(r, **flag) if (r.run, r.agent) in watch_only else r for r in rows)
-    return replace(snap, agents=marked)
+SIDECAR_TAIL = 256 * 1024  # bytes of a sidecar searched for a command's origin
+
+
+def origin_in_sidecar(telemetry: str, ref: str) -> str | None:
+    """The ``origin`` of command ``ref`` in ``telemetry``'s sidecar, if it is there (read-only).
+
+    Only a regular file is read (opened non-blocking, so a FIFO at the path
+    cannot stall ingest), and only its last SIDECAR_TAIL bytes.
+    """
+    path = sidecar_path(telemetry)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        start = max(st.st_size - SIDECAR_TAIL, 0)
+        data = os.pread(fd, st.st_size - start, start)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    needle = f'"id":"{ref}"'.encode()
+    for line in reversed(data.split(b"\n")):
+        if needle in line:
+            try:
+                return decode_command(line).origin
+            except ValueError:
+                return None
+    return None
 
 
 class Engine:
@@ -128,12 +161,20 @@ class Engine:
         if rules_path is not None:
             from flightdeck.core.rules import RuleEngine, RuleSet
 
-            self._rules = RuleEngine(RuleSet.load(rules_path), clock)
+            self._rules = RuleEngine(RuleSet.load(Path(rules_path)), clock)
         self._notices: deque[str] = deque(maxlen=MAX_NOTICES)
         self._sent: deque[Command] = deque(maxlen=200)
         self._to_note: deque[Command] = deque()  # sent, not yet in the aggregator (deque: thread-safe appends)
         self._alerts: deque[AlertRow] = deque(maxlen=200)
-        self._rate = EventRate(RATE_SECONDS)
+        # Agent states, command round trips, ev/s and the call rows: kept
+        # outside the aggregator so that a filter change, which rebuilds it
+        # and reads the history again, does not measure them again.
+        self._tracker = LiveTracker(clock)
+        self._rereading = False
+        self._reread_seen: SeenIds | None = None  # during a re-read: the ids counted before it
+        self._agent_sources: dict[tuple[str, str | None], tuple[str, bool]] = {}
+        self._tracker.origin_lookup = origin_in_sidecar
+        self._control_clients: dict[str, Connection] = {}  # command id -> the control client that sent it
         self._last_event_wall: float | None = None
         self._backfilling = bool(paths or documents)
         self._backfill_total = 0
@@ -157,7 +198,8 @@ class Engine:
         if self._socket_path is not None and self._server is None:
             from flightdeck.ingest.server import SocketServer
 
-            server = SocketServer(self._socket_path, self._on_socket_batch, on_notice=self._notice)
+            server = SocketServer(self._socket_path, self._on_socket_batch, on_notice=self._notice,
+                                  on_control=self._on_control)
             server.start()
             self._server = server
         if self._otlp_address is not None and self._otlp is None:
@@ -320,6 +362,7 @@ class Engine:
                 continue
             fmt = self._format_for(follower)
             self._last_lines[follower.path] = time.monotonic()
+            first = len(events)
             for line in res.lines:
                 parsed = fmt.parse(line)
                 if type(parsed) is list:
@@ -332,6 +375,7 @@ class Engine:
                 with self._lock:
                     self._agg.duplicates += copies
                     merge_windows(self._plan_windows, windows)
+            self._note_sources(events, first, str(follower.path), fmt.format is not FLIGHTDECK_V1)
         if events or rejects:
             self._count(events, rejects, history=history)
         return more
@@ -357,8 +401,25 @@ class Engine:
         if time.monotonic() - self._last_lines.get(follower.path, 0.0) >= SETTLE_SECONDS:
             events.extend(known[1].flush())
 
-    def _count(self, events: list[Event], rejects: list[Rejected], *, history: bool) -> None:
+    def _note_sources(self, events: list[Event], first: int, source: str, watch_only: bool) -> None:
+        """Remember which file each new agent was read from, and whether it can be steered."""
+        known = self._agent_sources
+        last = None
+        for i in range(first, len(events)):
+            ev = events[i]
+            if (ev.run, ev.agent) == last:
+                continue  # a log is mostly one agent's lines in a row
+            last = key = (ev.run, ev.agent)
+            if key not in known and len(known) < 10_000:
+                known[key] = (source, watch_only)
+
+    def _count(self, events: list[Event], rejects: list[Rejected], *, history: bool,
+               socket: bool = False, source: tuple[str, bool] | None = None) -> None:
+        """Count a batch. ``source`` is (where, watch_only) for agents first seen in it, for
+        sources other than files (an OTLP receiver passes ("otlp", True): it cannot steer them)."""
         firings: list[tuple[Event, Firing]] = []
+        if source is not None:
+            self._note_sources(events, 0, *source)
         if self._fanout is not None and events:
             self._fanout.offer(events)  # outside the lock; the fan-out drops repeats itself
         # The lock is held for LOCK_CHUNK events at a time, so send() and
@@ -373,6 +434,17 @@ class Engine:
                 for ev in counted:
                     if ev.agent == CLAUDE_CODE_AGENT and ev.kind == KIND_LLM_CALL and ev.usage is not None:
                         self._blocks.add(ev.ts, usage_total(ev.usage), ev.cost_usd)  # type: ignore[arg-type]
+                tracker = self._tracker
+                tracker.view(counted)
+                old = self._reread_seen
+                if old is None:
+                    tracker.observe(counted, sources=self._agent_sources, socket=socket, live=not history)
+                else:
+                    # Re-reading for a new filter: only what the aggregator before it had
+                    # not counted is new to the tracker (lines written since): those are live.
+                    fresh = [ev for ev in counted if ev.id not in old]
+                    if fresh:
+                        tracker.observe(fresh, sources=self._agent_sources, socket=socket, live=True)
                 if rules is not None:  # rules see each call once, as the aggregator does
                     for ev in counted:
                         for firing in rules.observe(ev):
@@ -380,10 +452,10 @@ class Engine:
                 if start == 0:
                     for rej in rejects:
                         agg.reject(rej.reason, rej.detail)
-                if chunk:
-                    wall = time.time()
-                    self._last_event_wall = wall
-                    self._rate.add(len(chunk))
+                if chunk and not self._rereading:
+                    self._last_event_wall = time.time()
+        if self._control_clients and not history:
+            self._reply_acks(events)  # after counting: a client that hears the ack sees it on screen too
         if firings and not history:
             self._act(firings)
 
@@ -399,21 +471,27 @@ class Engine:
                 self._agg.note_alert(row)
                 self._alerts.append(row)
             if f.action in ("pause", "downgrade"):
+                # A loop or a slow step is one agent's: steer that one, not the whole fleet
+                # beside it. A spend limit is over everything this monitor counts.
+                target = None if f.metric == "spend" else (
+                    {"run": ev.run, "agent": ev.agent} if ev.agent is not None else {"run": ev.run})
                 self.send(f.action, to=f.to if f.action == "downgrade" else None,
-                          origin=f"rule:{f.rule}", reason=f.message)
+                          target=target, origin=f"rule:{f.rule}", reason=f.message)
 
     # -- socket ingest (the server's thread) --------------------------------------
 
     def _on_socket_batch(self, events: list[Event], rejects: list[Rejected]) -> None:
         self._socket_events.extend(events)
-        self._count(events, rejects, history=False)
+        self._count(events, rejects, history=False, socket=True)
 
     def _on_otlp_batch(self, events: list[Event], rejects: list[Rejected]) -> None:
         agents = self._otlp_agents
         for ev in events:
             if len(agents) < SOCKET_HISTORY:
                 agents[(ev.run, ev.agent)] = None
-        self._on_socket_batch(events, rejects)  # kept like socket events, so a filter recounts them
+        self._socket_events.extend(events)  # kept like socket events, so a filter recounts them
+        # No control channel reaches an OTLP sender: its agents are watch-only.
+        self._count(events, rejects, history=False, source=("otlp", True))
 
     @property
     def otlp(self) -> OtlpReceiver | None:
@@ -454,7 +532,7 @@ class Engine:
                 connections += receiver.connections
         # The exporters' counts change on every snapshot: shown current, not stored.
         live_notices = tuple(self._fanout.notices()) if self._fanout is not None else ()
-        rate = self._rate.per_second()
+        rate = self._tracker.events_per_second()
         return SourceStatus(
             description=" + ".join(parts),
             files=files,
@@ -477,9 +555,17 @@ class Engine:
             block = self._blocks.current(snap.now)
             if block is not None:
                 plans.append(block)
-        if plans:
-            snap = dataclasses.replace(snap, plan_windows=tuple(plans))
-        return _mark_watch_only(snap, self._otlp_agents) if self._otlp_agents else snap
+            if plans:
+                snap = dataclasses.replace(snap, plan_windows=tuple(plans))
+            server = self._server
+            connections = server.agent_connections if server is not None else None
+            return self._tracker.decorate(snap, connections=connections, waiting_for=self._waiting_for())
+
+    def _waiting_for(self) -> tuple[str, ...]:
+        """Files named on the command line that do not exist (yet)."""
+        if self._tailer is None:
+            return ()
+        return tuple(str(p) for p in sorted(self._named_files) if not p.exists())
 
     @property
     def events_counted(self) -> int:
@@ -510,6 +596,11 @@ class Engine:
     ) -> Command:
         """Send a control command on every channel; returns it (its id matches the ack)."""
         command = new_command(cmd, origin=origin, reason=reason, to=to, target=target, now=self.clock())
+        self._dispatch(command)
+        return command
+
+    def _dispatch(self, command: Command) -> None:
+        """Note a command, then write it to every sidecar and socket agent."""
         # Noted before it goes out, without waiting for the aggregator lock (an
         # ingest batch may hold it): an agent on the socket can ack within a
         # millisecond, and the next batch moves the command in before its ack.
@@ -523,13 +614,38 @@ class Engine:
         server = self._server
         if server is not None:
             server.send_command(command)
-        return command
+
+    def _on_control(self, command: Command, conn: Connection) -> None:
+        """A ``flightdeck pause --socket`` client's command: sent on as ours; its ack goes back to it."""
+        server = self._server
+        if server is None:
+            return
+        if not server.agent_connections and not self.control_paths:
+            server.reply(conn, b'{"error":"no agent is connected to this monitor"}\n')
+            return
+        # Stamped with our clock: the cockpit times the round trip from here.
+        command = Command(v=command.v, id=command.id, ts=self.clock(), cmd=command.cmd, origin=command.origin,
+                          reason=command.reason, to=command.to, target=command.target)
+        self._control_clients[command.id] = conn
+        while len(self._control_clients) > 100:
+            del self._control_clients[next(iter(self._control_clients))]
+        self._dispatch(command)
+
+    def _reply_acks(self, events: list[Event]) -> None:
+        """Acks of commands a control client sent through us go back to that client."""
+        server = self._server
+        if server is None:
+            return
+        for ev in events:
+            if ev.kind == KIND_SIGNAL_ACK and ev.ref in self._control_clients:
+                server.reply(self._control_clients[ev.ref], encode_event(ev))
 
     def _note_sent(self) -> None:
         """Move commands sent since the last call into the aggregator. Caller holds the lock."""
         while self._to_note:
             command = self._to_note.popleft()
             self._agg.note_command(command, sent_at=command.ts)
+            self._tracker.sent(command)
 
     # -- filtering --------------------------------------------------------------------
 
@@ -542,8 +658,13 @@ class Engine:
         with self._lock:
             self._filter_text = text
             self._note_sent()
+            if self._tailer is not None and self._reread_seen is None:
+                # The files are read again: what the old aggregator counted is not new.
+                # (A second change during a re-read keeps the first's ids.)
+                self._reread_seen = self._agg.seen
             fresh = self._new_aggregator(predicate)
-            fresh.add_many(list(self._socket_events))
+            self._tracker.reset_view(predicate)
+            self._tracker.view(fresh.add_many(list(self._socket_events)))
             # Commands and the monitor's own alerts are not in any log: carry them over.
             for command in self._sent:
                 fresh.note_command(command, sent_at=command.ts)
@@ -571,4 +692,11 @@ class Engine:
         for source in self._documents:  # read again from the start, as the files are
             source.rewind()
         self._blocks = ClaudeBlocks()  # fed again by the history read now
-        self.backfill(settle=self._thread is None)
+        # Read again for the new filter's figures only: acks, agent states and
+        # the arrival rate were counted when these lines first came in.
+        self._rereading = True
+        try:
+            self.backfill(settle=self._thread is None)
+        finally:
+            self._rereading = False
+            self._reread_seen = None

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flightdeck.core.events import MAX_LINE_BYTES, Command, Event, Rejected, encode_command
+from flightdeck.core.events import MAX_LINE_BYTES, Command, Event, Rejected, decode_command, encode_command
 from flightdeck.ingest.formats import FileFormat
 
 READ_SIZE = 64 * 1024  # per connection per turn: fairness between agents
@@ -60,6 +60,7 @@ def connection_cap() -> int:
 
 PeerCred = Callable[[socket.socket], tuple[int, int, int]]  # (pid, uid, gid)
 OnBatch = Callable[[list[Event], list[Rejected]], None]
+OnControl = Callable[[Command, "Connection"], None]
 
 
 class SocketError(Exception):
@@ -125,6 +126,7 @@ class Connection:
     garbage_run: int = 0
     closed: bool = False
     last_active: float = field(default_factory=time.monotonic)  # when it last sent something
+    controller: bool = False  # a `flightdeck pause --socket` client: sends commands, gets acks, no commands
 
     def wants(self, command: Command) -> bool:
         """Whether a command's target matches an agent seen on this connection (or none seen yet)."""
@@ -145,6 +147,7 @@ class SocketServer:
         max_out: int = MAX_OUT_BYTES,
         max_connections: int | None = None,
         idle_evict: float = IDLE_EVICT_SECONDS,
+        on_control: OnControl | None = None,
     ) -> None:
         """
         Args:
@@ -161,6 +164,7 @@ class SocketServer:
         self.path = Path(path).expanduser().absolute()
         self.on_batch = on_batch
         self.on_notice = on_notice
+        self.on_control = on_control
         self.peercred = peercred
         self.max_line = max_line
         self.max_out = max_out
@@ -185,6 +189,11 @@ class SocketServer:
     @property
     def connections(self) -> int:
         return len(self._conns)
+
+    @property
+    def agent_connections(self) -> int:
+        """Connections of agents (control clients not counted)."""
+        return sum(1 for c in list(self._conns.values()) if not c.controller)
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -401,6 +410,17 @@ class SocketServer:
                 rejects.append(Rejected("line too long", f"pid {conn.pid}: {len(line)} bytes"))
                 self._drop(conn, f"cut off pid {conn.pid}: a line over {self.max_line} bytes")
                 return
+            if self.on_control is not None and b'"cmd"' in line and b'"kind"' not in line:
+                # A command, not an event (every event has a kind): a control
+                # client of the same uid steering the agents through us.
+                try:
+                    command = decode_command(bytes(line))
+                except ValueError as exc:
+                    rejects.append(Rejected("bad control command", str(exc)[:300]))
+                    continue
+                conn.controller = True
+                self.on_control(command, conn)
+                continue
             parsed = conn.parser.parse(bytes(line))
             if isinstance(parsed, Rejected):
                 rejects.append(parsed)
@@ -451,7 +471,7 @@ class SocketServer:
         sent = 0
         with self._conns_lock:
             for conn in list(self._conns.values()):
-                if conn.closed or not conn.wants(command):
+                if conn.closed or conn.controller or not conn.wants(command):
                     continue
                 if len(conn.out) + len(line) > self.max_out:
                     self.cut_off += 1
@@ -463,6 +483,15 @@ class SocketServer:
                 sent += 1
         self._wake()  # let the selector watch for writability where data is left
         return sent
+
+    def reply(self, conn: Connection, line: bytes) -> None:
+        """Send one line back to a control client (an ack, or why none will come)."""
+        with self._conns_lock:
+            if conn.closed or len(conn.out) + len(line) > self.max_out:
+                return
+            conn.out += line
+            self._flush(conn)
+        self._wake()
 
     def _flush(self, conn: Connection) -> None:
         """Caller holds _conns_lock."""

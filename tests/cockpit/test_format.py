@@ -29,6 +29,9 @@ def test_usd_is_exact_and_readable() -> None:
     assert usd(Decimal("0")) == "$0.00"
     assert usd(Decimal("0.00425")) == "$0.0043"  # half-up, not float rounding
     assert usd(Decimal("18.796400")) == "$18.80"
+    assert usd(Decimal("0.0361")) == "$0.0361" and usd(Decimal("0.4210")) == "$0.4210"  # one rule under $1
+    assert usd(Decimal("0.00004")) == "<$0.0001"  # never a zero for a cost that is not
+    assert usd(Decimal("-0.25")) == "-$0.2500"
     assert usd(Decimal("1234.5")) == "$1,234.50"
     assert usd(Decimal("123456.5")) == "$123,457"
     assert usd(None) == "—"

@@ -23,16 +23,17 @@ def hostile_snapshot():
     recent[-2] = replace(recent[-2], model=OSC, error="boom \x1b[2J [link=http://x]y[/link]")
     recent[-3] = replace(recent[-3], model=CSI)
     names = snap.breakdowns["name"] + (Group("name", "[blink]slow[/blink]", snap.breakdowns["name"][0].figures),)
-    alerts = snap.alerts + (AlertRow(ts=snap.now - 1, rule="[red]rule[/red]\x1b[5m", metric=None, value=None,
-                                     threshold=None, action="alert", source="agent", message=OSC),)
+    alerts = (*snap.alerts, AlertRow(ts=snap.now - 1, rule="[red]rule[/red]\x1b[5m", metric=None, value=None,
+                                            threshold=None, action="alert", source="agent", message=OSC))
     return replace(
         snap,
         recent=tuple(recent),
         alerts=alerts,
         breakdowns={**snap.breakdowns, "name": names},
+        stage_windows={},  # the stages panel falls back to the run's steps, hostile name included
         source=SourceStatus(description="[bold]run[/bold].jsonl\x1b[0m", last_event_wall=snap.now,
                             notices=("refused uid 1001 \x1b[31m",)),
-        recent_rejects=snap.recent_rejects + ((snap.now, "not json", "\x1b]0;pwned\x07 [i]x[/i]"),),
+        recent_rejects=(*snap.recent_rejects, (snap.now, "not json", "\x1b]0;pwned\x07 [i]x[/i]")),
     )
 
 
@@ -61,7 +62,7 @@ async def test_hostile_strings_render_literally() -> None:
 
 async def test_a_failing_panel_shows_its_error_and_the_rest_goes_on() -> None:
     snap = sample_snapshot()
-    broken = replace(snap, breakdowns={**snap.breakdowns, "name": (object(),)})  # not a Group
+    broken = replace(snap, breakdowns={**snap.breakdowns, "name": (object(),)}, stage_windows={})  # not a Group
     feed = FakeFeed([snap, broken])
     app = FlightdeckApp(feed, clock=fixed_clock, refresh_interval=0.05)
     async with app.run_test(size=(160, 48)) as pilot:

@@ -12,31 +12,64 @@ from flightdeck.cockpit.app import FlightdeckApp, run_cockpit
 from flightdeck.cockpit.format import Palette
 from flightdeck.cockpit.testing import FIXED_NOW, FakeFeed, sample_snapshot
 from flightdeck.cockpit.widgets.base import CommandStatus
-from flightdeck.cockpit.widgets.header import command_state, control_state, ingest_state
-from flightdeck.core.snapshot import AgentState, Budget, Snapshot, SourceStatus
+from flightdeck.cockpit.widgets.header import agent_state, command_state, downgrade_state, ingest_state
+from flightdeck.core.snapshot import (
+    AGENT_DISCONNECTED,
+    AGENT_FINISHED,
+    AGENT_PAUSED,
+    AGENT_RUNNING,
+    AGENT_STALLED,
+    AgentRow,
+    AgentState,
+    Budget,
+    Snapshot,
+    SourceStatus,
+)
 
 from .conftest import fixed_clock, screen_text
 
 P = Palette()
 
 
-def test_ingest_state_live_stalled_backfilling() -> None:
+def test_ingest_state_rate_and_backfill() -> None:
     live = Snapshot(now=FIXED_NOW, events=5, source=SourceStatus(last_event_wall=FIXED_NOW - 2, events_per_second=1234))
-    assert ingest_state(live, FIXED_NOW, P).plain == "● LIVE 1.23k ev/s"
-    stalled = replace(live, source=replace(live.source, last_event_wall=FIXED_NOW - 125))
-    assert ingest_state(stalled, FIXED_NOW, P).plain.startswith("▲ STALLED 2m")
+    assert ingest_state(live, FIXED_NOW, P).plain == "1.23k ev/s"
     filling = replace(live, source=SourceStatus(backfilling=True, backfill_done_bytes=420, backfill_total_bytes=1000))
     text = ingest_state(filling, FIXED_NOW, P).plain
     assert text.startswith("◐ backfill ████▎ ") and " 42%" in text  # 4.2 of 10 cells, in eighths
-    assert ingest_state(Snapshot(now=FIXED_NOW), FIXED_NOW, P).plain.startswith("○ waiting")
 
 
-def test_control_state_names_pauses_and_downgrades() -> None:
-    assert control_state((), P).plain == "✓ running"
+def _one(status: str, **kw: object) -> Snapshot:
+    return Snapshot(now=FIXED_NOW, events=3, agent_rows=(AgentRow("r", "a", status=status, **kw),))  # type: ignore[arg-type]
+
+
+def test_agent_state_says_only_what_is_true() -> None:
+    assert agent_state(Snapshot(now=FIXED_NOW, waiting_for=("run.jsonl",)), FIXED_NOW, P).plain == \
+        "○ waiting for run.jsonl"
+    assert agent_state(Snapshot(now=FIXED_NOW), FIXED_NOW, P).plain == "○ waiting for events"
+    assert agent_state(_one(AGENT_RUNNING), FIXED_NOW, P).plain == "● running"
+    paused = _one(AGENT_PAUSED, since=FIXED_NOW - 5, paused_by="rule:loop")
+    assert agent_state(paused, FIXED_NOW, P).plain == "⏸ PAUSED by rule:loop — p resumes"
+    stalled = agent_state(_one(AGENT_STALLED, since=FIXED_NOW - 125), FIXED_NOW, P).plain
+    assert stalled == "▲ stalled since 03:57:55 (2m)"
+    assert agent_state(_one(AGENT_FINISHED, since=FIXED_NOW - 10), FIXED_NOW, P).plain.startswith(
+        "■ finished since 03:59:50")
+    assert agent_state(_one(AGENT_DISCONNECTED, since=FIXED_NOW - 10), FIXED_NOW, P).plain.startswith(
+        "✗ disconnected since")
+    assert agent_state(_one(AGENT_RUNNING, watch_only=True), FIXED_NOW, P).plain == "● running (watch-only)"
+
+
+def test_agent_state_of_a_fleet_puts_the_paused_first() -> None:
+    rows = (AgentRow("r", "a", status=AGENT_PAUSED, paused_by="key"), AgentRow("r", "b"),
+            AgentRow("r", "c"), AgentRow("r", "d", status=AGENT_FINISHED))
+    text = agent_state(Snapshot(now=FIXED_NOW, agent_rows=rows), FIXED_NOW, P).plain
+    assert text == "⏸ PAUSED 1/4 by key — p resumes · ● 2 running · ■ 1 finished"
+
+
+def test_downgrade_state_names_the_swaps() -> None:
     agents = (AgentState("r", "a", paused=True), AgentState("r", "b", models={"big": "small", "x": "x"}))
-    text = control_state(agents, P).plain
-    assert "PAUSED 1/2" in text and "downgraded big→small" in text
-    assert control_state((AgentState("r", "a", paused=True),), P).plain == "▲ PAUSED"
+    assert downgrade_state(agents, P).plain == "▲ downgraded big→small"
+    assert downgrade_state((), P).plain == ""
 
 
 def test_command_state_sent_acked_refused_failed() -> None:
@@ -47,7 +80,8 @@ def test_command_state_sent_acked_refused_failed() -> None:
     assert "failed: OSError" in command_state(CommandStatus("pause", "c", 1.0, error="OSError: x"), P).plain
 
 
-@pytest.mark.parametrize(("spent", "symbol", "colour"), [("0.50", "✓", P.ok), ("1.60", "▲", P.warn), ("2.40", "✗", P.bad)])
+@pytest.mark.parametrize(("spent", "symbol", "colour"),
+                         [("0.50", "✓", P.ok), ("1.60", "▲", P.warn), ("2.40", "✗", P.bad)])
 async def test_budget_gauge_takes_the_threshold_colour(spent: str, symbol: str, colour: str) -> None:
     snap = replace(sample_snapshot(), budget=Budget(Decimal("2.00"), 600, Decimal(spent)))
     app = FlightdeckApp(FakeFeed(snap), clock=fixed_clock)
@@ -66,8 +100,13 @@ async def test_compact_layout_folds_alerts_into_events() -> None:
         await pilot.pause()
         assert app.compact
         assert not app.query_one("#alerts").display and not app.query_one("#models").display
-        assert "rejected not json" in screen_text(app)
-        assert "Cache · TTFT" in screen_text(app)
+        text = screen_text(app)
+        assert "Cache · TTFT" in text
+        # Where the money goes, on one line, and the newest alerts held in place.
+        assert "cost by model claude-3-5-sonnet 98% · gpt-4o-mini 2% · llama3.1:8b unpriced" in text
+        assert "spend: spend $2.31 in 10m > $2.00 (agent)" in text
+        assert "downgrade by key acked in 42 ms" in text
+        assert "newest alerts and commands held above (+3 earlier)" in text  # said, not dropped silently
     app = FlightdeckApp(FakeFeed(sample_snapshot()), clock=fixed_clock)
     async with app.run_test(size=(100, 44)) as pilot:  # narrow but tall: TTFT and models return
         await pilot.pause()

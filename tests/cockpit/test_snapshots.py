@@ -6,16 +6,26 @@ and look at the SVGs in ``__snapshots__``.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from flightdeck.cockpit.app import FlightdeckApp
 from flightdeck.cockpit.testing import FakeFeed, sample_snapshot
+from flightdeck.core.snapshot import CallRow
 
 from .conftest import fixed_clock
 
 
+def pinned_reprice(row: CallRow) -> tuple[Decimal | None, str, str]:
+    """A fixed audit line: the SVG must not change when the pricing data does."""
+    return (row.cost_usd, "priced", "pinned rates for the snapshot")
+
+
 def make_app(theme: str | None = None) -> FlightdeckApp:
-    return FlightdeckApp(FakeFeed(sample_snapshot()), theme=theme, clock=fixed_clock)
+    app = FlightdeckApp(FakeFeed(sample_snapshot()), theme=theme, clock=fixed_clock)
+    app.reprice = pinned_reprice  # type: ignore[attr-defined]
+    return app
 
 
 def test_main_screen_80x24(snap_compare) -> None:
@@ -33,3 +43,22 @@ def test_each_theme(snap_compare, theme: str) -> None:
 
 def test_help_screen(snap_compare) -> None:
     assert snap_compare(make_app(), terminal_size=(80, 24), press=["question_mark"])
+
+
+def make_paused_app() -> FlightdeckApp:
+    return FlightdeckApp(FakeFeed(sample_snapshot(paused=True, paused_by="rule:loop")), clock=fixed_clock)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_paused_by_rule_header(snap_compare, size: tuple[int, int]) -> None:
+    assert snap_compare(make_paused_app(), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_calls_table(snap_compare, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(), terminal_size=size, press=["c", "s"])
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_call_detail(snap_compare, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(), terminal_size=size, press=["c", "enter"])

@@ -65,7 +65,7 @@ def test_user_folder_overrides_and_adds(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_threshold_variables_are_checked() -> None:
-    with pytest.raises(ValueError, match="variables.fd-bad"):
+    with pytest.raises(ValueError, match=r"variables\.fd-bad"):
         parse_theme({"primary": "#000000", "variables": {"fd-bad": "reddish"}}, default_name="x")
 
 
@@ -74,3 +74,12 @@ def test_resolve_name_accepts_short_names() -> None:
     assert resolve_name("dark", names) == "flightdeck-dark"
     assert resolve_name("nord", names) == "nord"
     assert resolve_name("nope", names) is None
+
+
+def test_tail_theme_nope_exits_2_before_opening_anything(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from flightdeck.cli import main
+
+    sock = tmp_path / "s" / "fd.sock"
+    assert main(["tail", "--socket", str(sock), "--theme", "nope"]) == 2
+    assert "unknown theme 'nope'; available: dark, high-contrast, light" in capsys.readouterr().err
+    assert not sock.exists() and not sock.parent.exists()  # nothing was bound

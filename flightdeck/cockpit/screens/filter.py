@@ -16,15 +16,17 @@ class FilterScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "clear", "Clear filter", show=False)]
 
-    def __init__(self, current: str | None) -> None:
+    def __init__(self, current: str | None, *, title: str = "Filter", hint: str = HINT) -> None:
         super().__init__()
         self._current = current or ""
+        self._title = title
+        self._hint = hint
 
     def compose(self) -> ComposeResult:
         with Vertical(id="filter-box"):
-            yield Static("Filter", classes="modal-title")
+            yield Static(self._title, classes="modal-title", markup=False)
             yield Input(value=self._current, placeholder="e.g. model:claude-3-5-sonnet", id="filter-input")
-            yield Static(HINT, classes="modal-hint", markup=False)
+            yield Static(self._hint, classes="modal-hint", markup=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -10,6 +10,8 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from flightdeck.cockpit.themes import THEME_PREFIX
+
 
 class ThemePicker(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
@@ -22,7 +24,9 @@ class ThemePicker(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="theme-box"):
             yield Static("Theme", classes="modal-title")
-            yield OptionList(*[Option(Text(name), id=name) for name in self._names], id="theme-list")
+            # Ours by the name `--theme` takes (dark, not flightdeck-dark).
+            yield OptionList(*[Option(Text(name.removeprefix(THEME_PREFIX)), id=name) for name in self._names],
+                             id="theme-list")
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

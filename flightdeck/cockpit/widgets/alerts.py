@@ -39,5 +39,8 @@ class AlertsPanel(Panel):
             out.append("\nno alerts or commands yet", style=p.dim)
             return out
         out.append("\n")
-        out.append_text(stack(rows, height - 1))
+        room = max(height - 1, 0)
+        hidden = max(len(rows) - room, 0)
+        self.border_title = self.TITLE + (f" (+{hidden} earlier)" if hidden else "")
+        out.append_text(stack(rows, room))
         return out

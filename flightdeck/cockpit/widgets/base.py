@@ -46,6 +46,7 @@ class View:
     filter_text: str | None = None
     command: CommandStatus | None = None
     feed_error: str | None = None
+    stage_window: int = 300  # seconds of the stages panel's window; 0: the whole run
 
 
 class Panel(Static):

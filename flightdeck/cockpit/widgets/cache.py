@@ -6,6 +6,7 @@ from rich.text import Text
 
 from flightdeck.cockpit.format import Palette, cache_level, count, hbar, ms, pct, sparkline, ttft_level, usd
 from flightdeck.cockpit.widgets.base import Panel, View
+from flightdeck.cockpit.widgets.charts import chart_points
 
 NOW_WINDOW = "5m"
 
@@ -32,8 +33,9 @@ class CachePanel(Panel):
         _rate(text, "run ", snap.total.cache_hit_rate, p)
         text.append("\n")
 
-        series = [pt.cache_hit_rate for pt in snap.series]
-        label = " hit/min"
+        points, per = chart_points(snap)
+        series = [pt.cache_hit_rate for pt in points]
+        label = f" hit{per}"
         text.append(sparkline(series, max(width - len(label), 4)), style=p.bar)
         text.append(label, style=p.dim)
         text.append("\n")

@@ -1,7 +1,8 @@
 """Events: the latest calls scrolling, newest at the bottom.
 
-In the compact layout the alerts panel is hidden, so its rows (guardrail
-alerts, commands and acks, rejected lines) are merged in here by time.
+In the compact layout the alerts panel is hidden, so this panel starts with
+where the money goes (the top models' share of cost), then holds the newest
+alert and command rows in place, and fills the rest with calls.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 from rich.text import Text
 
 from flightdeck.cockpit.format import Level, Palette, clean, clock_time, count, ms, shorten, usd
+from flightdeck.cockpit.phrases import MergedAlert, alert_text, merge_alerts
 from flightdeck.cockpit.widgets.base import Panel, View
-from flightdeck.core.snapshot import AlertRow, CallRow, ControlRow, Snapshot
+from flightdeck.core.snapshot import CallRow, ControlRow, Snapshot
 
 
 def _fit(text: Text, value: str, width: int, style: str = "", right: bool = False) -> None:
@@ -23,6 +25,10 @@ def call_row(row: CallRow, width: int, p: Palette) -> Text:
     text = Text(end="", no_wrap=True)
     text.append(clock_time(row.ts) + " ", style=p.dim)
     rest = width - 9
+    if rest >= 90:  # room for whose call it was (a fleet shares one log)
+        _fit(text, clean(row.agent or "·"), 12, p.dim)
+        text.append(" ")
+        rest -= 13
     step_w = min(12, max(rest // 6, 5))
     _fit(text, clean(row.name or "·"), step_w, "bold")
     text.append(" ")
@@ -45,23 +51,12 @@ def call_row(row: CallRow, width: int, p: Palette) -> Text:
     return text
 
 
-def alert_row(row: AlertRow, width: int, p: Palette) -> Text:
+def alert_row(alert: MergedAlert, width: int, p: Palette) -> Text:
     text = Text(end="", no_wrap=True)
-    text.append(clock_time(row.ts) + " ", style=p.dim)
-    bad = row.action in ("pause", "downgrade")
-    level = Level.BAD if bad else Level.WARN
+    text.append(clock_time(alert.ts) + " ", style=p.dim)
+    level = Level.BAD if alert.row.action in ("pause", "downgrade") else Level.WARN
     text.append(f"{level.symbol} ", style=p.level(level))
-    body = clean(row.rule)
-    if row.metric is not None and row.value is not None:
-        body += f" {clean(row.metric)} {row.value:g}"
-        if row.threshold is not None:
-            body += f" > {row.threshold:g}"
-    if row.action:
-        body += f" → {clean(row.action)}"
-    if row.message:
-        body += f": {clean(row.message)}"
-    who = "" if row.source == "agent" else " (monitor)"
-    text.append(shorten(body + who, max(width - 11, 1)), style=p.level(level))
+    text.append(shorten(alert_text(alert), max(width - 11, 1)), style=p.level(level))
     return text
 
 
@@ -90,11 +85,12 @@ def reject_row(row: tuple[float, str, str], width: int, p: Palette) -> Text:
     return text
 
 
-def other_rows(snap: Snapshot, width: int, p: Palette) -> list[tuple[float, Text]]:
-    """Alerts, commands and rejects as (time, row), for merging by time."""
-    rows = [(a.ts, alert_row(a, width, p)) for a in snap.alerts]
+def other_rows(snap: Snapshot, width: int, p: Palette, *, rejects: bool = True) -> list[tuple[float, Text]]:
+    """Alerts, commands and (unless ``rejects`` is False) rejects as (time, row), for merging by time."""
+    rows = [(a.ts, alert_row(a, width, p)) for a in merge_alerts(snap.alerts)]
     rows += [(c.sent_at, command_row(c, width, p)) for c in snap.commands]
-    rows += [(r[0], reject_row(r, width, p)) for r in snap.recent_rejects]
+    if rejects:
+        rows += [(r[0], reject_row(r, width, p)) for r in snap.recent_rejects]
     return rows
 
 
@@ -108,17 +104,41 @@ def stack(rows: list[Text], height: int) -> Text:
     return out
 
 
+PINNED = 2  # alert / command rows kept in view in the compact layout, however fast calls arrive
+
+
 class EventsPanel(Panel):
     TITLE = "Latest calls"
 
     def build(self, view: View) -> Text:
         p, snap = view.palette, view.snap
         width, height = self.text_width, self.text_height
-        if not snap.recent and not (view.compact and (snap.alerts or snap.commands or snap.recent_rejects)):
-            return Text("no calls yet", style=p.dim, end="")
-        keep = snap.recent[-height:]
-        timed = [(r.ts, call_row(r, width, p)) for r in keep]
-        if view.compact:
-            timed += other_rows(snap, width, p)
-            timed.sort(key=lambda item: item[0])
-        return stack([row for _, row in timed], height)
+        if not view.compact:
+            self.border_title = f"{self.TITLE} (newest {min(len(snap.recent), height)} of {count(snap.events)})"
+            if not snap.recent:
+                return Text("no calls yet", style=p.dim, end="")
+            return stack([call_row(r, width, p) for r in snap.recent[-height:]], height)
+        # Compact (a tmux split): where the money goes first, then the newest alerts and
+        # commands held in place (calls scrolling past must not push them away), then calls.
+        from flightdeck.cockpit.widgets.models import money_line
+
+        steering = sorted(other_rows(snap, width, p, rejects=False), key=lambda item: item[0])
+        rejects = [(r[0], reject_row(r, width, p)) for r in snap.recent_rejects]
+        keep = PINNED if height >= 4 else 0
+        # Alerts and commands first: a rejected line is also counted in the header's summary.
+        chosen = steering[-keep:] if keep else []
+        chosen += rejects[-(keep - len(chosen)):] if keep > len(chosen) else []
+        pinned = [row for _, row in sorted(chosen, key=lambda item: item[0])]
+        others = steering + rejects
+        hidden = len(others) - len(pinned)
+        title = self.TITLE
+        if pinned:
+            title += " · newest alerts and commands held above"
+            if hidden:
+                title += f" (+{hidden} earlier)"
+        self.border_title = title
+        lines = [money_line(snap, width, p), *pinned]
+        room = max(height - len(lines), 0)
+        if room and snap.recent:
+            lines += [call_row(r, width, p) for r in snap.recent[-room:]]
+        return stack(lines, height)

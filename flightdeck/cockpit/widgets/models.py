@@ -6,9 +6,9 @@ from decimal import Decimal
 
 from rich.text import Text
 
-from flightdeck.cockpit.format import Level, clean, count, shorten, usd
+from flightdeck.cockpit.format import Level, Palette, clean, count, shorten, usd
 from flightdeck.cockpit.widgets.base import Panel, View
-from flightdeck.core.snapshot import Group
+from flightdeck.core.snapshot import Group, Snapshot
 
 
 def _share(group: Group, total_cost: Decimal, total_calls: int) -> float:
@@ -51,8 +51,9 @@ class ModelsPanel(Panel):
         header = f"{'calls':>6}" + (f"{'tokens':>8}" if show_tokens else "") + f"{'cost':>10}"
         text.append(header + (f"{'share':>6}" if show_share else ""), style=p.dim)
         routes = snap.breakdowns.get("route", ())
-        room = self.text_height - 1 - (1 if routes else 0)
-        for group in groups[: max(room, 1)]:
+        room = max(self.text_height - 1 - (1 if routes else 0), 1)
+        shown = groups if len(groups) <= room else groups[: max(room - 1, 1)]
+        for group in shown:
             f = group.figures
             text.append("\n")
             unpriced = f.unpriced > 0
@@ -69,9 +70,38 @@ class ModelsPanel(Panel):
             text.append(f"{cost:>10}", style=p.warn if unpriced else "")
             if show_share:
                 text.append(f"{_share(group, total_cost, total_calls) * 100:5.0f}%")
+        if len(shown) < len(groups):
+            rest = groups[len(shown):]
+            folded = sum((g.figures.cost_usd for g in rest), Decimal(0))
+            text.append(f"\n+{len(rest)} more models ({usd(folded)})", style=p.dim)
         if routes:
             text.append("\n")
-            text.append("route ", style=p.dim)
+            label = route_label(total_cost)
+            text.append(label, style=p.dim)
             parts = [f"{clean(g.key)} {_share(g, total_cost, total_calls) * 100:.0f}%" for g in routes]
-            text.append(_fit_parts(parts, max(width - 6, 1)))
+            text.append(_fit_parts(parts, max(width - len(label), 1)))
         return text
+
+
+def route_label(total_cost: Decimal) -> str:
+    """What the route shares are shares of: the cost, or the calls when nothing was spent."""
+    return "cost by route " if total_cost > 0 else "calls by route "
+
+
+def money_line(snap: Snapshot, width: int, p: Palette) -> Text:
+    """Where the money goes, on one line: the top models and their share of the cost."""
+    text = Text(end="", no_wrap=True)
+    groups = snap.breakdowns.get("model", ())
+    label = "cost by model " if snap.total.cost_usd > 0 else "calls by model "
+    text.append(label, style=p.dim)
+    if not groups:
+        text.append("no calls yet", style=p.dim)
+        return text
+    parts = []
+    for g in groups:
+        if g.figures.unpriced and g.figures.cost_usd == 0:
+            parts.append(f"{clean(g.key)} unpriced")
+        else:
+            parts.append(f"{clean(g.key)} {_share(g, snap.total.cost_usd, snap.total.calls) * 100:.0f}%")
+    text.append(_fit_parts(parts, max(width - len(label), 1)), style="bold")
+    return text

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from flightdeck.cockpit.format import Level, gauge, sparkline, usd
+from flightdeck.cockpit.format import Level, gauge, plural, sparkline, usd
 from flightdeck.cockpit.widgets.base import Panel, View
+from flightdeck.cockpit.widgets.charts import chart_points
 
 WINDOWS = ("1m", "5m", "15m", "60m")
 BURN_WINDOW = "5m"  # burn rate over five minutes: steady enough, still current
@@ -31,6 +32,13 @@ class SpendPanel(Panel):
             label = "1h" if name == "60m" else name
             cells.append((label, usd(window.cost_usd if window else None)))
         cells.append(("run", usd(snap.total.cost_usd)))
+        room = self.text_height - 2 - (snap.budget is not None) - bool(snap.total.unpriced)  # burn + chart
+        # Short of room: one line of totals, the 15m and then the 1m window left out first.
+        for drop in ((), ("15m",), ("15m", "1m")):
+            kept = [c for c in cells if c[0] not in drop]
+            if self._grid_lines(kept, width) <= max(room, 1):
+                cells = kept
+                break
         text = Text(end="")
         self._grid(text, cells, width, p.dim)
 
@@ -44,27 +52,49 @@ class SpendPanel(Panel):
         text.append(line, style=p.dim)
         text.append("\n")
 
-        series = [float(point.cost_usd) for point in snap.series]  # float only to scale bar heights
-        peak = max(snap.series, key=lambda pt: pt.cost_usd).cost_usd if snap.series else None
-        label = f" peak {usd(peak)}/min" if peak else " $/min"
-        chart_width = max(width - len(label), 4)
-        text.append(sparkline(series, chart_width), style=p.bar)
-        text.append(label[: max(width - chart_width, 0)], style=p.dim)
-
+        tail_lines: list[Text] = []
         budget = snap.budget
         if budget is not None:
-            text.append("\n")
+            line_text = Text(end="")
             tail = f" {usd(budget.spent_usd)}/{usd(budget.limit_usd)} {_budget_window(budget.seconds)}"
             gauge_width = max(width - len(tail), 12)
-            text.append_text(gauge(budget.fraction, gauge_width, p))
+            line_text.append_text(gauge(budget.fraction, gauge_width, p))
             if width - gauge_width >= len(tail):
-                text.append(tail, style=p.dim)
+                line_text.append(tail, style=p.dim)
+            tail_lines.append(line_text)
         unpriced = snap.total.unpriced
         if unpriced:
+            tail_lines.append(Text(f"{Level.WARN.symbol} {plural(unpriced, 'unpriced call')} not in totals",
+                                   style=p.warn, end=""))
+        # The chart gives way first when the panel is short (80x24): a budget or
+        # an unpriced warning must never be cut off silently.
+        used = text.plain.count("\n")
+        if used + 1 + len(tail_lines) <= self.text_height:
+            points, per = chart_points(snap)
+            series = [float(point.cost_usd) for point in points]  # float only to scale bar heights
+            peak = max(points, key=lambda pt: pt.cost_usd).cost_usd if points else None
+            label = f" peak {usd(peak)}{per}" if peak else f" ${per}"
+            chart_width = max(width - len(label), 4)
+            text.append(sparkline(series, chart_width), style=p.bar)
+            text.append(label[: max(width - chart_width, 0)], style=p.dim)
             text.append("\n")
-            text.append(f"{Level.WARN.symbol} {unpriced} unpriced call{'s' * (unpriced != 1)} not in totals",
-                        style=p.warn)
+        for line_text in tail_lines:
+            text.append_text(line_text)
+            text.append("\n")
+        text.rstrip()
         return text
+
+    @staticmethod
+    def _grid_lines(cells: list[tuple[str, str]], width: int) -> int:
+        """How many lines ``_grid`` takes for ``cells``."""
+        lines, used = 1, 0
+        for label, value in cells:
+            cell_len = len(label) + 1 + len(value)
+            if used and used + 2 + cell_len > width:
+                lines, used = lines + 1, cell_len
+            else:
+                used += (2 if used else 0) + cell_len
+        return lines
 
     @staticmethod
     def _grid(text: Text, cells: list[tuple[str, str]], width: int, dim: str) -> None:

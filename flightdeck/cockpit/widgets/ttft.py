@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from flightdeck.cockpit.format import count, ms, sparkline, ttft_level
+from flightdeck.cockpit.format import ms, plural, sparkline, ttft_level
 from flightdeck.cockpit.widgets.base import Panel, View
+from flightdeck.cockpit.widgets.charts import chart_points
 
 WINDOW = "15m"
 
@@ -27,15 +28,16 @@ class TtftPanel(Panel):
         if level:
             text.append(" " + level.symbol, style=p.level(level))
         text.append("\n")
-        series = [pt.ttft_p90 for pt in snap.series]
-        label = " p90/min"
+        points, per = chart_points(snap)
+        series = [pt.ttft_p90 for pt in points]
+        label = f" p90{per}"
         text.append(sparkline(series, max(width - len(label), 4)), style=p.bar)
         text.append(label, style=p.dim)
         text.append("\n")
-        text.append(f"on {count(q.count)} streamed call{'s' * (q.count != 1)} ({WINDOW})", style=p.dim)
+        text.append(f"on {plural(q.count, 'streamed call')} ({WINDOW})", style=p.dim)
         if self.text_height >= 4:
-            label = " p50/min"
+            label = f" p50{per}"
             text.append("\n")
-            text.append(sparkline([pt.ttft_p50 for pt in snap.series], max(width - len(label), 4)), style=p.dim)
+            text.append(sparkline([pt.ttft_p50 for pt in points], max(width - len(label), 4)), style=p.dim)
             text.append(label, style=p.dim)
         return text
