@@ -279,7 +279,12 @@ class Engine:
             self._ingest(self._tailer.finish(), history=True)
         self._poll_documents(final=settle, history=True)
         # History read to its end: what readers hold is complete as far as it goes.
-        held = [ev for _gen, fmt in self._formats.values() for ev in fmt.flush()] if settle else []
+        held: list[Event] = []
+        if settle:
+            for path, (_gen, fmt) in self._formats.items():
+                first = len(held)
+                held.extend(fmt.flush())
+                self._note_sources(held, first, str(path), fmt.format is not FLIGHTDECK_V1)
         if held:
             self._count(held, [], history=True)
         self._backfilling = False

@@ -296,23 +296,18 @@ def test_connections_beyond_the_cap_are_refused_at_once() -> None:
     assert [r.reason for r in seen] == ["otlp too many connections"]
 
 
-def test_agents_heard_over_otlp_are_marked_watch_only() -> None:
-    from dataclasses import dataclass
-
-    from flightdeck.core.snapshot import Snapshot
-    from flightdeck.ingest.engine import _mark_watch_only
-
-    @dataclass(frozen=True)
-    class Row:  # the shape of the cockpit's agent rows
-        run: str
-        agent: str | None
-        watch_only: bool = False
-
-    snap = Snapshot(now=0.0, agents=(Row("conv-1", "researcher"), Row("r-2", "local")))  # type: ignore[arg-type]
-    marked = _mark_watch_only(snap, {("conv-1", "researcher"): None})
-    assert [r.watch_only for r in marked.agents] == [True, False]  # type: ignore[attr-defined]
-    plain = Snapshot(now=0.0)
-    assert _mark_watch_only(plain, {("x", None): None}) is plain
+def test_agents_heard_over_otlp_are_marked_watch_only(engine: Engine) -> None:
+    tp = tracer_provider(engine, "researcher")
+    span = tp.get_tracer("t").start_span("chat gpt-4o", attributes={
+        "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
+        "gen_ai.conversation.id": "conv-1",
+        "gen_ai.usage.input_tokens": 120, "gen_ai.usage.output_tokens": 10})
+    span.end()
+    tp.shutdown()
+    wait_for(lambda: engine.snapshot().events == 1)
+    rows = engine.snapshot().agent_rows
+    assert [(r.run, r.agent, r.watch_only) for r in rows] == [("conv-1", "researcher", True)]
+    assert engine.watch_only == frozenset({("conv-1", "researcher")})
 
 
 def test_sdk_exporter_with_gzip_protobuf(engine: Engine) -> None:

@@ -42,9 +42,9 @@ def test_engine_reports_the_true_socket_rate(tmp_path: Path) -> None:
 
     eng = Engine(socket_path=tmp_path / "s.sock")
     wall = FakeWall()
-    eng._rate = EventRate(5.0, clock=wall)
-    events = [decode_line(v1()) for _ in range(200)]
-    for _ in range(100_000):  # five seconds of 20,000/s, one event per batch as a busy socket delivers them
-        eng._on_socket_batch([events[0]], [])  # type: ignore[list-item]
+    eng._tracker._rate = EventRate(5.0, clock=wall)  # the live arrival rate lives in the tracker
+    events = [decode_line(v1()) for _ in range(100_000)]
+    for event in events:  # five seconds of 20,000/s, one event per batch as a busy socket delivers them
+        eng._on_socket_batch([event], [])  # type: ignore[list-item]
         wall.t += 1 / 20_000
     assert abs(eng.snapshot().source.events_per_second - 20_000) <= 20_000 * 0.03

@@ -16,9 +16,11 @@ from flightdeck.core.snapshot import (
 )
 from flightdeck.ingest.engine import Engine
 from flightdeck.ingest.tracker import LiveTracker, call_row
-from tests.ingest.test_formats import cc_line
+from tests.ingest.formats.test_formats import cc_line
 
 IDS = IdSource()
+# The line format accepts years 2000-2199 only: the tests' small clock readings are offsets from this.
+BASE = 1_764_000_000.0
 
 
 class Clock:
@@ -28,11 +30,11 @@ class Clock:
         self.now = now
 
     def __call__(self) -> float:
-        return self.now
+        return BASE + self.now
 
 
 def ev(kind: str, ts: float, *, agent: str = "a", run: str = "r-1", **kw: object) -> Event:
-    return Event(v=1, ts=ts, kind=kind, id=IDS(), run=run, agent=agent, **kw)  # type: ignore[arg-type]
+    return Event(v=1, ts=BASE + ts, kind=kind, id=IDS(), run=run, agent=agent, **kw)  # type: ignore[arg-type]
 
 
 def llm(ts: float, *, agent: str = "a", model: str = "gpt-4o", prompt_hash: str | None = None) -> Event:
@@ -109,8 +111,8 @@ def test_states_waiting_running_finished_stalled(tmp_path: Path) -> None:
     eng.backfill()
     clock.now = 2040.0
     snap = eng.snapshot()
-    assert row_of(snap).status == AGENT_FINISHED and row_of(snap).since == 2001.0
-    assert row_of(snap, "b").status == AGENT_STALLED and row_of(snap, "b").since == 1999.0
+    assert row_of(snap).status == AGENT_FINISHED and row_of(snap).since == BASE + 2001.0
+    assert row_of(snap, "b").status == AGENT_STALLED and row_of(snap, "b").since == BASE + 1999.0
 
 
 def test_who_paused_it_the_agents_rule_or_our_key(tmp_path: Path) -> None:
@@ -122,7 +124,7 @@ def test_who_paused_it_the_agents_rule_or_our_key(tmp_path: Path) -> None:
     eng = Engine([path], clock=clock)
     eng.backfill()
     a = row_of(eng.snapshot())
-    assert (a.status, a.paused_by, a.since) == (AGENT_PAUSED, "rule:loop", 2991.0)
+    assert (a.status, a.paused_by, a.since) == (AGENT_PAUSED, "rule:loop", BASE + 2991.0)
     cmd = eng.send("resume")
     write(path, ev("signal_ack", 3001.0, ref=cmd.id, cmd="resume", state={"paused": False, "models": {}}))
     eng.backfill()
@@ -191,7 +193,7 @@ def test_stage_windows_follow_the_window_not_the_run() -> None:
     fast = [ev("llm_call", 500.0 + i, name="observe", latency_ms=Latency(pre=10.0, total=110.0))
             for i in range(5)]
     tracker.view([slow, *fast])
-    windows = tracker.stage_windows(now=600.0)
+    windows = tracker.stage_windows(now=BASE + 600.0)
     five = windows[300].groups[0].figures
     assert five.calls == 5 and five.stages["pre"].mean == 10.0
     fifteen = windows[900].groups[0].figures
@@ -201,12 +203,12 @@ def test_stage_windows_follow_the_window_not_the_run() -> None:
 def test_fine_series_fits_a_young_run() -> None:
     tracker = LiveTracker(Clock(0.0))
     tracker.view([llm(1000.0 + i) for i in range(60)])
-    points, step = tracker.fine_series(now=1060.0, first_ts=1000.0)
+    points, step = tracker.fine_series(now=BASE + 1060.0, first_ts=BASE + 1000.0)
     assert step == 1 and len(points) == 61 and sum(p.calls for p in points) == 60
     tracker.view([llm(1000.0 + i * 10) for i in range(60)])
-    points, step = tracker.fine_series(now=1600.0, first_ts=1000.0)
+    points, step = tracker.fine_series(now=BASE + 1600.0, first_ts=BASE + 1000.0)
     assert step == 5 and len(points) <= 121
-    assert tracker.fine_series(now=1000.0 + 3600, first_ts=1000.0) == ((), 0)  # an hour-long run: minutes
+    assert tracker.fine_series(now=BASE + 1000.0 + 3600, first_ts=BASE + 1000.0) == ((), 0)  # an hour-long run: minutes
 
 
 def test_a_monitor_rule_steers_the_agent_that_tripped_it_not_the_fleet(tmp_path: Path) -> None:
