@@ -40,7 +40,7 @@ THOUGHTS = ["Let me", " think", " about it."]
 
 CHAT_MODEL = "gpt-4o-2024-08-06"
 RESPONSES_MODEL = "o4-mini-2025-04-16"
-ANTHROPIC_MODEL = "claude-sonnet-4-5-20250929"
+ANTHROPIC_MODEL = "claude-haiku-4-5-20251001"
 
 # openai types/completion_usage.py CompletionUsage
 CHAT_USAGE: dict[str, Any] = {
@@ -316,7 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _messages(self, body: dict[str, Any]) -> None:
         fake = self.fake
         model = body.get("model") or ANTHROPIC_MODEL
-        model = ANTHROPIC_MODEL if model == "claude-sonnet-4-5" else model
+        model = ANTHROPIC_MODEL if model == "claude-haiku-4-5" else model
         if not body.get("stream"):
             time.sleep(fake.latency)
             self._json(200, anthropic_message(model))

@@ -28,13 +28,17 @@ __all__ = ["instrument"]
 C = TypeVar("C")
 
 
-def _family(client: Any) -> str | None:
-    """``openai`` or ``anthropic``: the SDK the client's class (or a base) comes from."""
+def _family(client: Any) -> tuple[str | None, bool]:
+    """(``openai`` or ``anthropic``: the SDK the client's class or a base comes from, whether async).
+
+    Async by class (``AsyncOpenAI``, ``AsyncAnthropicBedrock``, ...): the SDKs'
+    async methods are plain functions returning coroutines, so they cannot be told by inspection.
+    """
     for cls in type(client).__mro__:
         root = cls.__module__.split(".", 1)[0]
         if root in ("openai", "anthropic"):
-            return root
-    return None
+            return root, cls.__name__.startswith("Async")
+    return None, False
 
 
 def instrument(rec: Recorder, client: C, *, provider: str | None = None, route: str | None = None) -> C:
@@ -48,7 +52,7 @@ def instrument(rec: Recorder, client: C, *, provider: str | None = None, route: 
     Raises ``TypeError`` for anything that is not such a client (a programming error,
     raised once at set-up, never during a call).
     """
-    family = _family(client)
+    family, is_async = _family(client)
     if family is None:
         raise TypeError(f"rec.instrument() takes an OpenAI or Anthropic SDK client, not {type(client).__name__}")
     guessed_provider, guessed_route = infer(client, family)
@@ -58,6 +62,6 @@ def instrument(rec: Recorder, client: C, *, provider: str | None = None, route: 
         from flightdeck.recorder.instrument import openai as sdk
     else:
         from flightdeck.recorder.instrument import anthropic as sdk  # type: ignore[no-redef]
-    if not sdk.patch(rec, client, provider, route):
+    if not sdk.patch(rec, client, provider, route, is_async):
         raise TypeError(f"rec.instrument(): {type(client).__name__} has none of the methods flightdeck records")
     return client

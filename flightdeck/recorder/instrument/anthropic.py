@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any
 
 from flightdeck.recorder.instrument.streams import AnthropicObserver
@@ -17,20 +16,20 @@ if TYPE_CHECKING:
 __all__ = ["patch"]
 
 
-def patch(rec: Recorder, client: Any, provider: str, route: str) -> list[str]:
+def patch(rec: Recorder, client: Any, provider: str, route: str, is_async: bool) -> list[str]:
     """Record ``client``'s calls into ``rec``; returns the methods patched.
 
     Args:
         rec: the recorder.
         client: an Anthropic SDK client (sync or async, any cloud variant).
         provider, route: written on every event.
+        is_async: whether ``client`` is an async client.
     """
     done: list[str] = []
     messages = getattr(client, "messages", None)
     if messages is None:
         return done
     target = Target(rec, provider, route, None, AnthropicObserver)
-    is_async = inspect.iscoroutinefunction(getattr(messages, "create", None))
     if patch_method(messages, "create", target, is_async=is_async):
         done.append("messages.create")
     if patch_method(messages, "stream", target, helper=True, is_async=is_async):

@@ -9,7 +9,6 @@ client given is enough.
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any
 
 from flightdeck.recorder.instrument.streams import ChatObserver, ResponsesObserver
@@ -25,23 +24,23 @@ def _chat_observer() -> ChatObserver:
     return ChatObserver(hide_usage_chunk=False)
 
 
-def patch(rec: Recorder, client: Any, provider: str, route: str) -> list[str]:
+def patch(rec: Recorder, client: Any, provider: str, route: str, is_async: bool) -> list[str]:
     """Record ``client``'s calls into ``rec``; returns the methods patched.
 
     Args:
         rec: the recorder.
         client: an OpenAI SDK client (sync or async).
         provider, route: written on every event.
+        is_async: whether ``client`` is an async client.
     """
     done = []
     chat = getattr(getattr(client, "chat", None), "completions", None)
     if chat is not None and patch_method(chat, "create", Target(rec, provider, route, "chat", _chat_observer,
-                                                                chat=True)):
+                                                                chat=True), is_async=is_async):
         done.append("chat.completions.create")
     responses = getattr(client, "responses", None)
     if responses is not None:
         target = Target(rec, provider, route, "responses", ResponsesObserver)
-        is_async = inspect.iscoroutinefunction(getattr(responses, "create", None))
         if patch_method(responses, "create", target, is_async=is_async):
             done.append("responses.create")
         if patch_method(responses, "stream", target, helper=True, is_async=is_async):

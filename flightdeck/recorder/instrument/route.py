@@ -21,7 +21,7 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["infer"]
+__all__ = ["infer", "infer_url"]
 
 # host suffix -> (provider, route)
 _HOSTS: tuple[tuple[str, tuple[str, str]], ...] = (
@@ -74,8 +74,18 @@ def infer(client: Any, family: str) -> tuple[str, str]:
     by_class = _CLASSES.get(type(client).__name__)
     if by_class is not None:
         return by_class, "direct"
+    return infer_url(str(getattr(client, "base_url", "") or ""), family)
+
+
+def infer_url(base_url: str | None, family: str) -> tuple[str, str]:
+    """``(provider, route)`` for requests sent to ``base_url``.
+
+    Args:
+        base_url: where the requests go (None or empty: the family's own API).
+        family: the provider to assume for an unknown host.
+    """
     try:
-        parts = urlsplit(str(getattr(client, "base_url", "") or ""))
+        parts = urlsplit(base_url or "")
         host = (parts.hostname or "").lower()
         port = parts.port
     except ValueError:

@@ -9,7 +9,6 @@ again replaces the recording, it never stacks it.
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -165,8 +164,7 @@ def _stream_helper(t: Target, orig: Callable[..., Any], is_async: bool) -> Calla
     return stream
 
 
-def patch_method(resource: Any, name: str, target: Target, *, helper: bool = False,
-                 is_async: bool | None = None) -> bool:
+def patch_method(resource: Any, name: str, target: Target, *, is_async: bool, helper: bool = False) -> bool:
     """Replace ``resource.name`` (on this instance only) by its recorded version.
 
     Args:
@@ -174,15 +172,13 @@ def patch_method(resource: Any, name: str, target: Target, *, helper: bool = Fal
         name: ``create`` or ``stream``.
         target: where the calls go.
         helper: ``name`` is a stream helper returning a manager (``stream``).
-        is_async: whether the client is async; detected from ``create`` when None.
+        is_async: whether the client is async (its methods return coroutines).
     Returns False when the resource has no such method (an older SDK).
     """
     method = getattr(resource, name, None)
     if method is None or not callable(method):
         return False
     orig = method.__wrapped__ if getattr(method, _MARK, False) else method
-    if is_async is None:
-        is_async = inspect.iscoroutinefunction(orig)
     if helper:
         wrapper = _stream_helper(target, orig, is_async)
     elif is_async:
