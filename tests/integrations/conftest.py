@@ -12,7 +12,7 @@ import pytest
 # LiteLLM would otherwise fetch its price map from the network at import.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from flightdeck.recorder.recorder import Recorder  # noqa: E402
+from flightdeck.recorder.recorder import Recorder
 
 
 @pytest.fixture
