@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["FlightdeckLogger"]
 
 
-class FlightdeckLogger(CustomLogger):  # type: ignore[misc]  # litellm ships no type information
+class FlightdeckLogger(CustomLogger):
     """A LiteLLM callback writing one ``llm_call`` event per completion into ``rec``."""
 
     def __init__(self, rec: Recorder, *, provider: str | None = None, route: str | None = None) -> None:
