@@ -220,10 +220,12 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(gap)
             yield i, part
 
-    def _content(self) -> Iterator[tuple[str, str]]:
-        """(kind, text) content events after ttft: thinking first if asked, then text; stops at fail_after."""
+    def _content(self, wait: bool = True) -> Iterator[tuple[str, str]]:
+        """(kind, text) content events after ttft (``wait``: sleep it here): thinking first if asked,
+        then text; stops at fail_after."""
         fake = self.fake
-        time.sleep(fake.ttft)
+        if wait:
+            time.sleep(fake.ttft)
         sent = 0
         if fake.thinking is not None:
             for _, t in self._paced(THOUGHTS, fake.thinking):
@@ -255,9 +257,11 @@ class _Handler(BaseHTTPRequestHandler):
                                        "type": "invalid_request_error", "param": None, "code": None}})
             return
         self._start_sse()
+        # OpenAI sends the role chunk with the first token, not before it.
+        time.sleep(fake.ttft)
         self._send("data: " + json.dumps(_chunk(model, {"role": "assistant", "content": "", "refusal": None})) + "\n\n")
         sent = 0
-        for kind, text in self._content():
+        for kind, text in self._content(wait=False):
             delta = {"reasoning_content": text} if kind == "thinking" else {"content": text}
             self._send("data: " + json.dumps(_chunk(model, delta)) + "\n\n")
             sent += 1
