@@ -132,7 +132,12 @@ def _substitute(call: TimedCall, kwargs: MutableMapping[str, Any]) -> None:
     asked = kwargs.get("model")
     if not isinstance(asked, str):
         return
-    used = call._rec.model(asked)
+    rec = call._rec
+    if asked in rec._asked:
+        # The gate just polled the control channel: look the model up without a second stat.
+        used = rec._using.get(asked, asked)
+    else:
+        used = rec.model(asked)  # first use: registers it as asked-for (what downgrades step)
     if used != asked:
         kwargs["model"] = used
         call.tag("asked_model", asked)
