@@ -72,9 +72,10 @@ def test_completion_streamed(logged: FlightdeckLogger, fake_provider: Any, log_p
     (ev,) = wait_calls(log_path, 1)
     assert ev.stream is True and usage_of(ev) == CHAT_BUCKETS
     # completionStartTime is when LiteLLM handled the first chunk: at least the server's 300 ms
-    # after the start (later on a cold LiteLLM); the whole call at least 300 + 500 ms.
+    # after the start (later on a cold LiteLLM, whose lazy imports run inside the call: no upper
+    # bound here); the whole call at least 300 + 500 ms.
     lat = ev.latency_ms
-    assert lat.ttft is not None and lat.ttft >= 295 and within(lat.total, 800)
+    assert lat.ttft is not None and lat.ttft >= 295 and lat.total is not None and lat.total >= 795
     assert lat.gen is not None and abs(lat.ttft + lat.gen - lat.total) < 0.01
 
 
