@@ -133,11 +133,9 @@ def _substitute(call: TimedCall, kwargs: MutableMapping[str, Any]) -> None:
     if not isinstance(asked, str):
         return
     rec = call._rec
-    if asked in rec._asked:
-        # The gate just polled the control channel: look the model up without a second stat.
-        used = rec._using.get(asked, asked)
-    else:
-        used = rec.model(asked)  # first use: registers it as asked-for (what downgrades step)
+    # The gate just polled the control channel: a model asked for before is looked up without
+    # a second stat; a first one goes through rec.model, which registers it (downgrades step it).
+    used = rec._using.get(asked, asked) if asked in rec._asked else rec.model(asked)
     if used != asked:
         kwargs["model"] = used
         call.tag("asked_model", asked)

@@ -60,11 +60,25 @@ class Observer:
         self.count = 0
 
     def observe(self, event: Any) -> int:
-        """PASS, TOKEN (a generated token, e.g. thinking), TEXT (visible output) or HIDE."""
+        """PASS (0), TOKEN (a generated token, e.g. thinking), TEXT (visible output) or HIDE."""
         raise NotImplementedError
+
+    def final_usage(self) -> Any:
+        """The usage for ``Call.set_usage``: the SDK object dumped to plain dicts here, once."""
+        return sdk_dump(self.usage)
 
     def missing_usage(self) -> str:
         return "the stream ended without reporting its usage"
+
+
+def sdk_dump(value: Any) -> Any:
+    """An SDK (pydantic) object as the dict its own ``model_dump()`` gives; anything else as is.
+
+    Dumping here, with the SDK's own method, spares the normaliser its generic
+    object probing (several type checks before it reaches ``model_dump``).
+    """
+    dump = getattr(value, "model_dump", None)
+    return dump() if callable(dump) else value
 
 
 class ChatObserver(Observer):
@@ -77,13 +91,14 @@ class ChatObserver(Observer):
     hidden when the wrapper asked for it on the caller's behalf.
     """
 
-    __slots__ = ("hide_usage_chunk", "refused")
+    __slots__ = ("hide_usage_chunk", "refused", "texted")
     api = "chat"
 
     def __init__(self, hide_usage_chunk: bool) -> None:
         super().__init__()
         self.hide_usage_chunk = hide_usage_chunk
         self.refused = False
+        self.texted = False
 
     def observe(self, event: Any) -> int:
         self.count += 1
@@ -94,12 +109,15 @@ class ChatObserver(Observer):
             self.complete = True
             if not choices:
                 return HIDE if self.hide_usage_chunk else PASS
+        if self.texted:  # marks are taken: only the usage matters from here on
+            return PASS
         seen = PASS
         for choice in choices or ():
             delta = getattr(choice, "delta", None)
             if delta is None:
                 continue
             if delta.content or getattr(delta, "tool_calls", None) or getattr(delta, "refusal", None):
+                self.texted = True
                 return TEXT
             if getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None):
                 seen = TOKEN
@@ -167,9 +185,7 @@ class AnthropicObserver(Observer):
         if kind == "message_start":
             self.start = getattr(getattr(event, "message", None), "usage", None)
         elif kind == "message_delta":
-            # The normaliser merges start and the cumulative delta (the rule lives there).
-            self.usage = [{"type": "message_start", "message": {"usage": self.start}},
-                          {"type": "message_delta", "usage": getattr(event, "usage", None)}]
+            self.usage = getattr(event, "usage", None)
             self.complete = True
         elif kind == "content_block_start":
             block = getattr(getattr(event, "content_block", None), "type", None)
@@ -177,8 +193,17 @@ class AnthropicObserver(Observer):
                 return TOKEN
         return PASS
 
+    def final_usage(self) -> Any:
+        # The normaliser merges start and the cumulative delta (the rule lives there).
+        return [{"type": "message_start", "message": {"usage": sdk_dump(self.start)}},
+                {"type": "message_delta", "usage": sdk_dump(self.usage)}]
+
     def missing_usage(self) -> str:
         return "the stream ended before message_delta carried its usage"
+
+
+def _observe_failed() -> None:
+    warn_once("stream-observe", "internal error reading a stream event:\n" + traceback.format_exc())
 
 
 class _Watch:
@@ -198,18 +223,11 @@ class _Watch:
             raise AttributeError(name)
         return getattr(self._inner, name)
 
-    def _see(self, event: Any) -> bool:
-        """Observe one event; True when the caller must not see it. Never raises."""
-        try:
-            what = self._obs.observe(event)
-        except Exception:
-            warn_once("stream-observe", "internal error reading a stream event:\n" + traceback.format_exc())
-            return False
+    def _mark(self, what: int) -> None:
         if what == TEXT:
             self._call.first_text()
-        elif what == TOKEN:
+        else:
             self._call.first_token()
-        return what == HIDE
 
     def _end(self, exc: BaseException | None, why: str | None = None) -> None:
         """Write the call once: usage when complete, else the reason it is unknown."""
@@ -220,7 +238,7 @@ class _Watch:
         try:
             call.received()
             if obs.usage is not None and obs.complete:
-                call.set_usage(obs.usage, obs.api)
+                call.set_usage(obs.final_usage(), obs.api)
             elif exc is None:
                 call.problem(why or obs.missing_usage())
         except Exception:
@@ -244,17 +262,26 @@ class SyncStreamProxy(_Watch):
         return self
 
     def __next__(self) -> Any:
+        inner, obs = self._inner, self._obs
         while True:
             try:
-                event = next(self._inner)
+                event = next(inner)
             except StopIteration:
                 self._end(None)
                 raise
             except BaseException as exc:
                 self._end(exc)
                 raise
-            if not self._see(event):
+            try:
+                what = obs.observe(event)
+            except Exception:
+                _observe_failed()
                 return event
+            if what:  # PASS is 0: most events stop here
+                if what == HIDE:
+                    continue
+                self._mark(what)
+            return event
 
     def __enter__(self) -> SyncStreamProxy:
         return self
@@ -279,17 +306,26 @@ class AsyncStreamProxy(_Watch):
         return self
 
     async def __anext__(self) -> Any:
+        inner, obs = self._inner, self._obs
         while True:
             try:
-                event = await self._inner.__anext__()
+                event = await inner.__anext__()
             except StopAsyncIteration:
                 self._end(None)
                 raise
             except BaseException as exc:
                 self._end(exc)
                 raise
-            if not self._see(event):
+            try:
+                what = obs.observe(event)
+            except Exception:
+                _observe_failed()
                 return event
+            if what:
+                if what == HIDE:
+                    continue
+                self._mark(what)
+            return event
 
     async def __aenter__(self) -> AsyncStreamProxy:
         return self

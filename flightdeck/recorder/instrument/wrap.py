@@ -21,6 +21,7 @@ from flightdeck.recorder.instrument.streams import (
     ManagerProxy,
     Observer,
     SyncStreamProxy,
+    sdk_dump,
 )
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def _done(t: Target, call: TimedCall, result: Any) -> None:
     if usage is None:
         call.problem(f"the {type(result).__name__} response carried no usage")
     else:
-        call.set_usage(usage, t.api)
+        call.set_usage(sdk_dump(usage), t.api)
     call.finish(None)
 
 
