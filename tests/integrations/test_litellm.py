@@ -53,7 +53,7 @@ def _kw(fake: Any) -> dict[str, Any]:
 
 
 def test_completion_not_streamed(logged: FlightdeckLogger, fake_provider: Any, log_path: Path) -> None:
-    fake_provider.latency = 0.8
+    fake_provider.latency = 0.5
     reply = litellm.completion(**_kw(fake_provider))
     assert reply.choices[0].message.content == "Hello, flightdeck!"
     (ev,) = wait_calls(log_path, 1)
@@ -61,7 +61,7 @@ def test_completion_not_streamed(logged: FlightdeckLogger, fake_provider: Any, l
     assert usage_of(ev) == CHAT_BUCKETS
     # LiteLLM priced it: its reported cost is kept (here equal to the list price).
     assert ev.cost_status == "reported" and Decimal(ev.cost_usd) == CHAT_COST
-    assert within(ev.latency_ms.gen, 800) and ev.latency_ms.ttft is None
+    assert within(ev.latency_ms.gen, 500) and ev.latency_ms.ttft is None
 
 
 def test_completion_streamed(logged: FlightdeckLogger, fake_provider: Any, log_path: Path) -> None:

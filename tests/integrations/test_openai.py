@@ -160,13 +160,13 @@ async def test_async_not_streamed(async_openai_client: Any, log_path: Path) -> N
 
 
 def test_responses_create(openai_client: Any, fake_provider: Any, log_path: Path) -> None:
-    fake_provider.latency = 0.8
+    fake_provider.latency = 0.3
     reply = openai_client.responses.create(model="o4-mini", input="hi")
     assert reply.output_text == "Hello, flightdeck!"
     (ev,) = calls(log_path)
     assert usage_of(ev) == RESPONSES_BUCKETS
     assert Decimal(ev.cost_usd) == RESPONSES_COST == Decimal("0.0031328")
-    assert within(ev.latency_ms.gen, 800)
+    assert within(ev.latency_ms.gen, 300)
 
 
 def test_responses_raw_event_stream(openai_client: Any, fake_provider: Any, log_path: Path) -> None:
