@@ -3,6 +3,7 @@ event stream and its stream helper, sync and async, errors, pause."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import threading
 from decimal import Decimal
@@ -178,3 +179,43 @@ def test_two_clients_keep_their_own_recorders(fake_provider: Any, tmp_path: Path
     rec_a.close()
     rec_b.close()
     assert len(calls(a_path)) == 1 and len(calls(b_path)) == 2
+
+
+def test_loop_guardrail_pauses_through_the_wrapper(fake_provider: Any, log_path: Path) -> None:
+    rules = {"rule": [{"name": "loop", "type": "loop", "threshold": 3, "window": "2m", "action": "pause"}]}
+    rec = Recorder(log_path, run="r-loop", rules=rules, on_pause="raise")
+    client = rec.instrument(anthropic.Anthropic(base_url=fake_provider.url, api_key="k", max_retries=0),
+                            provider="anthropic", route="direct")
+    for _ in range(3):  # the same prompt three times: the third call fires the rule
+        client.messages.create(**ARGS)
+    with pytest.raises(Paused, match="same prompt 3 times"):
+        client.messages.create(**ARGS)
+    rec.close()
+    evs = calls(log_path)
+    assert len(evs) == 3 and len({e.prompt_hash for e in evs}) == 1 and evs[0].prompt_hash
+    assert len(fake_provider.bodies("/messages")) == 3
+
+
+async def test_paused_async_agent_does_not_block_its_event_loop(async_anthropic_client: Any, rec: Recorder,
+                                                                log_path: Path) -> None:
+    side = sidecar_path(log_path)
+    append_command(side, new_command("pause"))
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    async def resume_later() -> None:
+        while ticks < 10:  # the loop keeps running while the agent waits
+            await asyncio.sleep(0.01)
+        append_command(side, new_command("resume"))
+
+    tick = asyncio.create_task(ticker())
+    message, _ = await asyncio.gather(async_anthropic_client.messages.create(**ARGS), resume_later())
+    tick.cancel()
+    assert message.content[0].text == "Hello, flightdeck!" and ticks >= 10
+    (ev,) = calls(log_path)
+    assert usage_of(ev) == BUCKETS

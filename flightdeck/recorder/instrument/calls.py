@@ -142,10 +142,22 @@ def _substitute(call: TimedCall, kwargs: MutableMapping[str, Any]) -> None:
     call.model = used
 
 
+# The request fields that make "the same prompt" (for prompt_hash and the loop guardrail):
+# Chat/Anthropic messages, Anthropic system, Responses input and instructions.
+_PROMPT_FIELDS = ("system", "instructions", "messages", "input")
+
+
+def _hash_prompt(call: TimedCall, kwargs: MutableMapping[str, Any]) -> None:
+    parts = [kwargs[k] for k in _PROMPT_FIELDS if k in kwargs]
+    if parts:
+        call.set_prompt(parts)
+
+
 def begin(rec: Recorder, provider: str, route: str | None, api: str | None, stream: bool,
           kwargs: MutableMapping[str, Any]) -> TimedCall:
     """Start a call before its request: wait while paused (or raise ``Paused``), then
-    substitute a downgraded model into ``kwargs`` in place.
+    substitute a downgraded model into ``kwargs`` in place and hash the prompt
+    (``prompt_hash``, what the loop guardrail counts; never the text).
 
     Args:
         rec: the recorder.
@@ -156,6 +168,7 @@ def begin(rec: Recorder, provider: str, route: str | None, api: str | None, stre
     call = TimedCall(rec, provider, str(kwargs.get("model") or "unknown"), stream, route, api)
     call.__enter__()
     _substitute(call, kwargs)
+    _hash_prompt(call, kwargs)
     return call
 
 
@@ -165,4 +178,5 @@ async def begin_async(rec: Recorder, provider: str, route: str | None, api: str 
     call = TimedCall(rec, provider, str(kwargs.get("model") or "unknown"), stream, route, api)
     await call.__aenter__()
     _substitute(call, kwargs)
+    _hash_prompt(call, kwargs)
     return call
