@@ -230,3 +230,12 @@ def test_only_this_client_is_instrumented(rec: Recorder, fake_provider: Any, log
 def test_not_a_client_is_a_clear_error(rec: Recorder) -> None:
     with pytest.raises(TypeError, match="OpenAI or Anthropic SDK client"):
         rec.instrument(object())
+
+
+def test_chat_stream_helper_goes_through_the_wrapped_create(openai_client: Any, log_path: Path) -> None:
+    with openai_client.chat.completions.stream(model="gpt-4o", messages=MESSAGES) as stream:
+        kinds = {event.type for event in stream}
+        final = stream.get_final_completion()
+    assert "content.delta" in kinds and final.choices[0].message.content == "Hello, flightdeck!"
+    (ev,) = calls(log_path)
+    assert usage_of(ev) == CHAT_BUCKETS and ev.stream is True

@@ -249,7 +249,7 @@ class _Watch:
         return f"stream abandoned after {self._obs.count} events, before its usage (never closed or read to its end)"
 
     def __del__(self) -> None:
-        if not self._ended:
+        if not getattr(self, "_ended", True):  # True too when __init__ never ran to its end
             self._end(None, self._abandoned())
 
 
