@@ -239,3 +239,11 @@ def test_chat_stream_helper_goes_through_the_wrapped_create(openai_client: Any, 
     assert "content.delta" in kinds and final.choices[0].message.content == "Hello, flightdeck!"
     (ev,) = calls(log_path)
     assert usage_of(ev) == CHAT_BUCKETS and ev.stream is True
+
+
+def test_parse_methods_are_recorded(openai_client: Any, log_path: Path) -> None:
+    chat = openai_client.chat.completions.parse(model="gpt-4o", messages=MESSAGES)
+    resp = openai_client.responses.parse(model="o4-mini", input="hi")
+    assert chat.choices[0].message.content == resp.output_text == "Hello, flightdeck!"
+    first, second = calls(log_path)
+    assert usage_of(first) == CHAT_BUCKETS and usage_of(second) == RESPONSES_BUCKETS

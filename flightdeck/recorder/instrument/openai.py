@@ -2,8 +2,9 @@
 
 ``chat.completions.create`` (streamed or not: a stream asks for
 ``stream_options.include_usage`` and hides the extra chunk from a caller who
-had not asked), ``responses.create`` (streamed or not) and the
-``responses.stream`` helper. The SDK itself is never imported here: the
+had not asked; the ``chat.completions.stream`` helper goes through it),
+``chat.completions.parse``, ``responses.create`` (streamed or not),
+``responses.parse`` and the ``responses.stream`` helper. The SDK itself is never imported here: the
 client given is enough.
 """
 
@@ -35,14 +36,18 @@ def patch(rec: Recorder, client: Any, provider: str, route: str, is_async: bool)
     """
     done = []
     chat = getattr(getattr(client, "chat", None), "completions", None)
-    if chat is not None and patch_method(chat, "create", Target(rec, provider, route, "chat", _chat_observer,
-                                                                chat=True), is_async=is_async):
-        done.append("chat.completions.create")
+    if chat is not None:
+        target = Target(rec, provider, route, "chat", _chat_observer, chat=True)
+        # ``stream()`` calls the (wrapped) ``create``; ``parse()`` posts by itself, never streamed.
+        for method in ("create", "parse"):
+            if patch_method(chat, method, target, is_async=is_async):
+                done.append(f"chat.completions.{method}")
     responses = getattr(client, "responses", None)
     if responses is not None:
         target = Target(rec, provider, route, "responses", ResponsesObserver)
-        if patch_method(responses, "create", target, is_async=is_async):
-            done.append("responses.create")
+        for method in ("create", "parse"):
+            if patch_method(responses, method, target, is_async=is_async):
+                done.append(f"responses.{method}")
         if patch_method(responses, "stream", target, helper=True, is_async=is_async):
             done.append("responses.stream")
     return done
