@@ -10,7 +10,8 @@ from flightdeck.core.events import Event, decode_line
 
 MILLION = Decimal(1_000_000)
 # Stage checks are correctness checks on a contended machine: a stage must be at
-# least what the fake server waited, and at most that plus this slack.
+# least what the fake server waited, and at most that plus this slack. A late
+# first chunk moves time from gen to ttft, so streams check ttft and ttft + gen.
 SLACK_MS = 2500.0
 
 

@@ -47,7 +47,7 @@ def test_raw_event_stream(anthropic_client: Any, fake_provider: Any, log_path: P
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
     (ev,) = calls(log_path)
     assert usage_of(ev) == BUCKETS and Decimal(ev.cost_usd) == COST
-    assert within(ev.latency_ms.ttft, 300) and within(ev.latency_ms.gen, 500)
+    assert within(ev.latency_ms.ttft, 300) and within(ev.latency_ms.ttft + ev.latency_ms.gen, 800)
 
 
 def test_stream_helper_text_stream_with_thinking(anthropic_client: Any, fake_provider: Any,
@@ -61,7 +61,8 @@ def test_stream_helper_text_stream_with_thinking(anthropic_client: Any, fake_pro
     (ev,) = calls(log_path)
     assert usage_of(ev) == BUCKETS
     assert within(ev.latency_ms.ttft, 300)  # the first thinking delta
-    assert float(ev.tags[TEXT_TAG]) >= ev.latency_ms.ttft + 300  # the first visible text
+    assert float(ev.tags[TEXT_TAG]) > ev.latency_ms.ttft  # the first visible text, later
+    assert float(ev.tags[TEXT_TAG]) >= 300 + 300 - 5  # the server sent no text before that
 
 
 def test_get_final_message_without_iterating(anthropic_client: Any, log_path: Path) -> None:

@@ -53,7 +53,7 @@ def test_chat_stream_gets_usage_the_caller_did_not_ask_for(openai_client: Any, f
     assert body["stream_options"] == {"include_usage": True}
     (ev,) = calls(log_path)
     assert ev.stream is True and usage_of(ev) == CHAT_BUCKETS and Decimal(ev.cost_usd) == CHAT_COST
-    assert within(ev.latency_ms.ttft, 300) and within(ev.latency_ms.gen, 500)
+    assert within(ev.latency_ms.ttft, 300) and within(ev.latency_ms.ttft + ev.latency_ms.gen, 800)
     assert ev.tags is None or TEXT_TAG not in ev.tags  # the first token was visible text
 
 
@@ -86,7 +86,8 @@ def test_reasoning_deltas_count_as_first_token(openai_client: Any, fake_provider
     (ev,) = calls(log_path)
     assert within(ev.latency_ms.ttft, 200)
     # thinking for 0.4 s (and a gap of 0.4/3 s) before the first visible text
-    assert ev.tags is not None and float(ev.tags[TEXT_TAG]) >= ev.latency_ms.ttft + 400
+    assert ev.tags is not None and float(ev.tags[TEXT_TAG]) > ev.latency_ms.ttft
+    assert float(ev.tags[TEXT_TAG]) >= 200 + 400 - 5  # the server sent no text before that
 
 
 def test_connection_dropped_mid_stream(openai_client: Any, fake_provider: Any, log_path: Path) -> None:
@@ -147,7 +148,8 @@ async def test_four_concurrent_async_streams(async_openai_client: Any, fake_prov
     assert len(evs) == 4 and len({e.id for e in evs}) == 4
     for ev in evs:
         assert usage_of(ev) == CHAT_BUCKETS and Decimal(ev.cost_usd) == CHAT_COST
-        assert within(ev.latency_ms.ttft, 300) and within(ev.latency_ms.gen, 500)
+        lat = ev.latency_ms
+        assert within(lat.ttft, 300) and within(lat.ttft + lat.gen, 800)
     # Concurrent, not one after another: the total of each is far below 4 x 800 ms.
     assert all(ev.latency_ms.total < 4 * 800 for ev in evs)
 
@@ -175,7 +177,7 @@ def test_responses_raw_event_stream(openai_client: Any, fake_provider: Any, log_
     assert events[-1].type == "response.completed"
     (ev,) = calls(log_path)
     assert usage_of(ev) == RESPONSES_BUCKETS and ev.stream is True
-    assert within(ev.latency_ms.ttft, 300) and within(ev.latency_ms.gen, 500)
+    assert within(ev.latency_ms.ttft, 300) and within(ev.latency_ms.ttft + ev.latency_ms.gen, 800)
 
 
 def test_responses_stream_helper(openai_client: Any, fake_provider: Any, log_path: Path) -> None:

@@ -81,6 +81,18 @@ def sdk_dump(value: Any) -> Any:
     return dump() if callable(dump) else value
 
 
+def _extra(obj: Any, name: str) -> Any:
+    """A field a provider adds beyond the SDK's type (DeepSeek's ``reasoning_content``), or None.
+
+    Read from the pydantic model's extras, not with ``getattr``: a missing
+    attribute costs pydantic a raised AttributeError, microseconds per chunk.
+    """
+    extra = getattr(obj, "__pydantic_extra__", None)
+    if isinstance(extra, dict):
+        return extra.get(name) or obj.__dict__.get(name)
+    return getattr(obj, name, None)
+
+
 class ChatObserver(Observer):
     """Chat Completions chunks (``ChatCompletionChunk``).
 
@@ -119,7 +131,7 @@ class ChatObserver(Observer):
             if delta.content or getattr(delta, "tool_calls", None) or getattr(delta, "refusal", None):
                 self.texted = True
                 return TEXT
-            if getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None):
+            if _extra(delta, "reasoning_content") or _extra(delta, "reasoning"):
                 seen = TOKEN
         return seen
 
@@ -219,7 +231,7 @@ class _Watch:
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names the proxy lacks: the SDK stream answers (response, ...).
-        if name in _Watch.__slots__:  # a slot not set yet (a failed __init__): no recursion
+        if name in _Watch.__slots__ or name == "_gen":  # a slot not set yet (failed __init__): no recursion
             raise AttributeError(name)
         return getattr(self._inner, name)
 
@@ -254,34 +266,46 @@ class _Watch:
 
 
 class SyncStreamProxy(_Watch):
-    """The SDK's sync ``Stream``, recorded. Iterate it, ``with`` it, ``close()`` it."""
+    """The SDK's sync ``Stream``, recorded. Iterate it, ``with`` it, ``close()`` it.
 
-    __slots__ = ()
+    Iteration runs in one generator (``for`` loops pay a generator resume per
+    event, not a Python ``__next__`` call); ``next(proxy)`` shares it.
+    """
 
-    def __iter__(self) -> SyncStreamProxy:
-        return self
+    __slots__ = ("_gen",)
+
+    def __init__(self, inner: Any, call: TimedCall, observer: Observer) -> None:
+        super().__init__(inner, call, observer)
+        self._gen: Any = None
+
+    def _events(self) -> Any:
+        inner, obs = self._inner, self._obs
+        try:
+            for event in inner:
+                try:
+                    what = obs.observe(event)
+                except Exception:
+                    _observe_failed()
+                    what = PASS
+                if what:  # PASS is 0: most events stop here
+                    if what == HIDE:
+                        continue
+                    self._mark(what)
+                yield event
+        except GeneratorExit:  # the consumer stopped (close() or garbage): recorded there
+            raise
+        except BaseException as exc:
+            self._end(exc)
+            raise
+        self._end(None)
+
+    def __iter__(self) -> Any:
+        if self._gen is None:
+            self._gen = self._events()
+        return self._gen
 
     def __next__(self) -> Any:
-        inner, obs = self._inner, self._obs
-        while True:
-            try:
-                event = next(inner)
-            except StopIteration:
-                self._end(None)
-                raise
-            except BaseException as exc:
-                self._end(exc)
-                raise
-            try:
-                what = obs.observe(event)
-            except Exception:
-                _observe_failed()
-                return event
-            if what:  # PASS is 0: most events stop here
-                if what == HIDE:
-                    continue
-                self._mark(what)
-            return event
+        return next(self._gen if self._gen is not None else self.__iter__())
 
     def __enter__(self) -> SyncStreamProxy:
         return self
@@ -298,34 +322,45 @@ class SyncStreamProxy(_Watch):
 
 
 class AsyncStreamProxy(_Watch):
-    """The SDK's ``AsyncStream``, recorded. ``async for`` it, ``async with`` it, ``await close()``."""
+    """The SDK's ``AsyncStream``, recorded. ``async for`` it, ``async with`` it, ``await close()``.
 
-    __slots__ = ()
+    Iteration runs in one async generator (no coroutine object per event).
+    """
 
-    def __aiter__(self) -> AsyncStreamProxy:
-        return self
+    __slots__ = ("_gen",)
+
+    def __init__(self, inner: Any, call: TimedCall, observer: Observer) -> None:
+        super().__init__(inner, call, observer)
+        self._gen: Any = None
+
+    async def _events(self) -> Any:
+        inner, obs = self._inner, self._obs
+        try:
+            async for event in inner:
+                try:
+                    what = obs.observe(event)
+                except Exception:
+                    _observe_failed()
+                    what = PASS
+                if what:
+                    if what == HIDE:
+                        continue
+                    self._mark(what)
+                yield event
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            self._end(exc)
+            raise
+        self._end(None)
+
+    def __aiter__(self) -> Any:
+        if self._gen is None:
+            self._gen = self._events()
+        return self._gen
 
     async def __anext__(self) -> Any:
-        inner, obs = self._inner, self._obs
-        while True:
-            try:
-                event = await inner.__anext__()
-            except StopAsyncIteration:
-                self._end(None)
-                raise
-            except BaseException as exc:
-                self._end(exc)
-                raise
-            try:
-                what = obs.observe(event)
-            except Exception:
-                _observe_failed()
-                return event
-            if what:
-                if what == HIDE:
-                    continue
-                self._mark(what)
-            return event
+        return await (self._gen if self._gen is not None else self.__aiter__()).__anext__()
 
     async def __aenter__(self) -> AsyncStreamProxy:
         return self
