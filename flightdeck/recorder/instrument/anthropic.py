@@ -29,7 +29,7 @@ def patch(rec: Recorder, client: Any, provider: str, route: str, is_async: bool)
     messages = getattr(client, "messages", None)
     if messages is None:
         return done
-    target = Target(rec, provider, route, None, AnthropicObserver)
+    target = Target(rec, provider, route, None, AnthropicObserver, family="anthropic")
     if patch_method(messages, "create", target, is_async=is_async):
         done.append("messages.create")
     if patch_method(messages, "stream", target, helper=True, is_async=is_async):

@@ -13,7 +13,7 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from flightdeck.core.events import Latency
-from flightdeck.recorder.recorder import Call
+from flightdeck.recorder.recorder import Call, _normalize
 from flightdeck.recorder.sinks import warn_once
 from flightdeck.recorder.steps import Step, current_step
 
@@ -43,14 +43,17 @@ class TimedCall(Call):
     hold until the step ends).
     """
 
-    __slots__ = ("_done", "_fixed", "_notes", "_pre_start", "_step", "_t_text")
+    __slots__ = ("_done", "_fixed", "_notes", "_pre_start", "_step", "_t_text", "wire")
 
     def __init__(self, rec: Recorder, provider: str, model: str, stream: bool, route: str | None,
-                 api: str | None, name: str | None = None, step: int | None = None) -> None:
+                 api: str | None, name: str | None = None, step: int | None = None,
+                 wire: str | None = None) -> None:
         """Args:
             rec: the recorder that writes the event.
             provider, model, stream, route, api: as ``rec.call``.
             name, step: the step's name and number; taken from ``rec.step`` when None.
+            wire: whose usage shape the payloads have, when not the provider's own
+                (Claude on Bedrock through the Anthropic SDK speaks Anthropic, not Bedrock).
         """
         current = current_step(rec)
         if current is not None:
@@ -63,6 +66,15 @@ class TimedCall(Call):
         self._done = False
         self._fixed: Latency | None = None
         self._notes: list[str] = []
+        self.wire = wire
+
+    def set_usage(self, raw: Any, api: str | None = None) -> None:
+        """As ``Call.set_usage``, read in the wire's shape (see ``wire``)."""
+        if self.wire is None:
+            Call.set_usage(self, raw, api)
+            return
+        self._usage, self._problems = _normalize(self.wire, raw, api or self.api)
+        self._raw = raw
 
     # -- marks ------------------------------------------------------------------
     def sent(self) -> None:
@@ -154,7 +166,7 @@ def _hash_prompt(call: TimedCall, kwargs: MutableMapping[str, Any]) -> None:
 
 
 def begin(rec: Recorder, provider: str, route: str | None, api: str | None, stream: bool,
-          kwargs: MutableMapping[str, Any]) -> TimedCall:
+          kwargs: MutableMapping[str, Any], wire: str | None = None) -> TimedCall:
     """Start a call before its request: wait while paused (or raise ``Paused``), then
     substitute a downgraded model into ``kwargs`` in place and hash the prompt
     (``prompt_hash``, what the loop guardrail counts; never the text).
@@ -164,8 +176,9 @@ def begin(rec: Recorder, provider: str, route: str | None, api: str | None, stre
         provider, route, api: as ``rec.call``.
         stream: whether the response is streamed.
         kwargs: the SDK method's keyword arguments (``model`` is read and may be replaced).
+        wire: the usage shape, when not the provider's (``TimedCall``).
     """
-    call = TimedCall(rec, provider, str(kwargs.get("model") or "unknown"), stream, route, api)
+    call = TimedCall(rec, provider, str(kwargs.get("model") or "unknown"), stream, route, api, wire=wire)
     call.__enter__()
     _substitute(call, kwargs)
     _hash_prompt(call, kwargs)
@@ -173,9 +186,9 @@ def begin(rec: Recorder, provider: str, route: str | None, api: str | None, stre
 
 
 async def begin_async(rec: Recorder, provider: str, route: str | None, api: str | None, stream: bool,
-                      kwargs: MutableMapping[str, Any]) -> TimedCall:
+                      kwargs: MutableMapping[str, Any], wire: str | None = None) -> TimedCall:
     """``begin`` for async clients: waiting for a resume does not block the event loop."""
-    call = TimedCall(rec, provider, str(kwargs.get("model") or "unknown"), stream, route, api)
+    call = TimedCall(rec, provider, str(kwargs.get("model") or "unknown"), stream, route, api, wire=wire)
     await call.__aenter__()
     _substitute(call, kwargs)
     _hash_prompt(call, kwargs)

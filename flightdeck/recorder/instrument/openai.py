@@ -37,14 +37,14 @@ def patch(rec: Recorder, client: Any, provider: str, route: str, is_async: bool)
     done = []
     chat = getattr(getattr(client, "chat", None), "completions", None)
     if chat is not None:
-        target = Target(rec, provider, route, "chat", _chat_observer, chat=True)
+        target = Target(rec, provider, route, "chat", _chat_observer, chat=True, family="openai")
         # ``stream()`` calls the (wrapped) ``create``; ``parse()`` posts by itself, never streamed.
         for method in ("create", "parse"):
             if patch_method(chat, method, target, is_async=is_async):
                 done.append(f"chat.completions.{method}")
     responses = getattr(client, "responses", None)
     if responses is not None:
-        target = Target(rec, provider, route, "responses", ResponsesObserver)
+        target = Target(rec, provider, route, "responses", ResponsesObserver, family="openai")
         for method in ("create", "parse"):
             if patch_method(responses, method, target, is_async=is_async):
                 done.append(f"responses.{method}")

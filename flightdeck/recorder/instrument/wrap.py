@@ -32,21 +32,34 @@ __all__ = ["Target", "patch_method"]
 _MARK = "__flightdeck__"
 
 
+# Providers whose usage normaliser reads what the OpenAI SDK returns (OpenAI-shaped, with
+# their own extras); for any other provider behind the OpenAI SDK the OpenAI rules apply.
+_OPENAI_SHAPED = frozenset({"openai", "azure", "deepseek", "openrouter", "mistral", "ollama"})
+
+
 class Target:
     """Where one wrapped method's calls go and how its streams are read."""
 
-    __slots__ = ("api", "chat", "observer", "provider", "rec", "route")
+    __slots__ = ("api", "chat", "observer", "provider", "rec", "route", "wire")
 
     def __init__(self, rec: Recorder, provider: str, route: str, api: str | None,
-                 observer: Callable[[], Observer], chat: bool = False) -> None:
+                 observer: Callable[[], Observer], chat: bool = False, family: str | None = None) -> None:
         """Args:
             rec: the recorder.
             provider, route, api: written on every call (``api`` picks the usage flavour).
             observer: makes the stream observer of this API.
             chat: Chat Completions (asks for ``stream_options.include_usage``).
+            family: the SDK (``openai`` / ``anthropic``): its payloads' usage shape, used
+                when the provider's own normaliser expects another (Vertex, Gemini, ...).
         """
         self.rec, self.provider, self.route, self.api = rec, provider, route, api
         self.observer, self.chat = observer, chat
+        if family == "anthropic":
+            self.wire: str | None = None if provider == "anthropic" else "anthropic"
+        elif family == "openai":
+            self.wire = None if provider.lower() in _OPENAI_SHAPED else "openai"
+        else:
+            self.wire = None
 
 
 def _ask_for_usage(kwargs: MutableMapping[str, Any]) -> bool:
@@ -86,7 +99,7 @@ def _create_sync(t: Target, orig: Callable[..., Any]) -> Callable[..., Any]:
         if IN_HELPER.get():  # a stream helper's own request: the helper records it
             return orig(*args, **kwargs)
         stream = kwargs.get("stream") is True
-        call = begin(t.rec, t.provider, t.route, t.api, stream, kwargs)
+        call = begin(t.rec, t.provider, t.route, t.api, stream, kwargs, t.wire)
         original = kwargs.get("stream_options")
         hide = t.chat and stream and _ask_for_usage(kwargs)
         refused = False
@@ -121,7 +134,7 @@ def _create_async(t: Target, orig: Callable[..., Any]) -> Callable[..., Any]:
         if IN_HELPER.get():  # a stream helper's own request: the helper records it
             return await orig(*args, **kwargs)
         stream = kwargs.get("stream") is True
-        call = await begin_async(t.rec, t.provider, t.route, t.api, stream, kwargs)
+        call = await begin_async(t.rec, t.provider, t.route, t.api, stream, kwargs, t.wire)
         original = kwargs.get("stream_options")
         hide = t.chat and stream and _ask_for_usage(kwargs)
         refused = False
@@ -154,8 +167,8 @@ def _create_async(t: Target, orig: Callable[..., Any]) -> Callable[..., Any]:
 def _stream_helper(t: Target, orig: Callable[..., Any], is_async: bool) -> Callable[..., Any]:
     def start(kwargs: MutableMapping[str, Any], async_gate: bool) -> tuple[Any, Callable[[], Observer]]:
         if async_gate:
-            return begin_async(t.rec, t.provider, t.route, t.api, True, kwargs), t.observer
-        return begin(t.rec, t.provider, t.route, t.api, True, kwargs), t.observer
+            return begin_async(t.rec, t.provider, t.route, t.api, True, kwargs, t.wire), t.observer
+        return begin(t.rec, t.provider, t.route, t.api, True, kwargs, t.wire), t.observer
 
     proxy = AsyncManagerProxy if is_async else ManagerProxy
 
