@@ -214,6 +214,60 @@ class AnthropicObserver(Observer):
         return "the stream ended before message_delta carried its usage"
 
 
+def _mark(call: TimedCall, what: int) -> None:
+    if what == TEXT:
+        call.first_text()
+    else:
+        call.first_token()
+
+
+# ``for`` loops run in a generator (a resume per event, not a Python ``__next__`` call).
+# It holds the proxy while the loop runs; the proxy never holds it, so there is no
+# reference cycle and a proxy dropped half-way is freed (written as abandoned) at once.
+def _sync_events(proxy: SyncStreamProxy) -> Any:
+    inner, obs, call = proxy._inner, proxy._obs, proxy._call
+    try:
+        for event in inner:
+            try:
+                what = obs.observe(event)
+            except Exception:
+                _observe_failed()
+                what = PASS
+            if what:  # PASS is 0: most events stop here
+                if what == HIDE:
+                    continue
+                _mark(call, what)
+            yield event
+    except GeneratorExit:  # the loop stopped early: close() or the proxy's end records it
+        raise
+    except BaseException as exc:
+        proxy._end(exc)
+        raise
+    proxy._end(None)
+
+
+async def _async_events(proxy: AsyncStreamProxy) -> Any:
+    inner, obs, call = proxy._inner, proxy._obs, proxy._call
+    try:
+        async for event in inner:
+            try:
+                what = obs.observe(event)
+            except Exception:
+                _observe_failed()
+                what = PASS
+            if what:
+                if what == HIDE:
+                    continue
+                _mark(call, what)
+            yield event
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        proxy._end(exc)
+        raise
+    proxy._end(None)
+
+
 def _observe_failed() -> None:
     warn_once("stream-observe", "internal error reading a stream event:\n" + traceback.format_exc())
 
@@ -231,15 +285,9 @@ class _Watch:
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for names the proxy lacks: the SDK stream answers (response, ...).
-        if name in _Watch.__slots__ or name == "_gen":  # a slot not set yet (failed __init__): no recursion
+        if name in _Watch.__slots__:  # a slot not set yet (a failed __init__): no recursion
             raise AttributeError(name)
         return getattr(self._inner, name)
-
-    def _mark(self, what: int) -> None:
-        if what == TEXT:
-            self._call.first_text()
-        else:
-            self._call.first_token()
 
     def _end(self, exc: BaseException | None, why: str | None = None) -> None:
         """Write the call once: usage when complete, else the reason it is unknown."""
@@ -268,44 +316,35 @@ class _Watch:
 class SyncStreamProxy(_Watch):
     """The SDK's sync ``Stream``, recorded. Iterate it, ``with`` it, ``close()`` it.
 
-    Iteration runs in one generator (``for`` loops pay a generator resume per
-    event, not a Python ``__next__`` call); ``next(proxy)`` shares it.
+    Like the SDK's stream, every ``iter()`` and ``next()`` reads the one underlying stream.
     """
 
-    __slots__ = ("_gen",)
-
-    def __init__(self, inner: Any, call: TimedCall, observer: Observer) -> None:
-        super().__init__(inner, call, observer)
-        self._gen: Any = None
-
-    def _events(self) -> Any:
-        inner, obs = self._inner, self._obs
-        try:
-            for event in inner:
-                try:
-                    what = obs.observe(event)
-                except Exception:
-                    _observe_failed()
-                    what = PASS
-                if what:  # PASS is 0: most events stop here
-                    if what == HIDE:
-                        continue
-                    self._mark(what)
-                yield event
-        except GeneratorExit:  # the consumer stopped (close() or garbage): recorded there
-            raise
-        except BaseException as exc:
-            self._end(exc)
-            raise
-        self._end(None)
+    __slots__ = ()
 
     def __iter__(self) -> Any:
-        if self._gen is None:
-            self._gen = self._events()
-        return self._gen
+        return _sync_events(self)
 
     def __next__(self) -> Any:
-        return next(self._gen if self._gen is not None else self.__iter__())
+        inner, obs = self._inner, self._obs
+        while True:
+            try:
+                event = next(inner)
+            except StopIteration:
+                self._end(None)
+                raise
+            except BaseException as exc:
+                self._end(exc)
+                raise
+            try:
+                what = obs.observe(event)
+            except Exception:
+                _observe_failed()
+                return event
+            if what:
+                if what == HIDE:
+                    continue
+                _mark(self._call, what)
+            return event
 
     def __enter__(self) -> SyncStreamProxy:
         return self
@@ -322,45 +361,34 @@ class SyncStreamProxy(_Watch):
 
 
 class AsyncStreamProxy(_Watch):
-    """The SDK's ``AsyncStream``, recorded. ``async for`` it, ``async with`` it, ``await close()``.
+    """The SDK's ``AsyncStream``, recorded. ``async for`` it, ``async with`` it, ``await close()``."""
 
-    Iteration runs in one async generator (no coroutine object per event).
-    """
-
-    __slots__ = ("_gen",)
-
-    def __init__(self, inner: Any, call: TimedCall, observer: Observer) -> None:
-        super().__init__(inner, call, observer)
-        self._gen: Any = None
-
-    async def _events(self) -> Any:
-        inner, obs = self._inner, self._obs
-        try:
-            async for event in inner:
-                try:
-                    what = obs.observe(event)
-                except Exception:
-                    _observe_failed()
-                    what = PASS
-                if what:
-                    if what == HIDE:
-                        continue
-                    self._mark(what)
-                yield event
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            self._end(exc)
-            raise
-        self._end(None)
+    __slots__ = ()
 
     def __aiter__(self) -> Any:
-        if self._gen is None:
-            self._gen = self._events()
-        return self._gen
+        return _async_events(self)
 
     async def __anext__(self) -> Any:
-        return await (self._gen if self._gen is not None else self.__aiter__()).__anext__()
+        inner, obs = self._inner, self._obs
+        while True:
+            try:
+                event = await inner.__anext__()
+            except StopAsyncIteration:
+                self._end(None)
+                raise
+            except BaseException as exc:
+                self._end(exc)
+                raise
+            try:
+                what = obs.observe(event)
+            except Exception:
+                _observe_failed()
+                return event
+            if what:
+                if what == HIDE:
+                    continue
+                _mark(self._call, what)
+            return event
 
     async def __aenter__(self) -> AsyncStreamProxy:
         return self
