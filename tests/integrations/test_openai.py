@@ -247,3 +247,29 @@ def test_parse_methods_are_recorded(openai_client: Any, log_path: Path) -> None:
     assert chat.choices[0].message.content == resp.output_text == "Hello, flightdeck!"
     first, second = calls(log_path)
     assert usage_of(first) == CHAT_BUCKETS and usage_of(second) == RESPONSES_BUCKETS
+
+
+def test_loop_broken_off_then_dropped_is_written_as_abandoned(openai_client: Any, log_path: Path) -> None:
+    stream = openai_client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    for _ in stream:
+        break
+    assert calls(log_path) == []  # the caller may still read on
+    del stream
+    (ev,) = calls(log_path)
+    assert "abandoned after 1 events" in (ev.message or "")
+
+
+async def test_async_stream_closed_early_and_failing(async_openai_client: Any, fake_provider: Any,
+                                                    log_path: Path) -> None:
+    async with await async_openai_client.chat.completions.create(model="gpt-4o", messages=MESSAGES,
+                                                                 stream=True) as stream:
+        async for _ in stream:
+            break
+    fake_provider.fail_after = 2
+    failing = await async_openai_client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    with pytest.raises(openai.APIConnectionError):
+        async for _ in failing:
+            pass
+    closed, failed = calls(log_path)
+    assert "closed after 1 events" in (closed.message or "") and closed.cost_status == "unknown"
+    assert "APIConnectionError" in (failed.error or "") and failed.cost_usd is None
