@@ -96,9 +96,11 @@ class TimedCall(Call):
         self._notes.append(text)
 
     def sent_at(self) -> float:
+        """When the request went out (stage clock); the call's start if it never did."""
         return self._t_sent if self._t_sent is not None else self._t0
 
     def done_at(self) -> float:
+        """When the response ended (stage clock); ``sent_at()`` if it never did."""
         return self._t_recv if self._t_recv is not None else self.sent_at()
 
     # -- end ----------------------------------------------------------------------
