@@ -470,6 +470,41 @@ class Recorder:
         """A context manager (``with`` or ``async with``) around one model call."""
         return Call(self, provider, model, name, step, stream, route or self.route, api, tags)
 
+    def instrument(self, client: Any, *, provider: str | None = None, route: str | None = None) -> Any:
+        """Record every call ``client`` (an OpenAI or Anthropic SDK client) makes; returns ``client``.
+
+        See ``flightdeck.recorder.instrument``. Args: ``provider``/``route`` override
+        what is inferred from the client's ``base_url``.
+        """
+        from flightdeck.recorder.instrument import instrument
+
+        return instrument(self, client, provider=provider, route=route)
+
+    def step(self, name: str, number: int | None = None) -> Any:
+        """A ``with`` / ``async with`` block naming an agent step; times ``pre`` and ``post``
+        of the instrumented calls inside (see ``flightdeck.recorder.steps``).
+
+        Args: ``name`` (the events' ``name``), ``number`` (their ``step``, the loop's iteration).
+        """
+        from flightdeck.recorder.steps import Step
+
+        return Step(self, name, number)
+
+    def record(self, *, provider: str, model: str, usage: Any = None, started: Any = None,
+               first_token: Any = None, ended: Any = None, name: str | None = None,
+               step: int | None = None, stream: bool | None = None, route: str | None = None,
+               api: str | None = None, cost_usd: Any = None, error: BaseException | str | None = None,
+               prompt: Any = None, tags: Mapping[str, Any] | None = None) -> None:
+        """Write a call timed elsewhere (epoch or monotonic seconds); never raises.
+
+        Arguments as ``flightdeck.recorder.instrument.record.record``.
+        """
+        from flightdeck.recorder.instrument.record import record
+
+        record(self, provider=provider, model=model, usage=usage, started=started,
+               first_token=first_token, ended=ended, name=name, step=step, stream=stream,
+               route=route, api=api, cost_usd=cost_usd, error=error, prompt=prompt, tags=tags)
+
     def model(self, name: str) -> str:
         """The model to use now for ``name``: ``name`` unless a downgrade is in force.
 

@@ -1,0 +1,197 @@
+"""The life of one instrumented call: gate, model substitution, stage marks, write.
+
+``TimedCall`` is the recorder's ``Call`` with its stages computed here (step
+aware, see ``flightdeck.recorder.steps``) instead of from the ``with`` block.
+Every wrapper (OpenAI, Anthropic, LiteLLM, ``rec.record``) goes through
+``begin`` / ``begin_async`` and ``TimedCall.finish``, so the rules live once.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from flightdeck.core.events import Latency
+from flightdeck.recorder.recorder import Call, _normalize
+from flightdeck.recorder.sinks import warn_once
+from flightdeck.recorder.steps import Step, current_step
+
+if TYPE_CHECKING:
+    from flightdeck.recorder.recorder import Recorder
+
+__all__ = ["TEXT_TAG", "TimedCall", "begin", "begin_async", "ms_between"]
+
+# Tag holding "request sent -> first visible text" (ms) when it differs from ttft
+# (a reasoning model streams thinking first: ttft is its first token).
+TEXT_TAG = "ttft_text_ms"
+
+
+def ms_between(a: float | None, b: float | None) -> float | None:
+    """Milliseconds from ``a`` to ``b`` (seconds), rounded to the microsecond; None if either is missing."""
+    if a is None or b is None:
+        return None
+    return round(max(0.0, (b - a) * 1000.0), 3)
+
+
+class TimedCall(Call):
+    """A ``Call`` whose stages come from its own marks and its step, written once.
+
+    Extra marks beyond ``Call``: ``first_text()`` (first visible text, when a
+    model streams thinking first), ``problem(text)`` (a reason shown in the
+    event's ``message``), ``finish(exc)`` (the response is over: write now, or
+    hold until the step ends).
+    """
+
+    __slots__ = ("_done", "_fixed", "_notes", "_pre_start", "_step", "_t_text", "wire")
+
+    def __init__(self, rec: Recorder, provider: str, model: str, stream: bool, route: str | None,
+                 api: str | None, name: str | None = None, step: int | None = None,
+                 wire: str | None = None) -> None:
+        """Args:
+            rec: the recorder that writes the event.
+            provider, model, stream, route, api: as ``rec.call``.
+            name, step: the step's name and number; taken from ``rec.step`` when None.
+            wire: whose usage shape the payloads have, when not the provider's own
+                (Claude on Bedrock through the Anthropic SDK speaks Anthropic, not Bedrock).
+        """
+        current = current_step(rec)
+        if current is not None:
+            name = name if name is not None else current.name
+            step = step if step is not None else current.number
+        super().__init__(rec, provider, model, name, step, stream, route, api, None)
+        self._step: Step | None = current
+        self._pre_start: float | None = None
+        self._t_text: float | None = None
+        self._done = False
+        self._fixed: Latency | None = None
+        self._notes: list[str] = []
+        self.wire = wire
+
+    def set_usage(self, raw: Any, api: str | None = None) -> None:
+        """As ``Call.set_usage``, read in the wire's shape (see ``wire``)."""
+        if self.wire is None:
+            Call.set_usage(self, raw, api)
+            return
+        self._usage, self._problems = _normalize(self.wire, raw, api or self.api)
+        self._raw = raw
+
+    # -- marks ------------------------------------------------------------------
+    def sent(self) -> None:
+        """The request goes out; inside a step, ``pre`` runs from the step's start (or its last call)."""
+        self._t_sent = self._rec._mono()
+        step = self._step
+        if step is not None:
+            self._pre_start = step.pre_start()
+
+    def first_text(self) -> None:
+        """The first visible text (not thinking) arrived; also the first token if none came before."""
+        if self._t_text is None:
+            self._t_text = self._rec._mono()
+            if self._t_first is None:
+                self._t_first = self._t_text
+
+    def problem(self, text: str) -> None:
+        """A reason to show in the event's ``message`` (kept across ``set_usage``)."""
+        self._notes.append(text)
+
+    def sent_at(self) -> float:
+        """When the request went out (stage clock); the call's start if it never did."""
+        return self._t_sent if self._t_sent is not None else self._t0
+
+    def done_at(self) -> float:
+        """When the response ended (stage clock); ``sent_at()`` if it never did."""
+        return self._t_recv if self._t_recv is not None else self.sent_at()
+
+    # -- end ----------------------------------------------------------------------
+    def finish(self, exc: BaseException | None = None) -> None:
+        """The response is complete, failed or was abandoned: write the event (once). Never raises."""
+        if self._done:
+            return
+        self._done = True
+        try:
+            if self._t_recv is None:
+                self._t_recv = self._rec._mono()
+            step = self._step
+            if step is not None and step.open:
+                step.hold(self, exc)
+            else:
+                self.write(exc, post_end=None)
+        except Exception:  # a bug of ours must not become the agent's exception
+            warn_once("instrument-bug", "internal error while recording a call:\n" + traceback.format_exc())
+
+    def write(self, exc: BaseException | None, post_end: float | None) -> None:
+        """Fix the stages (``post`` ends at ``post_end``, None for no post) and write the event."""
+        sent, first, recv = self._t_sent, self._t_first, self._t_recv
+        if self.stream and first is not None:
+            ttft, gen = ms_between(sent, first), ms_between(first, recv)
+        else:
+            ttft, gen = None, ms_between(sent, recv)
+        start = self._pre_start if self._step is not None else sent
+        end = post_end if post_end is not None else recv
+        self._fixed = Latency(pre=ms_between(self._pre_start, sent), ttft=ttft, gen=gen,
+                              post=ms_between(recv, post_end), total=ms_between(start, end))
+        if self._t_text is not None and first is not None and self._t_text > first:
+            self.tag(TEXT_TAG, f"{ms_between(sent, self._t_text):.3f}")
+        if self._notes:
+            self._problems = self._notes + self._problems
+        self._finish(exc)
+
+    def _latency(self, t_end: float) -> Latency:
+        return self._fixed if self._fixed is not None else Call._latency(self, t_end)
+
+
+def _substitute(call: TimedCall, kwargs: MutableMapping[str, Any]) -> None:
+    """Apply a downgrade: the request carries the model in force; the asked one goes in ``tags.asked_model``."""
+    asked = kwargs.get("model")
+    if not isinstance(asked, str):
+        return
+    rec = call._rec
+    # The gate just polled the control channel: a model asked for before is looked up without
+    # a second stat; a first one goes through rec.model, which registers it (downgrades step it).
+    used = rec._using.get(asked, asked) if asked in rec._asked else rec.model(asked)
+    if used != asked:
+        kwargs["model"] = used
+        call.tag("asked_model", asked)
+    call.model = used
+
+
+# The request fields that make "the same prompt" (for prompt_hash and the loop guardrail):
+# Chat/Anthropic messages, Anthropic system, Responses input and instructions.
+_PROMPT_FIELDS = ("system", "instructions", "messages", "input")
+
+
+def _hash_prompt(call: TimedCall, kwargs: MutableMapping[str, Any]) -> None:
+    parts = [kwargs[k] for k in _PROMPT_FIELDS if k in kwargs]
+    if parts:
+        call.set_prompt(parts)
+
+
+def begin(rec: Recorder, provider: str, route: str | None, api: str | None, stream: bool,
+          kwargs: MutableMapping[str, Any], wire: str | None = None) -> TimedCall:
+    """Start a call before its request: wait while paused (or raise ``Paused``), then
+    substitute a downgraded model into ``kwargs`` in place and hash the prompt
+    (``prompt_hash``, what the loop guardrail counts; never the text).
+
+    Args:
+        rec: the recorder.
+        provider, route, api: as ``rec.call``.
+        stream: whether the response is streamed.
+        kwargs: the SDK method's keyword arguments (``model`` is read and may be replaced).
+        wire: the usage shape, when not the provider's (``TimedCall``).
+    """
+    call = TimedCall(rec, provider, str(kwargs.get("model") or "unknown"), stream, route, api, wire=wire)
+    call.__enter__()
+    _substitute(call, kwargs)
+    _hash_prompt(call, kwargs)
+    return call
+
+
+async def begin_async(rec: Recorder, provider: str, route: str | None, api: str | None, stream: bool,
+                      kwargs: MutableMapping[str, Any], wire: str | None = None) -> TimedCall:
+    """``begin`` for async clients: waiting for a resume does not block the event loop."""
+    call = TimedCall(rec, provider, str(kwargs.get("model") or "unknown"), stream, route, api, wire=wire)
+    await call.__aenter__()
+    _substitute(call, kwargs)
+    _hash_prompt(call, kwargs)
+    return call

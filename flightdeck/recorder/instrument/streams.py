@@ -1,0 +1,493 @@
+"""Stream proxies: the SDK's own stream, watched on the way through.
+
+A proxy wraps the SDK's raw event stream (``openai.Stream`` / ``AsyncStream``,
+``anthropic.Stream`` / ``AsyncStream``) and behaves like it: iteration,
+``with`` / ``async with``, ``close()``, and every other attribute (``response``,
+...) passed through. The SDK's stream helpers (``messages.stream()``,
+``responses.stream()``) read their raw stream through the proxy, so
+``text_stream``, ``get_final_message()`` and ``get_final_response()`` are the
+SDK's own and see exactly the SDK's events.
+
+Each event goes to an ``Observer`` of its wire format, which says whether it is
+a token (thinking included: ``ttft``), visible text (``ttft_text_ms`` when
+later), or carries the usage. The event is written once, when the stream is
+exhausted, closed, fails, or is garbage-collected unread (abandoned).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import traceback
+from typing import Any
+
+from flightdeck.recorder.instrument.calls import TimedCall
+from flightdeck.recorder.sinks import warn_once
+
+__all__ = [
+    "IN_HELPER",
+    "AnthropicObserver",
+    "AsyncManagerProxy",
+    "AsyncStreamProxy",
+    "ChatObserver",
+    "ManagerProxy",
+    "Observer",
+    "ResponsesObserver",
+    "SyncStreamProxy",
+]
+
+# True while a stream helper sends its request: a helper that calls the client's own
+# (wrapped) ``create`` (``responses.stream`` does) must not record the call twice.
+IN_HELPER: contextvars.ContextVar[bool] = contextvars.ContextVar("flightdeck_in_helper", default=False)
+
+# What observe() says about one event.
+PASS, TOKEN, TEXT, HIDE = 0, 1, 2, 3
+
+
+class Observer:
+    """Reads one wire format's events: marks, usage, completion. Subclasses per API.
+
+    ``usage`` is what ``Call.set_usage`` gets once the stream is complete
+    (None until the usage-bearing event came); ``complete`` is True once the
+    stream's last meaningful event was seen.
+    """
+
+    __slots__ = ("complete", "count", "usage")
+    api: str | None = None
+
+    def __init__(self) -> None:
+        self.usage: Any = None
+        self.complete = False
+        self.count = 0
+
+    def observe(self, event: Any) -> int:
+        """PASS (0), TOKEN (a generated token, e.g. thinking), TEXT (visible output) or HIDE."""
+        raise NotImplementedError
+
+    def final_usage(self) -> Any:
+        """The usage for ``Call.set_usage``: the SDK object dumped to plain dicts here, once."""
+        return sdk_dump(self.usage)
+
+    def missing_usage(self) -> str:
+        return "the stream ended without reporting its usage"
+
+
+def sdk_dump(value: Any) -> Any:
+    """An SDK (pydantic) object as the dict its own ``model_dump()`` gives; anything else as is.
+
+    Dumping here, with the SDK's own method, spares the normaliser its generic
+    object probing (several type checks before it reaches ``model_dump``).
+    """
+    dump = getattr(value, "model_dump", None)
+    return dump() if callable(dump) else value
+
+
+def _extra(obj: Any, name: str) -> Any:
+    """A field a provider adds beyond the SDK's type (DeepSeek's ``reasoning_content``), or None.
+
+    Read from the pydantic model's extras, not with ``getattr``: a missing
+    attribute costs pydantic a raised AttributeError, microseconds per chunk.
+    """
+    extra = getattr(obj, "__pydantic_extra__", None)
+    if isinstance(extra, dict):
+        return extra.get(name) or obj.__dict__.get(name)
+    return getattr(obj, name, None)
+
+
+class ChatObserver(Observer):
+    """Chat Completions chunks (``ChatCompletionChunk``).
+
+    Visible output: ``delta.content``, ``delta.refusal``, ``delta.tool_calls``.
+    Thinking (``delta.reasoning_content`` of DeepSeek and vLLM, ``delta.reasoning``
+    of OpenRouter and Ollama) counts as a token but not as text. Usage comes in
+    the chunk with empty ``choices`` (``stream_options.include_usage``), which is
+    hidden when the wrapper asked for it on the caller's behalf.
+    """
+
+    __slots__ = ("hide_usage_chunk", "refused", "texted")
+    api = "chat"
+
+    def __init__(self, hide_usage_chunk: bool) -> None:
+        super().__init__()
+        self.hide_usage_chunk = hide_usage_chunk
+        self.refused = False
+        self.texted = False
+
+    def observe(self, event: Any) -> int:
+        self.count += 1
+        usage = getattr(event, "usage", None)
+        choices = getattr(event, "choices", None)
+        if usage is not None:
+            self.usage = usage
+            self.complete = True
+            if not choices:
+                return HIDE if self.hide_usage_chunk else PASS
+        if self.texted:  # marks are taken: only the usage matters from here on
+            return PASS
+        seen = PASS
+        for choice in choices or ():
+            delta = getattr(choice, "delta", None)
+            if delta is None:
+                continue
+            if delta.content or getattr(delta, "tool_calls", None) or getattr(delta, "refusal", None):
+                self.texted = True
+                return TEXT
+            if _extra(delta, "reasoning_content") or _extra(delta, "reasoning"):
+                seen = TOKEN
+        return seen
+
+    def missing_usage(self) -> str:
+        if self.refused:
+            return "the server refused stream_options.include_usage, so the stream carried no usage"
+        return "the stream ended without a usage chunk (stream_options.include_usage)"
+
+
+_RESPONSES_TEXT = frozenset({"response.output_text.delta", "response.refusal.delta",
+                             "response.function_call_arguments.delta",
+                             "response.custom_tool_call_input.delta"})
+_RESPONSES_THINKING = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
+_RESPONSES_END = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+class ResponsesObserver(Observer):
+    """Responses API stream events: text deltas, reasoning deltas, and the final
+    ``response.completed`` (or ``.incomplete`` / ``.failed``) carrying ``response.usage``."""
+
+    __slots__ = ()
+    api = "responses"
+
+    def observe(self, event: Any) -> int:
+        self.count += 1
+        kind = getattr(event, "type", None)
+        if kind in _RESPONSES_TEXT:
+            return TEXT
+        if kind in _RESPONSES_THINKING:
+            return TOKEN
+        if kind in _RESPONSES_END:
+            response = getattr(event, "response", None)
+            self.usage = getattr(response, "usage", None)
+            self.complete = True
+        return PASS
+
+    def missing_usage(self) -> str:
+        return "the stream ended before response.completed carried its usage"
+
+
+class AnthropicObserver(Observer):
+    """Anthropic raw stream events: ``message_start`` opens the usage, each
+    ``message_delta`` carries the cumulative totals; ``text_delta`` and
+    ``input_json_delta`` are visible output, ``thinking_delta`` a token."""
+
+    __slots__ = ("start",)
+    api = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.start: Any = None
+
+    def observe(self, event: Any) -> int:
+        self.count += 1
+        kind = getattr(event, "type", None)
+        if kind == "content_block_delta":
+            dtype = getattr(getattr(event, "delta", None), "type", None)
+            if dtype == "text_delta" or dtype == "input_json_delta":
+                return TEXT
+            if dtype == "thinking_delta":
+                return TOKEN
+            return PASS
+        if kind == "message_start":
+            self.start = getattr(getattr(event, "message", None), "usage", None)
+        elif kind == "message_delta":
+            self.usage = getattr(event, "usage", None)
+            self.complete = True
+        elif kind == "content_block_start":
+            block = getattr(getattr(event, "content_block", None), "type", None)
+            if block == "redacted_thinking":
+                return TOKEN
+        return PASS
+
+    def final_usage(self) -> Any:
+        # The normaliser merges start and the cumulative delta (the rule lives there).
+        return [{"type": "message_start", "message": {"usage": sdk_dump(self.start)}},
+                {"type": "message_delta", "usage": sdk_dump(self.usage)}]
+
+    def missing_usage(self) -> str:
+        return "the stream ended before message_delta carried its usage"
+
+
+def _mark(call: TimedCall, what: int) -> None:
+    if what == TEXT:
+        call.first_text()
+    else:
+        call.first_token()
+
+
+# ``for`` loops run in a generator (a resume per event, not a Python ``__next__`` call).
+# It holds the proxy while the loop runs; the proxy never holds it, so there is no
+# reference cycle and a proxy dropped half-way is freed (written as abandoned) at once.
+def _sync_events(proxy: SyncStreamProxy) -> Any:
+    inner, obs, call = proxy._inner, proxy._obs, proxy._call
+    try:
+        for event in inner:
+            try:
+                what = obs.observe(event)
+            except Exception:
+                _observe_failed()
+                what = PASS
+            if what:  # PASS is 0: most events stop here
+                if what == HIDE:
+                    continue
+                _mark(call, what)
+            yield event
+    except GeneratorExit:  # the loop stopped early: close() or the proxy's end records it
+        raise
+    except BaseException as exc:
+        proxy._end(exc)
+        raise
+    proxy._end(None)
+
+
+async def _async_events(proxy: AsyncStreamProxy) -> Any:
+    inner, obs, call = proxy._inner, proxy._obs, proxy._call
+    try:
+        async for event in inner:
+            try:
+                what = obs.observe(event)
+            except Exception:
+                _observe_failed()
+                what = PASS
+            if what:
+                if what == HIDE:
+                    continue
+                _mark(call, what)
+            yield event
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        proxy._end(exc)
+        raise
+    proxy._end(None)
+
+
+def _observe_failed() -> None:
+    warn_once("stream-observe", "internal error reading a stream event:\n" + traceback.format_exc())
+
+
+class _Watch:
+    """What both proxies share: the call, its observer, and the single write."""
+
+    __slots__ = ("__weakref__", "_call", "_ended", "_inner", "_obs")
+
+    def __init__(self, inner: Any, call: TimedCall, observer: Observer) -> None:
+        self._inner = inner
+        self._call = call
+        self._obs = observer
+        self._ended = False
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names the proxy lacks: the SDK stream answers (response, ...).
+        if name in _Watch.__slots__:  # a slot not set yet (a failed __init__): no recursion
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+    def _end(self, exc: BaseException | None, why: str | None = None) -> None:
+        """Write the call once: usage when complete, else the reason it is unknown."""
+        if self._ended:
+            return
+        self._ended = True
+        call, obs = self._call, self._obs
+        try:
+            call.received()
+            if obs.usage is not None and obs.complete:
+                call.set_usage(obs.final_usage(), obs.api)
+            elif exc is None:
+                call.problem(why or obs.missing_usage())
+        except Exception:
+            warn_once("stream-end", "internal error ending a stream:\n" + traceback.format_exc())
+        call.finish(exc)
+
+    def _abandoned(self) -> str:
+        return f"stream abandoned after {self._obs.count} events, before its usage (never closed or read to its end)"
+
+    def __del__(self) -> None:
+        if not getattr(self, "_ended", True):  # True too when __init__ never ran to its end
+            self._end(None, self._abandoned())
+
+
+class SyncStreamProxy(_Watch):
+    """The SDK's sync ``Stream``, recorded. Iterate it, ``with`` it, ``close()`` it.
+
+    Like the SDK's stream, every ``iter()`` and ``next()`` reads the one underlying stream.
+    """
+
+    __slots__ = ()
+
+    def __iter__(self) -> Any:
+        return _sync_events(self)
+
+    def __next__(self) -> Any:
+        inner, obs = self._inner, self._obs
+        while True:
+            try:
+                event = next(inner)
+            except StopIteration:
+                self._end(None)
+                raise
+            except BaseException as exc:
+                self._end(exc)
+                raise
+            try:
+                what = obs.observe(event)
+            except Exception:
+                _observe_failed()
+                return event
+            if what:
+                if what == HIDE:
+                    continue
+                _mark(self._call, what)
+            return event
+
+    def __enter__(self) -> SyncStreamProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the SDK stream; a stream closed before its end is written without usage."""
+        try:
+            self._inner.close()
+        finally:
+            self._end(None, f"stream closed after {self._obs.count} events, before its usage")
+
+
+class AsyncStreamProxy(_Watch):
+    """The SDK's ``AsyncStream``, recorded. ``async for`` it, ``async with`` it, ``await close()``."""
+
+    __slots__ = ()
+
+    def __aiter__(self) -> Any:
+        return _async_events(self)
+
+    async def __anext__(self) -> Any:
+        inner, obs = self._inner, self._obs
+        while True:
+            try:
+                event = await inner.__anext__()
+            except StopAsyncIteration:
+                self._end(None)
+                raise
+            except BaseException as exc:
+                self._end(exc)
+                raise
+            try:
+                what = obs.observe(event)
+            except Exception:
+                _observe_failed()
+                return event
+            if what:
+                if what == HIDE:
+                    continue
+                _mark(self._call, what)
+            return event
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the SDK stream; a stream closed before its end is written without usage."""
+        try:
+            await self._inner.close()
+        finally:
+            self._end(None, f"stream closed after {self._obs.count} events, before its usage")
+
+
+class ManagerProxy:
+    """A stream helper's manager (``messages.stream()``, ``responses.stream()``).
+
+    The SDK's manager is only made on entering (``with``): the pause gate and
+    a downgrade apply right before the request, which entering sends. The
+    helper stream it gives is the SDK's own, its raw stream swapped for a
+    proxy before it reads anything.
+    """
+
+    __slots__ = ("_args", "_inner", "_make", "_start")
+
+    def __init__(self, make: Any, args: tuple[Any, ...], kwargs: dict[str, Any], start: Any) -> None:
+        """Args:
+            make: the SDK's own ``stream`` method.
+            args, kwargs: its arguments (``kwargs["model"]`` may be downgraded on entering).
+            start: ``start(kwargs, is_async) -> (TimedCall or awaitable of one, Observer factory)``.
+        """
+        self._make = make
+        self._args = (args, kwargs)
+        self._start = start
+        self._inner: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ManagerProxy.__slots__:
+            raise AttributeError(name)
+        if self._inner is None:
+            raise AttributeError(f"{name!r}: enter the stream manager first (with ... as stream)")
+        return getattr(self._inner, name)
+
+    def __enter__(self) -> Any:
+        args, kwargs = self._args
+        call, observer = self._start(kwargs, False)
+        token = IN_HELPER.set(True)
+        try:
+            self._inner = self._make(*args, **kwargs)
+            call.sent()
+            stream = self._inner.__enter__()
+        except BaseException as exc:
+            call.received()
+            call.finish(exc)
+            raise
+        finally:
+            IN_HELPER.reset(token)
+        _swap_raw(stream, lambda raw: SyncStreamProxy(raw, call, observer()))
+        return stream
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._inner.__exit__(*exc)
+
+
+class AsyncManagerProxy(ManagerProxy):
+    """``ManagerProxy`` for the async helpers (``async with client.messages.stream(...)``):
+    waiting while paused does not block the event loop."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> Any:
+        args, kwargs = self._args
+        pending, observer = self._start(kwargs, True)
+        call = await pending
+        token = IN_HELPER.set(True)
+        try:
+            self._inner = self._make(*args, **kwargs)
+            call.sent()
+            stream = await self._inner.__aenter__()
+        except BaseException as exc:
+            call.received()
+            call.finish(exc)
+            raise
+        finally:
+            IN_HELPER.reset(token)
+        _swap_raw(stream, lambda raw: AsyncStreamProxy(raw, call, observer()))
+        return stream
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        return await self._inner.__aexit__(*exc)
+
+
+def _swap_raw(stream: Any, wrap: Any) -> None:
+    """Put the proxy between a helper stream and its raw SDK stream (``_raw_stream``,
+    read lazily by the helper's generator, so the swap comes before any event)."""
+    raw = getattr(stream, "_raw_stream", None)
+    if raw is None:
+        warn_once("stream-helper", f"{type(stream).__name__} has no _raw_stream: this SDK version's "
+                                   "stream helper is not recorded")
+        return
+    stream._raw_stream = wrap(raw)
