@@ -12,7 +12,7 @@ from typing import Any
 
 import anthropic
 import pytest
-from instr_helpers import MILLION, calls, usage_of, within
+from tests.integrations.instr_helpers import MILLION, calls, usage_of, within
 
 from flightdeck.core.control import append_command, new_command, sidecar_path
 from flightdeck.core.events import Event, decode_line

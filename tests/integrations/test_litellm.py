@@ -10,7 +10,7 @@ from typing import Any
 
 import litellm
 import pytest
-from instr_helpers import MILLION, usage_of, wait_calls, within
+from tests.integrations.instr_helpers import MILLION, usage_of, wait_calls, within
 from litellm.integrations.custom_logger import CustomLogger
 
 from flightdeck.integrations.litellm import FlightdeckLogger

@@ -9,7 +9,7 @@ from typing import Any
 
 import openai
 import pytest
-from instr_helpers import MILLION, calls, usage_of, within
+from tests.integrations.instr_helpers import MILLION, calls, usage_of, within
 
 from flightdeck.recorder.instrument.calls import TEXT_TAG
 from flightdeck.recorder.recorder import Recorder

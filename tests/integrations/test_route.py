@@ -8,7 +8,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from instr_helpers import calls, usage_of
+from tests.integrations.instr_helpers import calls, usage_of
 
 from flightdeck.recorder.instrument.route import infer
 from flightdeck.recorder.recorder import Recorder

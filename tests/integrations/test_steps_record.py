@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from instr_helpers import calls, within
+from tests.integrations.instr_helpers import calls, within
 
 from flightdeck.recorder.recorder import Recorder
 

@@ -13,7 +13,7 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from flightdeck.core.events import Latency
-from flightdeck.recorder.recorder import Call, _normalize
+from flightdeck.recorder.recorder import Call, _read_usage
 from flightdeck.recorder.sinks import warn_once
 from flightdeck.recorder.steps import Step, current_step
 
@@ -73,8 +73,11 @@ class TimedCall(Call):
         if self.wire is None:
             Call.set_usage(self, raw, api)
             return
-        self._usage, self._problems = _normalize(self.wire, raw, api or self.api)
+        reading = _read_usage(self.wire, raw, api or self.api)
+        self._reading = reading  # its service tier and speed go on the event, as for Call
+        self._usage = reading.usage
         self._raw = raw
+        self._problems = [*reading.problems, *reading.notes]
 
     # -- marks ------------------------------------------------------------------
     def sent(self) -> None:
