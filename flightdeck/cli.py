@@ -29,14 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--socket", metavar="PATH", help="listen on a UNIX socket for agents")
     tail.add_argument("--json", action="store_true", help="no screen: one JSON snapshot line per interval")
     tail.add_argument("--once", action="store_true", help="with --json: print the current aggregates and exit")
-    tail.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between --json snapshots (default 1)")
+    tail.add_argument("--interval", type=float, default=1.0, metavar="S",
+                      help="seconds between --json snapshots (default 1)")
     tail.add_argument("--rules", metavar="FILE", help="guardrail rules (TOML)")
     tail.add_argument("--budget", metavar="USD/WINDOW", help="a spend budget to show, e.g. 2.00/10m")
     tail.add_argument("--theme", metavar="NAME", help="colour theme (see themes/)")
     tail.add_argument("--prices", metavar="FILE", help="your own rates (TOML), over the pricing database")
     tail.add_argument("--otlp", metavar="HOST:PORT",
                       help="also receive OTLP/HTTP traces and logs (default host 127.0.0.1, port 4318)")
-    tail.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus text on /metrics (default host 127.0.0.1)")
+    tail.add_argument("--metrics", metavar="HOST:PORT",
+                      help="serve Prometheus text on /metrics (default host 127.0.0.1)")
     tail.add_argument("--otlp-export", metavar="URL",
                       help="send every call to an OTLP/HTTP endpoint as a GenAI span and metrics")
 
@@ -46,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="print one JSON object")
     report.add_argument("--by", default="model", metavar="DIM",
                         help="group the table by model, provider, route, agent, run or name (comma separated)")
-    report.add_argument("--since", metavar="TIME", help="only events at or after TIME (ISO 8601, epoch seconds, or 2h/30m/7d ago)")
+    report.add_argument("--since", metavar="TIME",
+                        help="only events at or after TIME (ISO 8601, epoch seconds, or 2h/30m/7d ago)")
     report.add_argument("--until", metavar="TIME", help="only events before TIME")
     report.add_argument("--jobs", type=int, default=0, metavar="N", help="processes to use (default: one per core)")
     report.add_argument("--prices", metavar="FILE", help="your own rates (TOML), over the pricing database")

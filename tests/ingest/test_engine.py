@@ -22,7 +22,8 @@ from tests.ingest.formats.test_formats import cc_line
 IDS = IdSource()
 
 
-def v1(agent: str = "a", model: str = "claude-3-5-sonnet", cost: str = "0.001000", ts: float | None = None, kind: str = "llm_call") -> bytes:
+def v1(agent: str = "a", model: str = "claude-3-5-sonnet", cost: str = "0.001000", ts: float | None = None,
+       kind: str = "llm_call") -> bytes:
     return encode_event(Event(v=1, ts=ts if ts is not None else time.time(), kind=kind, id=IDS(), run="r-" + agent,
                               agent=agent, provider="anthropic", route="direct", model=model,
                               usage=Usage(input_tokens=100, output_tokens=10), cost_usd=cost, cost_status="priced"))
@@ -64,7 +65,8 @@ def test_file_created_after_start_is_followed(tmp_path: Path) -> None:
 def test_claude_code_folder_counts_each_response_once(tmp_path: Path) -> None:
     proj = tmp_path / "projects" / "-home-u-proj"
     proj.mkdir(parents=True)
-    (proj / "sess-1.jsonl").write_bytes(b"\n".join([cc_line("user"), cc_line(), cc_line(), cc_line(msg_id="msg_02")]) + b"\n")
+    lines = [cc_line("user"), cc_line(), cc_line(), cc_line(msg_id="msg_02")]
+    (proj / "sess-1.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     eng = Engine([tmp_path / "projects"])
     eng.backfill()
     snap = eng.snapshot()

@@ -12,12 +12,12 @@ from typing import Any
 
 import anthropic
 import pytest
-from tests.integrations.instr_helpers import MILLION, calls, usage_of, within
 
 from flightdeck.core.control import append_command, new_command, sidecar_path
 from flightdeck.core.events import Event, decode_line
 from flightdeck.recorder.instrument.calls import TEXT_TAG
 from flightdeck.recorder.recorder import Paused, Recorder
+from tests.integrations.instr_helpers import MILLION, calls, usage_of, within
 
 MODEL = "claude-haiku-4-5"
 ARGS: dict[str, Any] = {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}

@@ -10,11 +10,11 @@ from typing import Any
 
 import litellm
 import pytest
-from tests.integrations.instr_helpers import MILLION, usage_of, wait_calls, within
 from litellm.integrations.custom_logger import CustomLogger
 
 from flightdeck.integrations.litellm import FlightdeckLogger
 from flightdeck.recorder.recorder import Recorder
+from tests.integrations.instr_helpers import MILLION, usage_of, wait_calls, within
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 CHAT_BUCKETS = (476, 300, 1024, 0, 100, 0)

@@ -9,10 +9,10 @@ from typing import Any
 
 import openai
 import pytest
-from tests.integrations.instr_helpers import MILLION, calls, usage_of, within
 
 from flightdeck.recorder.instrument.calls import TEXT_TAG
 from flightdeck.recorder.recorder import Recorder
+from tests.integrations.instr_helpers import MILLION, calls, usage_of, within
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 # Hand-worked from genai-prices 0.2.3 list prices (USD per million tokens).

@@ -8,10 +8,10 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from tests.integrations.instr_helpers import calls, usage_of
 
 from flightdeck.recorder.instrument.route import infer
 from flightdeck.recorder.recorder import Recorder
+from tests.integrations.instr_helpers import calls, usage_of
 
 
 @pytest.mark.parametrize(("base_url", "expected"), [

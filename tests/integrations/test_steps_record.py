@@ -8,9 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tests.integrations.instr_helpers import calls, within
-
 from flightdeck.recorder.recorder import Recorder
+from tests.integrations.instr_helpers import calls, within
 
 USAGE = {"input_tokens": 1000, "output_tokens": 200, "cache_read_input_tokens": 0,
          "cache_creation_input_tokens": 0}
