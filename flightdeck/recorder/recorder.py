@@ -85,6 +85,7 @@ from flightdeck.core.events import (
     IdSource,
     Latency,
     Usage,
+    check_event,
     decode_line,
     encode_event,
     format_usd,
@@ -883,6 +884,34 @@ class Recorder:
             eid = self._ids()
         return Event(v=FORMAT_VERSION, ts=self._clock(), kind=kind, id=eid, run=self.run, agent=self.agent)
 
+    def _within_bounds(self, ev: Event) -> None:
+        """Bring an event the readers would reject (SPEC bounds, ``core.events.check_event``) back in.
+
+        A provider that reports 10**400 tokens, or a cost or stage beyond the
+        line format's bounds, must not cost the whole line: the offending part
+        is left out, said in ``message``, counted as a fault, and the line is
+        written. (A ``ts`` out of bounds means the machine's clock is wrong:
+        the line is written as it is, and the fault says so.)
+        """
+        why = check_event(ev)
+        if why is None:
+            return
+        self._faults.note("record", f"bounds:{why.reason}", f"an event out of the line format's bounds: {why.detail}")
+        parts: list[str] = []
+        if why.reason.startswith("bad usage"):
+            ev.usage, ev.cost_usd, ev.cost_status = Usage(), None, "unknown"
+            parts.append(f"usage out of bounds, not counted ({why.detail})")
+        elif why.reason == "bad cost_usd":
+            ev.cost_usd, ev.cost_status = None, "unknown"
+            parts.append(f"cost out of bounds, not counted ({why.detail})")
+        elif why.reason.startswith("bad latency_ms"):
+            ev.latency_ms = None
+            parts.append(f"stage time out of bounds, not kept ({why.detail})")
+        else:
+            return
+        ev.message = "; ".join([ev.message, *parts] if ev.message else parts)
+        self._within_bounds(ev)  # another field may be out of bounds too (each fix removes one)
+
     def _write(self, ev: Event) -> None:
         """Encode and write one event, reporting earlier drops in it. Never raises.
 
@@ -893,6 +922,8 @@ class Recorder:
         drops = sink.pending_drops()
         if drops:
             ev.dropped = drops
+        if check_event(ev) is not None:
+            self._within_bounds(ev)
         try:
             line = encode_event(ev)
         except Exception as exc:
