@@ -203,10 +203,14 @@ class AgentState:
 
 @dataclass(frozen=True, slots=True)
 class Projection:
-    """Spend projected at the window burn rate to the end of the hour and day (UTC)."""
+    """Spend projected to the end of the hour and day (UTC) at one stated rate.
+
+    ``basis`` names that rate (e.g. ``"15m burn"``), so a panel can say it.
+    """
 
     hour_end_usd: Decimal = Decimal(0)
     day_end_usd: Decimal = Decimal(0)
+    basis: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +273,8 @@ class Snapshot:
     source: SourceStatus = field(default_factory=SourceStatus)
     runs_started: int = 0  # run_start events counted
     runs_ended: int = 0  # run_end events counted
+    future_events: int = 0  # calls dated beyond the clock (+ skew): in the totals, never in a window
+    folded_groups: dict[str, int] = field(default_factory=dict)  # dim -> keys folded into "(other)" (live cap)
 
     def to_json(self) -> dict[str, Any]:
         """The SPEC section 3 object: report's keys, plus windows and breakdowns."""
@@ -293,6 +299,7 @@ class Snapshot:
         out["projection"] = {
             "hour_end_usd": str(self.projection.hour_end_usd),
             "day_end_usd": str(self.projection.day_end_usd),
+            "basis": self.projection.basis,
         }
         if self.budget is not None:
             out["budget"] = {
@@ -303,6 +310,8 @@ class Snapshot:
         out["dropped"] = self.dropped
         out["runs_started"] = self.runs_started
         out["runs_ended"] = self.runs_ended
+        out["future_events"] = self.future_events
+        out["folded_groups"] = dict(self.folded_groups)
         out["agents"] = [
             {"run": a.run, "agent": a.agent, "paused": a.paused, "models": a.models} for a in self.agents
         ]

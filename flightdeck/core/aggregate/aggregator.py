@@ -1,0 +1,524 @@
+"""The Aggregator: events in, ``Snapshot`` out. It composes the other parts.
+
+* ``accumulator``: ``Acc`` and ``add_call``, the one way a call is counted.
+* ``windows``: the last hour by second of event time (sliding windows,
+  burn, the minute series, the projections).
+* ``ledger``: commands, acks, alerts, rejects (not subject to the filter).
+* ``core.money``: money units and compiled integer rates (cache savings).
+
+A call is counted twice, in two slices: its second (``Windows``) and its
+*combination* of breakdown keys (a "delta"). Reads fold the deltas into the
+run total and into one group per key of each breakdown (``_settle``), so a
+call costs two ``add_call`` whatever the number of breakdowns, and a
+snapshot a few times a second only re-reads what changed.
+
+Live mode (``live=True``) caps each breakdown at ``MAX_GROUPS`` keys and
+folds the rest into "(other)", counting the keys folded; report mode keeps
+every group (SPEC 5.1). "Now" is ``clock()`` when live and the newest call's
+time for a report. A call dated more than ``FUTURE_SKEW`` seconds after
+``clock()`` (a writer whose clock runs ahead) counts in the run totals and
+breakdowns but never in a window, so it cannot move the windows' "now";
+``future_events`` counts them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from operator import attrgetter
+from typing import Any, Final, NamedTuple
+
+from flightdeck.core.aggregate.accumulator import NO_USAGE, Acc, add_call
+from flightdeck.core.aggregate.ledger import OTHER, Ledger
+from flightdeck.core.aggregate.windows import PROJECTION_WINDOW, Windows
+from flightdeck.core.dedupe import SeenIds
+from flightdeck.core.events import KIND_LLM_CALL, Command, Event, parse_ts
+from flightdeck.core.money import IntRates, Money, compile_rates, cost_units, units_to_usd
+from flightdeck.core.snapshot import (
+    BREAKDOWN_DIMS,
+    WINDOW_NAMES,
+    WINDOW_SECONDS,
+    AlertRow,
+    Budget,
+    CallRow,
+    Group,
+    Snapshot,
+    SourceStatus,
+    WindowFigures,
+)
+
+# (provider, model, ts) -> a pricing ``Rates`` (tiers count), an (input,
+# cache_read) USD-per-MTok pair, or None when unknown.
+RatesFn = Callable[[str, str, float], Any]
+
+MAX_GROUPS: Final = 500  # per breakdown, live mode only; the rest share OTHER
+MAX_COMBOS: Final = 5000  # deltas held before they are folded into the groups
+MAX_FOLDED_KEYS: Final = 100_000  # folded keys remembered per breakdown (beyond: a lower bound)
+NONE_KEY: Final = "(none)"
+FUTURE_SKEW: Final = 120.0  # seconds a writer's clock may run ahead before its calls are "future"
+
+
+class _PairRates(NamedTuple):
+    """An (input, cache_read) pair from a rates function, as the attributes ``compile_rates`` reads."""
+
+    input: Decimal
+    cache_read: Decimal
+    output: Decimal = Decimal(0)
+    cache_write: Decimal = Decimal(0)
+    cache_write_1h: Decimal = Decimal(0)
+    reasoning: Decimal | None = None
+    per_request: Decimal = Decimal(0)
+    tiers: tuple[tuple[int, Any], ...] = ()
+
+
+def _default_rates(provider: str, model: str, ts: float, route: str | None = None,
+                   service_tier: str | None = None, speed: str | None = None) -> Any:
+    """The pricing module's ``Rates`` for the call (tiers included); None if unknown."""
+    try:
+        from flightdeck.core.pricing import default_pricer
+    except ImportError:
+        return None
+    return default_pricer().rates(provider, model, ts, route=route, service_tier=service_tier, speed=speed)
+
+
+class _DATED:
+    """Marks a rates key whose rates change with the date or time of day: asked per call."""
+
+
+_SavingKey = tuple[str | None, str | None, str | None, str | None, str | None]
+
+
+class Aggregator:
+    """Events in, ``Snapshot`` out. Not thread-safe: one thread feeds it."""
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        breakdowns: Sequence[str] = BREAKDOWN_DIMS,
+        recent: int = 200,
+        predicate: Callable[[Event], bool] | None = None,
+        rates: RatesFn | None = None,
+        live: bool = True,
+    ) -> None:
+        """Args:
+        clock: wall time; "now" of the live windows, and the line beyond which a call is "future".
+        breakdowns: the dimensions to group calls by (of ``BREAKDOWN_DIMS``).
+        recent: how many recent calls to keep for the events panel.
+        predicate: only llm_calls it accepts are counted (the ledger sees every event).
+        rates: where cache savings' rates come from (default: the pricing module).
+        live: True for the monitor (clock time, capped groups); False for a report.
+        """
+        for dim in breakdowns:
+            if dim not in BREAKDOWN_DIMS:
+                raise ValueError(f"unknown breakdown {dim!r}; choose from {', '.join(BREAKDOWN_DIMS)}")
+        self.clock = clock
+        self.live = live
+        self.predicate = predicate
+        self._rates_fn: RatesFn = rates if rates is not None else _default_rates
+        self._dims: tuple[str, ...] = tuple(dict.fromkeys(breakdowns))
+        self.seen = SeenIds()
+        self.events = 0
+        self.duplicates = 0
+        self.dropped = 0
+        self.future_events = 0
+        self.first_ts: float | None = None
+        self.last_ts: float | None = None
+        self.ledger = Ledger(clock)
+        self.windows = Windows()
+        self._total = Acc()
+        self._groups: dict[str, dict[str, Acc]] = {dim: {} for dim in self._dims}
+        self._folded: dict[str, set[str]] = {dim: set() for dim in self._dims}
+        # Calls since the last read, per combination of the breakdown keys.
+        self._deltas: dict[Any, Acc] = {}
+        self._recent: deque[Event] = deque(maxlen=max(recent, 0))
+        self._saving: dict[_SavingKey, Any] = {}
+        self._combo_key = attrgetter(*self._dims) if self._dims else None
+
+    # -- the ledger's counters, read as before ------------------------------------------
+
+    @property
+    def rejected(self) -> int:
+        return self.ledger.rejected
+
+    @property
+    def unknown_kinds(self) -> int:
+        return self.ledger.unknown_kinds
+
+    @property
+    def runs_started(self) -> int:
+        return self.ledger.runs_started
+
+    @property
+    def runs_ended(self) -> int:
+        return self.ledger.runs_ended
+
+    # -- input ------------------------------------------------------------------------
+
+    def add(self, ev: Event) -> None:
+        """Count one decoded event of any kind (``ev.ts`` a float, or anything ``parse_ts`` reads).
+
+        Args:
+            ev: the event; a repeated id is counted once (in ``duplicates``).
+        """
+        self._add(ev, self.clock() + FUTURE_SKEW)
+
+    def add_many(self, events: Iterable[Event]) -> list[Event]:
+        """``add`` each event, in order, with the same result (the clock is read once).
+
+        Args:
+            events: decoded events, as a report or a monitor backfill reads them.
+
+        Returns:
+            The events that were not duplicates (what a caller watching
+            ``duplicates`` around ``add`` would keep).
+        """
+        future_at = self.clock() + FUTURE_SKEW
+        count = self._add
+        kept: list[Event] = []
+        keep = kept.append
+        for ev in events:
+            if count(ev, future_at):
+                keep(ev)
+        return kept
+
+    def _add(self, ev: Event, future_at: float) -> bool:
+        """The one path of every event; False for a duplicate."""
+        is_call = ev.kind == KIND_LLM_CALL
+        if is_call and self.predicate is not None and not self.predicate(ev):
+            return True
+        if not self.seen.add(ev.id):
+            self.duplicates += 1
+            return False
+        ts = ev.ts
+        if type(ts) is not float:
+            # decode_line always gives a float; an Event built by other code may not.
+            try:
+                ts = parse_ts(ts)
+            except (TypeError, ValueError, OverflowError):
+                self.ledger.reject("bad ts", f"ts {ts!r} is not a time")
+                return True
+        if self.first_ts is None or ts < self.first_ts:
+            self.first_ts = ts
+        if self.last_ts is None or ts > self.last_ts:
+            self.last_ts = ts
+        if ev.dropped:
+            self.dropped += ev.dropped
+        if is_call:
+            self._add_call(ev, ts, future_at)
+        else:
+            self.ledger.add(ev, ts)
+        return True
+
+    def _add_call(self, ev: Event, ts: float, future_at: float) -> None:
+        self.events += 1
+        text = ev.cost_usd
+        cost: Money | None = None
+        if text:
+            try:
+                cost = cost_units(text)
+            except ValueError:
+                pass  # a cost that is not a decimal is an unknown cost, never 0
+        u = ev.usage
+        if u is None:  # decode_line refuses such a call; an Event built by other code may not
+            u = NO_USAGE
+        saved: Money = 0
+        if u.cache_read_tokens and ev.cost_status != "local":
+            saved = self._saved(ev, u, ts)
+        lat = ev.latency_ms
+        stream = ev.stream
+        err = ev.error is not None
+        if ts > future_at:
+            self.future_events += 1  # totals only: it must not move the windows' "now"
+        else:
+            slot = self.windows.slot(ts)
+            if slot is None:
+                self.windows.late(ts, cost)
+            else:
+                add_call(slot, err, cost, u, saved, lat, stream)
+        combo = self._combo_key
+        key = combo(ev) if combo is not None else None
+        delta = self._deltas.get(key)
+        if delta is None:
+            delta = self._new_delta(key)
+        add_call(delta, err, cost, u, saved, lat, stream)
+        self._recent.append(ev)
+
+    def _new_delta(self, key: Any) -> Acc:
+        if len(self._deltas) >= MAX_COMBOS:
+            self._settle()  # a fresh run per call must not grow memory
+        delta = self._deltas[key] = Acc()
+        return delta
+
+    def _settle(self) -> None:
+        """Fold the calls since the last read into the total and each breakdown's groups.
+
+        Each combination's latencies are binned once, then merged as bins.
+        Groups are created in the order their keys first appeared.
+        """
+        deltas = self._deltas
+        if not deltas:
+            return
+        many = len(self._dims) > 1
+        dims = tuple(self._groups.items())
+        total = self._total
+        for key, delta in deltas.items():
+            delta.flush()
+            total.merge(delta)
+            if not dims:
+                continue
+            values = key if many else (key,)
+            for (dim, groups), value in zip(dims, values):
+                name = NONE_KEY if value is None else value
+                g = groups.get(name)
+                if g is None:
+                    g = self._new_group(dim, groups, name)
+                g.merge(delta)
+        deltas.clear()
+
+    def _new_group(self, dim: str, groups: dict[str, Acc], key: str) -> Acc:
+        if self.live and len(groups) >= MAX_GROUPS:
+            # The monitor holds at most MAX_GROUPS per breakdown, and says how many it folded.
+            folded = self._folded[dim]
+            if len(folded) < MAX_FOLDED_KEYS:
+                folded.add(key)
+            g = groups.get(OTHER)
+            if g is None:
+                g = groups[OTHER] = Acc()
+            return g
+        g = groups[key] = Acc()
+        return g
+
+    def reject(self, reason: str, detail: str = "") -> None:
+        """Count a line that was not an event (see ``Ledger.reject``).
+
+        Args:
+            reason: short, names the field.
+            detail: the full message.
+        """
+        self.ledger.reject(reason, detail)
+
+    def note_command(self, cmd: Command, sent_at: float) -> None:
+        """A command the monitor sent; its signal_ack fills in the round trip.
+
+        Args:
+            cmd: the command.
+            sent_at: wall time it was sent.
+        """
+        self.ledger.note_command(cmd, sent_at)
+
+    def note_alert(self, row: AlertRow) -> None:
+        """A firing of the monitor's own rules.
+
+        Args:
+            row: the alert as shown.
+        """
+        self.ledger.alerts.append(row)
+
+    # -- cache savings ------------------------------------------------------------------
+
+    def _saved(self, ev: Event, u: Any, ts: float) -> Money:
+        """What the call's cache reads saved, in money units (0 if unknown)."""
+        key = (ev.provider, ev.model, ev.route, ev.service_tier, ev.speed)
+        rates = self._saving.get(key)
+        if rates is None or rates is _DATED:
+            rates = self._saving_rates(key, ts)
+        if not rates:
+            return 0
+        return rates.saving_units(u)
+
+    def _saving_rates(self, key: _SavingKey, ts: float) -> IntRates | None:
+        """The compiled rates of a rates key at ``ts``; cached unless they are dated."""
+        provider, model, route, tier, speed = key
+        dated = False
+        compiled: IntRates | None = None
+        try:
+            if self._rates_fn is _default_rates:
+                found = _default_rates(provider or "", model or "", ts, route, tier, speed)
+            else:
+                found = self._rates_fn(provider or "", model or "", ts)
+            if isinstance(found, tuple) and not hasattr(found, "tiers"):
+                found = _PairRates(Decimal(found[0]), Decimal(found[1]))
+            if found is not None:
+                dated = getattr(found, "date_matters", False) is True
+                compiled = compile_rates(found)
+        except Exception:  # any pricing failure means "no savings known", never a crash
+            compiled = None
+        if len(self._saving) >= MAX_COMBOS:
+            self._saving.clear()  # a fresh model per call must not grow memory
+        # A known "no rates" is kept as 0: None would mean "not looked up yet".
+        self._saving[key] = _DATED if dated else (compiled or 0)
+        return compiled
+
+    # -- output -----------------------------------------------------------------------
+
+    def _now(self, now: float | None) -> float:
+        if now is not None:
+            return now
+        if self.live:
+            return self.clock()
+        if self.windows.last is not None:
+            return self.windows.last
+        return self.last_ts if self.last_ts is not None else 0.0
+
+    def window(self, seconds: int, now: float | None = None) -> WindowFigures:
+        """Figures of the calls in ``(now - seconds, now]``, to the second.
+
+        Args:
+            seconds: the window's length.
+            now: its end (default: the clock when live, the newest call for a report).
+        """
+        now = self._now(now)
+        (acc,) = self.windows.spans(now, (seconds,))
+        return self.windows.figures(acc, seconds, now)
+
+    def snapshot(self, now: float | None = None, *, source: SourceStatus | None = None,
+                 budget: tuple[Decimal, int] | None = None) -> Snapshot:
+        """Everything at one instant.
+
+        Args:
+            now: the windows' end (default as in ``window``).
+            source: what is watched (filled by the engine).
+            budget: (limit USD, window seconds) of a spend gauge.
+        """
+        now = self._now(now)
+        sizes = sorted({*WINDOW_SECONDS, *((budget[1],) if budget else ())})
+        spans = dict(zip(sizes, self.windows.spans(now, sizes)))
+        windows = {WINDOW_NAMES[s]: self.windows.figures(spans[s], s, now) for s in WINDOW_SECONDS}
+        self._settle()
+        ledger = self.ledger
+        return Snapshot(
+            now=now,
+            events=self.events,
+            rejected=ledger.rejected,
+            rejected_reasons=dict(ledger.reasons),
+            duplicates=self.duplicates,
+            unknown_kinds=ledger.unknown_kinds,
+            first_ts=self.first_ts,
+            last_ts=self.last_ts,
+            total=self._total.figures(),
+            windows=windows,
+            breakdowns=self._breakdowns(),
+            series=self.windows.series(now),
+            projection=self.windows.projection(now, windows.get(WINDOW_NAMES[PROJECTION_WINDOW])),
+            recent=tuple(_call_row(ev) for ev in self._recent),
+            alerts=tuple(ledger.alerts),
+            commands=tuple(ledger.commands.values()),
+            agents=tuple(ledger.agents.values()),
+            recent_rejects=tuple(ledger.recent_rejects),
+            budget=(Budget(limit_usd=budget[0], seconds=budget[1], spent_usd=units_to_usd(spans[budget[1]].cost))
+                    if budget else None),
+            dropped=self.dropped,
+            source=source if source is not None else SourceStatus(),
+            runs_started=ledger.runs_started,
+            runs_ended=ledger.runs_ended,
+            future_events=self.future_events,
+            folded_groups={dim: len(keys) for dim, keys in self._folded.items() if keys},
+        )
+
+    def _breakdowns(self) -> dict[str, tuple[Group, ...]]:
+        out: dict[str, tuple[Group, ...]] = {}
+        for dim, groups in self._groups.items():
+            rows = [Group(dim=dim, key=key, figures=acc.figures()) for key, acc in groups.items()]
+            rows.sort(key=lambda g: (-g.figures.cost_usd, -g.figures.calls, g.key))
+            out[dim] = tuple(rows)
+        return out
+
+    # -- parallel report ----------------------------------------------------------------
+
+    def merge(self, other: Aggregator) -> None:
+        """Add ``other``'s events, which came *after* this one's (for recency).
+
+        Both must be in the same mode with the same breakdowns. Ids are assumed
+        disjoint: figures cannot be un-added, so a caller whose parts may share
+        ids checks ``seen.intersects`` first (see ingest.scan).
+
+        Args:
+            other: an aggregator over later events.
+        """
+        if other.live != self.live or other._dims != self._dims:
+            raise ValueError("cannot merge aggregators of different modes or breakdowns")
+        self._settle()
+        other._settle()
+        self.seen.merge(other.seen)
+        self.events += other.events
+        self.duplicates += other.duplicates
+        self.dropped += other.dropped
+        self.future_events += other.future_events
+        for ts in (other.first_ts, other.last_ts):
+            if ts is not None:
+                if self.first_ts is None or ts < self.first_ts:
+                    self.first_ts = ts
+                if self.last_ts is None or ts > self.last_ts:
+                    self.last_ts = ts
+        self.ledger.merge(other.ledger)
+        self.windows.merge(other.windows)
+        self._total.merge(other._total)
+        for dim, theirs in other._groups.items():
+            mine = self._groups[dim]
+            for key, acc in theirs.items():
+                g = mine.get(key)
+                if g is None:
+                    g = self._new_group(dim, mine, key)
+                g.merge(acc)
+            folded = self._folded[dim]
+            for name in other._folded[dim]:
+                if len(folded) < MAX_FOLDED_KEYS:
+                    folded.add(name)
+        self._recent.extend(other._recent)
+        for rates_key, rate in other._saving.items():
+            self._saving.setdefault(rates_key, rate)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Parallel workers send their Aggregator back pickled; the clock,
+        # predicate and rates callables stay behind (they may be lambdas).
+        self._settle()
+        state = {k: getattr(self, k) for k in _PICKLED}
+        state["_recent"] = list(self._recent)
+        state["_recent_maxlen"] = self._recent.maxlen
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.clock = time.time
+        self.predicate = None
+        self._rates_fn = _default_rates
+        for k in _PICKLED:
+            setattr(self, k, state[k])
+        self.ledger.clock = self.clock
+        self._recent = deque(state["_recent"], maxlen=state["_recent_maxlen"])
+        self._deltas = {}
+        self._combo_key = attrgetter(*self._dims) if self._dims else None
+
+
+_PICKLED: Final = (
+    "live", "_dims", "seen", "events", "duplicates", "dropped", "future_events", "first_ts", "last_ts",
+    "ledger", "windows", "_total", "_groups", "_folded", "_saving",
+)
+
+
+def _call_row(ev: Event) -> CallRow:
+    u = ev.usage
+    lat = ev.latency_ms
+    cost: Decimal | None
+    try:
+        cost = Decimal(ev.cost_usd) if ev.cost_usd else None
+    except ArithmeticError:
+        cost = None
+    return CallRow(
+        ts=ev.ts,  # type: ignore[arg-type]
+        run=ev.run,
+        agent=ev.agent,
+        name=ev.name,
+        model=ev.model or "",
+        provider=ev.provider or "",
+        route=ev.route,
+        input_tokens=u.input_tokens if u else 0,
+        output_tokens=u.output_tokens if u else 0,
+        cache_read_tokens=u.cache_read_tokens if u else 0,
+        cost_usd=cost,
+        cost_status=ev.cost_status,
+        total_ms=lat.total if lat else None,
+        error=ev.error,
+    )

@@ -1,0 +1,281 @@
+"""Sliding windows over event time: one accumulator per second for the last hour.
+
+A window of ``W`` seconds ending at ``now`` holds the calls whose second
+``floor(ts)`` lies in ``(floor(now) - W, floor(now)]`` (SPEC 5.1): it slides
+with the clock, to the second, and is never a calendar minute.
+
+Memory stays flat over a long run: seconds more than ``HORIZON`` behind the
+newest one are dropped (their spend is kept per UTC day, for the day
+projection); the run totals never come from here. Reads stay cheap: a whole
+minute inside a window is merged once and cached until a call lands in it,
+so a 60-minute window is at most 59 cached minutes plus the seconds of its
+two edges.
+
+Seconds that end with only a few latencies kept unbinned are binned when the
+next second starts (``BIN_AT``), so a long run at a moderate rate does not
+hold an hour of raw ``Latency`` structs; a report's thousands of sparse
+seconds, nearly all dropped unread, are never binned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Final
+
+from flightdeck.core.aggregate.accumulator import Acc
+from flightdeck.core.money import Money, units_to_usd
+from flightdeck.core.snapshot import WINDOW_NAMES, MinutePoint, Projection, WindowFigures
+
+SERIES_MINUTES: Final = 60
+# Seconds kept behind the newest: the longest window plus slack, so a
+# slightly late call still lands in its second.
+HORIZON: Final = 3600 + 300
+BIN_AT: Final = 16  # a finished second with this many unbinned latencies is binned
+DAYS_KEPT: Final = 8
+PROJECTION_WINDOW: Final = 900  # the one rate both projections use
+PROJECTION_BASIS: Final = f"{WINDOW_NAMES[PROJECTION_WINDOW]} burn"
+_SIX_PLACES: Final = Decimal("0.000001")
+
+
+class Windows:
+    """The last hour of calls by second of event time, and the spend per UTC day."""
+
+    __slots__ = ("_minutes", "day_cost", "first", "last", "seconds", "top")
+
+    def __init__(self) -> None:
+        self.seconds: dict[int, Acc] = {}
+        self.top: int | None = None  # the newest second that holds a call
+        self.first: float | None = None  # the oldest call's ts (for the burn rate)
+        self.last: float | None = None  # the newest call's ts (a report's "now")
+        self.day_cost: dict[int, Money] = {}  # UTC day -> spend of the seconds dropped so far
+        self._minutes: dict[int, Acc | None] = {}  # minute -> its seconds merged (None: no calls)
+
+    # -- input ------------------------------------------------------------------------
+
+    def slot(self, ts: float) -> Acc | None:
+        """The accumulator of ``ts``'s second; None when it is too old for any window.
+
+        The caller counts the call there (or, for None, in ``late`` below).
+
+        Args:
+            ts: the call's time (not in the future: the caller sorts those out).
+        """
+        first = self.first
+        if first is None or ts < first:
+            self.first = ts
+        last = self.last
+        if last is None or ts > last:
+            self.last = ts
+        sec = int(ts // 1)
+        self._minutes.pop(sec // 60, None)
+        acc = self.seconds.get(sec)
+        if acc is not None:
+            return acc
+        top = self.top
+        if top is None or sec > top:
+            if top is not None:
+                prev = self.seconds.get(top)
+                if prev is not None and len(prev.lats) + len(prev.lats_ns) >= BIN_AT:
+                    prev.flush()
+            self.top = sec
+            acc = self.seconds[sec] = Acc()
+            self._evict(sec - HORIZON)
+            return acc
+        if sec < top - HORIZON:
+            return None
+        acc = self.seconds[sec] = Acc()
+        return acc
+
+    def late(self, ts: float, cost: Money | None) -> None:
+        """A call too old for any window: only its day's spend is kept here.
+
+        Args:
+            ts: the call's time.
+            cost: its cost in money units (None when unknown).
+        """
+        if self.first is None or ts < self.first:
+            self.first = ts
+        if cost:
+            self._add_day(int(ts // 86400), cost)
+
+    def _evict(self, horizon: int) -> None:
+        seconds = self.seconds
+        # Seconds arrive mostly in order: the oldest are at the front of the dict.
+        while seconds:
+            oldest = next(iter(seconds))
+            if oldest >= horizon:
+                break
+            self._drop(oldest)
+        if len(seconds) > HORIZON + 600:  # late seconds sit further back: sweep now and then
+            for sec in [s for s in seconds if s < horizon]:
+                self._drop(sec)
+
+    def _drop(self, sec: int) -> None:
+        acc = self.seconds.pop(sec)
+        if acc.cost:
+            self._add_day(sec // 86400, acc.cost)
+        self._minutes.pop(sec // 60, None)
+
+    def _add_day(self, day: int, cost: Money) -> None:
+        days = self.day_cost
+        days[day] = days.get(day, 0) + cost
+        if len(days) > DAYS_KEPT:
+            del days[min(days)]
+
+    def merge(self, other: Windows) -> None:
+        """Add ``other``'s seconds and day spend (parallel report workers).
+
+        Args:
+            other: windows built over other events.
+        """
+        for sec, acc in other.seconds.items():
+            mine = self.seconds.get(sec)
+            if mine is None:
+                mine = self.seconds[sec] = Acc()
+            mine.merge(acc, bin_other=False)
+            self._minutes.pop(sec // 60, None)
+        for day, cost in other.day_cost.items():
+            self._add_day(day, cost)
+        for ts in (other.first, other.last):
+            if ts is not None:
+                if self.first is None or ts < self.first:
+                    self.first = ts
+                if self.last is None or ts > self.last:
+                    self.last = ts
+        if other.top is not None and (self.top is None or other.top > self.top):
+            self.top = other.top
+        if self.top is not None:
+            horizon = self.top - HORIZON
+            for sec in [s for s in self.seconds if s < horizon]:
+                self._drop(sec)
+
+    # -- reading ----------------------------------------------------------------------
+
+    def _minute(self, m: int) -> Acc | None:
+        """Minute ``m``'s seconds merged, cached until a call lands in it."""
+        cache = self._minutes
+        if m in cache:
+            return cache[m]
+        merged: Acc | None = None
+        seconds = self.seconds
+        for sec in range(m * 60, m * 60 + 60):
+            acc = seconds.get(sec)
+            if acc is not None:
+                if merged is None:
+                    merged = Acc()
+                merged.merge(acc)
+        cache[m] = merged
+        return merged
+
+    def spans(self, now: float, sizes: Sequence[int]) -> list[Acc]:
+        """For each size (seconds, ascending), the calls of ``(now - size, now]``, to the second.
+
+        The returned accumulators are snapshots taken in one backward pass;
+        each includes the ones before it.
+
+        Args:
+            now: the window's end, epoch seconds.
+            sizes: window lengths in seconds, ascending.
+        """
+        out: list[Acc] = []
+        running = Acc()
+        top = self.top
+        s_now = math.floor(now)
+        p = s_now if top is None else min(s_now, top)
+        seconds = self.seconds
+        minute = self._minute
+        for size in sizes:
+            lo = s_now - size + 1
+            while top is not None and p >= lo:
+                if p % 60 == 59 and p - 59 >= lo:
+                    part = minute(p // 60)
+                    p -= 60
+                else:
+                    part = seconds.get(p)
+                    p -= 1
+                if part is not None:
+                    running.merge(part)
+            snap = Acc()
+            snap.merge(running)
+            out.append(snap)
+        return out
+
+    def figures(self, acc: Acc, seconds: int, now: float) -> WindowFigures:
+        """A window's figures with its burn rate.
+
+        Burn = the window's spend / ``min(window, now - first call's ts)``,
+        per hour (SPEC 5.1): a young run's spend is not spread over time it
+        did not exist. The observed time is at least one second (the
+        windows' resolution).
+
+        Args:
+            acc: the window's calls (from ``spans``).
+            seconds: the window's length.
+            now: its end.
+        """
+        fields = acc.figure_fields()
+        observed = float(seconds)
+        if self.first is not None:
+            observed = min(observed, max(1.0, now - self.first))
+        burn = fields["cost_usd"] * 3600 / Decimal(repr(observed))
+        return WindowFigures(**fields, seconds=seconds,
+                             burn_usd_per_hour=burn.quantize(_SIX_PLACES, ROUND_HALF_UP))
+
+    def series(self, now: float) -> tuple[MinutePoint, ...]:
+        """The last ``SERIES_MINUTES`` calendar minutes up to ``now``'s, oldest first, gaps filled."""
+        cur = math.floor(now) // 60
+        points = []
+        for m in range(cur - SERIES_MINUTES + 1, cur + 1):
+            b = self._minute(m)
+            if b is None:
+                points.append(MinutePoint(start=m * 60.0))
+                continue
+            ttft = b.sketches()[1]
+            p50, p90 = ttft.quantiles((0.5, 0.9)) if ttft.count else (None, None)
+            prompt = b.input + b.cache_read + b.cache_write
+            points.append(MinutePoint(start=m * 60.0, calls=b.calls, cost_usd=units_to_usd(b.cost),
+                                      cache_hit_rate=b.cache_read / prompt if prompt else None,
+                                      ttft_p50=p50, ttft_p90=p90,
+                                      cache_read_tokens=b.cache_read, cache_write_tokens=b.cache_write))
+        return tuple(points)
+
+    def projection(self, now: float, basis: WindowFigures | None) -> Projection:
+        """Spend so far this UTC hour (day), up to ``now``, plus the basis burn over the time left.
+
+        Args:
+            now: the projection's instant.
+            basis: the ``PROJECTION_WINDOW`` window's figures (its burn rate is the one rate used).
+        """
+        burn = basis.burn_usd_per_hour if basis is not None else Decimal(0)
+        s_now = math.floor(now)
+        hour_start = s_now - s_now % 3600
+        day = s_now // 86400
+        day_start = day * 86400
+        hour_units: Money = 0
+        day_units: Money = self.day_cost.get(day, 0)
+        for sec, acc in self.seconds.items():
+            if day_start <= sec <= s_now and acc.cost:
+                day_units += acc.cost
+                if sec >= hour_start:
+                    hour_units += acc.cost
+        left_hour = Decimal(max(0, hour_start + 3600 - math.ceil(now)))
+        left_day = Decimal(max(0, day_start + 86400 - math.ceil(now)))
+        hour_end = units_to_usd(hour_units) + burn * left_hour / 3600
+        day_end = units_to_usd(day_units) + burn * left_day / 3600
+        return Projection(hour_end_usd=hour_end.quantize(_SIX_PLACES, ROUND_HALF_UP),
+                          day_end_usd=day_end.quantize(_SIX_PLACES, ROUND_HALF_UP),
+                          basis=PROJECTION_BASIS)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"seconds": self.seconds, "top": self.top, "first": self.first, "last": self.last,
+                "day_cost": self.day_cost}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.seconds = state["seconds"]
+        self.top = state["top"]
+        self.first = state["first"]
+        self.last = state["last"]
+        self.day_cost = state["day_cost"]
+        self._minutes = {}
