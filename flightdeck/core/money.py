@@ -29,7 +29,7 @@ Money = int | Decimal  # units of 1e-12 USD; Decimal only for amounts finer than
 
 UNIT: Final = 10**12
 UNIT_PLACES: Final = 12
-_POW10: Final = tuple(10**i for i in range(UNIT_PLACES + 1))
+POW10: Final = tuple(10**i for i in range(UNIT_PLACES + 1))  # 10**i, looked up (hot paths)
 _SIX_PLACES: Final = Decimal("0.000001")
 # Below Decimal's default 28 digits every step of ``Rates.cost`` is exact, so
 # the integer result has the same digits; above it the Decimal path answers.
@@ -49,7 +49,7 @@ def cost_units(text: str) -> Money:
     whole, _, frac = text.partition(".")
     n = len(frac)
     if n <= UNIT_PLACES and whole.isdigit() and (not frac or frac.isdigit()):
-        return int(whole + frac) * _POW10[UNIT_PLACES - n]
+        return int(whole + frac) * POW10[UNIT_PLACES - n]
     try:
         amount = Decimal(text)
     except InvalidOperation:
@@ -80,7 +80,7 @@ def scaled_to_units(n: int, places: int) -> Money:
         places: how many of them are decimals.
     """
     if places <= UNIT_PLACES:
-        return n * _POW10[UNIT_PLACES - places]
+        return n * POW10[UNIT_PLACES - places]
     return Decimal(n).scaleb(UNIT_PLACES - places)
 
 
@@ -112,8 +112,8 @@ class IntRates:
     every token. Build with ``compile_rates``.
     """
 
-    __slots__ = ("inp", "k", "out", "per_request", "rates", "read", "reasoning", "saving", "tiers",
-                 "write", "write_1h")
+    __slots__ = ("inp", "k", "out", "per_request", "rates", "read", "reasoning", "saving", "saving_per_token",
+                 "tiers", "write", "write_1h")
 
     def __init__(self, rates: RatesLike, k: int, tiers: tuple[tuple[int, IntRates], ...]) -> None:
         self.rates = rates  # kept for the Decimal path (a sum too large, a per-request fee)
@@ -128,6 +128,8 @@ class IntRates:
         self.per_request = _scaled(rates.per_request, k + 6) if rates.per_request else 0
         # What one cache-read token saves against the plain input rate (0 if nothing).
         self.saving = max(0, self.inp - self.read)
+        # The same in money units per token (the common case, k <= 6, is an int multiply per call).
+        self.saving_per_token: Money = scaled_to_units(self.saving, k + 6)
         self.tiers = tiers
 
     def tier(self, prompt_tokens: int) -> IntRates:
@@ -215,9 +217,7 @@ class IntRates:
         if read <= 0:
             return 0
         r = self.tier(u.input_tokens + read + u.cache_write_tokens) if self.tiers else self
-        if not r.saving:
-            return 0
-        return scaled_to_units(read * r.saving, r.k + 6)
+        return read * r.saving_per_token
 
 
 def _check(u: Usage) -> None:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from flightdeck.core.events import parse_ts
-from flightdeck.core.snapshot import BREAKDOWN_DIMS, Figures, Group, Snapshot
+from flightdeck.core.snapshot import BREAKDOWN_DIMS, Figures, Group, Snapshot, usd_text
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -111,11 +111,11 @@ def _header(snap: Snapshot) -> list[str]:
     lines = [
         f"flightdeck report: {_int(snap.events)} calls, {_when(snap.first_ts)} .. {_when(snap.last_ts)}",
         "",
-        f"  cost          {t.cost_usd} USD" + (f"  ({_int(t.unpriced)} calls unpriced)" if t.unpriced else ""),
+        f"  cost          {usd_text(t.cost_usd)} USD" + (f"  ({_int(t.unpriced)} calls unpriced)" if t.unpriced else ""),
         f"  tokens        input {_int(tok.input_tokens)}  output {_int(tok.output_tokens)}"
         f"  cache read {_int(tok.cache_read_tokens)}  cache write {_int(tok.cache_write_tokens)}"
         f"  reasoning {_int(tok.reasoning_tokens)}",
-        f"  cache         hit rate {_pct(t.cache_hit_rate)}, saved {t.cache_saved_usd} USD",
+        f"  cache         hit rate {_pct(t.cache_hit_rate)}, saved {usd_text(t.cache_saved_usd)} USD",
         f"  ttft          p50 {_ms(ttft.p50)}  p90 {_ms(ttft.p90)}  p99 {_ms(ttft.p99)}"
         f"  ({_int(ttft.count)} streamed calls)",
         f"  errors        {_int(t.errors)}",
@@ -152,7 +152,7 @@ def _row(g: Group, whole: Decimal) -> list[str]:
     key = safe_text(g.key)
     if len(key) > _KEY_WIDTH:
         key = key[: _KEY_WIDTH - 1] + "…"
-    cost = str(f.cost_usd) + (" *" if f.unpriced else "")
+    cost = usd_text(f.cost_usd) + (" *" if f.unpriced else "")
     return [
         key,
         _int(f.calls),

@@ -14,6 +14,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+def usd_text(amount: Decimal) -> str:
+    """A USD amount as a plain decimal string, never in exponent form (``str`` writes 1E-12)."""
+    return format(amount, "f")
+
+
 WINDOW_SECONDS: tuple[int, ...] = (60, 300, 900, 3600)
 WINDOW_NAMES: dict[int, str] = {60: "1m", 300: "5m", 900: "15m", 3600: "60m"}
 BREAKDOWN_DIMS: tuple[str, ...] = ("model", "provider", "route", "agent", "run", "name")
@@ -89,12 +94,12 @@ class Figures:
         return {
             "events": self.calls,
             "errors": self.errors,
-            "cost_usd": str(self.cost_usd),
+            "cost_usd": usd_text(self.cost_usd),
             "unpriced": self.unpriced,
             "tokens": self.tokens.to_json(),
             "cache_write_1h_tokens": self.tokens.cache_write_1h_tokens,
             "cache_hit_rate": self.cache_hit_rate,
-            "cache_saved_usd": str(self.cache_saved_usd),
+            "cache_saved_usd": usd_text(self.cache_saved_usd),
             "mean_prompt_tokens": self.mean_prompt_tokens,
             "ttft_ms": {"p50": ttft.p50, "p90": ttft.p90, "p99": ttft.p99, "count": ttft.count},
             "stages_ms": stages,
@@ -111,7 +116,7 @@ class WindowFigures(Figures):
     def to_json(self) -> dict[str, Any]:
         out = Figures.to_json(self)
         out["seconds"] = self.seconds
-        out["burn_usd_per_hour"] = str(self.burn_usd_per_hour)
+        out["burn_usd_per_hour"] = usd_text(self.burn_usd_per_hour)
         return out
 
 
@@ -297,15 +302,15 @@ class Snapshot:
             for dim, rows in self.breakdowns.items()
         }
         out["projection"] = {
-            "hour_end_usd": str(self.projection.hour_end_usd),
-            "day_end_usd": str(self.projection.day_end_usd),
+            "hour_end_usd": usd_text(self.projection.hour_end_usd),
+            "day_end_usd": usd_text(self.projection.day_end_usd),
             "basis": self.projection.basis,
         }
         if self.budget is not None:
             out["budget"] = {
-                "limit_usd": str(self.budget.limit_usd),
+                "limit_usd": usd_text(self.budget.limit_usd),
                 "seconds": self.budget.seconds,
-                "spent_usd": str(self.budget.spent_usd),
+                "spent_usd": usd_text(self.budget.spent_usd),
             }
         out["dropped"] = self.dropped
         out["runs_started"] = self.runs_started

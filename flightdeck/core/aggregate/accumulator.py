@@ -31,6 +31,7 @@ QUANTILES: Final = (0.5, 0.9, 0.99)
 _PRE, _TTFT, _GEN, _POST, _TOTAL = (attrgetter(stage) for stage in STAGES)
 _not_none = partial(is_not, None)
 NO_USAGE: Final = Usage()
+_PICKLE_RAW: Final = 64  # latencies an unbinned Acc pickles as they are
 
 
 class Acc:
@@ -159,15 +160,18 @@ class Acc:
         return self._cached
 
     def __getstate__(self) -> tuple[Any, ...]:
-        self.flush()
+        # A report worker sends back an hour of sparse seconds: a few raw
+        # latencies travel (and pickle) lighter than five sketches each.
+        if self.sk is not None or len(self.lats) + len(self.lats_ns) > _PICKLE_RAW:
+            self.flush()
         return (self.calls, self.errors, self.cost, self.unpriced, self.input, self.output,
-                self.cache_read, self.cache_write, self.reasoning, self.cache_write_1h, self.saved, self.sk)
+                self.cache_read, self.cache_write, self.reasoning, self.cache_write_1h, self.saved, self.sk,
+                self.lats, self.lats_ns)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         (self.calls, self.errors, self.cost, self.unpriced, self.input, self.output,
-         self.cache_read, self.cache_write, self.reasoning, self.cache_write_1h, self.saved, self.sk) = state
-        self.lats = []
-        self.lats_ns = []
+         self.cache_read, self.cache_write, self.reasoning, self.cache_write_1h, self.saved, self.sk,
+         self.lats, self.lats_ns) = state
         self._cached = None
         self._cached_calls = -1
 

@@ -35,7 +35,7 @@ from flightdeck.core.aggregate.ledger import OTHER, Ledger
 from flightdeck.core.aggregate.windows import PROJECTION_WINDOW, Windows
 from flightdeck.core.dedupe import SeenIds
 from flightdeck.core.events import KIND_LLM_CALL, Command, Event, parse_ts
-from flightdeck.core.money import IntRates, Money, compile_rates, cost_units, units_to_usd
+from flightdeck.core.money import POW10, UNIT_PLACES, IntRates, Money, compile_rates, cost_units, units_to_usd
 from flightdeck.core.snapshot import (
     BREAKDOWN_DIMS,
     WINDOW_NAMES,
@@ -44,6 +44,8 @@ from flightdeck.core.snapshot import (
     Budget,
     CallRow,
     Group,
+    MinutePoint,
+    Projection,
     Snapshot,
     SourceStatus,
     WindowFigures,
@@ -127,7 +129,8 @@ class Aggregator:
         self.first_ts: float | None = None
         self.last_ts: float | None = None
         self.ledger = Ledger(clock)
-        self.windows = Windows()
+        # A report summarises the whole log: the sliding windows are the live monitor's.
+        self.windows: Windows | None = Windows() if live else None
         self._total = Acc()
         self._groups: dict[str, dict[str, Acc]] = {dim: {} for dim in self._dims}
         self._folded: dict[str, set[str]] = {dim: set() for dim in self._dims}
@@ -185,7 +188,11 @@ class Aggregator:
         return kept
 
     def _add(self, ev: Event, future_at: float) -> bool:
-        """The one path of every event; False for a duplicate."""
+        """The one path of every event; False for a duplicate.
+
+        This runs once per event of a report (millions): plain attribute and
+        dict work, and ``add_call`` for each slice the call lands in.
+        """
         is_call = ev.kind == KIND_LLM_CALL
         if is_call and self.predicate is not None and not self.predicate(ev):
             return True
@@ -200,27 +207,33 @@ class Aggregator:
             except (TypeError, ValueError, OverflowError):
                 self.ledger.reject("bad ts", f"ts {ts!r} is not a time")
                 return True
-        if self.first_ts is None or ts < self.first_ts:
-            self.first_ts = ts
-        if self.last_ts is None or ts > self.last_ts:
-            self.last_ts = ts
+        future = ts > future_at
+        if future:
+            self.future_events += 1  # counted, but it must not move "now" nor land in a window
+        else:
+            if self.first_ts is None or ts < self.first_ts:
+                self.first_ts = ts
+            if self.last_ts is None or ts > self.last_ts:
+                self.last_ts = ts
         if ev.dropped:
             self.dropped += ev.dropped
-        if is_call:
-            self._add_call(ev, ts, future_at)
-        else:
+        if not is_call:
             self.ledger.add(ev, ts)
-        return True
-
-    def _add_call(self, ev: Event, ts: float, future_at: float) -> None:
+            return True
         self.events += 1
         text = ev.cost_usd
         cost: Money | None = None
         if text:
-            try:
-                cost = cost_units(text)
-            except ValueError:
-                pass  # a cost that is not a decimal is an unknown cost, never 0
+            # cost_units' fast path (plain digits, <= 12 places) without the call.
+            whole, _, frac = text.partition(".")
+            places = len(frac)
+            if places <= UNIT_PLACES and whole.isdigit() and (not frac or frac.isdigit()):
+                cost = int(whole + frac) * POW10[UNIT_PLACES - places]
+            else:
+                try:
+                    cost = cost_units(text)
+                except ValueError:
+                    pass  # a cost that is not a decimal is an unknown cost, never 0
         u = ev.usage
         if u is None:  # decode_line refuses such a call; an Event built by other code may not
             u = NO_USAGE
@@ -230,12 +243,12 @@ class Aggregator:
         lat = ev.latency_ms
         stream = ev.stream
         err = ev.error is not None
-        if ts > future_at:
-            self.future_events += 1  # totals only: it must not move the windows' "now"
-        else:
-            slot = self.windows.slot(ts)
+        windows = self.windows
+        if not future and windows is not None:
+            # Most calls land in the newest second: no lookup for those.
+            slot = windows.top_acc if int(ts // 1) == windows.top else windows.slot(ts)
             if slot is None:
-                self.windows.late(ts, cost)
+                windows.late(ts, cost)
             else:
                 add_call(slot, err, cost, u, saved, lat, stream)
         combo = self._combo_key
@@ -245,6 +258,7 @@ class Aggregator:
             delta = self._new_delta(key)
         add_call(delta, err, cost, u, saved, lat, stream)
         self._recent.append(ev)
+        return True
 
     def _new_delta(self, key: Any) -> Acc:
         if len(self._deltas) >= MAX_COMBOS:
@@ -359,8 +373,6 @@ class Aggregator:
             return now
         if self.live:
             return self.clock()
-        if self.windows.last is not None:
-            return self.windows.last
         return self.last_ts if self.last_ts is not None else 0.0
 
     def window(self, seconds: int, now: float | None = None) -> WindowFigures:
@@ -371,8 +383,10 @@ class Aggregator:
             now: its end (default: the clock when live, the newest call for a report).
         """
         now = self._now(now)
-        (acc,) = self.windows.spans(now, (seconds,))
-        return self.windows.figures(acc, seconds, now)
+        if self.windows is None:
+            return WindowFigures(seconds=seconds)
+        (fields,) = self.windows.spans(now, (seconds,))
+        return self.windows.figures(fields, seconds, now)
 
     def snapshot(self, now: float | None = None, *, source: SourceStatus | None = None,
                  budget: tuple[Decimal, int] | None = None) -> Snapshot:
@@ -385,8 +399,18 @@ class Aggregator:
         """
         now = self._now(now)
         sizes = sorted({*WINDOW_SECONDS, *((budget[1],) if budget else ())})
-        spans = dict(zip(sizes, self.windows.spans(now, sizes)))
-        windows = {WINDOW_NAMES[s]: self.windows.figures(spans[s], s, now) for s in WINDOW_SECONDS}
+        w = self.windows
+        windows: dict[str, WindowFigures] = {}
+        series: tuple[MinutePoint, ...] = ()
+        projection = Projection()
+        budget_spent = Decimal(0)
+        if w is not None:
+            spans = dict(zip(sizes, w.spans(now, sizes)))
+            windows = {WINDOW_NAMES[s]: w.figures(spans[s], s, now) for s in WINDOW_SECONDS}
+            series = w.series(now)
+            projection = w.projection(now, windows[WINDOW_NAMES[PROJECTION_WINDOW]])
+            if budget:
+                budget_spent = spans[budget[1]]["cost_usd"]
         self._settle()
         ledger = self.ledger
         return Snapshot(
@@ -401,14 +425,14 @@ class Aggregator:
             total=self._total.figures(),
             windows=windows,
             breakdowns=self._breakdowns(),
-            series=self.windows.series(now),
-            projection=self.windows.projection(now, windows.get(WINDOW_NAMES[PROJECTION_WINDOW])),
+            series=series,
+            projection=projection,
             recent=tuple(_call_row(ev) for ev in self._recent),
             alerts=tuple(ledger.alerts),
             commands=tuple(ledger.commands.values()),
             agents=tuple(ledger.agents.values()),
             recent_rejects=tuple(ledger.recent_rejects),
-            budget=(Budget(limit_usd=budget[0], seconds=budget[1], spent_usd=units_to_usd(spans[budget[1]].cost))
+            budget=(Budget(limit_usd=budget[0], seconds=budget[1], spent_usd=budget_spent)
                     if budget else None),
             dropped=self.dropped,
             source=source if source is not None else SourceStatus(),
@@ -454,7 +478,8 @@ class Aggregator:
                 if self.last_ts is None or ts > self.last_ts:
                     self.last_ts = ts
         self.ledger.merge(other.ledger)
-        self.windows.merge(other.windows)
+        if self.windows is not None and other.windows is not None:
+            self.windows.merge(other.windows)
         self._total.merge(other._total)
         for dim, theirs in other._groups.items():
             mine = self._groups[dim]

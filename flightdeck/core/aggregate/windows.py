@@ -40,48 +40,58 @@ _SIX_PLACES: Final = Decimal("0.000001")
 
 
 class Windows:
-    """The last hour of calls by second of event time, and the spend per UTC day."""
+    """The last hour of calls by second of event time, and the spend per UTC day.
 
-    __slots__ = ("_minutes", "day_cost", "first", "last", "seconds", "top")
+    The hot path is the caller's: a call in the newest second (``top``) is
+    counted straight into ``top_acc``; any other second goes through ``slot``.
+    """
+
+    __slots__ = ("_minutes", "_points", "_tens", "day_cost", "first", "seconds", "top", "top_acc")
 
     def __init__(self) -> None:
         self.seconds: dict[int, Acc] = {}
         self.top: int | None = None  # the newest second that holds a call
-        self.first: float | None = None  # the oldest call's ts (for the burn rate)
-        self.last: float | None = None  # the newest call's ts (a report's "now")
+        self.top_acc: Acc | None = None  # its accumulator
+        self.first: float | None = None  # the oldest call's ts (for the burn rate), to the second
         self.day_cost: dict[int, Money] = {}  # UTC day -> spend of the seconds dropped so far
-        self._minutes: dict[int, Acc | None] = {}  # minute -> its seconds merged (None: no calls)
+        # Blocks of 10 and 60 seconds merged, cached once they end before ``top``
+        # (None: no calls); a call landing in an older second drops its blocks.
+        self._tens: dict[int, Acc | None] = {}
+        self._minutes: dict[int, Acc | None] = {}
+        self._points: dict[int, tuple[Acc, MinutePoint]] = {}
 
     # -- input ------------------------------------------------------------------------
 
     def slot(self, ts: float) -> Acc | None:
         """The accumulator of ``ts``'s second; None when it is too old for any window.
 
-        The caller counts the call there (or, for None, in ``late`` below).
+        The caller counts the call there (or, for None, calls ``late``). A
+        call in the second ``top`` may skip this and use ``top_acc``.
 
         Args:
             ts: the call's time (not in the future: the caller sorts those out).
         """
         first = self.first
         if first is None or ts < first:
+            # Every second's first call passes here, so this is the oldest call
+            # to the second (a later call within that same second may be older).
             self.first = ts
-        last = self.last
-        if last is None or ts > last:
-            self.last = ts
         sec = int(ts // 1)
-        self._minutes.pop(sec // 60, None)
-        acc = self.seconds.get(sec)
-        if acc is not None:
-            return acc
         top = self.top
         if top is None or sec > top:
             if top is not None:
-                prev = self.seconds.get(top)
+                prev = self.top_acc
                 if prev is not None and len(prev.lats) + len(prev.lats_ns) >= BIN_AT:
                     prev.flush()
-            self.top = sec
             acc = self.seconds[sec] = Acc()
+            self.top = sec
+            self.top_acc = acc
             self._evict(sec - HORIZON)
+            return acc
+        self._tens.pop(sec // 10, None)
+        self._minutes.pop(sec // 60, None)
+        acc = self.seconds.get(sec)
+        if acc is not None:
             return acc
         if sec < top - HORIZON:
             return None
@@ -116,7 +126,9 @@ class Windows:
         acc = self.seconds.pop(sec)
         if acc.cost:
             self._add_day(sec // 86400, acc.cost)
+        self._tens.pop(sec // 10, None)
         self._minutes.pop(sec // 60, None)
+        self._points.pop(sec // 60, None)
 
     def _add_day(self, day: int, cost: Money) -> None:
         days = self.day_cost
@@ -135,17 +147,15 @@ class Windows:
             if mine is None:
                 mine = self.seconds[sec] = Acc()
             mine.merge(acc, bin_other=False)
+            self._tens.pop(sec // 10, None)
             self._minutes.pop(sec // 60, None)
         for day, cost in other.day_cost.items():
             self._add_day(day, cost)
-        for ts in (other.first, other.last):
-            if ts is not None:
-                if self.first is None or ts < self.first:
-                    self.first = ts
-                if self.last is None or ts > self.last:
-                    self.last = ts
+        if other.first is not None and (self.first is None or other.first < self.first):
+            self.first = other.first
         if other.top is not None and (self.top is None or other.top > self.top):
             self.top = other.top
+        self.top_acc = None if self.top is None else self.seconds.get(self.top)
         if self.top is not None:
             horizon = self.top - HORIZON
             for sec in [s for s in self.seconds if s < horizon]:
@@ -153,56 +163,71 @@ class Windows:
 
     # -- reading ----------------------------------------------------------------------
 
-    def _minute(self, m: int) -> Acc | None:
-        """Minute ``m``'s seconds merged, cached until a call lands in it."""
-        cache = self._minutes
-        if m in cache:
-            return cache[m]
+    def _block(self, cache: dict[int, Acc | None], index: int, size: int, part: int) -> Acc | None:
+        """Seconds ``[index*size, (index+1)*size)`` merged, from blocks of ``part`` seconds."""
+        if index in cache:
+            return cache[index]
+        start = index * size
+        top = self.top
+        if top is None or start > top:
+            return None
         merged: Acc | None = None
-        seconds = self.seconds
-        for sec in range(m * 60, m * 60 + 60):
-            acc = seconds.get(sec)
+        if part == 1:
+            seconds = self.seconds
+            pieces = [seconds.get(sec) for sec in range(start, start + size)]
+        else:
+            pieces = [self._block(self._tens, t, part, 1) for t in range(start // part, (start + size) // part)]
+        for acc in pieces:
             if acc is not None:
                 if merged is None:
                     merged = Acc()
                 merged.merge(acc)
-        cache[m] = merged
+        if start + size - 1 < top:  # complete: no call lands here but through ``slot``, which drops it
+            cache[index] = merged
         return merged
 
-    def spans(self, now: float, sizes: Sequence[int]) -> list[Acc]:
-        """For each size (seconds, ascending), the calls of ``(now - size, now]``, to the second.
+    def _ten(self, t: int) -> Acc | None:
+        return self._block(self._tens, t, 10, 1)
 
-        The returned accumulators are snapshots taken in one backward pass;
-        each includes the ones before it.
+    def _minute(self, m: int) -> Acc | None:
+        return self._block(self._minutes, m, 60, 10)
+
+    def spans(self, now: float, sizes: Sequence[int]) -> list[dict[str, Any]]:
+        """For each size (seconds, ascending), the figure fields of the calls in ``(now - size, now]``.
+
+        To the second: a call counts when its second ``floor(ts)`` is in
+        ``(floor(now) - size, floor(now)]``. One backward pass from ``now``
+        over seconds, then 10-second blocks, then whole minutes, and back
+        down at each window's far edge.
 
         Args:
-            now: the window's end, epoch seconds.
+            now: the windows' end, epoch seconds.
             sizes: window lengths in seconds, ascending.
         """
-        out: list[Acc] = []
+        out: list[dict[str, Any]] = []
         running = Acc()
         top = self.top
         s_now = math.floor(now)
         p = s_now if top is None else min(s_now, top)
         seconds = self.seconds
-        minute = self._minute
         for size in sizes:
             lo = s_now - size + 1
             while top is not None and p >= lo:
                 if p % 60 == 59 and p - 59 >= lo:
-                    part = minute(p // 60)
+                    part = self._minute(p // 60)
                     p -= 60
+                elif p % 10 == 9 and p - 9 >= lo:
+                    part = self._ten(p // 10)
+                    p -= 10
                 else:
                     part = seconds.get(p)
                     p -= 1
                 if part is not None:
                     running.merge(part)
-            snap = Acc()
-            snap.merge(running)
-            out.append(snap)
+            out.append(running.figure_fields())
         return out
 
-    def figures(self, acc: Acc, seconds: int, now: float) -> WindowFigures:
+    def figures(self, fields: dict[str, Any], seconds: int, now: float) -> WindowFigures:
         """A window's figures with its burn rate.
 
         Burn = the window's spend / ``min(window, now - first call's ts)``,
@@ -211,11 +236,10 @@ class Windows:
         windows' resolution).
 
         Args:
-            acc: the window's calls (from ``spans``).
+            fields: the window's figure fields (from ``spans``).
             seconds: the window's length.
             now: its end.
         """
-        fields = acc.figure_fields()
         observed = float(seconds)
         if self.first is not None:
             observed = min(observed, max(1.0, now - self.first))
@@ -227,18 +251,25 @@ class Windows:
         """The last ``SERIES_MINUTES`` calendar minutes up to ``now``'s, oldest first, gaps filled."""
         cur = math.floor(now) // 60
         points = []
+        cache = self._points
         for m in range(cur - SERIES_MINUTES + 1, cur + 1):
             b = self._minute(m)
             if b is None:
                 points.append(MinutePoint(start=m * 60.0))
                 continue
+            hit = cache.get(m)
+            if hit is not None and hit[0] is b and m in self._minutes:
+                points.append(hit[1])
+                continue
             ttft = b.sketches()[1]
             p50, p90 = ttft.quantiles((0.5, 0.9)) if ttft.count else (None, None)
             prompt = b.input + b.cache_read + b.cache_write
-            points.append(MinutePoint(start=m * 60.0, calls=b.calls, cost_usd=units_to_usd(b.cost),
-                                      cache_hit_rate=b.cache_read / prompt if prompt else None,
-                                      ttft_p50=p50, ttft_p90=p90,
-                                      cache_read_tokens=b.cache_read, cache_write_tokens=b.cache_write))
+            point = MinutePoint(start=m * 60.0, calls=b.calls, cost_usd=units_to_usd(b.cost),
+                                cache_hit_rate=b.cache_read / prompt if prompt else None,
+                                ttft_p50=p50, ttft_p90=p90,
+                                cache_read_tokens=b.cache_read, cache_write_tokens=b.cache_write)
+            cache[m] = (b, point)
+            points.append(point)
         return tuple(points)
 
     def projection(self, now: float, basis: WindowFigures | None) -> Projection:
@@ -269,13 +300,14 @@ class Windows:
                           basis=PROJECTION_BASIS)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"seconds": self.seconds, "top": self.top, "first": self.first, "last": self.last,
-                "day_cost": self.day_cost}
+        return {"seconds": self.seconds, "top": self.top, "first": self.first, "day_cost": self.day_cost}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.seconds = state["seconds"]
         self.top = state["top"]
+        self.top_acc = None if self.top is None else self.seconds.get(self.top)
         self.first = state["first"]
-        self.last = state["last"]
         self.day_cost = state["day_cost"]
+        self._tens = {}
         self._minutes = {}
+        self._points = {}
