@@ -111,7 +111,8 @@ def _header(snap: Snapshot) -> list[str]:
     lines = [
         f"flightdeck report: {_int(snap.events)} calls, {_when(snap.first_ts)} .. {_when(snap.last_ts)}",
         "",
-        f"  cost          {usd_text(t.cost_usd)} USD" + (f"  ({_int(t.unpriced)} calls unpriced)" if t.unpriced else ""),
+        f"  cost          {usd_text(t.cost_usd)} USD"
+        + (f"  ({_int(t.unpriced)} calls unpriced)" if t.unpriced else ""),
         f"  tokens        input {_int(tok.input_tokens)}  output {_int(tok.output_tokens)}"
         f"  cache read {_int(tok.cache_read_tokens)}  cache write {_int(tok.cache_write_tokens)}"
         f"  reasoning {_int(tok.reasoning_tokens)}",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+
 def usd_text(amount: Decimal) -> str:
     """A USD amount as a plain decimal string, never in exponent form (``str`` writes 1E-12)."""
     return format(amount, "f")

@@ -35,7 +35,7 @@ from flightdeck.core.aggregate.ledger import OTHER, Ledger
 from flightdeck.core.aggregate.windows import PROJECTION_WINDOW, Windows
 from flightdeck.core.dedupe import SeenIds
 from flightdeck.core.events import KIND_LLM_CALL, Command, Event, parse_ts
-from flightdeck.core.money import POW10, UNIT_PLACES, IntRates, Money, compile_rates, cost_units, units_to_usd
+from flightdeck.core.money import POW10, UNIT_PLACES, IntRates, Money, compile_rates, cost_units
 from flightdeck.core.snapshot import (
     BREAKDOWN_DIMS,
     WINDOW_NAMES,

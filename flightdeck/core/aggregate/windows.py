@@ -90,9 +90,9 @@ class Windows:
             return acc
         self._tens.pop(sec // 10, None)
         self._minutes.pop(sec // 60, None)
-        acc = self.seconds.get(sec)
-        if acc is not None:
-            return acc
+        found = self.seconds.get(sec)
+        if found is not None:
+            return found
         if sec < top - HORIZON:
             return None
         acc = self.seconds[sec] = Acc()
