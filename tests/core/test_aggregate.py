@@ -319,6 +319,8 @@ def test_projection_adds_the_burn_rate_over_the_time_left() -> None:
     agg.add(call(T0 - 3600, cost_usd="5"))  # earlier today (T0 is 04:00 UTC)
     snap = agg.snapshot()
     assert snap.windows["15m"].burn_usd_per_hour == Decimal("60.000000")
+    assert snap.windows["5m"].burn_usd_per_hour == Decimal("60.000000")
+    assert snap.projection.basis == "5m burn" and snap.to_json()["projection"]["basis"] == "5m burn"
     left_hour = 3600 - (45 * 60 + 30)
     assert snap.projection.hour_end_usd == (15 + Decimal(60) * left_hour / 3600).quantize(Decimal("1e-6"))
     left_day = 20 * 3600 - (45 * 60 + 30)  # 04:45:30 to midnight
@@ -432,7 +434,7 @@ def test_day_projection_counts_archived_and_live_minutes_once() -> None:
     agg.add(call(T0 - 86400, cost_usd="100"))  # yesterday: not today's spend
     snap = agg.snapshot()
     now = T0 + 36 * 600
-    burn = snap.windows["15m"].burn_usd_per_hour
+    burn = snap.windows["5m"].burn_usd_per_hour
     left_day = Decimal((int(now // 86400) + 1) * 86400 - int(now))
     assert snap.projection.day_end_usd == (37 + burn * left_day / 3600).quantize(Decimal("1e-6"))
     assert snap.total.cost_usd == Decimal("137")

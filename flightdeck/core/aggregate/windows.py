@@ -34,7 +34,7 @@ SERIES_MINUTES: Final = 60
 HORIZON: Final = 3600 + 300
 BIN_AT: Final = 16  # a finished second with this many unbinned latencies is binned
 DAYS_KEPT: Final = 8
-PROJECTION_WINDOW: Final = 900  # the one rate both projections use
+PROJECTION_WINDOW: Final = 300  # the one rate both projections use: the burn the Spend panel shows
 PROJECTION_BASIS: Final = f"{WINDOW_NAMES[PROJECTION_WINDOW]} burn"
 _SIX_PLACES: Final = Decimal("0.000001")
 
