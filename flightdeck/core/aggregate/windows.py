@@ -121,6 +121,11 @@ class Windows:
         if len(seconds) > HORIZON + 600:  # late seconds sit further back: sweep now and then
             for sec in [s for s in seconds if s < horizon]:
                 self._drop(sec)
+        # Blocks read but empty (gaps, or before the first call) are cached too: drop the old ones.
+        for cache, size in ((self._tens, 10), (self._minutes, 60), (self._points, 60)):
+            if len(cache) > HORIZON // size + 8:
+                for key in [k for k in cache if k < horizon // size]:
+                    del cache[key]
 
     def _drop(self, sec: int) -> None:
         acc = self.seconds.pop(sec)
