@@ -23,6 +23,10 @@ def usd_text(amount: Decimal) -> str:
 WINDOW_SECONDS: tuple[int, ...] = (60, 300, 900, 3600)
 WINDOW_NAMES: dict[int, str] = {60: "1m", 300: "5m", 900: "15m", 3600: "60m"}
 BREAKDOWN_DIMS: tuple[str, ...] = ("model", "provider", "route", "agent", "run", "name")
+# Report only: UTC calendar periods of the event's own ts (weeks start on Monday,
+# named by that day), and the session (the run), as ccusage's tables show them.
+PERIOD_DIMS: tuple[str, ...] = ("day", "week", "month")
+REPORT_DIMS: tuple[str, ...] = (*BREAKDOWN_DIMS, *PERIOD_DIMS, "session")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +135,17 @@ class Group:
     dim: str
     key: str
     figures: Figures
+    models: tuple[str, ...] = ()  # period and session rows: the models used, sorted
+    last_activity: str | None = None  # session rows: the UTC day of the last call (YYYY-MM-DD)
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as ``report --json`` prints it: ``key``, the figures, and models where known."""
+        out: dict[str, Any] = {"key": self.key, **self.figures.to_json()}
+        if self.dim in PERIOD_DIMS or self.dim == "session":
+            out["models"] = list(self.models)
+        if self.dim == "session":
+            out["last_activity"] = self.last_activity
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +314,7 @@ class Snapshot:
         out.update(total)
         out["windows"] = {name: w.to_json() for name, w in self.windows.items()}
         out["breakdowns"] = {
-            dim: [{"key": g.key, **g.figures.to_json()} for g in rows]
+            dim: [g.to_json() for g in rows]
             for dim, rows in self.breakdowns.items()
         }
         out["projection"] = {

@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from datetime import date, timedelta
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Final, NamedTuple
@@ -38,6 +39,8 @@ from flightdeck.core.events import KIND_LLM_CALL, Command, Event, parse_ts
 from flightdeck.core.money import POW10, UNIT_PLACES, IntRates, Money, compile_rates, cost_units
 from flightdeck.core.snapshot import (
     BREAKDOWN_DIMS,
+    PERIOD_DIMS,
+    REPORT_DIMS,
     WINDOW_NAMES,
     WINDOW_SECONDS,
     AlertRow,
@@ -60,6 +63,61 @@ MAX_COMBOS: Final = 5000  # deltas held before they are folded into the groups
 MAX_FOLDED_KEYS: Final = 100_000  # folded keys remembered per breakdown (beyond: a lower bound)
 NONE_KEY: Final = "(none)"
 FUTURE_SKEW: Final = 120.0  # seconds a writer's clock may run ahead before its calls are "future"
+
+
+_MONTHS: dict[int, str] = {}  # UTC day number -> "YYYY-MM" (a few thousand days at most)
+_EPOCH: Final = date(1970, 1, 1)
+
+
+def _month(day: int) -> str:
+    label = _MONTHS.get(day)
+    if label is None:
+        if len(_MONTHS) > 100_000:
+            _MONTHS.clear()
+        label = _MONTHS[day] = (_EPOCH + timedelta(days=day)).strftime("%Y-%m")
+    return label
+
+
+def _period_getter(dim: str) -> Callable[[float], Any]:
+    """A UTC period's key from a ts: the day number, the Monday-start week number, or "YYYY-MM"."""
+    if dim == "day":
+        return lambda ts: int(ts // 86400)
+    if dim == "week":
+        return lambda ts: (int(ts // 86400) - 4) // 7  # day 4, 1970-01-05, is a Monday
+    return lambda ts: _month(int(ts // 86400))
+
+
+def _label(dim: str, key: Any) -> str:
+    """A group key as shown: dates for days and weeks (the week's Monday), text otherwise."""
+    if dim == "day":
+        return (_EPOCH + timedelta(days=key)).isoformat()
+    if dim == "week":
+        return (_EPOCH + timedelta(days=key * 7 + 4)).isoformat()
+    return NONE_KEY if key is None else str(key)
+
+
+def _make_key_fns(dims: tuple[str, ...]) -> tuple[Callable[[Event], Any] | None,
+                                                   Callable[[Event, float], Any] | None]:
+    """(key of ev, key of ev and its ts): a call's combination of breakdown keys; one of them is set.
+
+    Plain dimensions read the event's attributes (``session`` is the run);
+    the periods need the call's time, so they take the second form.
+    """
+    if not dims:
+        return None, None
+    attrs = ["run" if d == "session" else d for d in dims]
+    if not any(d in PERIOD_DIMS for d in dims):
+        return attrgetter(*attrs), None
+    getters: list[Callable[[Event, float], Any]] = []
+    for dim, attr in zip(dims, attrs):
+        if dim in PERIOD_DIMS:
+            period = _period_getter(dim)
+            getters.append(lambda ev, ts, period=period: period(ts))  # type: ignore[misc]
+        else:
+            getters.append(lambda ev, ts, attr=attr: getattr(ev, attr))  # type: ignore[misc]
+    if len(getters) == 1:
+        return None, getters[0]
+    return None, lambda ev, ts: tuple(get(ev, ts) for get in getters)
 
 
 class _PairRates(NamedTuple):
@@ -114,8 +172,8 @@ class Aggregator:
         live: True for the monitor (clock time, capped groups); False for a report.
         """
         for dim in breakdowns:
-            if dim not in BREAKDOWN_DIMS:
-                raise ValueError(f"unknown breakdown {dim!r}; choose from {', '.join(BREAKDOWN_DIMS)}")
+            if dim not in REPORT_DIMS:
+                raise ValueError(f"unknown breakdown {dim!r}; choose from {', '.join(REPORT_DIMS)}")
         self.clock = clock
         self.live = live
         self.predicate = predicate
@@ -138,7 +196,12 @@ class Aggregator:
         self._deltas: dict[Any, Acc] = {}
         self._recent: deque[Event] = deque(maxlen=max(recent, 0))
         self._saving: dict[_SavingKey, Any] = {}
-        self._combo_key = attrgetter(*self._dims) if self._dims else None
+        self._combo_key, self._combo_key_ts = _make_key_fns(self._dims)
+        # Period and session rows list their models (when "model" is a breakdown
+        # too), and a session its last day (when "day" is): read from the combinations.
+        self._models: dict[str, dict[Any, set[str]]] = {
+            d: {} for d in self._dims if (d in PERIOD_DIMS or d == "session") and "model" in self._dims}
+        self._last_day: dict[Any, int] = {}
 
     # -- the ledger's counters, read as before ------------------------------------------
 
@@ -252,7 +315,12 @@ class Aggregator:
             else:
                 add_call(slot, err, cost, u, saved, lat, stream)
         combo = self._combo_key
-        key = combo(ev) if combo is not None else None
+        if combo is not None:
+            key = combo(ev)
+        elif self._combo_key_ts is not None:
+            key = self._combo_key_ts(ev, ts)
+        else:
+            key = None
         delta = self._deltas.get(key)
         if delta is None:
             delta = self._new_delta(key)
@@ -278,6 +346,7 @@ class Aggregator:
         many = len(self._dims) > 1
         dims = tuple(self._groups.items())
         total = self._total
+        companions = self._companions() if self._models or ("session" in self._dims and "day" in self._dims) else None
         for key, delta in deltas.items():
             delta.flush()
             total.merge(delta)
@@ -290,7 +359,31 @@ class Aggregator:
                 if g is None:
                     g = self._new_group(dim, groups, name)
                 g.merge(delta)
+            if companions is not None:
+                companions(values)
         deltas.clear()
+
+    def _companions(self) -> Callable[[tuple[Any, ...]], None]:
+        """What a combination tells about its period and session rows: their models, a session's last day."""
+        dims = self._dims
+        model_at = dims.index("model") if "model" in dims else None
+        rows = [(dims.index(d), seen) for d, seen in self._models.items()]
+        session_at = dims.index("session") if "session" in dims else None
+        day_at = dims.index("day") if "day" in dims else None
+        last_day = self._last_day
+
+        def note(values: tuple[Any, ...]) -> None:
+            if model_at is not None:
+                model = values[model_at]
+                if model is not None:
+                    for at, seen in rows:
+                        seen.setdefault(values[at], set()).add(model)
+            if session_at is not None and day_at is not None:
+                session, day = values[session_at], values[day_at]
+                if day > last_day.get(session, -1 << 62):
+                    last_day[session] = day
+
+        return note
 
     def _new_group(self, dim: str, groups: dict[str, Acc], key: str) -> Acc:
         if self.live and len(groups) >= MAX_GROUPS:
@@ -445,7 +538,18 @@ class Aggregator:
     def _breakdowns(self) -> dict[str, tuple[Group, ...]]:
         out: dict[str, tuple[Group, ...]] = {}
         for dim, groups in self._groups.items():
-            rows = [Group(dim=dim, key=key, figures=acc.figures()) for key, acc in groups.items()]
+            models = self._models.get(dim, {})
+            if dim in PERIOD_DIMS:  # a calendar: oldest first, as ccusage prints it
+                ordered = sorted(groups.items(), key=lambda kv: kv[0])
+                out[dim] = tuple(Group(dim=dim, key=_label(dim, key), figures=acc.figures(),
+                                       models=tuple(sorted(models.get(key, ())))) for key, acc in ordered)
+                continue
+            rows = []
+            for key, acc in groups.items():
+                last = self._last_day.get(key) if dim == "session" else None
+                rows.append(Group(dim=dim, key=_label(dim, key), figures=acc.figures(),
+                                  models=tuple(sorted(models.get(key, ()))),
+                                  last_activity=None if last is None else _label("day", last)))
             rows.sort(key=lambda g: (-g.figures.cost_usd, -g.figures.calls, g.key))
             out[dim] = tuple(rows)
         return out
@@ -492,6 +596,13 @@ class Aggregator:
             for name in other._folded[dim]:
                 if len(folded) < MAX_FOLDED_KEYS:
                     folded.add(name)
+        for dim, theirs_models in other._models.items():
+            mine_models = self._models[dim]
+            for gkey, names in theirs_models.items():
+                mine_models.setdefault(gkey, set()).update(names)
+        for session, day in other._last_day.items():
+            if day > self._last_day.get(session, -1 << 62):
+                self._last_day[session] = day
         self._recent.extend(other._recent)
         for rates_key, rate in other._saving.items():
             self._saving.setdefault(rates_key, rate)
@@ -514,12 +625,12 @@ class Aggregator:
         self.ledger.clock = self.clock
         self._recent = deque(state["_recent"], maxlen=state["_recent_maxlen"])
         self._deltas = {}
-        self._combo_key = attrgetter(*self._dims) if self._dims else None
+        self._combo_key, self._combo_key_ts = _make_key_fns(self._dims)
 
 
 _PICKLED: Final = (
     "live", "_dims", "seen", "events", "duplicates", "dropped", "future_events", "first_ts", "last_ts",
-    "ledger", "windows", "_total", "_groups", "_folded", "_saving",
+    "ledger", "windows", "_total", "_groups", "_folded", "_saving", "_models", "_last_day",
 )
 
 
