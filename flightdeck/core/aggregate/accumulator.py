@@ -184,12 +184,15 @@ def quantiles_of(s: Sketch) -> Quantiles:
     return Quantiles(count=s.count, p50=p50, p90=p90, p99=p99, mean=s.sum / s.count)
 
 
-def add_call(acc: Acc, err: bool, cost: Money | None, u: Usage, saved: Money,
+def add_call(slices: tuple[Acc, ...], err: bool, cost: Money | None, u: Usage, saved: Money,
              lat: Latency | None, stream: bool | None) -> None:
-    """Count one call into ``acc``: the only place a call's figures are added.
+    """Count one call into each of ``slices``: the only place a call's figures are added.
+
+    One call for all the slices a call lands in (its second, its combination of
+    breakdown keys): the per-call Python call overhead is paid once.
 
     Args:
-        acc: the slice the call lands in.
+        slices: the accumulators the call lands in.
         err: the call failed.
         cost: its cost in money units; None when unknown (counted as unpriced, never as 0).
         u: its canonical usage.
@@ -197,22 +200,29 @@ def add_call(acc: Acc, err: bool, cost: Money | None, u: Usage, saved: Money,
         lat: its stage latencies, if measured.
         stream: whether it was streamed (only streamed calls have a ttft).
     """
-    acc.calls += 1
-    if err:
-        acc.errors += 1
-    if cost is None:
-        acc.unpriced += 1
-    else:
-        acc.cost += cost
-    acc.input += u.input_tokens
-    acc.output += u.output_tokens
-    acc.cache_read += u.cache_read_tokens
-    acc.cache_write += u.cache_write_tokens
-    acc.reasoning += u.reasoning_tokens
-    acc.cache_write_1h += u.cache_write_1h_tokens
-    if saved:
-        acc.saved += saved
-    if lat is not None:
-        (acc.lats if stream else acc.lats_ns).append(lat)
-        if not acc.calls & (FLUSH_AT - 1):
-            acc.flush()
+    inp = u.input_tokens
+    out = u.output_tokens
+    cr = u.cache_read_tokens
+    cw = u.cache_write_tokens
+    rs = u.reasoning_tokens
+    cw1h = u.cache_write_1h_tokens
+    for acc in slices:
+        acc.calls += 1
+        if err:
+            acc.errors += 1
+        if cost is None:
+            acc.unpriced += 1
+        else:
+            acc.cost += cost
+        acc.input += inp
+        acc.output += out
+        acc.cache_read += cr
+        acc.cache_write += cw
+        acc.reasoning += rs
+        acc.cache_write_1h += cw1h
+        if saved:
+            acc.saved += saved
+        if lat is not None:
+            (acc.lats if stream else acc.lats_ns).append(lat)
+            if not acc.calls & (FLUSH_AT - 1):
+                acc.flush()

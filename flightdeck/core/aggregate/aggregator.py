@@ -306,14 +306,6 @@ class Aggregator:
         lat = ev.latency_ms
         stream = ev.stream
         err = ev.error is not None
-        windows = self.windows
-        if not future and windows is not None:
-            # Most calls land in the newest second: no lookup for those.
-            slot = windows.top_acc if int(ts // 1) == windows.top else windows.slot(ts)
-            if slot is None:
-                windows.late(ts, cost)
-            else:
-                add_call(slot, err, cost, u, saved, lat, stream)
         combo = self._combo_key
         if combo is not None:
             key = combo(ev)
@@ -324,7 +316,16 @@ class Aggregator:
         delta = self._deltas.get(key)
         if delta is None:
             delta = self._new_delta(key)
-        add_call(delta, err, cost, u, saved, lat, stream)
+        windows = self.windows
+        slices: tuple[Acc, ...] = (delta,)
+        if not future and windows is not None:
+            # Most calls land in the newest second: no lookup for those.
+            slot = windows.top_acc if int(ts // 1) == windows.top else windows.slot(ts)
+            if slot is None:
+                windows.late(ts, cost)
+            else:
+                slices = (slot, delta)
+        add_call(slices, err, cost, u, saved, lat, stream)
         self._recent.append(ev)
         return True
 
