@@ -302,7 +302,12 @@ class Aggregator:
             u = NO_USAGE
         saved: Money = 0
         if u.cache_read_tokens and ev.cost_status != "local":
-            saved = self._saved(ev, u, ts)
+            rates_key = (ev.provider, ev.model, ev.route, ev.service_tier, ev.speed)
+            rates = self._saving.get(rates_key)
+            if rates is None or rates is _DATED:  # not looked up yet, or dated: ask pricing
+                rates = self._saving_rates(rates_key, ts)
+            if rates:  # untiered rates: one multiply (saving_units does the tier pick)
+                saved = rates.saving_units(u) if rates.tiers else u.cache_read_tokens * rates.saving_per_token
         lat = ev.latency_ms
         stream = ev.stream
         err = ev.error is not None
@@ -425,17 +430,7 @@ class Aggregator:
         """
         self.ledger.alerts.append(row)
 
-    # -- cache savings ------------------------------------------------------------------
-
-    def _saved(self, ev: Event, u: Any, ts: float) -> Money:
-        """What the call's cache reads saved, in money units (0 if unknown)."""
-        key = (ev.provider, ev.model, ev.route, ev.service_tier, ev.speed)
-        rates = self._saving.get(key)
-        if rates is None or rates is _DATED:
-            rates = self._saving_rates(key, ts)
-        if not rates:
-            return 0
-        return rates.saving_units(u)
+    # -- cache savings: cache_read x (input - cache_read rate) of the call's tier ----------
 
     def _saving_rates(self, key: _SavingKey, ts: float) -> IntRates | None:
         """The compiled rates of a rates key at ``ts``; cached unless they are dated."""
