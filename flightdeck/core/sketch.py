@@ -288,7 +288,7 @@ class Sketch:
         if n == 0:
             return [None] * len(qs)
         # Nearest rank, 1-based; the float product is rounded to 12 places first
-        # so that 0.7 * 10 counts as 7, not 7.000000000000001 (rank 8).
+        # so that 0.55 * 100 counts as 55, not 55.00000000000001 (rank 56).
         ranks = [min(n, max(1, math.ceil(round(q * n, 12)))) for q in qs]
         samples = self.samples
         if samples is not None:

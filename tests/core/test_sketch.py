@@ -180,8 +180,11 @@ def test_nearest_rank_worked_by_hand() -> None:
     ten = Sketch()
     ten.extend([float(v) for v in range(10, 110, 10)])  # 10, 20, ..., 100
     # rank ceil(0.5 * 10) = 5 -> 50; ceil(0.9 * 10) = 9 -> 90; ceil(9.9) = 10 -> 100;
-    # 0.7 * 10 is 7.000000000000001 in floats, and still rank 7 -> 70
-    assert ten.quantiles((0.5, 0.9, 0.99, 0.0, 1.0, 0.7)) == [50.0, 90.0, 100.0, 10.0, 100.0, 70.0]
+    assert ten.quantiles((0.5, 0.9, 0.99, 0.0, 1.0)) == [50.0, 90.0, 100.0, 10.0, 100.0]
+    hundred = Sketch()
+    hundred.extend([float(v) for v in range(1, 101)])
+    assert 0.55 * 100 > 55  # 55.00000000000001 in floats: rank 55 all the same
+    assert hundred.quantile(0.55) == 55.0
 
 
 def test_small_samples_are_exact_and_large_ones_use_the_bins() -> None:
