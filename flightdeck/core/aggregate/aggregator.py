@@ -62,6 +62,7 @@ MAX_GROUPS: Final = 500  # per breakdown, live mode only; the rest share OTHER
 MAX_COMBOS: Final = 5000  # deltas held before they are folded into the groups
 MAX_FOLDED_KEYS: Final = 100_000  # folded keys remembered per breakdown (beyond: a lower bound)
 NONE_KEY: Final = "(none)"
+_RAW_DELTA: Final = 64  # latencies a delta hands on unbinned (see _settle)
 FUTURE_SKEW: Final = 120.0  # seconds a writer's clock may run ahead before its calls are "future"
 
 
@@ -354,8 +355,14 @@ class Aggregator:
         total = self._total
         companions = self._companions() if self._models or ("session" in self._dims and "day" in self._dims) else None
         for key, delta in deltas.items():
-            delta.flush()
-            total.merge(delta)
+            # A small delta (one combination of keys seen a few times: the usual
+            # case between two reads, and every call of a log whose runs are all
+            # new) hands its raw latencies on, to be binned in bulk by each
+            # target; a large one is binned once and merged as bins.
+            raw = delta.sk is None and len(delta.lats) + len(delta.lats_ns) <= _RAW_DELTA
+            if not raw:
+                delta.flush()
+            total.merge(delta, bin_other=not raw)
             if not dims:
                 continue
             values = key if many else (key,)
@@ -364,7 +371,7 @@ class Aggregator:
                 g = groups.get(name)
                 if g is None:
                     g = self._new_group(dim, groups, name)
-                g.merge(delta)
+                g.merge(delta, bin_other=not raw)
             if companions is not None:
                 companions(values)
         deltas.clear()

@@ -186,8 +186,12 @@ class Windows:
             if acc is not None:
                 if merged is None:
                     merged = Acc()
-                merged.merge(acc)
+                # The parts' latencies are binned here, once, not in each part
+                # (five sketches for every second would cost more than the calls).
+                merged.merge(acc, bin_other=False)
         if start + size - 1 < top:  # complete: no call lands here but through ``slot``, which drops it
+            if merged is not None:
+                merged.flush()  # binned once: every later read merges bins
             cache[index] = merged
         return merged
 
@@ -228,7 +232,7 @@ class Windows:
                     part = seconds.get(p)
                     p -= 1
                 if part is not None:
-                    running.merge(part)
+                    running.merge(part, bin_other=False)  # raw latencies of the edges binned once, in ``running``
             out.append(running.figure_fields())
         return out
 
