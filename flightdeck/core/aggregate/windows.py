@@ -295,11 +295,24 @@ class Windows:
         day_start = day * 86400
         hour_units: Money = 0
         day_units: Money = self.day_cost.get(day, 0)
-        for sec, acc in self.seconds.items():
-            if day_start <= sec <= s_now and acc.cost:
-                day_units += acc.cost
-                if sec >= hour_start:
-                    hour_units += acc.cost
+        top = self.top
+        if top is not None:
+            # Whole minutes from their cached blocks, then the seconds of now's minute.
+            cur_min = s_now // 60
+            lo = max(day_start, top - HORIZON) // 60
+            for m in range(lo, min(cur_min, top // 60 + 1)):
+                blk = self._minute(m)
+                if blk is not None and blk.cost:
+                    day_units += blk.cost
+                    if m * 60 >= hour_start:
+                        hour_units += blk.cost
+            seconds = self.seconds
+            for sec in range(max(cur_min * 60, day_start), min(s_now, top) + 1):
+                acc = seconds.get(sec)
+                if acc is not None and acc.cost:
+                    day_units += acc.cost
+                    if sec >= hour_start:
+                        hour_units += acc.cost
         left_hour = Decimal(max(0, hour_start + 3600 - math.ceil(now)))
         left_day = Decimal(max(0, day_start + 86400 - math.ceil(now)))
         hour_end = units_to_usd(hour_units) + burn * left_hour / 3600
