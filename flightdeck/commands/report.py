@@ -1,5 +1,9 @@
 """``flightdeck report PATH... [--json] [--by DIMS] [--since T] [--until T] [--jobs N] [--prices FILE]``.
 
+``--by`` takes the breakdowns (model, provider, route, agent, run, name) and
+ccusage's tables: day, week, month (UTC, by each call's own ts) and session.
+Every group is kept (SPEC 5.1).
+
 Whole logs summarised in constant memory, on every core. Bad lines are
 counted and shown, never fatal: the exit status is 0 whenever the paths
 could be read, 2 for a bad argument or a path that cannot be read.
@@ -11,7 +15,7 @@ import argparse
 import json
 import sys
 
-from flightdeck.core.report import parse_dims, parse_time, render_table, report_json
+from flightdeck.core.report import aggregate_dims, parse_dims, parse_time, render_table, report_json
 from flightdeck.core.sanitize import clean
 from flightdeck.ingest.scan import ScanError, scan
 
@@ -46,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     notices: list[str] = []  # files not read (a FIFO in a folder, one that vanished)
     try:
-        agg = scan(paths, jobs=args.jobs, since=since, until=until, by=dims, notices=notices)
+        agg = scan(paths, jobs=args.jobs, since=since, until=until, by=aggregate_dims(dims), notices=notices)
     except ScanError as exc:
         return _fail(str(exc))
     add_documents(agg, documents, since=since, until=until)

@@ -17,7 +17,7 @@ from typing import Any
 
 from flightdeck.core.events import parse_ts
 from flightdeck.core.sanitize import clean
-from flightdeck.core.snapshot import BREAKDOWN_DIMS, Figures, Group, Snapshot
+from flightdeck.core.snapshot import PERIOD_DIMS, REPORT_DIMS, Figures, Group, Snapshot, usd_text
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -53,10 +53,10 @@ def parse_dims(text: str) -> tuple[str, ...]:
     """``"model,provider"`` -> ("model", "provider"); ValueError naming a bad one."""
     dims = tuple(d.strip() for d in text.split(",") if d.strip())
     for dim in dims:
-        if dim not in BREAKDOWN_DIMS:
-            raise ValueError(f"--by {dim!r}: choose from {', '.join(BREAKDOWN_DIMS)}")
+        if dim not in REPORT_DIMS:
+            raise ValueError(f"--by {dim!r}: choose from {', '.join(REPORT_DIMS)}")
     if not dims:
-        raise ValueError(f"--by is empty: choose from {', '.join(BREAKDOWN_DIMS)}")
+        raise ValueError(f"--by is empty: choose from {', '.join(REPORT_DIMS)}")
     return tuple(dict.fromkeys(dims))
 
 
@@ -73,7 +73,7 @@ def report_json(snap: Snapshot, by: Sequence[str]) -> dict[str, Any]:
     """``Snapshot.to_json()`` plus ``by``: the rows of each dimension asked for."""
     out = snap.to_json()
     out["by"] = {
-        dim: [{"key": g.key, **g.figures.to_json()} for g in snap.breakdowns.get(dim, ())]
+        dim: [g.to_json() for g in snap.breakdowns.get(dim, ())]
         for dim in by
     }
     return out
@@ -115,11 +115,12 @@ def _header(snap: Snapshot) -> list[str]:
     lines = [
         f"flightdeck report: {_int(snap.events)} calls, {_when(snap.first_ts)} .. {_when(snap.last_ts)}",
         "",
-        f"  cost          {t.cost_usd} USD" + (f"  ({_int(t.unpriced)} calls unpriced)" if t.unpriced else ""),
+        f"  cost          {usd_text(t.cost_usd)} USD"
+        + (f"  ({_int(t.unpriced)} calls unpriced)" if t.unpriced else ""),
         f"  tokens        input {_int(tok.input_tokens)}  output {_int(tok.output_tokens)}"
         f"  cache read {_int(tok.cache_read_tokens)}  cache write {_int(tok.cache_write_tokens)}"
         f"  reasoning {_int(tok.reasoning_tokens)}",
-        f"  cache         hit rate {_pct(t.cache_hit_rate)}, saved {t.cache_saved_usd} USD",
+        f"  cache         hit rate {_pct(t.cache_hit_rate)}, saved {usd_text(t.cache_saved_usd)} USD",
         f"  ttft          p50 {_ms(ttft.p50)}  p90 {_ms(ttft.p90)}  p99 {_ms(ttft.p99)}"
         f"  ({_int(ttft.count)} streamed calls)",
         f"  errors        {_int(t.errors)}",
@@ -156,7 +157,7 @@ def _row(g: Group, whole: Decimal) -> list[str]:
     key = safe_text(g.key)
     if len(key) > _KEY_WIDTH:
         key = key[: _KEY_WIDTH - 1] + "…"
-    cost = str(f.cost_usd) + (" *" if f.unpriced else "")
+    cost = usd_text(f.cost_usd) + (" *" if f.unpriced else "")
     return [
         key,
         _int(f.calls),
@@ -188,8 +189,55 @@ def _table(dim: str, rows: Sequence[Group], whole: Decimal) -> list[str]:
     return out
 
 
+_PERIOD_HEADS = {"day": "date", "week": "week (Monday)", "month": "month", "session": "session"}
+_PERIOD_COLUMNS = ("models", "input", "output", "cache create", "cache read", "total tokens", "cost USD")
+
+
+def _period_cells(key: str, f: Figures, models: Sequence[str]) -> list[str]:
+    tok = f.tokens
+    total = tok.input_tokens + tok.output_tokens + tok.cache_write_tokens + tok.cache_read_tokens
+    shown = ", ".join(safe_text(m) for m in models) or "-"
+    if len(shown) > _KEY_WIDTH:
+        shown = shown[: _KEY_WIDTH - 1] + "…"
+    return [safe_text(key), shown, _int(tok.input_tokens), _int(tok.output_tokens), _int(tok.cache_write_tokens),
+            _int(tok.cache_read_tokens), _int(total), usd_text(f.cost_usd) + (" *" if f.unpriced else "")]
+
+
+def period_table(dim: str, rows: Sequence[Group], total: Figures) -> list[str]:
+    """A ccusage-style table (``--by day|week|month|session``): one row per period, models, tokens, cost.
+
+    Args:
+        dim: ``day``, ``week``, ``month`` or ``session``.
+        rows: its groups, as the aggregator orders them (periods oldest first).
+        total: the run's figures, for the total row.
+    """
+    session = dim == "session"
+    head = [_PERIOD_HEADS[dim], *_PERIOD_COLUMNS, *(("last activity",) if session else ())]
+    body = [_period_cells(g.key, g.figures, g.models) + ([g.last_activity or "-"] if session else [])
+            for g in rows]
+    foot = _period_cells("total", total, ()) + (["" ] if session else [])
+    foot[1] = ""
+    widths = [max(len(r[i]) for r in [head, *body, foot]) for i in range(len(head))]
+
+    def fmt(cells: list[str]) -> str:
+        left = [c.ljust(w) for c, w in zip(cells[:2], widths[:2])]
+        right = [c.rjust(w) for c, w in zip(cells[2:], widths[2:])]
+        return ("  " + "  ".join(left + right)).rstrip()
+
+    rule = "  " + "-" * (sum(widths) + 2 * (len(widths) - 1))
+    out = [fmt(head), rule, *(fmt(r) for r in body), rule, fmt(foot)]
+    if any(g.figures.unpriced for g in rows):
+        out.append("  * some calls have no known price: their tokens count, their cost does not")
+    return out
+
+
 def render_table(snap: Snapshot, by: Sequence[str]) -> str:
-    """The readable report: totals, then one table per dimension in ``by``."""
+    """The readable report: totals, then one table per dimension in ``by``.
+
+    Args:
+        snap: the report's snapshot.
+        by: the dimensions to print, in order.
+    """
     lines = _header(snap)
     for dim in by:
         lines.append("")
@@ -198,5 +246,23 @@ def render_table(snap: Snapshot, by: Sequence[str]) -> str:
         if not rows:
             lines.append("  (no calls)")
             continue
-        lines.extend(_table(dim, rows, snap.total.cost_usd))
+        if dim in PERIOD_DIMS or dim == "session":
+            lines.extend(period_table(dim, rows, snap.total))
+        else:
+            lines.extend(_table(dim, rows, snap.total.cost_usd))
     return "\n".join(lines) + "\n"
+
+
+def aggregate_dims(by: Sequence[str]) -> tuple[str, ...]:
+    """The breakdowns to count for a report ``--by`` these: periods and sessions also need the
+    model (their rows list it) and a session the day (its last activity).
+
+    Args:
+        by: the dimensions asked for.
+    """
+    dims = list(by)
+    if any(d in PERIOD_DIMS or d == "session" for d in dims) and "model" not in dims:
+        dims.append("model")
+    if "session" in dims and "day" not in dims:
+        dims.append("day")
+    return tuple(dims)

@@ -16,11 +16,18 @@ Speed: ``add`` only appends to a pending list; every ``FLUSH_AT`` values (and
 before any read) the batch is binned with ``map``/``Counter`` machinery that
 runs in C, about three times cheaper per value than binning one at a time.
 The aggregator extends ``pending`` in bulk and lets the sketch flush.
+
+Quantiles are nearest-rank (SPEC 5.1): the value of rank ``ceil(q * n)``,
+the smallest sample with at least that share of the samples at or below it;
+at 2 samples p90 is the larger one. Up to ``EXACT_MAX`` samples the sketch
+also keeps the samples themselves (8 bytes each, in an ``array``) and answers
+exactly; beyond, within the 1 % relative error of the bins.
 """
 
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterable, Sequence
 from itertools import repeat
 from operator import mul
@@ -41,6 +48,7 @@ DEFAULT_MAX_BINS = 2048
 MIN_POSITIVE = 1e-9
 
 FLUSH_AT = 1024
+EXACT_MAX: Final = 256  # samples kept for exact quantiles; beyond, the bins answer
 _log = math.log
 _floor = math.floor
 _isfinite = math.isfinite
@@ -77,6 +85,7 @@ class Sketch:
         "invalid",
         "max_bins",
         "pending",
+        "samples",
     )
 
     def __init__(self, accuracy: float = DEFAULT_ACCURACY, max_bins: int = DEFAULT_MAX_BINS) -> None:
@@ -97,6 +106,8 @@ class Sketch:
         self._max = -math.inf
         self.pending: list[float] = []
         self.invalid = 0
+        # The values themselves while there are at most EXACT_MAX of them (None after).
+        self.samples: array[float] | None = array("d")
 
     # -- building -------------------------------------------------------------
 
@@ -140,6 +151,12 @@ class Sketch:
             _count_elements(self.bins, map(_floor, map(mul, map(_log, keys_from), repeat(self._inv_log_gamma))))
             if len(self.bins) > self.max_bins:
                 self._collapse()
+        samples = self.samples
+        if samples is not None:
+            if len(samples) + len(p) <= EXACT_MAX:
+                samples.extend(p)
+            else:
+                self.samples = None
         self._count += len(p)
         self._sum += total
         hi = max(p)
@@ -164,6 +181,12 @@ class Sketch:
             self.pending.extend(other.pending)
         if other._count == 0:
             return
+        mine, theirs = self.samples, other.samples
+        if mine is not None:
+            if theirs is not None and len(mine) + len(theirs) <= EXACT_MAX:
+                mine.extend(theirs)
+            else:
+                self.samples = None
         bins = self.bins
         if not bins:
             bins.update(other.bins)
@@ -197,6 +220,7 @@ class Sketch:
         new._max = self._max
         new.pending = []
         new.invalid = self.invalid
+        new.samples = None if self.samples is None else array("d", self.samples)
         return new
 
     def _collapse(self) -> None:
@@ -251,7 +275,11 @@ class Sketch:
         return self.quantiles((q,))[0]
 
     def quantiles(self, qs: Sequence[float]) -> list[float | None]:
-        """Several quantiles with one sort of the bins. ``qs`` need not be ordered."""
+        """Several nearest-rank quantiles with one sort. ``qs`` (each 0..1) need not be ordered.
+
+        The value of rank ``max(1, ceil(q * n))`` in the sorted values:
+        exact while the samples are kept, else within the relative accuracy.
+        """
         for q in qs:
             if not 0.0 <= q <= 1.0:
                 raise ValueError(f"quantile {q!r} is not between 0 and 1")
@@ -259,25 +287,31 @@ class Sketch:
         n = self._count
         if n == 0:
             return [None] * len(qs)
-        order = sorted(range(len(qs)), key=lambda i: qs[i])
+        # Nearest rank, 1-based; the float product is rounded to 12 places first
+        # so that 0.55 * 100 counts as 55, not 55.00000000000001 (rank 56).
+        ranks = [min(n, max(1, math.ceil(round(q * n, 12)))) for q in qs]
+        samples = self.samples
+        if samples is not None:
+            ordered = sorted(samples)
+            return [ordered[r - 1] for r in ranks]
+        order = sorted(range(len(qs)), key=lambda i: ranks[i])
         out: list[float | None] = [None] * len(qs)
         keys = sorted(self.bins)
         bins = self.bins
         seen = self._zeros
         j = 0  # next bin to take
         for i in order:
-            # The value of rank floor(q*(n-1)) in the sorted values (lower quantile).
-            rank = int(qs[i] * (n - 1))
-            if rank == n - 1:
+            rank = ranks[i]
+            if rank == n:
                 out[i] = self._max  # the extremes are known exactly
                 continue
-            if rank < self._zeros:
+            if rank <= self._zeros:
                 out[i] = 0.0
                 continue
-            if rank == 0:
+            if rank == 1:
                 out[i] = self._min
                 continue
-            while seen <= rank:
+            while seen < rank:
                 seen += bins[keys[j]]
                 j += 1
             out[i] = self._value(keys[j - 1])
@@ -298,10 +332,10 @@ class Sketch:
     def __getstate__(self) -> tuple[object, ...]:
         self.flush()
         return (self.accuracy, self.max_bins, self.bins, self._zeros, self._count, self._sum,
-                self._min, self._max, self.invalid)
+                self._min, self._max, self.invalid, self.samples)
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
-        accuracy, max_bins, bins, zeros, count, total, lo, hi, invalid = state
+        accuracy, max_bins, bins, zeros, count, total, lo, hi, invalid, samples = state
         self.accuracy = float(accuracy)  # type: ignore[arg-type]
         self.gamma, self._inv_log_gamma = _constants(self.accuracy)
         self.max_bins = int(max_bins)  # type: ignore[call-overload]
@@ -313,3 +347,4 @@ class Sketch:
         self._max = hi  # type: ignore[assignment]
         self.pending = []
         self.invalid = invalid  # type: ignore[assignment]
+        self.samples = samples  # type: ignore[assignment]

@@ -14,9 +14,19 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+
+def usd_text(amount: Decimal) -> str:
+    """A USD amount as a plain decimal string, never in exponent form (``str`` writes 1E-12)."""
+    return format(amount, "f")
+
+
 WINDOW_SECONDS: tuple[int, ...] = (60, 300, 900, 3600)
 WINDOW_NAMES: dict[int, str] = {60: "1m", 300: "5m", 900: "15m", 3600: "60m"}
 BREAKDOWN_DIMS: tuple[str, ...] = ("model", "provider", "route", "agent", "run", "name")
+# Report only: UTC calendar periods of the event's own ts (weeks start on Monday,
+# named by that day), and the session (the run), as ccusage's tables show them.
+PERIOD_DIMS: tuple[str, ...] = ("day", "week", "month")
+REPORT_DIMS: tuple[str, ...] = (*BREAKDOWN_DIMS, *PERIOD_DIMS, "session")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +99,12 @@ class Figures:
         return {
             "events": self.calls,
             "errors": self.errors,
-            "cost_usd": str(self.cost_usd),
+            "cost_usd": usd_text(self.cost_usd),
             "unpriced": self.unpriced,
             "tokens": self.tokens.to_json(),
             "cache_write_1h_tokens": self.tokens.cache_write_1h_tokens,
             "cache_hit_rate": self.cache_hit_rate,
-            "cache_saved_usd": str(self.cache_saved_usd),
+            "cache_saved_usd": usd_text(self.cache_saved_usd),
             "mean_prompt_tokens": self.mean_prompt_tokens,
             "ttft_ms": {"p50": ttft.p50, "p90": ttft.p90, "p99": ttft.p99, "count": ttft.count},
             "stages_ms": stages,
@@ -111,7 +121,7 @@ class WindowFigures(Figures):
     def to_json(self) -> dict[str, Any]:
         out = Figures.to_json(self)
         out["seconds"] = self.seconds
-        out["burn_usd_per_hour"] = str(self.burn_usd_per_hour)
+        out["burn_usd_per_hour"] = usd_text(self.burn_usd_per_hour)
         return out
 
 
@@ -125,6 +135,17 @@ class Group:
     dim: str
     key: str
     figures: Figures
+    models: tuple[str, ...] = ()  # period and session rows: the models used, sorted
+    last_activity: str | None = None  # session rows: the UTC day of the last call (YYYY-MM-DD)
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as ``report --json`` prints it: ``key``, the figures, and models where known."""
+        out: dict[str, Any] = {"key": self.key, **self.figures.to_json()}
+        if self.dim in PERIOD_DIMS or self.dim == "session":
+            out["models"] = list(self.models)
+        if self.dim == "session":
+            out["last_activity"] = self.last_activity
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,10 +281,14 @@ class StageWindow:
 
 @dataclass(frozen=True, slots=True)
 class Projection:
-    """Spend projected at the window burn rate to the end of the hour and day (UTC)."""
+    """Spend projected to the end of the hour and day (UTC) at one stated rate.
+
+    ``basis`` names that rate (e.g. ``"15m burn"``), so a panel can say it.
+    """
 
     hour_end_usd: Decimal = Decimal(0)
     day_end_usd: Decimal = Decimal(0)
+    basis: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +359,8 @@ class Snapshot:
     stage_windows: dict[int, StageWindow] = field(default_factory=dict)  # seconds -> per-step means
     fine_series: tuple[MinutePoint, ...] = ()  # short bins for a young run (start = bin start)
     fine_step: int = 0  # seconds per fine_series bin; 0: none
+    future_events: int = 0  # calls dated beyond the clock (+ skew): in the totals, never in a window
+    folded_groups: dict[str, int] = field(default_factory=dict)  # dim -> keys folded into "(other)" (live cap)
 
     def to_json(self) -> dict[str, Any]:
         """The SPEC section 3 object: report's keys, plus windows and breakdowns."""
@@ -352,23 +379,26 @@ class Snapshot:
         out.update(total)
         out["windows"] = {name: w.to_json() for name, w in self.windows.items()}
         out["breakdowns"] = {
-            dim: [{"key": g.key, **g.figures.to_json()} for g in rows]
+            dim: [g.to_json() for g in rows]
             for dim, rows in self.breakdowns.items()
         }
         out["projection"] = {
-            "hour_end_usd": str(self.projection.hour_end_usd),
-            "day_end_usd": str(self.projection.day_end_usd),
+            "hour_end_usd": usd_text(self.projection.hour_end_usd),
+            "day_end_usd": usd_text(self.projection.day_end_usd),
+            "basis": self.projection.basis,
         }
         if self.budget is not None:
             out["budget"] = {
-                "limit_usd": str(self.budget.limit_usd),
+                "limit_usd": usd_text(self.budget.limit_usd),
                 "seconds": self.budget.seconds,
-                "spent_usd": str(self.budget.spent_usd),
+                "spent_usd": usd_text(self.budget.spent_usd),
             }
         out["dropped"] = self.dropped
         out["runs_started"] = self.runs_started
         out["runs_ended"] = self.runs_ended
         out["plan_windows"] = [dict(w) for w in self.plan_windows]
+        out["future_events"] = self.future_events
+        out["folded_groups"] = dict(self.folded_groups)
         out["agents"] = [
             {"run": a.run, "agent": a.agent, "paused": a.paused, "models": a.models} for a in self.agents
         ]

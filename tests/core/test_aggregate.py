@@ -9,6 +9,7 @@ import pytest
 
 from flightdeck.core import aggregate as agg_mod
 from flightdeck.core.aggregate import Aggregator, cost_units, units_to_usd
+from flightdeck.core.aggregate import aggregator as aggregator_mod
 from flightdeck.core.events import Command, Event, IdSource, Latency, Usage, decode_line, encode_event
 from flightdeck.core.snapshot import AlertRow
 
@@ -30,19 +31,20 @@ _ids = IdSource("0123456789ab")
 def call(ts: float = T0, **kw: Any) -> Event:
     usage = kw.pop("usage", None) or Usage(input_tokens=100, output_tokens=20, cache_read_tokens=300,
                                            cache_write_tokens=0)
-    fields: dict[str, Any] = dict(
-        v=1, ts=ts, kind="llm_call", id=_ids(), run="r-1", agent="a", provider="anthropic",
-        route="direct", model="claude-3-5-sonnet", name="plan", step=1, stream=True, usage=usage,
-        cost_usd="0.001000", cost_status="priced",
-        latency_ms=Latency(pre=10.0, ttft=200.0, gen=500.0, post=5.0, total=715.0),
-    )
+    fields: dict[str, Any] = {
+        "v": 1, "ts": ts, "kind": "llm_call", "id": _ids(), "run": "r-1", "agent": "a", "provider": "anthropic",
+        "route": "direct", "model": "claude-3-5-sonnet", "name": "plan", "step": 1, "stream": True, "usage": usage,
+        "cost_usd": "0.001000", "cost_status": "priced",
+        "latency_ms": Latency(pre=10.0, ttft=200.0, gen=500.0, post=5.0, total=715.0),
+    }
     fields.update(kw)
     return Event(**fields)
 
 
 def make(**kw: Any) -> Aggregator:
     kw.setdefault("rates", NO_RATES)
-    kw.setdefault("clock", Clock())
+    # A report is read after the fact: its clock is well past the events (else they would be "future").
+    kw.setdefault("clock", Clock() if kw.get("live", True) else Clock(T0 + 30 * 86400))
     return Aggregator(**kw)
 
 
@@ -145,12 +147,13 @@ def test_windows_follow_the_clock_and_give_burn_rates() -> None:
 
 
 def test_report_mode_uses_the_last_event_time() -> None:
-    agg = make(live=False, clock=Clock(0.0))
+    agg = make(live=False, clock=Clock(T0 + 86400))  # the report is read a day later
     for i in range(10):
         agg.add(call(T0 + i * 60))
     snap = agg.snapshot()
     assert snap.now == T0 + 9 * 60
-    assert snap.windows["5m"].calls == 5
+    # A report summarises the whole log; sliding windows are the live monitor's.
+    assert snap.windows == {} and snap.series == () and snap.total.calls == 10
 
 
 def test_series_is_sixty_minutes_oldest_first_with_gaps_filled() -> None:
@@ -170,12 +173,12 @@ def test_series_is_sixty_minutes_oldest_first_with_gaps_filled() -> None:
 
 
 def test_old_minutes_are_evicted_and_late_events_still_count_in_totals() -> None:
-    agg = make(live=False)
+    agg = make(clock=Clock(T0 + (6 * 60 - 1) * 60))
     for i in range(6 * 60):  # six hours, one call a minute
         agg.add(call(T0 + i * 60))
-    assert len(agg._buckets) <= agg_mod.SERIES_MINUTES + agg_mod.BUCKET_SLACK_MINUTES + 1
+    assert len(agg.windows.seconds) <= agg_mod.HORIZON // 60 + 1  # one a minute, the last hour and slack
     agg.add(call(T0 + 30))  # very late: only the totals see it
-    agg.add(call(T0 + (6 * 60 - 3) * 60 + 5))  # a little late: lands in its minute
+    agg.add(call(T0 + (6 * 60 - 3) * 60 + 5))  # a little late: lands in its second
     snap = agg.snapshot()
     assert snap.total.calls == 6 * 60 + 2
     assert snap.total.cost_usd == Decimal("0.362")
@@ -210,6 +213,9 @@ def test_groups_are_bounded() -> None:
     other = next(g for g in rows if g.key == agg_mod.OTHER)
     assert other.figures.calls == 50
     assert sum(g.figures.calls for g in rows) == agg_mod.MAX_GROUPS + 50
+    snap = agg.snapshot()
+    assert snap.folded_groups == {"run": 50}  # the live monitor says how many keys it folded
+    assert snap.to_json()["folded_groups"] == {"run": 50}
 
 
 def test_unknown_breakdown_is_refused() -> None:
@@ -313,6 +319,8 @@ def test_projection_adds_the_burn_rate_over_the_time_left() -> None:
     agg.add(call(T0 - 3600, cost_usd="5"))  # earlier today (T0 is 04:00 UTC)
     snap = agg.snapshot()
     assert snap.windows["15m"].burn_usd_per_hour == Decimal("60.000000")
+    assert snap.windows["5m"].burn_usd_per_hour == Decimal("60.000000")
+    assert snap.projection.basis == "5m burn" and snap.to_json()["projection"]["basis"] == "5m burn"
     left_hour = 3600 - (45 * 60 + 30)
     assert snap.projection.hour_end_usd == (15 + Decimal(60) * left_hour / 3600).quantize(Decimal("1e-6"))
     left_day = 20 * 3600 - (45 * 60 + 30)  # 04:45:30 to midnight
@@ -404,30 +412,29 @@ def test_report_mode_breakdowns_equal_live_mode_breakdowns() -> None:
         report.add(ev)
     a, b = live.snapshot().to_json(), report.snapshot().to_json()
     assert rounded(a["breakdowns"]) == rounded(b["breakdowns"])
-    assert rounded(a["windows"]) == rounded(b["windows"])
     assert a["cost_usd"] == b["cost_usd"]
 
 
-def test_report_mode_groups_are_bounded_too() -> None:
+def test_report_mode_keeps_every_group() -> None:
+    # SPEC 5.1: `report --by run` over 10,000 sessions lists 10,000.
     agg = make(breakdowns=("run", "model"), live=False)
-    for i in range(agg_mod.MAX_GROUPS + 30):
-        agg.add(call(T0 + i, run=f"r-{i}"))
+    agg.add_many([call(T0 + i * 0.5, run=f"r-{i}") for i in range(10_000)])
     snap = agg.snapshot()
     runs = {g.key: g.figures.calls for g in snap.breakdowns["run"]}
-    assert len(runs) == agg_mod.MAX_GROUPS + 1 and runs[agg_mod.OTHER] == 30
-    assert {g.key: g.figures.calls for g in snap.breakdowns["model"]} == {"claude-3-5-sonnet": 530}
-    assert len(agg._combos) <= agg_mod.MAX_GROUPS + 1
+    assert len(runs) == 10_000 and agg_mod.OTHER not in runs and set(runs.values()) == {1}
+    assert {g.key: g.figures.calls for g in snap.breakdowns["model"]} == {"claude-3-5-sonnet": 10_000}
+    assert snap.folded_groups == {} and snap.to_json()["folded_groups"] == {}
 
 
 def test_day_projection_counts_archived_and_live_minutes_once() -> None:
-    agg = make(live=False)
+    agg = make(clock=Clock(T0 + 36 * 600))
     # 04:00 .. 10:00 UTC, one dollar every ten minutes: most minutes end in the archive
     for i in range(37):
         agg.add(call(T0 + i * 600, cost_usd="1"))
     agg.add(call(T0 - 86400, cost_usd="100"))  # yesterday: not today's spend
     snap = agg.snapshot()
     now = T0 + 36 * 600
-    burn = snap.windows["15m"].burn_usd_per_hour
+    burn = snap.windows["5m"].burn_usd_per_hour
     left_day = Decimal((int(now // 86400) + 1) * 86400 - int(now))
     assert snap.projection.day_end_usd == (37 + burn * left_day / 3600).quantize(Decimal("1e-6"))
     assert snap.total.cost_usd == Decimal("137")
@@ -455,7 +462,7 @@ def _mixed_events(rng: random.Random) -> list[Event]:
     ids = IdSource("feedfacecafe")
     evs: list[Event] = []
     ts = T0 - 7200.0
-    for i in range(3000):
+    for _i in range(3000):
         ts += rng.expovariate(0.5)
         late = ts - 6000 if rng.random() < 0.03 else ts  # some too late for the buckets
         kind = rng.random()
@@ -526,13 +533,13 @@ def test_default_rates_get_the_route_and_dated_rates_are_asked_per_call(monkeypa
 
     asked: list[tuple[str, str, str | None, int]] = []
 
-    def fake(provider: str, model: str, ts: float, route: str | None = None) -> Rates:
+    def fake(provider: str, model: str, ts: float, route: str | None = None, *tier_speed: Any) -> Rates:
         day = int(ts // 86400)
         asked.append((provider, model, route, day))
         cache = Decimal("0.3") if day % 2 else Decimal("0.1")  # the rate changes with the date
         return Rates(Decimal("1.1"), Decimal("5"), cache, Decimal("0"), Decimal("0"), date_matters=True)
 
-    monkeypatch.setattr(agg_mod, "_default_rates", fake)
+    monkeypatch.setattr(aggregator_mod, "_default_rates", fake)
     agg = Aggregator(clock=Clock())
     u = Usage(input_tokens=1, output_tokens=1, cache_read_tokens=1_000_000)
     agg.add(call(T0, usage=u, route="proxy"))

@@ -8,14 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flightdeck.core.sketch import FLUSH_AT, Sketch
+from flightdeck.core.sketch import EXACT_MAX, FLUSH_AT, Sketch
 
 QS = (0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0)
 
 
 def exact(values: list[float], q: float) -> float:
+    """Nearest rank (SPEC 5.1): the smallest value with at least a share q of the values at or below it."""
     ordered = sorted(values)
-    return ordered[int(q * (len(ordered) - 1))]
+    n = len(ordered)
+    rank = max(1, math.ceil(round(q * n, 12)))
+    return ordered[rank - 1]
 
 
 def assert_accurate(sk: Sketch, values: list[float], accuracy: float = 0.01) -> None:
@@ -168,3 +171,44 @@ def test_merge_without_binning_the_other_keeps_every_value() -> None:
         assert part.count == 30  # left with its values
     assert target.count == 3000
     assert target.quantiles(QS) == whole.quantiles(QS)
+
+
+def test_nearest_rank_worked_by_hand() -> None:
+    two = Sketch()
+    two.extend([100.0, 900.0])
+    assert two.quantiles((0.5, 0.9, 0.99)) == [100.0, 900.0, 900.0]  # at 2 samples p90 is the larger
+    ten = Sketch()
+    ten.extend([float(v) for v in range(10, 110, 10)])  # 10, 20, ..., 100
+    # rank ceil(0.5 * 10) = 5 -> 50; ceil(0.9 * 10) = 9 -> 90; ceil(9.9) = 10 -> 100;
+    assert ten.quantiles((0.5, 0.9, 0.99, 0.0, 1.0)) == [50.0, 90.0, 100.0, 10.0, 100.0]
+    hundred = Sketch()
+    hundred.extend([float(v) for v in range(1, 101)])
+    assert 0.55 * 100 > 55  # 55.00000000000001 in floats: rank 55 all the same
+    assert hundred.quantile(0.55) == 55.0
+
+
+def test_small_samples_are_exact_and_large_ones_use_the_bins() -> None:
+    close = [1000.0 + i * 0.5 for i in range(EXACT_MAX)]  # neighbours 0.05 % apart: one bin would blur them
+    sk = Sketch()
+    sk.extend(close)
+    assert sk.samples is not None
+    assert sk.quantiles((0.5, 0.9)) == [exact(close, 0.5), exact(close, 0.9)]
+    sk.add(5000.0)  # one more than EXACT_MAX: the samples go, the bins answer within 1 %
+    sk.flush()
+    assert sk.samples is None
+    got = sk.quantile(0.5)
+    assert got is not None and abs(got - exact([*close, 5000.0], 0.5)) <= 0.01 * got
+
+
+def test_merged_samples_stay_exact_until_there_are_too_many() -> None:
+    a, b = Sketch(), Sketch()
+    a.extend([1.0, 2.0, 3.0])
+    b.extend([10.0, 20.0])
+    a.merge(b)
+    assert a.quantiles((0.5, 0.9)) == [3.0, 20.0]  # ranks 3 and 5 of 1, 2, 3, 10, 20
+    assert sorted(pickle.loads(pickle.dumps(a)).samples) == [1.0, 2.0, 3.0, 10.0, 20.0]
+    big = Sketch()
+    big.extend([float(i) for i in range(1, EXACT_MAX)])
+    a.merge(big)
+    a.flush()
+    assert a.samples is None and a.count == EXACT_MAX + 4

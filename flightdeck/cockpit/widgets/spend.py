@@ -43,7 +43,7 @@ class SpendPanel(Panel):
         self._grid(text, cells, width, p.dim)
 
         burn = snap.windows.get(BURN_WINDOW)
-        text.append("burn ", style=p.dim)
+        text.append(f"{snap.projection.basis or 'burn'} ", style=p.dim)  # "5m burn": the rate → projects
         text.append(f"{usd(burn.burn_usd_per_hour if burn else None)}/h", style="bold")
         proj = snap.projection
         line = f"  → hour {usd(proj.hour_end_usd)}"
