@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 AGENT_VARS = ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME", "GEMINI_DATA_DIR", "OPENCODE_DATA_DIR",
-              "XDG_DATA_HOME")
+              "XDG_DATA_HOME", "XDG_CACHE_HOME")  # XDG_CACHE_HOME: the parse-once index stays in the test home
 
 
 @pytest.fixture(autouse=True)
