@@ -48,8 +48,14 @@ class ReadProgress:
 
     def _open(self) -> None:
         from rich.console import Console
-        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                                   TransferSpeedColumn)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
 
         console = Console(file=self.stream, stderr=True)
         self._bar = Progress(TextColumn("flightdeck: {task.description}", markup=False), BarColumn(),

@@ -41,7 +41,8 @@ def v1_lines(rng: random.Random, n: int, start: float, prefix: str) -> list[byte
                    usage=Usage(input_tokens=rng.randint(0, 5000), output_tokens=rng.randint(10, 900),
                                cache_read_tokens=rng.randint(0, 20000), cache_write_tokens=rng.randint(0, 900)),
                    cost_usd=cost, cost_status="priced" if cost else "unknown",
-                   latency_ms=Latency(ttft=rng.uniform(50, 900), gen=rng.uniform(100, 5000), total=rng.uniform(200, 9000)))
+                   latency_ms=Latency(ttft=rng.uniform(50, 900), gen=rng.uniform(100, 5000),
+                                      total=rng.uniform(200, 9000)))
         out.append(encode_event(ev).rstrip(b"\n"))
     return out
 
@@ -54,7 +55,7 @@ def v1_history(tmp_path: Path) -> Path:
     root.mkdir()
     a = v1_lines(rng, 400, 1_764_000_000.0, "a")
     (root / "a.jsonl").write_bytes(b"\n".join(a) + b"\n")
-    b = a[100:130] + [b"{not json", b'{"v":1,"kind":"llm_call"}'] + v1_lines(rng, 300, 1_764_003_000.0, "b")
+    b = [*a[100:130], b"{not json", b'{"v":1,"kind":"llm_call"}', *v1_lines(rng, 300, 1_764_003_000.0, "b")]
     (root / "b.jsonl").write_bytes(b"\n".join(b) + b"\n")
     c = v1_lines(rng, 200, 1_764_006_000.0, "c")
     (root / "c.jsonl").write_bytes(b"\n".join(c))  # the last line unfinished (no newline)
