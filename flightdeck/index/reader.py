@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import importlib.util
 import math
 import os
 from collections.abc import Sequence
@@ -86,15 +87,10 @@ def pricing_fingerprint(prices: str | os.PathLike[str] | None = None) -> str:
     Args:
         prices: the ``--prices`` file, if one was given.
     """
-    from importlib.metadata import PackageNotFoundError, version
-
     from flightdeck.core.price_overrides import CORRECTIONS_PATH, default_overrides_path
 
     h = hashlib.sha256(f"flightdeck {__version__} index {store.VERSION}\n".encode())
-    try:
-        h.update(f"genai-prices {version('genai-prices')}\n".encode())
-    except PackageNotFoundError:
-        h.update(b"genai-prices none\n")
+    h.update(_package_state("genai_prices"))
     for path in (CORRECTIONS_PATH, Path(prices) if prices is not None else default_overrides_path()):
         try:
             h.update(path.read_bytes())
@@ -102,6 +98,29 @@ def pricing_fingerprint(prices: str | os.PathLike[str] | None = None) -> str:
             h.update(b"none")
         h.update(b"\n--\n")
     return h.hexdigest()
+
+
+def _package_state(name: str) -> bytes:
+    """The names, sizes and mtimes of an installed package's files, without importing it.
+
+    Any upgrade or reinstall of genai-prices (its price data is a module of
+    it) changes these; ``importlib.metadata`` would say the version too, but
+    costs more to import than a warm report takes.
+    """
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return f"{name} none\n".encode()
+    out = []
+    for folder in spec.submodule_search_locations:
+        try:
+            with os.scandir(folder) as it:
+                for e in it:
+                    if e.is_file():
+                        st = e.stat()
+                        out.append(f"{e.name}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            out.append(f"{folder}: unreadable")
+    return "\n".join(sorted(out)).encode("utf-8", "surrogateescape")
 
 
 def _last_line_end(f: BinaryIO, start: int, size: int) -> int:
@@ -144,8 +163,12 @@ class _Stats:
 
 
 def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float, hi: float,
-              notices: list[str], stats: _Stats) -> None:
-    """Replay and/or parse one log into ``agg``, updating its entry."""
+              notices: list[str], stats: _Stats, index_notices: list[str]) -> None:
+    """Replay and/or parse one log into ``agg``, updating its entry.
+
+    ``notices`` gets what is about the log (not read), ``index_notices`` what
+    is about the index (an entry ignored or not saved).
+    """
     name = str(path)
     try:
         f = open_log(path)
@@ -159,7 +182,7 @@ def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float
         try:
             entry = store.load(epath)
         except ValueError as exc:
-            notices.append(f"{path}: index entry ignored, rebuilt: {exc}")
+            index_notices.append(f"{path}: index entry ignored, rebuilt: {exc}")
             entry = None
         head = f.read(store.FINGERPRINT_BYTES)
         usable = (entry is not None and entry.dev == st.st_dev and entry.ino == st.st_ino
@@ -181,7 +204,7 @@ def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float
                 entry.events.extend(more.events)
                 entry.rejects.extend(more.rejects)
                 entry.copies += more.duplicates
-                _finish(agg, f, name, epath, st, head, entry, cut, lo, hi, notices, stats,
+                _finish(agg, f, name, epath, st, head, entry, cut, lo, hi, index_notices, stats,
                         parsed=cut - entry.offset)
                 return
         fmt = detect_file_format(path)
@@ -190,7 +213,7 @@ def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float
         fresh = Entry(dev=st.st_dev, ino=st.st_ino, size=size, mtime_ns=st.st_mtime_ns, head=b"",
                       head_len=0, fmt=fmt, offset=0, pricing=pricing, events=cap.events,
                       rejects=cap.rejects, copies=cap.duplicates)
-        _finish(agg, f, name, epath, st, head, fresh, cut, lo, hi, notices, stats, parsed=cut)
+        _finish(agg, f, name, epath, st, head, fresh, cut, lo, hi, index_notices, stats, parsed=cut)
 
 
 def _finish(agg: Aggregator, f: BinaryIO, name: str, epath: Path, st: os.stat_result, head: bytes,
@@ -256,6 +279,16 @@ def scan_indexed(
 
         return scan(listed, jobs=1, since=since, until=until, by=by, recent=recent, notices=notes)
     pricing = pricing_fingerprint(prices)
+    # An unchanged history with no time range: the whole aggregate, stored.
+    summary = None
+    state = _state(listed)
+    if since is None and until is None:
+        key = repr(([str(p) for p in listed], tuple(by), recent, pricing)).encode()
+        summary = store.summary_path(folder, key)
+        hit = store.load_summary(summary, state)
+        if hit is not None:
+            notes.extend(hit[1])
+            return hit[0]
     stats = _Stats()
     done = 0
     bar = None
@@ -263,21 +296,43 @@ def scan_indexed(
         from flightdeck.index.progress import ReadProgress
 
         bar = ReadProgress(len(listed), sum(_size(p) for p in listed))
+    file_notes: list[str] = []
+    index_notes: list[str] = []
     was_enabled = gc.isenabled()
     gc.disable()  # as in ingest.scan: millions of acyclic objects, nothing to collect
     try:
         for path in listed:
-            _one_file(path, folder, pricing, agg, lo, hi, notes, stats)
+            _one_file(path, folder, pricing, agg, lo, hi, file_notes, stats, index_notes)
             stats.files += 1
             if bar is not None:
                 done += _size(path)
                 bar.update(stats.files, done, stats.parsed)
     finally:
-        if bar is not None:
-            bar.close()
         if was_enabled:
             gc.enable()
+        if bar is not None:
+            bar.close()
+    notes.extend(file_notes)
+    if summary is not None:
+        try:
+            store.save_summary(summary, state, agg, file_notes)
+        except OSError as exc:
+            index_notes.append(f"index summary not saved: {exc}")
+    notes.extend(index_notes)
     return agg
+
+
+def _state(files: list[Path]) -> bytes:
+    """Every file's path, device, inode, size and mtime: what a stored summary must match."""
+    parts = []
+    for p in files:
+        try:
+            st = os.stat(p)
+        except OSError:
+            parts.append(f"{p}\0-")
+            continue
+        parts.append(f"{p}\0{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")
+    return "\n".join(parts).encode("utf-8", "surrogateescape")
 
 
 def _size(path: Path) -> int:

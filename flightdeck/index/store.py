@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import stat
 import tempfile
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Final
 
 import msgspec
 
+from flightdeck.core.aggregate import Aggregator
 from flightdeck.core.events import Event
 from flightdeck.core.fsopen import open_regular
 
@@ -39,6 +41,8 @@ MAGIC: Final = b"FDIX"
 VERSION: Final = 1  # bump when the entry layout or any reader's output changes
 FINGERPRINT_BYTES: Final = 4096  # of the log's head: a replaced file differs here
 _HEADER: Final = MAGIC + VERSION.to_bytes(2, "little")
+SUMMARY_MAGIC: Final = b"FDIS"
+_SUMMARY_HEADER: Final = SUMMARY_MAGIC + VERSION.to_bytes(2, "little")
 
 
 class IndexUnavailable(OSError):
@@ -131,6 +135,20 @@ def head_hash(head: bytes) -> bytes:
     return hashlib.sha256(head).digest()
 
 
+def _read_private(path: Path) -> bytes | None:
+    """The bytes of one of our cache files; None if absent. Never through a link."""
+    try:
+        fd = open_regular(path, os.O_RDONLY, follow=False)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ValueError(f"cannot open: {exc}") from None
+    with os.fdopen(fd, "rb") as f:
+        if hasattr(os, "getuid") and os.fstat(f.fileno()).st_uid != os.getuid():
+            raise ValueError("belongs to another user")
+        return f.read()
+
+
 def load(path: Path) -> Entry | None:
     """The entry at ``path``; None if there is none.
 
@@ -140,14 +158,9 @@ def load(path: Path) -> Entry | None:
     Raises ValueError for a file that is not a whole entry of this version
     (the caller ignores it, says so, and rebuilds it).
     """
-    try:
-        fd = open_regular(path, os.O_RDONLY, follow=False)
-    except FileNotFoundError:
+    data = _read_private(path)
+    if data is None:
         return None
-    except OSError as exc:
-        raise ValueError(f"cannot open: {exc}") from None
-    with os.fdopen(fd, "rb") as f:
-        data = f.read()
     if data[: len(MAGIC)] != MAGIC:
         raise ValueError("not a flightdeck index entry")
     if data[: len(_HEADER)] != _HEADER:
@@ -167,7 +180,10 @@ def save(path: Path, entry: Entry) -> None:
 
     Raises OSError (disk full, read-only cache): the caller goes on without it.
     """
-    body = _HEADER + _encoder.encode(entry)
+    _write_atomic(path, _HEADER + _encoder.encode(entry))
+
+
+def _write_atomic(path: Path, body: bytes) -> None:
     folder = path.parent
     # mkstemp: O_EXCL, 0600, a name no other process can have planted.
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".idx", dir=folder)
@@ -181,3 +197,54 @@ def save(path: Path, entry: Entry) -> None:
         except OSError:
             pass
         raise
+
+
+def summary_path(folder: Path, key: bytes) -> Path:
+    """Where the summary of one (files, breakdowns, pricing) combination lives.
+
+    Args:
+        folder: ``index_dir()``.
+        key: what names the combination (paths, breakdowns, pricing fingerprint).
+    """
+    return folder / f"report-{hashlib.sha256(key).hexdigest()[:32]}.sum"
+
+
+def load_summary(path: Path, state: bytes) -> tuple[Aggregator, list[str]] | None:
+    """The Aggregator (and the notices of its read) stored at ``path``, if it was made
+    from exactly ``state`` (every file's device, inode, size and mtime); else None.
+
+    Args:
+        path: from ``summary_path``.
+        state: the files' current state, as ``save_summary`` was given it.
+
+    The summary is a pickle, the Aggregator's own (what parallel report workers
+    send): it is only read from our own 0700 folder, owned by us, never
+    through a link, so only this user could have written it.
+    """
+    try:
+        data = _read_private(path)
+    except ValueError:
+        return None
+    if data is None or data[: len(_SUMMARY_HEADER)] != _SUMMARY_HEADER:
+        return None
+    try:
+        stored_state, agg, notices = pickle.loads(memoryview(data)[len(_SUMMARY_HEADER):])
+    except Exception:  # torn or foreign: rebuilt by the caller
+        return None
+    if stored_state != state or not isinstance(agg, Aggregator):
+        return None
+    return agg, list(notices)
+
+
+def save_summary(path: Path, state: bytes, agg: Aggregator, notices: list[str]) -> None:
+    """Store ``agg`` as the summary of the files in ``state`` (atomically, 0600).
+
+    Args:
+        path: from ``summary_path``.
+        state: the files' state the aggregate was made from.
+        agg: the finished Aggregator.
+        notices: what the read said (repeated on a hit).
+
+    Raises OSError as ``save`` does.
+    """
+    _write_atomic(path, _SUMMARY_HEADER + pickle.dumps((state, agg, notices), protocol=pickle.HIGHEST_PROTOCOL))

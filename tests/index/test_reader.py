@@ -31,7 +31,13 @@ def fresh(paths: list[Path], **kw: Any) -> dict[str, Any]:
     return figures(scan(paths, jobs=1, by=DIMS, **kw))
 
 
-def indexed(paths: list[Path], root: Path, notices: list[str] | None = None, **kw: Any) -> dict[str, Any]:
+def indexed(paths: list[Path], root: Path, notices: list[str] | None = None, *, summary: bool = False,
+            **kw: Any) -> dict[str, Any]:
+    """The figures through the index; without ``summary``, the stored summaries
+    are dropped first, so the per-file entries are what is read."""
+    if not summary:
+        for p in root.glob("index/*.sum"):
+            p.unlink()
     return figures(scan_indexed(paths, by=DIMS, root=root, notices=notices, **kw))
 
 
@@ -129,3 +135,25 @@ def test_rewritten_head_same_inode_is_reread(v1_history: Path, tmp_path: Path) -
     with open(a, "r+b") as f:  # rewritten in place, longer: same inode, other first bytes
         f.write(new)
     assert indexed([v1_history], root) == fresh([v1_history])
+
+
+@pytest.mark.parametrize("history", ["v1_history", "cc_history"])
+def test_summary_serves_an_unchanged_history_and_only_that(history: str, request: pytest.FixtureRequest,
+                                                            tmp_path: Path) -> None:
+    logs: Path = request.getfixturevalue(history)
+    root = tmp_path / "cache"
+    want = fresh([logs])
+    assert indexed([logs], root, summary=True) == want
+    (summary,) = root.glob("index/*.sum")
+    for p in root.glob("index/*.idx"):  # a hit reads no entry at all
+        p.unlink()
+    assert indexed([logs], root, summary=True) == want
+    assert not list(root.glob("index/*.idx"))
+    log = sorted(logs.rglob("*.jsonl"), key=str)[-1]
+    with open(log, "ab") as f:  # any change: the summary no longer matches
+        f.write(log.read_bytes().splitlines(keepends=True)[0])
+    assert indexed([logs], root, summary=True) == fresh([logs])
+    assert list(root.glob("index/*.idx"))
+    summary.write_bytes(b"FDIS\x01\x00torn")  # torn: ignored, rebuilt
+    assert indexed([logs], root, summary=True) == fresh([logs])
+    assert indexed([logs], root, summary=True, since=1_764_003_000.0) == fresh([logs], since=1_764_003_000.0)

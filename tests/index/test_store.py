@@ -22,7 +22,7 @@ def test_folders_0700_files_0600(v1_history: Path, tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(root).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(root / "index").st_mode) == 0o700
     files = list((root / "index").iterdir())
-    assert len(files) == 3  # one entry per log; no temporary file left behind
+    assert len(files) == 4  # one entry per log and the summary; no temporary file left behind
     assert all(stat.S_IMODE(os.stat(p).st_mode) == 0o600 for p in files)
 
 
@@ -161,3 +161,17 @@ def test_scan_indexed_says_what_it_could_not_read(v1_history: Path, tmp_path: Pa
     notices: list[str] = []
     scan_indexed([v1_history], root=tmp_path / "cache", notices=notices)
     assert any("FIFO" in n for n in notices)
+
+
+def test_pricing_fingerprint_follows_the_price_data_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flightdeck.index import reader
+
+    pkg = tmp_path / "fakeprices"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "data.py").write_text("PRICES = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = reader._package_state("fakeprices")
+    (pkg / "data.py").write_text("PRICES = 22\n")  # an upgrade rewrites the data module
+    assert reader._package_state("fakeprices") != before
+    assert reader._package_state("genai_prices") != reader._package_state("no_such_package_here")
