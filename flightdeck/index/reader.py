@@ -29,13 +29,12 @@ import hashlib
 import importlib.util
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, Final, cast
 
 from flightdeck import __version__
 from flightdeck.core.aggregate import Aggregator
-from flightdeck.core.dedupe import SeenIds
 from flightdeck.core.events import Event
 from flightdeck.index import store
 from flightdeck.index.store import Entry, IndexUnavailable
@@ -156,10 +155,6 @@ def _replay(agg: Aggregator, events: list[Event], rejects: list[tuple[str, str]]
     agg.duplicates += copies
 
 
-Feed = Callable[[list[Event], list[tuple[str, str]], int], None]  # (events, rejects, copies) of a file
-Piece = tuple[list[Event], list[tuple[str, str]], int]
-
-
 class _Stats:
     def __init__(self) -> None:
         self.files = 0
@@ -167,10 +162,9 @@ class _Stats:
         self.hits = 0
 
 
-def _one_file(path: Path, folder: Path, pricing: str, feed: Feed,
-              notices: list[str], stats: _Stats, index_notices: list[str]) -> bool:
-    """What the reader makes of one log, to ``feed`` (stored part, then any new part),
-    updating its entry; False if the log could not be opened.
+def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float, hi: float,
+              notices: list[str], stats: _Stats, index_notices: list[str]) -> None:
+    """Replay and/or parse one log into ``agg``, updating its entry.
 
     ``notices`` gets what is about the log (not read), ``index_notices`` what
     is about the index (an entry ignored or not saved).
@@ -180,7 +174,7 @@ def _one_file(path: Path, folder: Path, pricing: str, feed: Feed,
         f = open_log(path)
     except OSError as exc:  # vanished or replaced since it was listed
         notices.append(f"{path}: not read: {exc}")
-        return False
+        return
     with f:
         st = os.fstat(f.fileno())
         size = st.st_size
@@ -198,33 +192,33 @@ def _one_file(path: Path, folder: Path, pricing: str, feed: Feed,
             assert entry is not None
             if entry.size == size and entry.mtime_ns == st.st_mtime_ns:
                 stats.hits += 1
-                feed(entry.events, entry.rejects, entry.copies)
+                _replay(agg, entry.events, entry.rejects, entry.copies, lo, hi)
                 if entry.fmt == V1 and entry.offset < size:  # the unfinished last line, never stored
                     rest = _capture(f, name, V1, entry.offset, size)
                     stats.parsed += size - entry.offset
-                    feed(rest.events, rest.rejects, rest.duplicates)
-                return True
+                    _replay(agg, rest.events, rest.rejects, rest.duplicates, lo, hi)
+                return
             if entry.fmt == V1 and size > entry.size and detect_file_format(path) == V1:
                 cut = _last_line_end(f, entry.offset, size)
                 more = _capture(f, name, V1, entry.offset, cut)
                 entry.events.extend(more.events)
                 entry.rejects.extend(more.rejects)
                 entry.copies += more.duplicates
-                _finish(feed, f, name, epath, st, head, entry, cut, index_notices, stats,
+                _finish(agg, f, name, epath, st, head, entry, cut, lo, hi, index_notices, stats,
                         parsed=cut - entry.offset)
-                return True
+                return
         fmt = detect_file_format(path)
         cut = _last_line_end(f, 0, size) if fmt == V1 else size
         cap = _capture(f, name, fmt, 0, cut)
         fresh = Entry(dev=st.st_dev, ino=st.st_ino, size=size, mtime_ns=st.st_mtime_ns, head=b"",
                       head_len=0, fmt=fmt, offset=0, pricing=pricing, events=cap.events,
                       rejects=cap.rejects, copies=cap.duplicates)
-        _finish(feed, f, name, epath, st, head, fresh, cut, index_notices, stats, parsed=cut)
-    return True
+        _finish(agg, f, name, epath, st, head, fresh, cut, lo, hi, index_notices, stats, parsed=cut)
 
 
-def _finish(feed: Feed, f: BinaryIO, name: str, epath: Path, st: os.stat_result, head: bytes,
-            entry: Entry, cut: int, notices: list[str], stats: _Stats, *, parsed: int) -> None:
+def _finish(agg: Aggregator, f: BinaryIO, name: str, epath: Path, st: os.stat_result, head: bytes,
+            entry: Entry, cut: int, lo: float, hi: float, notices: list[str], stats: _Stats,
+            *, parsed: int) -> None:
     """Store ``entry`` as covering [0, cut), count it, and parse what lies beyond ``cut``."""
     size = st.st_size
     entry.size, entry.mtime_ns, entry.offset = size, st.st_mtime_ns, cut
@@ -234,12 +228,12 @@ def _finish(feed: Feed, f: BinaryIO, name: str, epath: Path, st: os.stat_result,
         store.save(epath, entry)
     except OSError as exc:  # disk full, read-only cache: the report still comes out
         notices.append(f"{name}: index entry not saved: {exc}")
-    feed(entry.events, entry.rejects, entry.copies)
+    _replay(agg, entry.events, entry.rejects, entry.copies, lo, hi)
     stats.parsed += parsed
     if cut < size:  # a v1 log's unfinished last line
         rest = _capture(f, name, V1, cut, size)
         stats.parsed += size - cut
-        feed(rest.events, rest.rejects, rest.duplicates)
+        _replay(agg, rest.events, rest.rejects, rest.duplicates, lo, hi)
 
 
 def scan_indexed(
@@ -306,19 +300,9 @@ def scan_indexed(
     index_notes: list[str] = []
     was_enabled = gc.isenabled()
     gc.disable()  # as in ingest.scan: millions of acyclic objects, nothing to collect
-    whole = since is None and until is None
-    prior = SeenIds()  # ids of the files merged so far (whole-history mode)
-    dims = (tuple(by), recent)
-
-    def feed(events: list[Event], rejects: list[tuple[str, str]], copies: int) -> None:
-        _replay(agg, events, rejects, copies, lo, hi)
-
     try:
         for path in listed:
-            if whole:
-                _one_part(path, folder, pricing, dims, agg, prior, file_notes, stats, index_notes)
-            else:
-                _one_file(path, folder, pricing, feed, file_notes, stats, index_notes)
+            _one_file(path, folder, pricing, agg, lo, hi, file_notes, stats, index_notes)
             stats.files += 1
             if bar is not None:
                 done += _size(path)
@@ -336,66 +320,6 @@ def scan_indexed(
             index_notes.append(f"index summary not saved: {exc}")
     notes.extend(index_notes)
     return agg
-
-
-def _identity(path: Path, pricing: str, dims_key: bytes) -> tuple[os.stat_result, bytes] | None:
-    """The log's stat and what a stored per-file aggregate of it must match; None if unreadable."""
-    try:
-        with open_log(path) as f:
-            st = os.fstat(f.fileno())
-            head = f.read(store.FINGERPRINT_BYTES)
-    except OSError:
-        return None  # _one_file says why
-    key = b"\0".join((f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode(), store.head_hash(head),
-                      pricing.encode(), dims_key))
-    return st, key
-
-
-def _one_part(path: Path, folder: Path, pricing: str, dims: tuple[tuple[str, ...], int], merged: Aggregator,
-              prior: SeenIds, notices: list[str], stats: _Stats, index_notices: list[str]) -> None:
-    """Merge one log's own Aggregator into ``merged``: stored if the log is unchanged, else
-    made from its entry (and stored). Dedupe stays global and exact as in ``ingest.scan``'s
-    parallel path: a log whose ids meet ids of earlier logs is replayed again with those
-    ids preloaded, so a repeated message counts once wherever its copies are.
-    """
-    by, recent = dims
-    dims_key = repr(dims).encode()
-    ident = _identity(path, pricing, dims_key)
-    part: Aggregator | None = None
-    ppath: Path | None = None
-    if ident is not None:
-        ppath = store.part_path(folder, ident[0], dims_key)
-        hit = store.load_summary(ppath, ident[1])
-        if hit is not None:
-            part = hit[0]
-    pieces: list[Piece] = []
-
-    def collect(events: list[Event], rejects: list[tuple[str, str]], copies: int) -> None:
-        pieces.append((events, rejects, copies))
-
-    if part is None:
-        if not _one_file(path, folder, pricing, collect, notices, stats, index_notices):
-            return
-        part = Aggregator(live=False, breakdowns=by, recent=recent)
-        for events, rejects, copies in pieces:
-            _replay(part, events, rejects, copies, -math.inf, math.inf)
-        if ppath is not None and ident is not None:
-            try:
-                store.save_summary(ppath, ident[1], part, [])
-            except OSError as exc:
-                index_notices.append(f"{path}: index entry not saved: {exc}")
-    if prior and part.seen.intersects(prior):
-        if not pieces and not _one_file(path, folder, pricing, collect, notices, stats, index_notices):
-            return
-        again = Aggregator(live=False, breakdowns=by, recent=recent)
-        again.seen = prior.copy()
-        for events, rejects, copies in pieces:
-            _replay(again, events, rejects, copies, -math.inf, math.inf)
-        prior.merge(part.seen)
-        merged.merge(again)
-        return
-    prior.merge(part.seen)
-    merged.merge(part)
 
 
 def _state(files: list[Path]) -> bytes:

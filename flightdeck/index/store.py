@@ -199,17 +199,6 @@ def _write_atomic(path: Path, body: bytes) -> None:
         raise
 
 
-def part_path(folder: Path, st: os.stat_result, dims_key: bytes) -> Path:
-    """Where one log's own Aggregator (for one set of breakdowns) lives.
-
-    Args:
-        folder: ``index_dir()``.
-        st: the log's stat.
-        dims_key: the breakdowns and recent-call count it was made for.
-    """
-    return folder / f"{st.st_dev:x}-{st.st_ino:x}-{hashlib.sha256(dims_key).hexdigest()[:16]}.part"
-
-
 def summary_path(folder: Path, key: bytes) -> Path:
     """Where the summary of one (files, breakdowns, pricing) combination lives.
 

@@ -27,34 +27,17 @@ def figures(agg: Any) -> dict[str, Any]:
     return doc
 
 
-def loose_means(doc: Any, key: str = "") -> Any:
-    """``doc`` with every latency mean compared to 1e-12: a mean is a float sum over
-    a count, and the index merges per-file sums (as the parallel scan merges its
-    workers'), which may round the last bit differently. Everything else (money,
-    tokens, counts, quantiles) must be equal exactly."""
-    if isinstance(doc, dict):
-        return {k: loose_means(v, k) for k, v in doc.items()}
-    if isinstance(doc, list):
-        return [loose_means(v) for v in doc]
-    if key == "mean" and isinstance(doc, float):
-        return pytest.approx(doc, rel=1e-12)
-    return doc
-
-
 def fresh(paths: list[Path], **kw: Any) -> dict[str, Any]:
-    """The figures of a fresh read, means loosened (compare: ``indexed(...) == fresh(...)``)."""
-    return loose_means(figures(scan(paths, jobs=1, by=DIMS, **kw)))  # type: ignore[no-any-return]
+    return figures(scan(paths, jobs=1, by=DIMS, **kw))
 
 
 def indexed(paths: list[Path], root: Path, notices: list[str] | None = None, *, summary: bool = False,
-            parts: bool = False, **kw: Any) -> dict[str, Any]:
-    """The figures through the index. Unless asked to keep them, the stored
-    summaries (whole history) and parts (one log's Aggregator) are dropped
-    first, so the per-file entries are what is replayed."""
-    for suffix, keep in (("sum", summary), ("part", parts)):
-        if not keep:
-            for p in root.glob(f"index/*.{suffix}"):
-                p.unlink()
+            **kw: Any) -> dict[str, Any]:
+    """The figures through the index; without ``summary``, the stored summaries
+    are dropped first, so the per-file entries are what is read."""
+    if not summary:
+        for p in root.glob("index/*.sum"):
+            p.unlink()
     return figures(scan_indexed(paths, by=DIMS, root=root, notices=notices, **kw))
 
 
@@ -68,22 +51,14 @@ def entries(root: Path) -> list[store.Entry]:
 
 
 @pytest.mark.parametrize("history", ["v1_history", "cc_history"])
-@pytest.mark.parametrize("parts", [False, True])
-def test_cold_and_warm_equal_fresh(history: str, parts: bool, request: pytest.FixtureRequest,
-                                   tmp_path: Path) -> None:
+def test_cold_and_warm_equal_fresh(history: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     logs: Path = request.getfixturevalue(history)
     root = tmp_path / "cache"
     want = fresh([logs])
     assert want["events"] > 0 and want["duplicates"] > 0
-    assert indexed([logs], root, parts=parts) == want  # cold: builds the index
+    assert indexed([logs], root) == want  # cold: builds the index
     assert entries(root)
-    assert indexed([logs], root, parts=parts) == want  # warm: from the index (its parts, or its entries)
-    if parts:
-        for p in root.glob("index/*.idx"):  # unchanged, no repeated ids across files: the parts alone
-            p.unlink()
-        if history == "v1_history":  # b.jsonl repeats ids of a.jsonl: its entry is needed, and rebuilt
-            assert indexed([logs], root, parts=True) == want
-            assert len(entries(root)) == 1
+    assert indexed([logs], root) == want  # warm: from the index
 
 
 def test_since_until_from_one_index(v1_history: Path, tmp_path: Path) -> None:
@@ -119,25 +94,22 @@ def test_v1_append_parses_only_new_bytes(v1_history: Path, tmp_path: Path) -> No
     assert after.events[: len(before.events)] == before.events  # extended, not re-read
 
 
-@pytest.mark.parametrize("parts", [False, True])
-def test_cc_grown_and_new_sessions(parts: bool, cc_history: Path, tmp_path: Path) -> None:
+def test_cc_grown_and_new_sessions(cc_history: Path, tmp_path: Path) -> None:
     root = tmp_path / "cache"
-    indexed([cc_history], root, parts=parts)
+    indexed([cc_history], root)
     files = sorted(cc_history.rglob("*.jsonl"), key=str)
     grown = files[1]
     lines = grown.read_bytes().splitlines(keepends=True)
     with open(grown, "ab") as f:  # the session goes on: its last lines again, as a resume writes them
         f.writelines(lines[-max(1, len(lines) // 100):])
     shutil.copy(files[2], cc_history / files[0].parent.name / "new-session.jsonl")
-    assert indexed([cc_history], root, parts=parts) == fresh([cc_history])
+    assert indexed([cc_history], root) == fresh([cc_history])
 
 
 @pytest.mark.parametrize("change", ["truncate", "replace", "rotate"])
-@pytest.mark.parametrize("parts", [False, True])
-def test_shrunk_replaced_rotated_files_are_reread(change: str, parts: bool, v1_history: Path,
-                                                  tmp_path: Path) -> None:
+def test_shrunk_replaced_rotated_files_are_reread(change: str, v1_history: Path, tmp_path: Path) -> None:
     root = tmp_path / "cache"
-    indexed([v1_history], root, parts=parts)
+    indexed([v1_history], root)
     a = v1_history / "a.jsonl"
     data = a.read_bytes()
     if change == "truncate":
@@ -151,8 +123,8 @@ def test_shrunk_replaced_rotated_files_are_reread(change: str, parts: bool, v1_h
     else:  # rotated: a.jsonl moved aside (keeps its entry), a new a.jsonl begins
         os.rename(a, v1_history / "a.jsonl.1")
         a.write_bytes(b"\n".join(v1_lines(random.Random(78), 5, 1_764_200_000.0, "y")) + b"\n")
-    assert indexed([v1_history], root, parts=parts) == fresh([v1_history])
-    assert indexed([v1_history], root, parts=parts) == fresh([v1_history])
+    assert indexed([v1_history], root) == fresh([v1_history])
+    assert indexed([v1_history], root) == fresh([v1_history])
 
 
 def test_rewritten_head_same_inode_is_reread(v1_history: Path, tmp_path: Path) -> None:
@@ -185,3 +157,17 @@ def test_summary_serves_an_unchanged_history_and_only_that(history: str, request
     summary.write_bytes(b"FDIS\x01\x00torn")  # torn: ignored, rebuilt
     assert indexed([logs], root, summary=True) == fresh([logs])
     assert indexed([logs], root, summary=True, since=1_764_003_000.0) == fresh([logs], since=1_764_003_000.0)
+
+
+def test_capture_keeps_a_repeat_after_its_batch() -> None:
+    from flightdeck.core.events import Event
+    from flightdeck.index.reader import Capture
+
+    a = Event(ts=1.0, kind="llm_call", id="a", run="r")
+    b = Event(ts=2.0, kind="llm_call", id="b", run="r")
+    cap = Capture()
+    cap.keep_repeat(a)  # met while the batch holding a was gathered
+    cap.add_many([a, b])
+    cap.reject("bad json", "line 3")
+    assert cap.events == [a, b, a]  # replayed: a counted once, its repeat a duplicate, as a fresh read counts it
+    assert cap.rejects == [("bad json", "line 3")]
