@@ -41,6 +41,11 @@ from flightdeck.index.store import Entry, IndexUnavailable
 from flightdeck.ingest.scan import V1, Segment, _feed, detect_file_format, expand, open_log
 
 _TAIL_READ: Final = 64 << 10
+# A log bigger than this is streamed straight into the Aggregator and not
+# stored: its entry would hold all its events in memory at once (about 3x the
+# log's size), where a report otherwise runs in constant memory. An unchanged
+# history with such a log is still answered from the stored summary.
+MAX_ENTRY_BYTES: Final = 256 << 20
 
 
 class Capture:
@@ -163,7 +168,7 @@ class _Stats:
 
 
 def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float, hi: float,
-              notices: list[str], stats: _Stats, index_notices: list[str]) -> None:
+              notices: list[str], stats: _Stats, index_notices: list[str], max_entry: int) -> None:
     """Replay and/or parse one log into ``agg``, updating its entry.
 
     ``notices`` gets what is about the log (not read), ``index_notices`` what
@@ -178,6 +183,10 @@ def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float
     with f:
         st = os.fstat(f.fileno())
         size = st.st_size
+        if size > max_entry:
+            _feed(agg, f, Segment(name, 0, size, detect_file_format(path)), lo, hi)
+            stats.parsed += size
+            return
         epath = store.entry_path(folder, st)
         try:
             entry = store.load(epath)
@@ -247,6 +256,7 @@ def scan_indexed(
     prices: str | os.PathLike[str] | None = None,
     root: Path | None = None,
     progress: bool = False,
+    max_entry_bytes: int = MAX_ENTRY_BYTES,
 ) -> Aggregator:
     """What ``ingest.scan.scan`` returns for the same arguments, through the index.
 
@@ -261,6 +271,8 @@ def scan_indexed(
         root: the cache folder (default ``store.cache_root()``).
         progress: show files and bytes read, rate and time left on stderr
             when it is a terminal and the read takes a while (``index.progress``).
+        max_entry_bytes: a log bigger than this is read as ``ingest.scan`` reads
+            it (constant memory) and gets no entry of its own.
 
     Raises ``ingest.scan.ScanError`` for a named path that cannot be read;
     an index that cannot be used is said in ``notices`` and the logs are
@@ -302,7 +314,7 @@ def scan_indexed(
     gc.disable()  # as in ingest.scan: millions of acyclic objects, nothing to collect
     try:
         for path in listed:
-            _one_file(path, folder, pricing, agg, lo, hi, file_notes, stats, index_notes)
+            _one_file(path, folder, pricing, agg, lo, hi, file_notes, stats, index_notes, max_entry_bytes)
             stats.files += 1
             if bar is not None:
                 done += _size(path)

@@ -171,3 +171,14 @@ def test_capture_keeps_a_repeat_after_its_batch() -> None:
     cap.reject("bad json", "line 3")
     assert cap.events == [a, b, a]  # replayed: a counted once, its repeat a duplicate, as a fresh read counts it
     assert cap.rejects == [("bad json", "line 3")]
+
+
+def test_a_log_too_big_for_an_entry_is_streamed_not_stored(v1_history: Path, tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    big = v1_history / "b.jsonl"
+    limit = big.stat().st_size - 1
+    want = fresh([v1_history])
+    assert indexed([v1_history], root, max_entry_bytes=limit) == want
+    small = {os.stat(p).st_ino for p in v1_history.iterdir() if p.stat().st_size <= limit}
+    assert small and {e.ino for e in entries(root)} == small  # the big ones have no entry
+    assert indexed([v1_history], root, max_entry_bytes=limit) == want
