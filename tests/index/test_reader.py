@@ -176,9 +176,19 @@ def test_capture_keeps_a_repeat_after_its_batch() -> None:
 def test_a_log_too_big_for_an_entry_is_streamed_not_stored(v1_history: Path, tmp_path: Path) -> None:
     root = tmp_path / "cache"
     big = v1_history / "b.jsonl"
-    limit = big.stat().st_size - 1
+    limit = (big.stat().st_size - 1) * 8  # v1: an eighth of the limit
     want = fresh([v1_history])
     assert indexed([v1_history], root, max_entry_bytes=limit) == want
-    small = {os.stat(p).st_ino for p in v1_history.iterdir() if p.stat().st_size <= limit}
+    small = {os.stat(p).st_ino for p in v1_history.iterdir() if p.stat().st_size <= limit // 8}
     assert small and {e.ino for e in entries(root)} == small  # the big ones have no entry
     assert indexed([v1_history], root, max_entry_bytes=limit) == want
+
+
+def test_an_agent_cli_log_gets_the_whole_limit(cc_history: Path, tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    logs = sorted(cc_history.rglob("*.jsonl"), key=str)
+    biggest = max(p.stat().st_size for p in logs)
+    assert indexed([cc_history], root, max_entry_bytes=biggest) == fresh([cc_history])
+    assert len(entries(root)) == len(logs)  # a Claude Code log is mostly text: its entry is small
+    assert indexed([cc_history], tmp_path / "c2", max_entry_bytes=biggest - 1) == fresh([cc_history])
+    assert len(entries(tmp_path / "c2")) == len(logs) - 1
