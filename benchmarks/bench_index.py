@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_claude_code import Generator  # a sibling script, not a package
@@ -42,7 +43,7 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int, dict[st
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     out: dict[str, bytes] = {}
 
-    def drain(name: str, stream) -> None:  # type: ignore[no-untyped-def]
+    def drain(name: str, stream: IO[bytes]) -> None:
         out[name] = stream.read()
 
     threads = [threading.Thread(target=drain, args=(n, s)) for n, s in (("o", proc.stdout), ("e", proc.stderr))]

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -41,7 +42,7 @@ def events_of(path: str) -> list[Event]:
     return out
 
 
-def best(fn, rounds: int = 3) -> float:  # type: ignore[no-untyped-def]
+def best(fn: Callable[[], object], rounds: int = 3) -> float:
     """Best of ``rounds``, the cyclic GC off as the index's reader has it."""
     times = []
     gc.disable()
