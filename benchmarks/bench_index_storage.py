@@ -63,7 +63,7 @@ def import_ms(module: str) -> float | None:
 
 
 def sqlite_rows(events: list[Event]) -> list[tuple[object, ...]]:
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for e in events:
         u = e.usage or Usage()
         lat = e.latency_ms or Latency()
