@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--until", metavar="TIME", help="only events before TIME")
     report.add_argument("--jobs", type=int, default=0, metavar="N", help="processes to use (default: one per core)")
     report.add_argument("--prices", metavar="FILE", help="your own rates (TOML), over the pricing database")
+    report.add_argument("--no-cache", action="store_true",
+                        help="read everything afresh instead of through the parse-once index")
 
     prices = sub.add_parser("prices", help="what a model costs, and where the rate came from")
     prices.add_argument("model")

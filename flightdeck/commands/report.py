@@ -1,4 +1,4 @@
-"""``flightdeck report PATH... [--json] [--by DIMS] [--since T] [--until T] [--jobs N] [--prices FILE]``.
+"""``flightdeck report PATH... [--json] [--by DIMS] [--since T] [--until T] [--jobs N] [--prices FILE] [--no-cache]``.
 
 ``--by`` takes the breakdowns (model, provider, route, agent, run, name) and
 ccusage's tables: day, week, month (UTC, by each call's own ts) and session.
@@ -7,6 +7,8 @@ Every group is kept (SPEC 5.1).
 Whole logs summarised in constant memory, on every core. Bad lines are
 counted and shown, never fatal: the exit status is 0 whenever the paths
 could be read, 2 for a bad argument or a path that cannot be read.
+Logs are read through the parse-once index (``flightdeck.index``): only bytes
+not read before are parsed; ``--no-cache`` reads everything afresh.
 """
 
 from __future__ import annotations
@@ -50,7 +52,13 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     notices: list[str] = []  # files not read (a FIFO in a folder, one that vanished)
     try:
-        agg = scan(paths, jobs=args.jobs, since=since, until=until, by=aggregate_dims(dims), notices=notices)
+        if args.no_cache:
+            agg = scan(paths, jobs=args.jobs, since=since, until=until, by=aggregate_dims(dims), notices=notices)
+        else:
+            from flightdeck.index.reader import scan_indexed
+
+            agg = scan_indexed(paths, since=since, until=until, by=aggregate_dims(dims), notices=notices,
+                               prices=args.prices, progress=True)
     except ScanError as exc:
         return _fail(str(exc))
     add_documents(agg, documents, since=since, until=until)

@@ -290,6 +290,9 @@ def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, unti
     # to the aggregator in one add_many call (same result as add, cheaper).
     last: Event | None = None
     repeats = 0
+    # An index build (flightdeck.index) keeps each repeat as an event, so that
+    # a later --since counts it exactly when its event is counted.
+    keep_repeat = getattr(agg, "keep_repeat", None)
     for batch in read_batches(f, seg.start, seg.end):
         if type(batch) is int:
             reject("line too long", f"{batch} bytes")
@@ -314,7 +317,10 @@ def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, unti
                 continue
             for ev in result:
                 if ev is last:
-                    repeats += 1
+                    if keep_repeat is not None:
+                        keep_repeat(ev)
+                    else:
+                        repeats += 1
                 elif since <= ev.ts < until:  # type: ignore[operator]
                     keep(ev)
                     last = ev

@@ -1,0 +1,359 @@
+"""``report`` through the parse-once index: stored files replayed, only new bytes parsed.
+
+For each log file, in the order ``ingest.scan.expand`` lists them (the order
+a cold scan counts them in, which dedupe depends on):
+
+- an entry that matches the file (same device, inode, head fingerprint,
+  pricing fingerprint; same size and mtime) is replayed as it is;
+- a flightdeck v1 log that only grew is parsed from the stored offset (a
+  line end) on, and its entry extended: v1 lines are independent;
+- anything else (shrunk, replaced, rotated over, another format that grew:
+  Claude Code's reader holds streamed copies until the file ends, so its
+  state at the old end is not a resumable state) is read again whole.
+
+Replay hands the stored events to one Aggregator through ``add_many``, the
+same call a cold scan makes, so dedupe across files stays global and exact
+(a Claude Code message repeated in a resumed session counts once) and every
+figure (windows, breakdowns, quantiles, savings) is computed by the same
+code as without the index. ``--since``/``--until`` filter the stored events
+as the readers filter parsed ones, so one entry serves any time range.
+
+A v1 log's last line without a newline (an agent mid-write) is parsed each
+time and never stored: the next run may see it completed.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import importlib.util
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO, Final, cast
+
+from flightdeck import __version__
+from flightdeck.core.aggregate import Aggregator
+from flightdeck.core.events import Event
+from flightdeck.index import store
+from flightdeck.index.store import Entry, IndexUnavailable
+from flightdeck.ingest.scan import V1, Segment, _feed, detect_file_format, expand, open_log
+
+_TAIL_READ: Final = 64 << 10
+# A log bigger than this is streamed straight into the Aggregator and not
+# stored: its entry holds all its events in memory at once, where a report
+# otherwise runs in constant memory. A v1 log is nearly all events (measured:
+# 100 MB of v1 lines held as Events peak at 485 MB RSS), an agent CLI's log
+# mostly text (its events ~1/7 of its bytes), so v1 gets an eighth of the
+# limit. An unchanged history with such a log is still answered from the
+# stored summary.
+MAX_ENTRY_BYTES: Final = 256 << 20
+
+
+class Capture:
+    """Stands in for the Aggregator while a reader runs, keeping what it is handed.
+
+    ``ingest.scan._feed`` calls ``add_many``, ``reject`` and adds to
+    ``duplicates``; ``keep_repeat`` makes its Claude Code path keep a repeated
+    event instead of counting it, so a later ``--since`` counts it exactly.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.rejects: list[tuple[str, str]] = []
+        self.duplicates = 0
+        self._repeats: list[Event] = []
+
+    def add_many(self, events: list[Event]) -> list[Event]:
+        """Keep ``events`` (then any repeats met while they were gathered)."""
+        self.events.extend(events)
+        if self._repeats:
+            self.events.extend(self._repeats)
+            self._repeats.clear()
+        return []
+
+    def reject(self, reason: str, detail: str = "") -> None:
+        """Keep a refused line's reason and detail."""
+        self.rejects.append((reason, detail))
+
+    def keep_repeat(self, ev: Event) -> None:
+        """Keep a repeat of the event kept last; it follows its batch."""
+        self._repeats.append(ev)
+
+
+def pricing_fingerprint(prices: str | os.PathLike[str] | None = None) -> str:
+    """A hash of everything a stored cost depends on.
+
+    flightdeck's version and the index version (a reader's output may
+    change), the genai-prices version, the shipped corrections table, and the
+    user's overrides (``prices``, or ``$XDG_CONFIG_HOME/flightdeck/prices.toml``).
+    A change re-reads the logs: tokens would survive re-pricing, but the
+    readers price as they parse (a Claude Code line's cost), so re-reading is
+    the one path that gives exactly what a cold run gives.
+
+    Args:
+        prices: the ``--prices`` file, if one was given.
+    """
+    from flightdeck.core.price_overrides import CORRECTIONS_PATH, default_overrides_path
+
+    h = hashlib.sha256(f"flightdeck {__version__} index {store.VERSION}\n".encode())
+    h.update(_package_state("genai_prices"))
+    for path in (CORRECTIONS_PATH, Path(prices) if prices is not None else default_overrides_path()):
+        try:
+            h.update(path.read_bytes())
+        except OSError:
+            h.update(b"none")
+        h.update(b"\n--\n")
+    return h.hexdigest()
+
+
+def _package_state(name: str) -> bytes:
+    """The names, sizes and mtimes of an installed package's files, without importing it.
+
+    Any upgrade or reinstall of genai-prices (its price data is a module of
+    it) changes these; ``importlib.metadata`` would say the version too, but
+    costs more to import than a warm report takes.
+    """
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return f"{name} none\n".encode()
+    out = []
+    for folder in spec.submodule_search_locations:
+        try:
+            with os.scandir(folder) as it:
+                for e in it:
+                    if e.is_file():
+                        st = e.stat()
+                        out.append(f"{e.name}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            out.append(f"{folder}: unreadable")
+    return "\n".join(sorted(out)).encode("utf-8", "surrogateescape")
+
+
+def _last_line_end(f: BinaryIO, start: int, size: int) -> int:
+    """The offset just after the last newline in [start, size); ``start`` if none."""
+    pos = size
+    while pos > start:
+        step = min(_TAIL_READ, pos - start)
+        f.seek(pos - step)
+        i = f.read(step).rfind(b"\n")
+        if i >= 0:
+            return pos - step + i + 1
+        pos -= step
+    return start
+
+
+def _capture(f: BinaryIO, path: str, fmt: str | None, start: int, end: int) -> Capture:
+    cap = Capture()
+    if end > start:
+        _feed(cast(Aggregator, cap), f, Segment(path, start, end, fmt), -math.inf, math.inf)
+    return cap
+
+
+def _replay(agg: Aggregator, events: list[Event], rejects: list[tuple[str, str]], copies: int,
+            lo: float, hi: float) -> None:
+    reject = agg.reject
+    for reason, detail in rejects:
+        reject(reason, detail)
+    if lo == -math.inf and hi == math.inf:
+        agg.add_many(events)
+    else:  # as the readers filter: after validation, by the event's time
+        agg.add_many([ev for ev in events if lo <= ev.ts < hi])  # type: ignore[operator]
+    agg.duplicates += copies
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.files = 0
+        self.parsed = 0  # bytes parsed (not replayed)
+        self.hits = 0
+
+
+def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float, hi: float,
+              notices: list[str], stats: _Stats, index_notices: list[str], max_entry: int) -> None:
+    """Replay and/or parse one log into ``agg``, updating its entry.
+
+    ``notices`` gets what is about the log (not read), ``index_notices`` what
+    is about the index (an entry ignored or not saved).
+    """
+    name = str(path)
+    try:
+        f = open_log(path)
+    except OSError as exc:  # vanished or replaced since it was listed
+        notices.append(f"{path}: not read: {exc}")
+        return
+    with f:
+        st = os.fstat(f.fileno())
+        size = st.st_size
+        if size > max_entry // 8:
+            fmt = detect_file_format(path)
+            if size > max_entry or fmt == V1:
+                _feed(agg, f, Segment(name, 0, size, fmt), lo, hi)
+                stats.parsed += size
+                return
+        epath = store.entry_path(folder, st)
+        try:
+            entry = store.load(epath)
+        except ValueError as exc:
+            index_notices.append(f"{path}: index entry ignored, rebuilt: {exc}")
+            entry = None
+        head = f.read(store.FINGERPRINT_BYTES)
+        usable = (entry is not None and entry.dev == st.st_dev and entry.ino == st.st_ino
+                  and entry.pricing == pricing and entry.head_len <= size
+                  and store.head_hash(head[: entry.head_len]) == entry.head)
+        if usable:
+            assert entry is not None
+            if entry.size == size and entry.mtime_ns == st.st_mtime_ns:
+                stats.hits += 1
+                _replay(agg, entry.events, entry.rejects, entry.copies, lo, hi)
+                if entry.fmt == V1 and entry.offset < size:  # the unfinished last line, never stored
+                    rest = _capture(f, name, V1, entry.offset, size)
+                    stats.parsed += size - entry.offset
+                    _replay(agg, rest.events, rest.rejects, rest.duplicates, lo, hi)
+                return
+            if entry.fmt == V1 and size > entry.size and detect_file_format(path) == V1:
+                cut = _last_line_end(f, entry.offset, size)
+                more = _capture(f, name, V1, entry.offset, cut)
+                entry.events.extend(more.events)
+                entry.rejects.extend(more.rejects)
+                entry.copies += more.duplicates
+                _finish(agg, f, name, epath, st, head, entry, cut, lo, hi, index_notices, stats,
+                        parsed=cut - entry.offset)
+                return
+        fmt = detect_file_format(path)
+        cut = _last_line_end(f, 0, size) if fmt == V1 else size
+        cap = _capture(f, name, fmt, 0, cut)
+        fresh = Entry(dev=st.st_dev, ino=st.st_ino, size=size, mtime_ns=st.st_mtime_ns, head=b"",
+                      head_len=0, fmt=fmt, offset=0, pricing=pricing, events=cap.events,
+                      rejects=cap.rejects, copies=cap.duplicates)
+        _finish(agg, f, name, epath, st, head, fresh, cut, lo, hi, index_notices, stats, parsed=cut)
+
+
+def _finish(agg: Aggregator, f: BinaryIO, name: str, epath: Path, st: os.stat_result, head: bytes,
+            entry: Entry, cut: int, lo: float, hi: float, notices: list[str], stats: _Stats,
+            *, parsed: int) -> None:
+    """Store ``entry`` as covering [0, cut), count it, and parse what lies beyond ``cut``."""
+    size = st.st_size
+    entry.size, entry.mtime_ns, entry.offset = size, st.st_mtime_ns, cut
+    entry.head_len = min(size, store.FINGERPRINT_BYTES)
+    entry.head = store.head_hash(head[: entry.head_len])
+    try:
+        store.save(epath, entry)
+    except OSError as exc:  # disk full, read-only cache: the report still comes out
+        notices.append(f"{name}: index entry not saved: {exc}")
+    _replay(agg, entry.events, entry.rejects, entry.copies, lo, hi)
+    stats.parsed += parsed
+    if cut < size:  # a v1 log's unfinished last line
+        rest = _capture(f, name, V1, cut, size)
+        stats.parsed += size - cut
+        _replay(agg, rest.events, rest.rejects, rest.duplicates, lo, hi)
+
+
+def scan_indexed(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    by: Sequence[str] = ("model",),
+    recent: int = 200,
+    notices: list[str] | None = None,
+    prices: str | os.PathLike[str] | None = None,
+    root: Path | None = None,
+    progress: bool = False,
+    max_entry_bytes: int = MAX_ENTRY_BYTES,
+) -> Aggregator:
+    """What ``ingest.scan.scan`` returns for the same arguments, through the index.
+
+    Args:
+        paths: files and folders (every *.jsonl below a folder).
+        since: keep events with since <= ts.
+        until: keep events with ts < until.
+        by: the breakdowns to keep.
+        recent: how many recent calls the snapshot lists.
+        notices: where to say what was not read or not stored.
+        prices: the ``--prices`` file in force (part of the pricing fingerprint).
+        root: the cache folder (default ``store.cache_root()``).
+        progress: show files and bytes read, rate and time left on stderr
+            when it is a terminal and the read takes a while (``index.progress``).
+        max_entry_bytes: a log bigger than this (a v1 log: an eighth of it) is
+            read as ``ingest.scan`` reads it (constant memory) and gets no entry.
+
+    Raises ``ingest.scan.ScanError`` for a named path that cannot be read;
+    an index that cannot be used is said in ``notices`` and the logs are
+    read without it.
+    """
+    notes: list[str] = [] if notices is None else notices
+    listed = expand(paths, notes)
+    lo = -math.inf if since is None else since
+    hi = math.inf if until is None else until
+    agg = Aggregator(live=False, breakdowns=tuple(by), recent=recent)
+    try:
+        folder = store.index_dir(root)
+    except (IndexUnavailable, OSError) as exc:
+        notes.append(f"parse-once index not used: {exc}")
+        from flightdeck.ingest.scan import scan
+
+        return scan(listed, jobs=1, since=since, until=until, by=by, recent=recent, notices=notes)
+    pricing = pricing_fingerprint(prices)
+    # An unchanged history with no time range: the whole aggregate, stored.
+    summary = None
+    state = _state(listed)
+    if since is None and until is None:
+        key = repr(([str(p) for p in listed], tuple(by), recent, pricing)).encode()
+        summary = store.summary_path(folder, key)
+        hit = store.load_summary(summary, state)
+        if hit is not None:
+            notes.extend(hit[1])
+            return hit[0]
+    stats = _Stats()
+    done = 0
+    bar = None
+    if progress:
+        from flightdeck.index.progress import ReadProgress
+
+        bar = ReadProgress(len(listed), sum(_size(p) for p in listed))
+    file_notes: list[str] = []
+    index_notes: list[str] = []
+    was_enabled = gc.isenabled()
+    gc.disable()  # as in ingest.scan: millions of acyclic objects, nothing to collect
+    try:
+        for path in listed:
+            _one_file(path, folder, pricing, agg, lo, hi, file_notes, stats, index_notes, max_entry_bytes)
+            stats.files += 1
+            if bar is not None:
+                done += _size(path)
+                bar.update(stats.files, done, stats.parsed)
+    finally:
+        if was_enabled:
+            gc.enable()
+        if bar is not None:
+            bar.close()
+    notes.extend(file_notes)
+    if summary is not None:
+        try:
+            store.save_summary(summary, state, agg, file_notes)
+        except OSError as exc:
+            index_notes.append(f"index summary not saved: {exc}")
+    notes.extend(index_notes)
+    return agg
+
+
+def _state(files: list[Path]) -> bytes:
+    """Every file's path, device, inode, size and mtime: what a stored summary must match."""
+    parts = []
+    for p in files:
+        try:
+            st = os.stat(p)
+        except OSError:
+            parts.append(f"{p}\0-")
+            continue
+        parts.append(f"{p}\0{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")
+    return "\n".join(parts).encode("utf-8", "surrogateescape")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # vanished: the read says so
+        return 0

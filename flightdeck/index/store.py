@@ -1,0 +1,250 @@
+"""The parse-once index on disk: one entry file per log file, in the user's cache.
+
+Where: ``$XDG_CACHE_HOME/flightdeck/index/`` (default ``~/.cache/flightdeck``),
+folders 0700, files 0600. Nothing is followed through a planted link: the
+``flightdeck`` folder and the ``index`` folder below it are checked with
+``lstat`` (a symlink or a folder of another user is refused, and the index is
+then not used), and entry files are opened with ``core.fsopen.open_regular``
+with ``follow=False``.
+
+An entry is named after the log's device and inode (a rotated log keeps its
+entry), and says what it was made from: the log's size and mtime, a hash of
+its first bytes, the offset read up to, the reader's format and a fingerprint
+of the pricing inputs. It is written to a temporary file in the same folder
+and renamed over the old one, so a reader in another process sees either the
+old entry or the new one, never half of one; two processes that index the
+same log at once each write a whole entry and the last rename wins.
+
+The body is msgpack (msgspec, a core dependency already): the decoded events
+exactly as the reader made them, the reader's rejects, and the duplicates it
+counted itself. Anything that does not decode (a crash mid-write on another
+machine's copy, a foreign version) is ignored and rebuilt, with a notice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import stat
+import tempfile
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from flightdeck.core.aggregate import Aggregator
+from flightdeck.core.events import Event
+from flightdeck.core.fsopen import open_regular
+
+MAGIC: Final = b"FDIX"
+VERSION: Final = 1  # bump when the entry layout or any reader's output changes
+FINGERPRINT_BYTES: Final = 4096  # of the log's head: a replaced file differs here
+_HEADER: Final = MAGIC + VERSION.to_bytes(2, "little")
+SUMMARY_MAGIC: Final = b"FDIS"
+_SUMMARY_HEADER: Final = SUMMARY_MAGIC + VERSION.to_bytes(2, "little")
+
+
+class IndexUnavailable(OSError):
+    """The cache folder cannot be used safely (a symlink, another user's, not a folder)."""
+
+
+class Entry(msgspec.Struct, array_like=True):
+    """What the reader made of bytes [0, offset) of one log file.
+
+    ``events`` are the events the reader handed to the aggregator, in order
+    (a repeat the reader counted itself is stored as a second copy, which the
+    aggregator's dedupe then counts exactly as it did); ``rejects`` the lines
+    it refused, as (reason, detail); ``copies`` the duplicates the reader
+    dropped before they reached the aggregator.
+    """
+
+    dev: int
+    ino: int
+    size: int  # the log's size when indexed
+    mtime_ns: int
+    head: bytes  # sha256 of the first min(size, FINGERPRINT_BYTES) bytes
+    head_len: int
+    fmt: str | None  # the format name the reader used
+    offset: int  # bytes covered by events/rejects (a line end, or the size)
+    pricing: str  # pricing fingerprint the costs were made with
+    events: list[Event]
+    rejects: list[tuple[str, str]]
+    copies: int
+
+
+_encoder: Final = msgspec.msgpack.Encoder()
+_decoder: Final = msgspec.msgpack.Decoder(Entry)
+
+
+def cache_root() -> Path:
+    """``$XDG_CACHE_HOME/flightdeck`` (``~/.cache/flightdeck`` when unset or not absolute)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".cache"
+    return root / "flightdeck"
+
+
+def _private_dir(path: Path) -> None:
+    """Make ``path`` a 0700 folder of ours, or raise IndexUnavailable; never follows a link."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise IndexUnavailable(f"{path}: cannot create: {exc.strerror or exc}") from None
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise IndexUnavailable(f"{path}: not a plain folder (a symlink?): index not used")
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise IndexUnavailable(f"{path}: belongs to another user: index not used")
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(path, 0o700)  # ours: tighten it rather than give up
+
+
+def index_dir(root: Path | None = None) -> Path:
+    """The folder entries live in, created 0700 if missing.
+
+    Args:
+        root: the cache folder (default ``cache_root()``).
+
+    Raises IndexUnavailable when it cannot be used safely.
+    """
+    top = cache_root() if root is None else root
+    try:
+        top.parent.mkdir(parents=True, exist_ok=True)  # ~/.cache itself may be a link: that is the user's
+    except OSError as exc:
+        raise IndexUnavailable(f"{top.parent}: cannot create: {exc.strerror or exc}") from None
+    _private_dir(top)
+    folder = top / "index"
+    _private_dir(folder)
+    return folder
+
+
+def entry_path(folder: Path, st: os.stat_result) -> Path:
+    """The entry file of the log whose stat is ``st``: named by device and inode.
+
+    Args:
+        folder: ``index_dir()``.
+        st: the log's ``os.stat`` result.
+    """
+    return folder / f"{st.st_dev:x}-{st.st_ino:x}.idx"
+
+
+def head_hash(head: bytes) -> bytes:
+    """The fingerprint of a log's first bytes."""
+    return hashlib.sha256(head).digest()
+
+
+def _read_private(path: Path) -> bytes | None:
+    """The bytes of one of our cache files; None if absent. Never through a link."""
+    try:
+        fd = open_regular(path, os.O_RDONLY, follow=False)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ValueError(f"cannot open: {exc}") from None
+    with os.fdopen(fd, "rb") as f:
+        if hasattr(os, "getuid") and os.fstat(f.fileno()).st_uid != os.getuid():
+            raise ValueError("belongs to another user")
+        return f.read()
+
+
+def load(path: Path) -> Entry | None:
+    """The entry at ``path``; None if there is none.
+
+    Args:
+        path: from ``entry_path``.
+
+    Raises ValueError for a file that is not a whole entry of this version
+    (the caller ignores it, says so, and rebuilds it).
+    """
+    data = _read_private(path)
+    if data is None:
+        return None
+    if data[: len(MAGIC)] != MAGIC:
+        raise ValueError("not a flightdeck index entry")
+    if data[: len(_HEADER)] != _HEADER:
+        raise ValueError(f"index entry of another version ({int.from_bytes(data[4:6], 'little')}, this is {VERSION})")
+    try:
+        return _decoder.decode(memoryview(data)[len(_HEADER):])
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ValueError(f"corrupt index entry: {exc}") from None
+
+
+def save(path: Path, entry: Entry) -> None:
+    """Write ``entry`` to ``path`` atomically (temporary file, fsync-free rename), mode 0600.
+
+    Args:
+        path: from ``entry_path``.
+        entry: what to store.
+
+    Raises OSError (disk full, read-only cache): the caller goes on without it.
+    """
+    _write_atomic(path, _HEADER + _encoder.encode(entry))
+
+
+def _write_atomic(path: Path, body: bytes) -> None:
+    folder = path.parent
+    # mkstemp: O_EXCL, 0600, a name no other process can have planted.
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".idx", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def summary_path(folder: Path, key: bytes) -> Path:
+    """Where the summary of one (files, breakdowns, pricing) combination lives.
+
+    Args:
+        folder: ``index_dir()``.
+        key: what names the combination (paths, breakdowns, pricing fingerprint).
+    """
+    return folder / f"report-{hashlib.sha256(key).hexdigest()[:32]}.sum"
+
+
+def load_summary(path: Path, state: bytes) -> tuple[Aggregator, list[str]] | None:
+    """The Aggregator (and the notices of its read) stored at ``path``, if it was made
+    from exactly ``state`` (every file's device, inode, size and mtime); else None.
+
+    Args:
+        path: from ``summary_path``.
+        state: the files' current state, as ``save_summary`` was given it.
+
+    The summary is a pickle, the Aggregator's own (what parallel report workers
+    send): it is only read from our own 0700 folder, owned by us, never
+    through a link, so only this user could have written it.
+    """
+    try:
+        data = _read_private(path)
+    except ValueError:
+        return None
+    if data is None or data[: len(_SUMMARY_HEADER)] != _SUMMARY_HEADER:
+        return None
+    try:
+        stored_state, agg, notices = pickle.loads(memoryview(data)[len(_SUMMARY_HEADER):])
+    except Exception:  # torn or foreign: rebuilt by the caller
+        return None
+    if stored_state != state or not isinstance(agg, Aggregator):
+        return None
+    return agg, list(notices)
+
+
+def save_summary(path: Path, state: bytes, agg: Aggregator, notices: list[str]) -> None:
+    """Store ``agg`` as the summary of the files in ``state`` (atomically, 0600).
+
+    Args:
+        path: from ``summary_path``.
+        state: the files' state the aggregate was made from.
+        agg: the finished Aggregator.
+        notices: what the read said (repeated on a hit).
+
+    Raises OSError as ``save`` does.
+    """
+    _write_atomic(path, _SUMMARY_HEADER + pickle.dumps((state, agg, notices), protocol=pickle.HIGHEST_PROTOCOL))

@@ -1,0 +1,177 @@
+"""The index on disk: private, never through a planted link, atomic, and a
+bad or foreign entry is ignored, said, and rebuilt."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flightdeck.index import store
+from flightdeck.index.reader import pricing_fingerprint, scan_indexed
+from tests.index.test_reader import DIMS, entries, fresh, indexed
+
+
+def test_folders_0700_files_0600(v1_history: Path, tmp_path: Path) -> None:
+    root = tmp_path / "cache" / "flightdeck"
+    indexed([v1_history], root)
+    assert stat.S_IMODE(os.stat(root).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(root / "index").st_mode) == 0o700
+    files = list((root / "index").iterdir())
+    assert len(files) == 4  # one entry per log and the summary; no temporary file left behind
+    assert all(stat.S_IMODE(os.stat(p).st_mode) == 0o600 for p in files)
+
+
+def test_default_root_follows_xdg_cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert store.cache_root() == tmp_path / "xdg" / "flightdeck"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")  # not absolute: ignored, as the XDG spec says
+    assert store.cache_root() == Path.home() / ".cache" / "flightdeck"
+
+
+def test_open_folder_is_tightened(v1_history: Path, tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    root.mkdir(mode=0o755)
+    os.chmod(root, 0o755)
+    indexed([v1_history], root)
+    assert stat.S_IMODE(os.stat(root).st_mode) == 0o700
+
+
+@pytest.mark.parametrize("where", ["root", "index"])
+def test_planted_symlink_folder_is_not_used(where: str, v1_history: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "attacker"
+    elsewhere.mkdir()
+    root = tmp_path / "cache"
+    if where == "root":
+        root.symlink_to(elsewhere, target_is_directory=True)
+    else:
+        root.mkdir(mode=0o700)
+        (root / "index").symlink_to(elsewhere, target_is_directory=True)
+    notices: list[str] = []
+    assert indexed([v1_history], root, notices) == fresh([v1_history])
+    assert any("index not used" in n for n in notices)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_planted_symlink_entry_is_not_followed(v1_history: Path, tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    indexed([v1_history], root)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    entry = sorted((root / "index").glob("*.idx"))[0]
+    entry.unlink()
+    entry.symlink_to(victim)
+    notices: list[str] = []
+    assert indexed([v1_history], root, notices) == fresh([v1_history])
+    assert victim.read_bytes() == b"precious"  # the rename replaced the link, never wrote through it
+    assert not entry.is_symlink()
+    assert any("index entry ignored" in n for n in notices)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign version", "empty"])
+def test_bad_entry_ignored_said_and_rebuilt(damage: str, v1_history: Path, tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    indexed([v1_history], root)
+    entry = sorted((root / "index").glob("*.idx"))[0]
+    data = entry.read_bytes()
+    bad = {"garbage": b"\x00\xffnot an index" * 10, "truncated": data[: len(data) // 2],
+           "foreign version": store.MAGIC + (store.VERSION + 1).to_bytes(2, "little") + data[6:],
+           "empty": b""}[damage]
+    entry.write_bytes(bad)
+    notices: list[str] = []
+    assert indexed([v1_history], root, notices) == fresh([v1_history])
+    assert len([n for n in notices if "index entry ignored, rebuilt" in n]) == 1
+    if damage == "foreign version":
+        assert any("another version" in n for n in notices)
+    store.load(entry)  # rebuilt: loads again without error
+    notices.clear()
+    indexed([v1_history], root, notices)
+    assert notices == []
+
+
+def test_unwritable_cache_still_reports(v1_history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(path: Path, entry: store.Entry) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "save", full)
+    notices: list[str] = []
+    assert indexed([v1_history], tmp_path / "cache", notices) == fresh([v1_history])
+    assert len([n for n in notices if "index entry not saved" in n]) == 3
+
+
+def test_pricing_change_rereads(cc_history: Path, tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    prices = tmp_path / "prices.toml"
+    indexed([cc_history], root)
+    old = {e.ino: e.pricing for e in entries(root)}
+    # A user rate for a model the history uses: stored costs are stale, tokens not.
+    prices.write_text('[[model]]\nprovider = "anthropic"\nmatch = "claude-haiku-4-5-20251001"\n'
+                      'input = "1"\noutput = "2"\n')
+    assert pricing_fingerprint(prices) != pricing_fingerprint(None)
+    from flightdeck.core import pricing
+
+    before = pricing._default
+    try:
+        pricing.set_default_pricer(pricing.Pricer(prices))
+        got = indexed([cc_history], root, prices=prices)
+        want = fresh([cc_history])
+    finally:
+        pricing._default = before
+    assert got == want
+    assert all(e.pricing != old[e.ino] for e in entries(root))
+    default = indexed([cc_history], tmp_path / "other")
+    assert got["tokens"] == default["tokens"]  # tokens did not move
+    assert got["cost_usd"] != default["cost_usd"]  # costs did
+
+
+def test_pricing_fingerprint_follows_user_prices_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    before = pricing_fingerprint()
+    (tmp_path / "flightdeck").mkdir()
+    (tmp_path / "flightdeck" / "prices.toml").write_text("# no entries\n")
+    assert pricing_fingerprint() != before
+
+
+def test_two_processes_share_the_index(cc_history: Path, v1_history: Path, tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    code = ("import sys; from pathlib import Path; from flightdeck.index.reader import scan_indexed\n"
+            "for _ in range(3):\n"
+            "    n = []\n"
+            f"    a = scan_indexed([{str(cc_history)!r}, {str(v1_history)!r}], by={DIMS!r},\n"
+            f"                     root=Path({str(root)!r}), notices=n)\n"
+            "    assert not n, n\n"
+            "    with open(sys.argv[1], 'a') as f: f.write(a.snapshot(now=1.9e9).to_json()['cost_usd'] + '\\n')\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"out{i}")]) for i in range(2)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    want = fresh([cc_history, v1_history])["cost_usd"]
+    for i in range(2):
+        assert (tmp_path / f"out{i}").read_text().split() == [want] * 3
+    notices: list[str] = []
+    assert indexed([cc_history, v1_history], root, notices) == fresh([cc_history, v1_history])
+    assert notices == []
+    assert not list((root / "index").glob(".tmp-*"))
+
+
+def test_scan_indexed_says_what_it_could_not_read(v1_history: Path, tmp_path: Path) -> None:
+    os.mkfifo(v1_history / "pipe.jsonl")
+    notices: list[str] = []
+    scan_indexed([v1_history], root=tmp_path / "cache", notices=notices)
+    assert any("FIFO" in n for n in notices)
+
+
+def test_pricing_fingerprint_follows_the_price_data_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flightdeck.index import reader
+
+    pkg = tmp_path / "fakeprices"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "data.py").write_text("PRICES = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = reader._package_state("fakeprices")
+    (pkg / "data.py").write_text("PRICES = 22\n")  # an upgrade rewrites the data module
+    assert reader._package_state("fakeprices") != before
+    assert reader._package_state("genai_prices") != reader._package_state("no_such_package_here")
