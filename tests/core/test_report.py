@@ -78,7 +78,7 @@ def test_table_shows_totals_groups_and_exact_money() -> None:
     assert "0.000000 *" in text
     assert "100.0 %" in text  # openai's share
     out = report_json(snap, ("model",))
-    assert [row["key"] for row in out["by"]["model"]][0] == "gpt-4o"
+    assert next(row["key"] for row in out["by"]["model"]) == "gpt-4o"
     assert out["cost_usd"] == "0.246913578001"
 
 
