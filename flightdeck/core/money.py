@@ -87,14 +87,23 @@ def scaled_to_units(n: int, places: int) -> Money:
 class RatesLike(Protocol):
     """What ``compile_rates`` reads: the attributes of ``pricing.Rates``."""
 
-    input: Decimal
-    output: Decimal
-    cache_read: Decimal
-    cache_write: Decimal
-    cache_write_1h: Decimal
-    reasoning: Decimal | None
-    per_request: Decimal
-    tiers: tuple[tuple[int, Any], ...]
+    # Read-only (properties): a frozen dataclass such as pricing.Rates satisfies it.
+    @property
+    def input(self) -> Decimal: ...
+    @property
+    def output(self) -> Decimal: ...
+    @property
+    def cache_read(self) -> Decimal: ...
+    @property
+    def cache_write(self) -> Decimal: ...
+    @property
+    def cache_write_1h(self) -> Decimal: ...
+    @property
+    def reasoning(self) -> Decimal | None: ...
+    @property
+    def per_request(self) -> Decimal: ...
+    @property
+    def tiers(self) -> tuple[tuple[int, Any], ...]: ...
 
 
 def _scaled(rate: Decimal, k: int) -> int:

@@ -121,18 +121,3 @@ def test_compiled_rates_equal_rates_cost_exactly(rates: Rates, inp: int, out: in
     tier = rates.for_prompt(inp + cr + cw)
     saving = max(D(0), (tier.input - tier.cache_read) * cr) / 1_000_000
     assert units_to_usd(exact.saving_units(u)) == saving
-
-
-@settings(max_examples=200, deadline=None)
-@given(_tiered(), _count, _count, _count, _count, _count, _count)
-def test_cost_text_is_a_drop_in_for_the_formats_engine(rates: Rates, inp: int, out: int, cr: int, cw: int,
-                                                      cw1h: int, rs: int) -> None:
-    # ingest.formats still has its own integer engine (ExactRates / exact_cost); money.cost_text
-    # is meant to replace it at the merge: the same strings, fee-carrying rates included.
-    formats = pytest.importorskip("flightdeck.ingest.formats")
-    exact_cost = getattr(formats, "exact_cost", None)
-    if exact_cost is None:
-        pytest.skip("ingest.formats no longer has exact_cost")
-    u = Usage(input_tokens=inp, output_tokens=out, cache_read_tokens=cr, cache_write_tokens=cw,
-              cache_write_1h_tokens=cw1h, reasoning_tokens=rs)
-    assert cost_text(rates, u) == exact_cost(rates, u)

@@ -24,9 +24,7 @@ from flightdeck.core.plan_windows import PlanWindow
 from flightdeck.ingest.formats.claude_code import (
     CLAUDE_CODE_AGENT,
     ClaudeCode,
-    ExactRates,
     cc_timestamp,
-    exact_cost,
 )
 from flightdeck.ingest.formats.codex import CODEX_AGENT, CODEX_TYPES, Codex
 from flightdeck.ingest.formats.common import LineFormat, ParseResult
@@ -43,7 +41,6 @@ __all__ = [
     "GEMINI_AGENT",
     "ClaudeCode",
     "Codex",
-    "ExactRates",
     "FileFormat",
     "FlightdeckV1",
     "Gemini",
@@ -53,7 +50,6 @@ __all__ = [
     "ParseResult",
     "cc_timestamp",
     "detect_format",
-    "exact_cost",
     "otlp_attributes",
 ]
 

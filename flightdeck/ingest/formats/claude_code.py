@@ -17,10 +17,12 @@ from flightdeck.core.events import (
     format_usd,
     parse_ts,
 )
+from flightdeck.core.money import IntRates, compile_rates
 from flightdeck.ingest.formats.common import ParseResult, priced
 
 if TYPE_CHECKING:
-    from flightdeck.core.pricing import Rates
+    from flightdeck.core.money import IntRates, compile_rates
+from flightdeck.core.pricing import Rates
 
 CLAUDE_CODE_AGENT: Final = "claude-code"
 
@@ -167,115 +169,6 @@ def cc_timestamp(text: str) -> float:
     return parse_ts(text)
 
 
-class ExactRates:
-    """``format_usd(rates.cost(usage))`` in integer arithmetic, same digits.
-
-    ``Rates.cost`` multiplies Decimal rates by token counts and divides by a
-    million; it is exact, and the Decimal result's exponent (so the string's
-    trailing zeros) follows from the rates' exponents. Here each rate is
-    scaled to an integer once, the sum is an int, and the string is written
-    with the digits Decimal would give. ``of`` returns None for rates this
-    cannot mirror (a per-request fee, a negative or non-finite rate, a
-    positive exponent); a sum too large for Decimal's 28 digits gives None
-    from ``text`` and the caller uses Decimal.
-    """
-
-    __slots__ = ("inp", "k", "out", "read", "reasoning", "status", "tiers", "write", "write_1h")
-
-    def __init__(self, rates: Rates, k: int, tiers: tuple[tuple[int, ExactRates], ...]) -> None:
-        self.k = k
-        self.inp = _scaled(rates.input, k)
-        self.out = _scaled(rates.output, k)
-        self.read = _scaled(rates.cache_read, k)
-        self.write = _scaled(rates.cache_write, k)
-        self.write_1h = _scaled(rates.cache_write_1h, k)
-        self.reasoning = None if rates.reasoning is None else _scaled(rates.reasoning, k)
-        self.tiers = tiers
-        self.status = rates.status
-
-    @classmethod
-    def of(cls, rates: Rates) -> ExactRates | None:
-        values = [rates.input, rates.output, rates.cache_read, rates.cache_write, rates.cache_write_1h]
-        if rates.reasoning is not None:
-            values.append(rates.reasoning)
-        if rates.per_request or not all(v.is_finite() and v >= 0 and len(v.as_tuple().digits) <= 20 for v in values):
-            return None  # (a rate of more digits could make Decimal round: leave it to Decimal)
-        exponent = min(int(v.as_tuple().exponent) for v in values)
-        if exponent > 0:
-            return None
-        tiers = []
-        for threshold, tier in rates.tiers:
-            exact = cls.of(tier)
-            if exact is None:
-                return None
-            tiers.append((threshold, exact))
-        return cls(rates, -exponent, tuple(tiers))
-
-    def text(self, u: Usage) -> str | None:
-        """The cost as ``format_usd`` writes it; None when Decimal must do it."""
-        inp, read, write, out = u.input_tokens, u.cache_read_tokens, u.cache_write_tokens, u.output_tokens
-        r = self
-        if r.tiers and inp + read + write > r.tiers[0][0]:  # above the lowest threshold: find the tier
-            prompt = inp + read + write
-            for threshold, tier in reversed(r.tiers):
-                if prompt > threshold:
-                    r = tier
-                    break
-        w1h = u.cache_write_1h_tokens
-        if w1h > write:
-            w1h = write
-        n = r.inp * inp + r.read * read + r.write * (write - w1h) + r.write_1h * w1h
-        reasoning_rate = r.reasoning
-        if reasoning_rate is None:
-            n += r.out * out
-        else:
-            reasoning = min(u.reasoning_tokens, out)
-            n += r.out * (out - reasoning) + reasoning_rate * reasoning
-        # An int OR is negative iff one of them is: one test for all counts.
-        if n >= _DECIMAL_LIMIT or (inp | read | write | out | u.cache_write_1h_tokens | u.reasoning_tokens) < 0:
-            return None  # Decimal's precision would round; negatives: Rates.cost raises
-        # value = n * 10**-(k+6). Decimal's quotient keeps trailing zeros down
-        # to 10**-k (the division's ideal exponent) and format_usd writes at
-        # least 6 places: so z = min(trailing zeros of n, k, 6) of them go.
-        k = r.k
-        if not n:
-            return "0." + "0" * max(6, k)
-        digits = str(n)
-        places = 6
-        if k:
-            if digits[-1] == "0":
-                z = min(len(digits) - len(digits.rstrip("0")), k, 6)
-                digits = digits[:-z]
-                places = k + 6 - z
-            else:
-                places = k + 6
-        if len(digits) <= places:
-            digits = "0" * (places + 1 - len(digits)) + digits
-        return digits[:-places] + "." + digits[-places:]
-
-
-def _scaled(rate: Decimal, k: int) -> int:
-    """``rate * 10**k`` as an int, exactly (from the digits: no Decimal context rounding)."""
-    _sign, digits, exponent = rate.as_tuple()
-    return int("".join(map(str, digits)) or "0") * 10 ** (int(exponent) + k)
-
-
-_DECIMAL_LIMIT: Final = 10**27  # below Decimal's 28 digits: every step of Rates.cost is exact
-_EXACT: dict[int, tuple[Rates, ExactRates | None]] = {}  # id(rates) -> (rates kept alive, compiled)
-
-
-def exact_cost(rates: Rates, usage: Usage) -> str:
-    """``format_usd(rates.cost(usage))``, fast for the usual rates (see ExactRates)."""
-    entry = _EXACT.get(id(rates))
-    if entry is None or entry[0] is not rates:
-        if len(_EXACT) >= 4096:
-            _EXACT.clear()
-        entry = _EXACT[id(rates)] = (rates, ExactRates.of(rates))
-    exact = entry[1]
-    text = exact.text(usage) if exact is not None else None
-    return text if text is not None else format_usd(rates.cost(usage))
-
-
 SKIPPED: Final = "claude-code skipped: "  # the reason prefix of lines counted but not turned into calls
 
 
@@ -360,7 +253,7 @@ class ClaudeCode:
         # id -> (the event handed out, its requestId, its token total), newest last.
         self._released: dict[str, tuple[Event, str | None, int]] = {}
         # (model, UTC day, speed) -> rates (and their integer form), for rates that change at most daily.
-        self._rates: dict[tuple[str, int, str | None], tuple[Rates | None, ExactRates | None]] = {}
+        self._rates: dict[tuple[str, int, str | None], tuple[Rates | None, IntRates | None]] = {}
         # Lines that were another copy of a held response (counted as duplicates by the caller).
         self.copies = 0
         # What the line just read said beyond its event: its requestId and thread.
@@ -505,7 +398,7 @@ class ClaudeCode:
             from flightdeck.core.pricing import default_pricer
 
             rates = default_pricer().rates("anthropic", model, ts, route="direct", speed=speed)
-            entry = (rates, ExactRates.of(rates) if rates is not None else None)
+            entry = (rates, compile_rates(rates) if rates is not None else None)
             # Rates with a schedule may change within a day (off-peak hours):
             # the pricer, which knows the windows, is asked every time.
             if rates is None or not rates.date_matters:
@@ -515,13 +408,12 @@ class ClaudeCode:
         rates, exact = entry
         if rates is None:
             return None, "unknown"
-        text = exact.text(usage) if exact is not None else None
-        if text is not None:
-            return text, rates.status
         try:
-            return format_usd(rates.cost(usage)), rates.status
+            # core.money: the one integer money arithmetic (Decimal for rates it cannot mirror).
+            text = exact.cost_text(usage) if exact is not None else format_usd(rates.cost(usage))
         except (ValueError, ArithmeticError):  # as price(): pricing never breaks the monitor
             return None, "unknown"
+        return text, rates.status
 
     def _parse_generic(self, line: bytes) -> ParseResult:
         """Every line through ``normalize_usage`` and ``price``: what the fast path must equal."""

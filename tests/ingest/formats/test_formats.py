@@ -170,9 +170,10 @@ from hypothesis import strategies as st  # noqa: E402
 
 from flightdeck.core.aggregate import Aggregator  # noqa: E402
 from flightdeck.core.events import format_usd, parse_ts  # noqa: E402
+from flightdeck.core.money import cost_text as exact_cost  # noqa: E402  (the readers' cost string)
 from flightdeck.core.normalize import normalize_usage  # noqa: E402
 from flightdeck.core.pricing import Rates, default_pricer  # noqa: E402
-from flightdeck.ingest.formats import ClaudeCode, cc_timestamp, exact_cost  # noqa: E402
+from flightdeck.ingest.formats import ClaudeCode, cc_timestamp  # noqa: E402
 
 CC_MODELS = ["claude-sonnet-4-5-20250929", "claude-opus-4-1-20250805", "claude-haiku-4-5-20251001",
              "claude-3-5-haiku-20241022", "claude-sonnet-4-20250514", "claude-3-opus-20240229",
