@@ -4,8 +4,11 @@ Every figure flightdeck shows is a sum of exact amounts. Summing ``Decimal``
 values a million times is slow, so amounts are kept as integers:
 
 * ``UNIT``: a money unit is 1e-12 USD. ``cost_units("0.011250")`` is
-  ``11_250_000_000``; a cost string with more than 12 decimals becomes a
-  ``Decimal`` count of units (still exact; ``Money`` is ``int | Decimal``).
+  ``11_250_000_000``; a cost string with more than 12 decimals (the line
+  format allows 40) becomes a ``Fraction`` of units, so sums of such amounts
+  stay exact (a ``Decimal`` sum rounds to 28 digits: 2 x 999999999.9...9 with
+  40 nines came out as 2000000000). ``Money`` is ``int | Fraction``; int is
+  the hot path.
 * ``compile_rates(rates)`` turns a ``pricing.Rates`` (USD per million tokens,
   tiers included) into ``IntRates``: each rate scaled by ``10**k`` to an int,
   so a call's cost is one integer sum, in units of ``10**-(k+6)`` USD. From it:
@@ -20,12 +23,13 @@ with the attributes of ``pricing.Rates``.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
+from fractions import Fraction
 from typing import Any, Final, Protocol
 
 from flightdeck.core.events import Usage, format_usd
 
-Money = int | Decimal  # units of 1e-12 USD; Decimal only for amounts finer than that
+Money = int | Fraction  # units of 1e-12 USD; a Fraction only for amounts finer than that
 
 UNIT: Final = 10**12
 UNIT_PLACES: Final = 12
@@ -38,7 +42,7 @@ _MAX_RATE_DIGITS: Final = 20
 
 
 def cost_units(text: str) -> Money:
-    """A decimal cost string as exact money units (a Decimal beyond 12 places).
+    """A decimal cost string as exact money units (a Fraction beyond 12 places).
 
     Args:
         text: a non-negative decimal such as ``"0.011250"``.
@@ -56,7 +60,7 @@ def cost_units(text: str) -> Money:
         raise ValueError(f"cost {text!r} is not a decimal") from None
     if not amount.is_finite() or amount < 0:
         raise ValueError(f"cost {text!r} is not a non-negative amount")
-    return amount.scaleb(UNIT_PLACES)
+    return _units(Fraction(amount) * UNIT)
 
 
 def units_to_usd(units: Money) -> Decimal:
@@ -65,6 +69,16 @@ def units_to_usd(units: Money) -> Decimal:
     Args:
         units: an amount in units of 1e-12 USD.
     """
+    if isinstance(units, Fraction):
+        # Sums of decimal amounts have a denominator dividing a power of ten, so
+        # the quotient is a finite decimal: a context as wide as the digits makes it exact.
+        with localcontext() as ctx:
+            ctx.prec = len(str(units.numerator)) + len(str(units.denominator)) + UNIT_PLACES + 2
+            amount = (Decimal(units.numerator) / Decimal(units.denominator)).scaleb(-UNIT_PLACES)
+            short = amount.quantize(_SIX_PLACES)
+            if short == amount:
+                return short
+            return Decimal(format(amount, "f").rstrip("0"))
     amount = Decimal(units).scaleb(-UNIT_PLACES)
     short = amount.quantize(_SIX_PLACES)
     if short == amount:
@@ -73,7 +87,7 @@ def units_to_usd(units: Money) -> Decimal:
 
 
 def scaled_to_units(n: int, places: int) -> Money:
-    """``n * 10**-places`` USD as money units (int when ``places`` <= 12, else Decimal).
+    """``n * 10**-places`` USD as money units (int when ``places`` <= 12, else a Fraction).
 
     Args:
         n: the amount's integer digits.
@@ -81,7 +95,12 @@ def scaled_to_units(n: int, places: int) -> Money:
     """
     if places <= UNIT_PLACES:
         return n * POW10[UNIT_PLACES - places]
-    return Decimal(n).scaleb(UNIT_PLACES - places)
+    return _units(Fraction(n, 10 ** (places - UNIT_PLACES)))
+
+
+def _units(amount: Fraction) -> Money:
+    """A whole number of units as an int (the hot path's type), else the exact Fraction."""
+    return amount.numerator if amount.denominator == 1 else amount
 
 
 class RatesLike(Protocol):

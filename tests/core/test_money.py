@@ -121,3 +121,12 @@ def test_compiled_rates_equal_rates_cost_exactly(rates: Rates, inp: int, out: in
     tier = rates.for_prompt(inp + cr + cw)
     saving = max(D(0), (tier.input - tier.cache_read) * cr) / 1_000_000
     assert units_to_usd(exact.saving_units(u)) == saving
+
+
+def test_sums_of_costs_finer_than_a_unit_stay_exact() -> None:
+    # The line format allows 40 decimals below $10^9; a Decimal sum would round
+    # to 28 digits (2 x 999999999.9...9 came out as 2000000000.000000).
+    cost = "999999999." + "9" * 40
+    total = cost_units(cost) + cost_units(cost) + cost_units("0.000001")
+    assert str(units_to_usd(total)) == "2000000000.000000" + "9" * 33 + "8"  # 40 places, none lost
+    assert cost_units("0.25") == 250_000_000_000 and type(cost_units("0.0000000000005")) is not int

@@ -137,3 +137,22 @@ def test_report_never_imports_textual(log: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["events"] == 4
+
+
+def test_report_and_tail_sum_forty_decimal_costs_exactly(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    cost = "999999999." + "9" * 40
+    log = tmp_path / "run.jsonl"
+    log.write_text("".join(json.dumps({
+        "v": 1, "ts": 1764216000.0 + i, "kind": "llm_call", "id": f"x-{i}", "run": "r", "provider": "openai",
+        "route": "direct", "model": "gpt-4o", "stream": False, "cost_usd": cost, "cost_status": "reported",
+        "usage": {"input_tokens": 10**15 - 1, "output_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0,
+                  "reasoning_tokens": 0}, "latency_ms": {}}) + "\n" for i in range(2)))
+    want = "1999999999." + "9" * 39 + "8"
+    for argv in (["report", str(log), "--json", "--no-cache"], ["tail", str(log), "--once", "--json"]):
+        out = subprocess.run([sys.executable, "-m", "flightdeck", *argv], capture_output=True, text=True, check=True)
+        got = json.loads(out.stdout)
+        assert got["cost_usd"] == want and got["tokens"]["input_tokens"] == 2 * (10**15 - 1), argv
