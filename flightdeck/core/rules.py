@@ -66,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from flightdeck.core.events import KIND_LLM_CALL, STAGES, Event
+from flightdeck.core.sketch import nearest_rank_value
 
 __all__ = ["ACTIONS", "RULE_TYPES", "Firing", "Rule", "RuleEngine", "RuleError", "RuleSet", "parse_duration"]
 
@@ -337,8 +338,7 @@ class _LatencyP90(_Tracker):
         n = len(self.sorted)
         if n < self.min_calls:
             return None
-        # Nearest-rank p90: the smallest value with at least 90 % at or below it.
-        return self.sorted[max(0, math.ceil(0.9 * n) - 1)]
+        return nearest_rank_value(self.sorted, 0.9)  # the smallest value with 90 % at or below it
 
 
 class _TokenSpike(_Tracker):

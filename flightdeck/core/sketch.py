@@ -63,6 +63,31 @@ def _constants(accuracy: float) -> tuple[float, float]:
 _DEFAULT_CONSTANTS: Final = _constants(DEFAULT_ACCURACY)
 
 
+
+def nearest_rank(q: float, n: int) -> int:
+    """The 1-based rank of quantile ``q`` among ``n`` sorted samples (SPEC 5.1's nearest rank).
+
+    The smallest rank with at least ``q`` of the samples at or below it:
+    ``max(1, ceil(q * n))``, the float product rounded to 12 places first so
+    that 0.55 * 100 counts as 55, not 55.00000000000001 (rank 56). The one
+    rule for every quantile flightdeck shows (sketch, guardrails, live rows).
+
+    Args:
+        q: the quantile, 0..1.
+        n: how many samples (at least 1).
+    """
+    return min(n, max(1, math.ceil(round(q * n, 12))))
+
+
+def nearest_rank_value(ordered: Sequence[float], q: float) -> float | None:
+    """The nearest-rank ``q`` quantile of already sorted samples; None when there are none.
+
+    Args:
+        ordered: the samples, ascending.
+        q: the quantile, 0..1.
+    """
+    return ordered[nearest_rank(q, len(ordered)) - 1] if ordered else None
+
 class Sketch:
     """Quantiles of non-negative values, to a relative accuracy.
 
@@ -287,9 +312,7 @@ class Sketch:
         n = self._count
         if n == 0:
             return [None] * len(qs)
-        # Nearest rank, 1-based; the float product is rounded to 12 places first
-        # so that 0.55 * 100 counts as 55, not 55.00000000000001 (rank 56).
-        ranks = [min(n, max(1, math.ceil(round(q * n, 12)))) for q in qs]
+        ranks = [nearest_rank(q, n) for q in qs]
         samples = self.samples
         if samples is not None:
             ordered = sorted(samples)

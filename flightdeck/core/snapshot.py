@@ -10,9 +10,13 @@ Money is ``Decimal`` throughout; JSON gets decimal strings.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flightdeck.core.events import Event
 
 
 def usd_text(amount: Decimal) -> str:
@@ -412,3 +416,50 @@ class Snapshot:
             for a in self.alerts
         ]
         return out
+
+
+def _finite_ms(value: object) -> float | None:
+    """A stage time as shown: a finite number, else None (a hostile line cannot put NaN on screen)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def call_row(ev: Event, cost: Decimal | None, hash_seen: int = 0) -> CallRow:
+    """Everything the calls table and the call detail screen show about one llm_call."""
+    u = ev.usage
+    lat = ev.latency_ms
+    tags = tuple(sorted((str(k), str(v)) for k, v in ev.tags.items())) if isinstance(ev.tags, dict) else ()
+    return CallRow(
+        ts=ev.ts if isinstance(ev.ts, float) else 0.0,
+        run=ev.run,
+        agent=ev.agent,
+        name=ev.name,
+        model=ev.model or "",
+        provider=ev.provider or "",
+        route=ev.route,
+        input_tokens=u.input_tokens if u else 0,
+        output_tokens=u.output_tokens if u else 0,
+        cache_read_tokens=u.cache_read_tokens if u else 0,
+        cost_usd=cost,
+        cost_status=ev.cost_status,
+        total_ms=_finite_ms(lat.total) if lat else None,
+        error=ev.error,
+        id=ev.id,
+        step=ev.step,
+        stream=ev.stream,
+        cache_write_tokens=u.cache_write_tokens if u else 0,
+        cache_write_1h_tokens=u.cache_write_1h_tokens if u else 0,
+        reasoning_tokens=u.reasoning_tokens if u else 0,
+        pre_ms=_finite_ms(lat.pre) if lat else None,
+        ttft_ms=_finite_ms(lat.ttft) if lat else None,
+        gen_ms=_finite_ms(lat.gen) if lat else None,
+        post_ms=_finite_ms(lat.post) if lat else None,
+        prompt_hash=ev.prompt_hash,
+        prompt_hash_seen=hash_seen,
+        tags=tags,
+        service_tier=ev.service_tier,
+        price_source=ev.price_source,
+        speed=ev.speed,
+        message=ev.message,
+    )

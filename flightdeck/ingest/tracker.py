@@ -34,6 +34,7 @@ from flightdeck.core.events import (
     Command,
     Event,
 )
+from flightdeck.core.sketch import nearest_rank_value
 from flightdeck.core.snapshot import (
     AGENT_DISCONNECTED,
     AGENT_FINISHED,
@@ -49,6 +50,7 @@ from flightdeck.core.snapshot import (
     Quantiles,
     Snapshot,
     StageWindow,
+    call_row,
 )
 from flightdeck.ingest.rate import EventRate
 
@@ -104,14 +106,6 @@ def _num(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else None
-
-
-def _nearest_rank(values: list[float], q: float) -> float | None:
-    """The smallest sample with at least ``q`` of the samples at or below it."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(math.ceil(q * len(ordered)) - 1, 0)]
 
 
 class LiveTracker:
@@ -377,9 +371,10 @@ class LiveTracker:
                     read += b.cache_read
                     prompt += b.prompt
                     ttft.extend(b.ttft)
+            ttft.sort()
             points.append(MinutePoint(start=float(start), calls=calls, cost_usd=cost,
                                       cache_hit_rate=read / prompt if prompt else None,
-                                      ttft_p50=_nearest_rank(ttft, 0.5), ttft_p90=_nearest_rank(ttft, 0.9),
+                                      ttft_p50=nearest_rank_value(ttft, 0.5), ttft_p90=nearest_rank_value(ttft, 0.9),
                                       cache_read_tokens=read))
         return tuple(points), step
 
@@ -392,41 +387,3 @@ class LiveTracker:
                        fine_series=fine, fine_step=step, source=source)
 
 
-def call_row(ev: Event, cost: Decimal | None, hash_seen: int = 0) -> CallRow:
-    """Everything the calls table and the call detail screen show about one llm_call."""
-    u = ev.usage
-    lat = ev.latency_ms
-    tags = tuple(sorted((str(k), str(v)) for k, v in ev.tags.items())) if isinstance(ev.tags, dict) else ()
-    return CallRow(
-        ts=ev.ts if isinstance(ev.ts, float) else 0.0,
-        run=ev.run,
-        agent=ev.agent,
-        name=ev.name,
-        model=ev.model or "",
-        provider=ev.provider or "",
-        route=ev.route,
-        input_tokens=u.input_tokens if u else 0,
-        output_tokens=u.output_tokens if u else 0,
-        cache_read_tokens=u.cache_read_tokens if u else 0,
-        cost_usd=cost,
-        cost_status=ev.cost_status,
-        total_ms=_num(lat.total) if lat else None,
-        error=ev.error,
-        id=ev.id,
-        step=ev.step,
-        stream=ev.stream,
-        cache_write_tokens=u.cache_write_tokens if u else 0,
-        cache_write_1h_tokens=u.cache_write_1h_tokens if u else 0,
-        reasoning_tokens=u.reasoning_tokens if u else 0,
-        pre_ms=_num(lat.pre) if lat else None,
-        ttft_ms=_num(lat.ttft) if lat else None,
-        gen_ms=_num(lat.gen) if lat else None,
-        post_ms=_num(lat.post) if lat else None,
-        prompt_hash=ev.prompt_hash,
-        prompt_hash_seen=hash_seen,
-        tags=tags,
-        service_tier=ev.service_tier,
-        price_source=ev.price_source,
-        speed=ev.speed,
-        message=ev.message,
-    )

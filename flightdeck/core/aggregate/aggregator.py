@@ -52,6 +52,7 @@ from flightdeck.core.snapshot import (
     Snapshot,
     SourceStatus,
     WindowFigures,
+    call_row,
 )
 
 # (provider, model, ts) -> a pricing ``Rates`` (tiers count), an (input,
@@ -638,26 +639,10 @@ _PICKLED: Final = (
 
 
 def _call_row(ev: Event) -> CallRow:
-    u = ev.usage
-    lat = ev.latency_ms
+    """The recent-calls row of one event (``snapshot.call_row``, the one way to build it)."""
     cost: Decimal | None
     try:
         cost = Decimal(ev.cost_usd) if ev.cost_usd else None
     except ArithmeticError:
         cost = None
-    return CallRow(
-        ts=ev.ts,  # type: ignore[arg-type]
-        run=ev.run,
-        agent=ev.agent,
-        name=ev.name,
-        model=ev.model or "",
-        provider=ev.provider or "",
-        route=ev.route,
-        input_tokens=u.input_tokens if u else 0,
-        output_tokens=u.output_tokens if u else 0,
-        cache_read_tokens=u.cache_read_tokens if u else 0,
-        cost_usd=cost,
-        cost_status=ev.cost_status,
-        total_ms=lat.total if lat else None,
-        error=ev.error,
-    )
+    return call_row(ev, cost)
