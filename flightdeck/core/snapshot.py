@@ -418,7 +418,7 @@ class Snapshot:
         return out
 
 
-def _finite_ms(value: object) -> float | None:
+def finite_ms(value: object) -> float | None:
     """A stage time as shown: a finite number, else None (a hostile line cannot put NaN on screen)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -443,7 +443,7 @@ def call_row(ev: Event, cost: Decimal | None, hash_seen: int = 0) -> CallRow:
         cache_read_tokens=u.cache_read_tokens if u else 0,
         cost_usd=cost,
         cost_status=ev.cost_status,
-        total_ms=_finite_ms(lat.total) if lat else None,
+        total_ms=finite_ms(lat.total) if lat else None,
         error=ev.error,
         id=ev.id,
         step=ev.step,
@@ -451,10 +451,10 @@ def call_row(ev: Event, cost: Decimal | None, hash_seen: int = 0) -> CallRow:
         cache_write_tokens=u.cache_write_tokens if u else 0,
         cache_write_1h_tokens=u.cache_write_1h_tokens if u else 0,
         reasoning_tokens=u.reasoning_tokens if u else 0,
-        pre_ms=_finite_ms(lat.pre) if lat else None,
-        ttft_ms=_finite_ms(lat.ttft) if lat else None,
-        gen_ms=_finite_ms(lat.gen) if lat else None,
-        post_ms=_finite_ms(lat.post) if lat else None,
+        pre_ms=finite_ms(lat.pre) if lat else None,
+        ttft_ms=finite_ms(lat.ttft) if lat else None,
+        gen_ms=finite_ms(lat.gen) if lat else None,
+        post_ms=finite_ms(lat.post) if lat else None,
         prompt_hash=ev.prompt_hash,
         prompt_hash_seen=hash_seen,
         tags=tags,

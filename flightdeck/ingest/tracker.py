@@ -18,7 +18,6 @@ or of the wrong type is left out of what is shown.
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -51,6 +50,7 @@ from flightdeck.core.snapshot import (
     Snapshot,
     StageWindow,
     call_row,
+    finite_ms,
 )
 from flightdeck.ingest.rate import EventRate
 
@@ -102,12 +102,6 @@ def _decimal(text: object) -> Decimal | None:
     return value if value.is_finite() else None
 
 
-def _num(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 class LiveTracker:
     """Filter-independent live bookkeeping for one engine. Not thread-safe: the engine's lock guards it."""
 
@@ -156,7 +150,7 @@ class LiveTracker:
             sums = bins.setdefault(ev.name or "", [0.0] * (2 * len(STAGES) + 1))
             sums[0] += 1
             for i, stage in enumerate(STAGES):
-                value = _num(getattr(lat, stage))
+                value = finite_ms(getattr(lat, stage))
                 if value is not None:
                     sums[1 + 2 * i] += value
                     sums[2 + 2 * i] += 1
@@ -171,7 +165,7 @@ class LiveTracker:
         if u is not None:
             fine.cache_read += u.cache_read_tokens
             fine.prompt += u.input_tokens + u.cache_read_tokens + u.cache_write_tokens
-        ttft = _num(lat.ttft) if lat is not None else None
+        ttft = finite_ms(lat.ttft) if lat is not None else None
         if ttft is not None and len(fine.ttft) < TTFT_SAMPLES_PER_SECOND:
             fine.ttft.append(ttft)
 
