@@ -330,7 +330,8 @@ def _compare_agents(root: Path, cc: list[str] | None) -> None:
     for name in ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME", "GEMINI_DATA_DIR", "OPENCODE_DATA_DIR",
                  "XDG_DATA_HOME"):
         env.pop(name, None)
-    wall, rss, out = _run_with_rss([sys.executable, "-m", "flightdeck", "report", "--json", "--no-cache", "--by", "model"], env)
+    argv = [sys.executable, "-m", "flightdeck", "report", "--json", "--no-cache", "--by", "model"]
+    wall, rss, out = _run_with_rss(argv, env)
     mine = {row["key"]: (Decimal(row["cost_usd"]), row["tokens"]["output_tokens"], row["events"])
             for row in json.loads(out)["by"]["model"]}
     theirs: dict[str, tuple[Decimal, int]] = {}
@@ -394,7 +395,8 @@ def main() -> int:
         py = sys.executable
 
         results: dict[str, tuple[float, int, Decimal]] = {}
-        wall, rss, out = _run_with_rss([py, "-m", "flightdeck", "report", projects, "--json", "--no-cache", "--jobs", "1"])
+        one = [py, "-m", "flightdeck", "report", projects, "--json", "--no-cache", "--jobs", "1"]
+        wall, rss, out = _run_with_rss(one)
         results["flightdeck report (1 process)"] = (wall, rss, Decimal(json.loads(out)["cost_usd"]))
         wall, rss, out = _run_with_rss([py, "-m", "flightdeck", "report", projects, "--json", "--no-cache"])
         results["flightdeck report (all cores)"] = (wall, rss, Decimal(json.loads(out)["cost_usd"]))
