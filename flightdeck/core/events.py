@@ -362,10 +362,18 @@ def check_event(event: Event) -> Rejected | None:
                            and 0 <= u.cache_read_tokens < MAX_TOKENS and 0 <= u.cache_write_tokens < MAX_TOKENS
                            and 0 <= u.reasoning_tokens < MAX_TOKENS and 0 <= u.cache_write_1h_tokens < MAX_TOKENS))
         and (type(cost) is not str or _COST_MATCH(cost) is not None)
-        and lat is None
+        and (lat is None or _stages_ok(lat))
     ):
         return None
     return _out_of_bounds(event)
+
+
+def _stages_ok(lat: Latency) -> bool:
+    """Every measured stage within 0 and MAX_MILLIS (the recorder's events all carry stages)."""
+    for ms in (lat.pre, lat.ttft, lat.gen, lat.post, lat.total):
+        if ms is not None and not 0 <= ms < MAX_MILLIS:
+            return False
+    return True
 
 
 def _out_of_bounds(event: Event) -> Rejected | None:

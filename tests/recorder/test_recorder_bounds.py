@@ -49,3 +49,16 @@ def test_out_of_bounds_reported_cost_is_left_out(tmp_path: Path) -> None:
     rec.close()
     (ev,) = [e for e in _lines(log) if e.kind == "llm_call"]
     assert ev.cost_usd is None and ev.cost_status == "unknown" and ev.message and "cost out of bounds" in ev.message
+
+
+def test_check_event_takes_its_fast_path_only_for_stages_in_bounds() -> None:
+    from flightdeck.core.events import MAX_MILLIS, Latency, Rejected, Usage, check_event
+
+    def call(lat: Latency) -> Event:
+        return Event(v=1, ts=1764216000.0, kind="llm_call", id="a-1", run="r", usage=Usage(), latency_ms=lat)
+
+    assert check_event(call(Latency(pre=1.0, ttft=2.0, gen=3.0, post=4.0, total=10.0))) is None
+    bad = check_event(call(Latency(total=float(MAX_MILLIS))))
+    assert isinstance(bad, Rejected) and bad.reason == "bad latency_ms.total"
+    bad = check_event(call(Latency(gen=-1.0)))
+    assert isinstance(bad, Rejected) and bad.reason == "bad latency_ms.gen"
