@@ -92,8 +92,9 @@ from flightdeck.core.events import (
 )
 from flightdeck.core.fsopen import open_regular
 from flightdeck.core.rules import Firing, RuleEngine, RuleSet
+from flightdeck.core.sanitize import clean
 from flightdeck.recorder import forks
-from flightdeck.recorder.safety import Faults, describe_exception, say, visible
+from flightdeck.recorder.safety import Faults, describe_exception, say
 from flightdeck.recorder.sinks import FileSink, Sink, SocketSink, warn_once
 
 __all__ = ["Call", "Paused", "Recorder", "Stats"]
@@ -802,8 +803,8 @@ class Recorder:
 
     def _whom(self) -> str:
         if self.agent:
-            return f"agent {visible(self.agent)} (run {visible(self.run)})"
-        return f"run {visible(self.run)}"
+            return f"agent {clean(self.agent)} (run {clean(self.run)})"
+        return f"run {clean(self.run)}"
 
     def _resume_hint(self) -> str:
         if self.socket_path is not None:
@@ -813,14 +814,14 @@ class Recorder:
     def _announce_pause(self, cmd: Command) -> None:
         """The one stderr line of a pause: by whom, why, and how to undo it."""
         self._paused_at = time.monotonic()
-        why = f": {visible(cmd.reason)}" if cmd.reason else ""
-        say(f"{self._whom()} paused by {visible(cmd.origin)}{why}; waiting before its next model call. "
+        why = f": {clean(cmd.reason)}" if cmd.reason else ""
+        say(f"{self._whom()} paused by {clean(cmd.origin)}{why}; waiting before its next model call. "
             f"Resume with: {self._resume_hint()}")
 
     def _announce_resume(self, cmd: Command) -> None:
         since = "" if self._paused_at is None else f" after {time.monotonic() - self._paused_at:.1f} s"
         self._paused_at = None
-        say(f"{self._whom()} resumed by {visible(cmd.origin)}{since}")
+        say(f"{self._whom()} resumed by {clean(cmd.origin)}{since}")
 
     def _downgrade(self, to: Mapping[str, str] | None) -> str | None:
         if to:

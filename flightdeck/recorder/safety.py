@@ -5,8 +5,8 @@
   opened, and folders created for it readable by the user alone.
 - ``Faults``: counts every error met on the control and sink paths, and
   warns about each kind once.
-- ``say`` / ``visible``: one line on stderr, with strings from the monitor
-  shown as text (never a terminal escape).
+- ``say``: one line on stderr (the caller passes strings from the monitor
+  through ``core.sanitize.clean``, so they show as text, never a terminal escape).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from flightdeck.recorder.sinks import warn_once
 
 __all__ = ["Faults", "UnsafeLogPath", "check_log_path", "describe_exception", "make_private_dirs",
-           "say", "visible"]
+           "say"]
 
 _ERROR_TEXT_MAX = 500
 
@@ -41,21 +41,6 @@ def describe_exception(exc: BaseException) -> str:
     except Exception as err:
         text = f"<unprintable: __str__ raised {type(err).__name__}>"
     return (f"{name}: {text}" if text else name)[:_ERROR_TEXT_MAX]
-
-
-def visible(text: object) -> str:
-    """``text`` with every non-printable character (C0/C1 controls, bidi overrides,
-    zero-width marks) written as a ``\\x..``/``\\u....`` escape, so a string
-    from a control file can never drive the terminal it is printed on.
-
-    Args:
-      text: any value; non-strings are shown through ``str``.
-    """
-    s = text if isinstance(text, str) else str(text)
-    if s.isprintable():
-        return s
-    return "".join(c if c.isprintable() else (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
-                   for c in s)
 
 
 def say(message: str) -> None:
