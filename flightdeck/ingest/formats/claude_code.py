@@ -371,24 +371,7 @@ class ClaudeCode:
         else:
             cost, status = self._cost(model, usage, ts, speed)
         self._request, self._thread = row.requestId, _thread_of(row.isSidechain, row.agentId)
-        return [Event(
-            v=1,
-            ts=ts,
-            kind=KIND_LLM_CALL,
-            id=_event_id(msg.id, row.requestId, row.uuid, line),
-            run=row.sessionId or "claude-code",
-            agent=CLAUDE_CODE_AGENT,
-            provider="anthropic",
-            route="direct",
-            model=model,
-            name="subagent" if row.isSidechain else None,
-            usage=usage,
-            cost_usd=cost,
-            cost_status=status,
-            error="api_error" if row.isApiErrorMessage else None,
-            speed=speed,
-            tags={"project": row.cwd} if row.cwd else None,
-        )]
+        return [_call_event(row, msg.id, line, ts, model, usage, cost, status, speed)]
 
     def _cost(self, model: str, usage: Usage, ts: float, speed: str | None = None) -> tuple[str | None, str]:
         """What ``priced`` gives for a call without a reported cost, from cached rates."""
@@ -452,24 +435,30 @@ class ClaudeCode:
         speed = raw_speed if isinstance(raw_speed, str) else None
         reported = Decimal(repr(row.costUSD)) if row.costUSD is not None else None
         cost, status = priced("anthropic", model, usage, ts, route="direct", reported=reported, speed=speed)
-        return Event(
-            v=1,
-            ts=ts,
-            kind=KIND_LLM_CALL,
-            id=_event_id(msg.id, row.requestId, row.uuid, line),
-            run=row.sessionId or "claude-code",
-            agent=CLAUDE_CODE_AGENT,
-            provider="anthropic",
-            route="direct",
-            model=model,
-            name="subagent" if row.isSidechain else None,
-            usage=usage,
-            cost_usd=cost,
-            cost_status=status,
-            error="api_error" if row.isApiErrorMessage else None,
-            speed=speed,
-            tags={"project": row.cwd} if row.cwd else None,
-        )
+        return _call_event(row, msg.id, line, ts, model, usage, cost, status, speed)
+
+
+def _call_event(row: _CCLine | _CCFastLine, message_id: str | None, line: bytes, ts: float, model: str,
+                usage: Usage, cost: str | None, status: str, speed: str | None) -> Event:
+    """The llm_call of one assistant line, the same from the fast and the generic decode."""
+    return Event(
+        v=1,
+        ts=ts,
+        kind=KIND_LLM_CALL,
+        id=_event_id(message_id, row.requestId, row.uuid, line),
+        run=row.sessionId or "claude-code",
+        agent=CLAUDE_CODE_AGENT,
+        provider="anthropic",
+        route="direct",
+        model=model,
+        name="subagent" if row.isSidechain else None,
+        usage=usage,
+        cost_usd=cost,
+        cost_status=status,
+        error="api_error" if row.isApiErrorMessage else None,
+        speed=speed,
+        tags={"project": row.cwd} if row.cwd else None,
+    )
 
 
 def _thread_of(sidechain: bool | None, agent_id: str | None) -> tuple[bool, str | None] | None:
