@@ -84,6 +84,7 @@ from flightdeck.core.events import (
     Event,
     IdSource,
     Latency,
+    Rejected,
     Usage,
     check_event,
     decode_line,
@@ -885,7 +886,7 @@ class Recorder:
             eid = self._ids()
         return Event(v=FORMAT_VERSION, ts=self._clock(), kind=kind, id=eid, run=self.run, agent=self.agent)
 
-    def _within_bounds(self, ev: Event) -> None:
+    def _within_bounds(self, ev: Event, why: Rejected) -> None:
         """Bring an event the readers would reject (SPEC bounds, ``core.events.check_event``) back in.
 
         A provider that reports 10**400 tokens, or a cost or stage beyond the
@@ -894,9 +895,6 @@ class Recorder:
         written. (A ``ts`` out of bounds means the machine's clock is wrong:
         the line is written as it is, and the fault says so.)
         """
-        why = check_event(ev)
-        if why is None:
-            return
         self._faults.note("record", f"bounds:{why.reason}", f"an event out of the line format's bounds: {why.detail}")
         parts: list[str] = []
         if why.reason.startswith("bad usage"):
@@ -911,7 +909,8 @@ class Recorder:
         else:
             return
         ev.message = "; ".join([ev.message, *parts] if ev.message else parts)
-        self._within_bounds(ev)  # another field may be out of bounds too (each fix removes one)
+        if (again := check_event(ev)) is not None:  # another field may be out of bounds too
+            self._within_bounds(ev, again)
 
     def _write(self, ev: Event) -> None:
         """Encode and write one event, reporting earlier drops in it. Never raises.
@@ -923,8 +922,8 @@ class Recorder:
         drops = sink.pending_drops()
         if drops:
             ev.dropped = drops
-        if check_event(ev) is not None:
-            self._within_bounds(ev)
+        if (why := check_event(ev)) is not None:
+            self._within_bounds(ev, why)
         try:
             line = encode_event(ev)
         except Exception as exc:
