@@ -67,7 +67,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from types import TracebackType
+from types import SimpleNamespace, TracebackType
 from typing import Any
 
 import msgspec
@@ -165,8 +165,11 @@ def _default_route(provider: str) -> str:
 
 def _read_usage(provider: str, raw: Any, api: str | None) -> Any:
     """The normaliser's ``UsageReading`` (usage None when none was seen). Never raises."""
-    from flightdeck.core.normalize import UsageReading, read_call_usage
-
+    try:
+        from flightdeck.core.normalize import UsageReading, read_call_usage
+    except Exception as exc:  # the package is no longer importable (a dropped privilege, a removed install)
+        return SimpleNamespace(usage=raw if isinstance(raw, Usage) else None, notes=(), service_tier=None,
+                               speed=None, problems=(f"usage not read: {type(exc).__name__}: {exc}",))
     if isinstance(raw, Usage):
         return UsageReading(raw)
     try:

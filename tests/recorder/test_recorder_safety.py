@@ -53,6 +53,8 @@ CHILD_UNSEARCHABLE = """
 import json, os, sys
 from flightdeck.core.events import Usage
 from flightdeck.recorder.recorder import Recorder
+import flightdeck.core.normalize, flightdeck.core.pricing  # imported lazily: load them while still root,
+# since the checkout itself may not be readable by the plain user (a 0700 temporary folder)
 folder = sys.argv[1]
 os.setgid({uid}); os.setuid({uid})  # root can search anything: become a plain user
 rec = Recorder(os.path.join(folder, "r.jsonl"), agent="a")
@@ -386,3 +388,11 @@ def test_a_log_file_owned_by_another_user_is_refused(tmp_path: Path, capfd: pyte
     rec.close()
     assert log.read_bytes() == b"" and rec.dropped == 3
     assert any(f"belongs to uid {NOBODY}" in w for w in flightdeck_lines(capfd.readouterr().err))
+
+
+def test_usage_reading_never_raises_when_the_normaliser_cannot_be_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flightdeck.recorder.recorder import _read_usage
+
+    monkeypatch.setitem(sys.modules, "flightdeck.core.normalize", None)  # any import of it now raises
+    reading = _read_usage("openai", {"prompt_tokens": 3}, None)
+    assert reading.usage is None and reading.problems and "usage not read: " in reading.problems[0]
