@@ -132,6 +132,11 @@ def _header(snap: Snapshot) -> list[str]:
         more = f", +{len(reasons) - 5} more reasons" if len(reasons) > 5 else ""
         rejected += f": {shown}{more}"
     lines.append(rejected)
+    if snap.notes:  # accepted lines that said more than was read: named, never silent
+        notes = sorted(snap.notes.items(), key=lambda kv: (-kv[1], kv[0]))
+        shown = ", ".join(f"{safe_text(r)} {_int(n)}" for r, n in notes[:5])
+        more = f", +{len(notes) - 5} more reasons" if len(notes) > 5 else ""
+        lines.append(f"  notes         {_int(sum(snap.notes.values()))} lines counted, not read whole: {shown}{more}")
     lines.append(f"  duplicates    {_int(snap.duplicates)}")
     extras = []
     if snap.runs_started or snap.runs_ended:

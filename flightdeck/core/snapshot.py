@@ -336,6 +336,9 @@ class Snapshot:
     events: int = 0  # llm_call events counted (duplicates excluded)
     rejected: int = 0
     rejected_reasons: dict[str, int] = field(default_factory=dict)
+    # Lines accepted but not read whole (e.g. a Claude Code usage key flightdeck does
+    # not know), by reason: the line counts, what it said beyond that is named here.
+    notes: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
     unknown_kinds: int = 0
     first_ts: float | None = None
@@ -373,6 +376,7 @@ class Snapshot:
             "events": self.events,
             "rejected": self.rejected,
             "rejected_reasons": dict(self.rejected_reasons),
+            "notes": dict(self.notes),
             "duplicates": self.duplicates,
             "unknown_kinds": self.unknown_kinds,
             "first_ts": self.first_ts,

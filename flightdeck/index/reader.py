@@ -63,6 +63,7 @@ class Capture:
         self.events: list[Event] = []
         self.rejects: list[tuple[str, str]] = []
         self.duplicates = 0
+        self.notes: dict[str, int] = {}
         self._repeats: list[Event] = []
 
     def add_many(self, events: list[Event]) -> list[Event]:
@@ -76,6 +77,10 @@ class Capture:
     def reject(self, reason: str, detail: str = "") -> None:
         """Keep a refused line's reason and detail."""
         self.rejects.append((reason, detail))
+
+    def note(self, reason: str, n: int = 1) -> None:
+        """Keep the count of lines accepted but not read whole."""
+        self.notes[reason] = self.notes.get(reason, 0) + n
 
     def keep_repeat(self, ev: Event) -> None:
         """Keep a repeat of the event kept last; it follows its batch."""
@@ -152,10 +157,12 @@ def _capture(f: BinaryIO, path: str, fmt: str | None, start: int, end: int) -> C
 
 
 def _replay(agg: Aggregator, events: list[Event], rejects: list[tuple[str, str]], copies: int,
-            lo: float, hi: float) -> None:
+            lo: float, hi: float, notes: dict[str, int] | None = None) -> None:
     reject = agg.reject
     for reason, detail in rejects:
         reject(reason, detail)
+    for reason, n in (notes or {}).items():
+        agg.note(reason, n)
     if lo == -math.inf and hi == math.inf:
         agg.add_many(events)
     else:  # as the readers filter: after validation, by the event's time
@@ -206,11 +213,11 @@ def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float
             assert entry is not None
             if entry.size == size and entry.mtime_ns == st.st_mtime_ns:
                 stats.hits += 1
-                _replay(agg, entry.events, entry.rejects, entry.copies, lo, hi)
+                _replay(agg, entry.events, entry.rejects, entry.copies, lo, hi, entry.notes)
                 if entry.fmt == V1 and entry.offset < size:  # the unfinished last line, never stored
                     rest = _capture(f, name, V1, entry.offset, size)
                     stats.parsed += size - entry.offset
-                    _replay(agg, rest.events, rest.rejects, rest.duplicates, lo, hi)
+                    _replay(agg, rest.events, rest.rejects, rest.duplicates, lo, hi, rest.notes)
                 return
             if entry.fmt == V1 and size > entry.size and detect_file_format(path) == V1:
                 cut = _last_line_end(f, entry.offset, size)
@@ -218,6 +225,8 @@ def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float
                 entry.events.extend(more.events)
                 entry.rejects.extend(more.rejects)
                 entry.copies += more.duplicates
+                for reason, n in more.notes.items():
+                    entry.notes[reason] = entry.notes.get(reason, 0) + n
                 _finish(agg, f, name, epath, st, head, entry, cut, lo, hi, index_notices, stats,
                         parsed=cut - entry.offset)
                 return
@@ -226,7 +235,7 @@ def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float
         cap = _capture(f, name, fmt, 0, cut)
         fresh = Entry(dev=st.st_dev, ino=st.st_ino, size=size, mtime_ns=st.st_mtime_ns, head=b"",
                       head_len=0, fmt=fmt, offset=0, pricing=pricing, events=cap.events,
-                      rejects=cap.rejects, copies=cap.duplicates)
+                      rejects=cap.rejects, copies=cap.duplicates, notes=cap.notes)
         _finish(agg, f, name, epath, st, head, fresh, cut, lo, hi, index_notices, stats, parsed=cut)
 
 
@@ -242,12 +251,12 @@ def _finish(agg: Aggregator, f: BinaryIO, name: str, epath: Path, st: os.stat_re
         store.save(epath, entry)
     except OSError as exc:  # disk full, read-only cache: the report still comes out
         notices.append(f"{name}: index entry not saved: {exc}")
-    _replay(agg, entry.events, entry.rejects, entry.copies, lo, hi)
+    _replay(agg, entry.events, entry.rejects, entry.copies, lo, hi, entry.notes)
     stats.parsed += parsed
     if cut < size:  # a v1 log's unfinished last line
         rest = _capture(f, name, V1, cut, size)
         stats.parsed += size - cut
-        _replay(agg, rest.events, rest.rejects, rest.duplicates, lo, hi)
+        _replay(agg, rest.events, rest.rejects, rest.duplicates, lo, hi, rest.notes)
 
 
 def scan_indexed(

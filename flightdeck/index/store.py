@@ -38,7 +38,7 @@ from flightdeck.core.events import Event
 from flightdeck.core.fsopen import open_regular
 
 MAGIC: Final = b"FDIX"
-VERSION: Final = 1  # bump when the entry layout or any reader's output changes
+VERSION: Final = 2  # bump when the entry layout or any reader's output changes
 FINGERPRINT_BYTES: Final = 4096  # of the log's head: a replaced file differs here
 _HEADER: Final = MAGIC + VERSION.to_bytes(2, "little")
 SUMMARY_MAGIC: Final = b"FDIS"
@@ -56,7 +56,8 @@ class Entry(msgspec.Struct, array_like=True):
     (a repeat the reader counted itself is stored as a second copy, which the
     aggregator's dedupe then counts exactly as it did); ``rejects`` the lines
     it refused, as (reason, detail); ``copies`` the duplicates the reader
-    dropped before they reached the aggregator.
+    dropped before they reached the aggregator; ``notes`` the lines it
+    accepted but did not read whole, by reason (``Aggregator.note``).
     """
 
     dev: int
@@ -71,6 +72,7 @@ class Entry(msgspec.Struct, array_like=True):
     events: list[Event]
     rejects: list[tuple[str, str]]
     copies: int
+    notes: dict[str, int] = {}
 
 
 _encoder: Final = msgspec.msgpack.Encoder()

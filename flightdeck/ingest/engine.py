@@ -376,10 +376,13 @@ class Engine:
                     rejects.append(parsed)  # type: ignore[arg-type]
             copies = fmt.take_copies()  # a streamed response's other lines: duplicates, as in report
             windows = fmt.plan_windows
-            if copies or windows:
+            notes = fmt.take_notes()  # lines accepted but not read whole, as in report
+            if copies or windows or notes:
                 with self._lock:
                     self._agg.duplicates += copies
                     merge_windows(self._plan_windows, windows)
+                    for reason, n in notes.items():
+                        self._agg.note(reason, n)
             self._note_sources(events, first, str(follower.path), fmt.format is not FLIGHTDECK_V1)
         if events or rejects:
             self._count(events, rejects, history=history)

@@ -329,6 +329,8 @@ def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, unti
     # streamed lines): the segment, a whole file, has ended.
     agg.add_many([ev for ev in parser.flush() if since <= ev.ts < until])  # type: ignore[operator]
     agg.duplicates += repeats + parser.take_copies()
+    for reason, n in parser.take_notes().items():  # lines accepted but not read whole
+        agg.note(reason, n)
 
 
 def _fresh_format(name: str | None) -> LineFormat | None:

@@ -29,6 +29,8 @@ class AlertsPanel(Panel):
             extras.append(f"{count(snap.duplicates)} duplicate ids")
         if snap.unknown_kinds:
             extras.append(f"{count(snap.unknown_kinds)} unknown kinds")
+        if snap.notes:  # lines counted whose usage had keys flightdeck does not read (report names them)
+            extras.append(f"{count(sum(snap.notes.values()))} lines not read whole")
         if extras and summary.cell_len + 3 + len(" · ".join(extras)) <= width:
             summary.append(" · " + " · ".join(extras), style=p.dim)
         rows = [Text(f"! {shorten(clean(n), width - 2)}", style=p.warn, end="") for n in snap.source.notices]

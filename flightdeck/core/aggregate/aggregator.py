@@ -421,6 +421,15 @@ class Aggregator:
         """
         self.ledger.reject(reason, detail)
 
+    def note(self, reason: str, n: int = 1) -> None:
+        """Count lines that were accepted but not read whole (see ``Ledger.note``).
+
+        Args:
+            reason: short, names what was not read.
+            n: how many lines.
+        """
+        self.ledger.note(reason, n)
+
     def note_command(self, cmd: Command, sent_at: float) -> None:
         """A command the monitor sent; its signal_ack fills in the round trip.
 
@@ -515,6 +524,7 @@ class Aggregator:
             events=self.events,
             rejected=ledger.rejected,
             rejected_reasons=dict(ledger.reasons),
+            notes=dict(ledger.notes),
             duplicates=self.duplicates,
             unknown_kinds=ledger.unknown_kinds,
             first_ts=self.first_ts,

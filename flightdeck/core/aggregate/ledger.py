@@ -1,4 +1,4 @@
-"""The ledger: what is not a call. Commands and their acks, alerts, rejects, run starts and ends.
+"""The ledger: what is not a call. Commands and their acks, alerts, rejects, notes, run starts and ends.
 
 It sees every event whatever the cockpit's filter: a filtered view still
 shows that the agent acknowledged a pause, and which lines were rejected.
@@ -33,6 +33,9 @@ class Ledger:
         self.runs_started = 0
         self.runs_ended = 0
         self.reasons: dict[str, int] = {}
+        # Lines accepted but only partly read (a usage key the reader does not
+        # know): counted apart from rejects, which were not counted at all.
+        self.notes: dict[str, int] = {}
         self.recent_rejects: deque[tuple[float, str, str]] = deque(maxlen=MAX_RECENT_REJECTS)
         self.alerts: deque[AlertRow] = deque(maxlen=MAX_ALERTS)
         self.commands: dict[str, ControlRow] = {}
@@ -91,8 +94,17 @@ class Ledger:
         reasons = self.reasons
         if reason not in reasons and len(reasons) >= MAX_REASONS:
             reason = OTHER
-        reasons[reason] = reasons.get(reason, 0) + 1
+        reasons[reason] = reasons.get(reason, 0) + 1  # _bump inlined: once per rejected line
         self.recent_rejects.append((self.clock(), reason, detail[:300]))
+
+    def note(self, reason: str, n: int = 1) -> None:
+        """Count lines that were accepted but not read whole, under a short reason.
+
+        Args:
+            reason: short, names what was not read (a counter key; past 64 reasons they share "(other)").
+            n: how many lines.
+        """
+        _bump(self.notes, reason, n)
 
     def note_command(self, cmd: Command, sent_at: float) -> None:
         """A command the monitor sent; its signal_ack fills in the round trip.
@@ -117,9 +129,9 @@ class Ledger:
         self.runs_started += other.runs_started
         self.runs_ended += other.runs_ended
         for reason, n in other.reasons.items():
-            if reason not in self.reasons and len(self.reasons) >= MAX_REASONS:
-                reason = OTHER
-            self.reasons[reason] = self.reasons.get(reason, 0) + n
+            _bump(self.reasons, reason, n)
+        for reason, n in other.notes.items():
+            _bump(self.notes, reason, n)
         self.recent_rejects.extend(other.recent_rejects)
         self.alerts.extend(other.alerts)
         for cid, row in other.commands.items():
@@ -145,3 +157,10 @@ class Ledger:
         self.clock = time.time
         self.recent_rejects = deque(state["recent_rejects"], maxlen=MAX_RECENT_REJECTS)
         self.alerts = deque(state["alerts"], maxlen=MAX_ALERTS)
+
+
+def _bump(counter: dict[str, int], reason: str, n: int) -> None:
+    """Add ``n`` under ``reason``; a new reason past MAX_REASONS goes to "(other)"."""
+    if reason not in counter and len(counter) >= MAX_REASONS:
+        reason = OTHER
+    counter[reason] = counter.get(reason, 0) + n

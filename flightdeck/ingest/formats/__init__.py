@@ -144,6 +144,19 @@ class FileFormat:
             self.format.copies = 0  # type: ignore[union-attr]
         return n
 
+    def take_notes(self) -> dict[str, int]:
+        """Lines since the last call that were accepted but not read whole, by note reason.
+
+        Readers without notes give ``{}``; this never raises.
+        """
+        take = getattr(self.format, "take_notes", None)
+        if take is None:
+            return {}
+        try:
+            return dict(take())
+        except Exception:  # a reader bug must not stop the others: its notes are lost, nothing else
+            return {}
+
     @property
     def plan_windows(self) -> dict[str, PlanWindow]:
         """The rate-limit windows the file reported (Codex), by window; empty for other readers."""

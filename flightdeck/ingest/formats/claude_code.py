@@ -63,7 +63,7 @@ class _CCCacheSplit(msgspec.Struct):
     ephemeral_1h_input_tokens: _Tokens | None = None
 
 
-class _CCUsage(msgspec.Struct):
+class _CCUsage(msgspec.Struct, forbid_unknown_fields=True):
     input_tokens: _Tokens | None = None
     output_tokens: _Tokens | None = None
     cache_read_input_tokens: _Tokens | None = None
@@ -75,6 +75,16 @@ class _CCUsage(msgspec.Struct):
     # usage object carrying them goes to the generic path.
     type: Any = msgspec.UNSET
     usage: Any = msgspec.UNSET
+    # Known keys that hold no count the buckets take (KNOWN_USAGE_KEYS): skipped
+    # unparsed. Any other key fails this struct (forbid_unknown_fields), so the line
+    # takes the generic path, which names the key in a note.
+    service_tier: msgspec.Raw = msgspec.Raw()
+    inference_geo: msgspec.Raw = msgspec.Raw()
+    server_tool_use: msgspec.Raw = msgspec.Raw()
+    # Counts flightdeck does not take (compaction), or a breakdown the fast path
+    # does not read (thinking tokens): present, the line takes the generic path.
+    output_tokens_details: Any = msgspec.UNSET
+    iterations: Any = msgspec.UNSET
 
 
 class _CCFastMessage(msgspec.Struct):
@@ -112,6 +122,8 @@ def _fast_usage(u: _CCUsage) -> Usage | None:
     plain = u.input_tokens
     if plain is None or u.type is not msgspec.UNSET or u.usage is not msgspec.UNSET:
         return None  # missing (an error there) or a shape only the generic reader resolves
+    if u.output_tokens_details is not msgspec.UNSET or (u.iterations is not msgspec.UNSET and u.iterations):
+        return None  # thinking tokens, compaction iterations: the generic reader (and its note)
     cc = u.cache_creation
     w5 = w1h = 0
     if cc is not None:
@@ -170,6 +182,39 @@ def cc_timestamp(text: str) -> float:
 
 
 SKIPPED: Final = "claude-code skipped: "  # the reason prefix of lines counted but not turned into calls
+NOTED: Final = "claude-code usage key not read: "  # the note prefix of lines accepted, but not read whole
+
+# Every key of ``message.usage`` that flightdeck reads or knows holds no billed
+# count, from anthropic-sdk-python ``types/usage.py`` (Usage: cache_creation,
+# cache_creation_input_tokens, cache_read_input_tokens, inference_geo,
+# input_tokens, output_tokens, output_tokens_details, server_tool_use,
+# service_tier, speed) and what Claude Code 2.x writes beside them
+# (``iterations``, an empty list unless compaction ran). ``type``/``usage``
+# are the shapes normalize/anthropic.py resolves itself. Any other key is a
+# field this reader would drop: the line counts, priced from the known
+# buckets, and the key is named in a note (``Snapshot.notes``).
+KNOWN_USAGE_KEYS: Final = frozenset({
+    "input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
+    "cache_creation", "output_tokens_details", "server_tool_use", "service_tier", "speed",
+    "inference_geo", "iterations", "type", "usage",
+})
+_NOTE_KEY_CHARS: Final = 60  # a hostile key is named, not copied whole
+
+
+def unread_usage(usage: dict[str, Any]) -> list[str]:
+    """The note reasons for what of ``usage`` this reader does not count, sorted.
+
+    Args:
+        usage: a Claude Code line's ``message.usage`` object.
+
+    A key not in KNOWN_USAGE_KEYS is named; a non-empty ``iterations`` (the
+    API's compaction steps, whose tokens the top-level counts leave out) is
+    noted too, since its extra tokens are not in the cost.
+    """
+    out = [NOTED + str(k)[:_NOTE_KEY_CHARS] for k in usage if k not in KNOWN_USAGE_KEYS]
+    if usage.get("iterations"):
+        out.append(NOTED + "iterations (compaction steps: their tokens are not counted)")
+    return sorted(out)
 
 
 def usage_total(u: Usage) -> int:
@@ -231,7 +276,11 @@ class ClaudeCode:
     with a reason starting ``claude-code skipped:`` (a line without a
     ``type``; a ``progress`` line carrying a sub-agent's usage, which its own
     transcript counts; an assistant line without usage), so they show in
-    ``rejected_reasons`` and are never dropped without a trace.
+    ``rejected_reasons`` and are never dropped without a trace. A line whose
+    ``usage`` holds a key this reader does not know (``KNOWN_USAGE_KEYS``),
+    or compaction ``iterations``, is accepted and priced from the known
+    buckets, and counted as a note naming the key (``take_notes``; shown as
+    ``Snapshot.notes``): it was counted, only not read whole.
 
     Speed (a report reads millions of these lines): a typed decoder builds the
     Usage directly, timestamps of Claude Code's one spelling are parsed by
@@ -256,6 +305,9 @@ class ClaudeCode:
         self._rates: dict[tuple[str, int, str | None], tuple[Rates | None, IntRates | None]] = {}
         # Lines that were another copy of a held response (counted as duplicates by the caller).
         self.copies = 0
+        # Lines accepted but not read whole, by note reason (the caller takes them: take_notes).
+        self.notes: dict[str, int] = {}
+        self._unread: list[str] = []  # the notes of the line just read, kept once it is accepted
         # What the line just read said beyond its event: its requestId and thread.
         self._request: str | None = None
         self._thread: tuple[bool, str | None] | None = (False, None)
@@ -266,12 +318,24 @@ class ClaudeCode:
         """The responses this line completes (often none); a Rejected for a bad or skipped line."""
         result = self._read(line)
         if type(result) is not list or not result:
+            self._unread = []
             return result
         # The line format's bounds are checked before holding, so a held copy
         # can never be one that FileFormat would have rejected.
         if (why := check_event(result[0])) is not None:
+            self._unread = []
             return why
+        if self._unread:  # only the generic path fills it; the line is accepted, so its notes count
+            notes = self.notes
+            for reason in self._unread:
+                notes[reason] = notes.get(reason, 0) + 1
+            self._unread = []
         return self._offer(result[0])
+
+    def take_notes(self) -> dict[str, int]:
+        """The notes counted since the last call (reason -> lines), and forget them."""
+        notes, self.notes = self.notes, {}
+        return notes
 
     def flush(self) -> list[Event]:
         """Every held response, as it stands: the input ended (or went quiet)."""
@@ -431,6 +495,7 @@ class ClaudeCode:
             usage = normalize_usage("anthropic", msg.usage)
         except ValueError as exc:
             return Rejected("bad message.usage", str(exc))
+        self._unread = unread_usage(msg.usage) if msg.usage is not None else []
         raw_speed = msg.usage.get("speed") if msg.usage is not None else None
         speed = raw_speed if isinstance(raw_speed, str) else None
         reported = Decimal(repr(row.costUSD)) if row.costUSD is not None else None
