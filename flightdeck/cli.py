@@ -78,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--theme", metavar="NAME")
     demo.add_argument("--agents", type=int, default=3, metavar="N",
                       help="simulated agents side by side, each with its own early incident (1-3, default 3)")
+    statusline = sub.add_parser(
+        "statusline", help="Claude Code's statusLine command: a short line, and its rate limits recorded")
+    statusline.add_argument("--no-record", action="store_true",
+                            help="only print the line; keep no rate-limit figures")
     _control_parsers(sub)
     return parser
 

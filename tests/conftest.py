@@ -16,7 +16,8 @@ import pytest
 from fakeprovider import FakeProvider
 
 AGENT_VARS = ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME", "GEMINI_DATA_DIR", "OPENCODE_DATA_DIR",
-              "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")  # XDG_CACHE_HOME: the index stays in the test home
+              "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME",  # XDG_CACHE_HOME: the index stays in the test home
+              "XDG_STATE_HOME")  # the Claude status line's rate limits, too
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import stat
 
-__all__ = ["NotRegularFile", "file_kind", "open_regular"]
+__all__ = ["NotRegularFile", "file_kind", "open_regular", "private_dir"]
 
 
 class NotRegularFile(OSError):
@@ -76,3 +76,25 @@ def open_regular(path: str | os.PathLike[str], flags: int, mode: int = 0o600, *,
         os.close(fd)
         raise
     return fd
+
+
+def private_dir(path: str | os.PathLike[str]) -> None:
+    """Make ``path`` a 0700 folder of this user's, or raise OSError saying why; never follows a link.
+
+    Args:
+      path: the folder (its parent must exist).
+
+    A symlink, a non-folder or another user's folder there is refused (the
+    message names it); a folder of ours with looser bits is tightened.
+    """
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise NotRegularFile(f"{os.fspath(path)}: not a plain folder (a {file_kind(st.st_mode)})")
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise PermissionError(f"{os.fspath(path)}: belongs to another user")
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(path, 0o700)  # ours: tighten it rather than give up

@@ -8,6 +8,12 @@ Two kinds, never mixed up:
   openai/codex ``codex-rs/protocol/src/protocol.rs`` ``RateLimitWindow``).
   The projected time to 100 % extrapolates the used percent observed in the
   same window cycle (same reset time) at its current rate.
+  Claude Code's status line receives Anthropic's own subscription windows
+  (``rate_limits.five_hour`` / ``seven_day``: ``used_percentage``, ``resets_at``
+  in epoch seconds; Claude Code 2.1.80 changelog: "Added rate_limits field to
+  statusline scripts ... 5-hour and 7-day windows with used_percentage and
+  resets_at"); ``flightdeck statusline`` records them (``ingest.claude_status``)
+  and ``window_from_claude`` reads them.
 - ``computed``: where no provider figure is on disk (Claude Code), Claude's
   5-hour blocks computed as ccusage does (``apps/ccusage/src/_session-blocks.ts``):
   a block starts at its first call's time floored to the UTC hour and lasts
@@ -64,6 +70,8 @@ class PlanWindow:
 
     def full_at(self) -> float | None:
         """When the window reaches 100 % at the burn seen in this cycle; None without a rise."""
+        if self.used_percent >= 100:
+            return self.observed_at  # already full (Claude reports past 100 % when over)
         span = self.observed_at - self.first_at
         rise = self.used_percent - self.first_percent
         if span <= 0 or rise <= 0:
@@ -122,6 +130,54 @@ def window_from_codex(raw: Any, which: str, ts: float, plan_type: str | None, *,
     )
 
 
+# Claude Code's status-line windows, by their key under ``rate_limits``.
+CLAUDE_WINDOW_MINUTES: Final = {"five_hour": 5 * 60, "seven_day": 7 * 24 * 60}
+CLAUDE_AGENT: Final = "claude-code"
+_CLAUDE_MAX_PERCENT: Final = 1000.0  # Claude reports past 100 % when a limit is exceeded; beyond this is junk
+
+
+def window_from_claude(name: str, raw: Any, ts: float) -> PlanWindow | None:
+    """One window of Claude Code's status-line ``rate_limits`` seen at ``ts``; None when it is not one.
+
+    Args:
+        name: its key under ``rate_limits`` (``five_hour``, ``seven_day``, or a newer one).
+        raw: its value: ``{"used_percentage": 23.5, "resets_at": 1738425600}`` (epoch seconds).
+        ts: when it was observed (the status line's wall time).
+    """
+    if not isinstance(raw, dict):
+        return None
+    used = raw.get("used_percentage")
+    if isinstance(used, bool) or not isinstance(used, (int, float)) or not math.isfinite(used):
+        return None
+    if not 0 <= used <= _CLAUDE_MAX_PERCENT:
+        return None
+    resets = raw.get("resets_at")
+    if isinstance(resets, bool) or not isinstance(resets, (int, float)) or not math.isfinite(resets):
+        resets = None
+    return PlanWindow(
+        agent=CLAUDE_AGENT, limit="claude", which=name, used_percent=float(used),
+        window_minutes=CLAUDE_WINDOW_MINUTES.get(name), resets_at=float(resets) if resets is not None else None,
+        plan_type=None, observed_at=ts, first_percent=float(used), first_at=ts,
+    )
+
+
+def claude_windows(reported: list[PlanWindow], block: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Claude's plan windows as shown: the provider's, and the computed block only in their absence.
+
+    Args:
+        reported: the fresh windows Claude Code's status line recorded (``ingest.claude_status``).
+        block: the computed 5-hour block (``ClaudeBlocks.current``), or None.
+
+    A reported five-hour window replaces the computed block (the provider's
+    figure answers the same question exactly); without one, the block is
+    shown, labelled ``computed``.
+    """
+    out = [w.to_json() for w in reported]
+    if block is not None and not any(w.which == "five_hour" for w in reported):
+        out.append(block)
+    return out
+
+
 def merge_windows(into: dict[str, PlanWindow], windows: dict[str, PlanWindow] | list[PlanWindow]) -> None:
     """Fold observations into ``into`` (keyed by agent, limit and window): the latest wins."""
     for w in windows.values() if isinstance(windows, dict) else windows:
@@ -174,6 +230,11 @@ class ClaudeBlocks:
             h.unpriced += 1
         else:
             h.cost += Decimal(cost_usd)
+
+    @property
+    def seen(self) -> bool:
+        """Whether any call was folded in (a Claude Code log is being read)."""
+        return bool(self._hours)
 
     def blocks(self) -> list[dict[str, Any]]:
         """Every block, oldest first: start, end, calls, tokens, cost, first and last call."""

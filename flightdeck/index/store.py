@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import stat
 import tempfile
 from pathlib import Path
 from typing import Final
@@ -35,7 +34,7 @@ import msgspec
 
 from flightdeck.core.aggregate import Aggregator
 from flightdeck.core.events import Event
-from flightdeck.core.fsopen import open_regular
+from flightdeck.core.fsopen import NotRegularFile, open_regular, private_dir
 
 MAGIC: Final = b"FDIX"
 VERSION: Final = 2  # bump when the entry layout or any reader's output changes
@@ -89,18 +88,11 @@ def cache_root() -> Path:
 def _private_dir(path: Path) -> None:
     """Make ``path`` a 0700 folder of ours, or raise IndexUnavailable; never follows a link."""
     try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
+        private_dir(path)  # core.fsopen: the one rule for a folder of ours
+    except (NotRegularFile, PermissionError) as exc:
+        raise IndexUnavailable(f"{exc}: index not used") from None
     except OSError as exc:
         raise IndexUnavailable(f"{path}: cannot create: {exc.strerror or exc}") from None
-    st = os.lstat(path)
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        raise IndexUnavailable(f"{path}: not a plain folder (a symlink?): index not used")
-    if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        raise IndexUnavailable(f"{path}: belongs to another user: index not used")
-    if stat.S_IMODE(st.st_mode) != 0o700:
-        os.chmod(path, 0o700)  # ours: tighten it rather than give up
 
 
 def index_dir(root: Path | None = None) -> Path:

@@ -34,8 +34,9 @@ from flightdeck.core.events import (
     decode_command,
     encode_event,
 )
-from flightdeck.core.plan_windows import ClaudeBlocks, PlanWindow, merge_windows
+from flightdeck.core.plan_windows import ClaudeBlocks, PlanWindow, claude_windows, merge_windows
 from flightdeck.core.snapshot import AlertRow, Snapshot, SourceStatus
+from flightdeck.ingest.claude_status import StatusFile
 from flightdeck.ingest.formats import CLAUDE_CODE_AGENT, FLIGHTDECK_V1, FileFormat
 from flightdeck.ingest.formats.claude_code import usage_total
 from flightdeck.ingest.tail import Follower, PollResult, Tailer
@@ -153,6 +154,7 @@ class Engine:
         self._formats: dict[Path, tuple[int, FileFormat]] = {}
         self._plan_windows: dict[str, PlanWindow] = {}  # reported by agent CLIs (Codex rate_limits)
         self._blocks = ClaudeBlocks()  # Claude's 5-hour blocks, computed from its calls
+        self._claude_status = StatusFile()  # Claude's own windows, as `flightdeck statusline` recorded them
         self._last_lines: dict[Path, float] = {}  # monotonic time a file last gave lines (for SETTLE_SECONDS)
         self._socket_path = Path(socket_path) if socket_path is not None else None
         self._server: SocketServer | None = None
@@ -560,9 +562,11 @@ class Engine:
             source = self._source_status()
             snap = self._agg.snapshot(source=source, budget=self.budget)
             plans = [w.to_json() for w in self._plan_windows.values()]
-            block = self._blocks.current(snap.now)
-            if block is not None:
-                plans.append(block)
+            # Claude's: the windows its status line recorded when fresh, else the computed block.
+            reported = self._claude_status.windows(time.time()) if self._blocks.seen else []
+            for notice in self._claude_status.take_notices():
+                self._notice(notice)
+            plans.extend(claude_windows(reported, self._blocks.current(snap.now)))
             if plans:
                 snap = dataclasses.replace(snap, plan_windows=tuple(plans))
             server = self._server
