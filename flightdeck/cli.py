@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="print one JSON object")
     report.add_argument("--by", default="model", metavar="DIM",
                         help="group the table by model, provider, route, agent, run or name, or show"
-                             " ccusage's day, week, month or session table (comma separated)")
+                             " ccusage's day, week, month, session or (Claude's 5-hour) block table (comma separated)")
     report.add_argument("--since", metavar="TIME",
                         help="only events at or after TIME (ISO 8601, epoch seconds, or 2h/30m/7d ago)")
     report.add_argument("--until", metavar="TIME", help="only events before TIME")

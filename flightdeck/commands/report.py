@@ -62,9 +62,7 @@ def run(args: argparse.Namespace) -> int:
     except ScanError as exc:
         return _fail(str(exc))
     add_documents(agg, documents, since=since, until=until)
-    snap = agg.snapshot()
-    if args.json:  # the table has no place for them yet
-        snap = with_plan_windows(snap, paths)
+    snap = with_plan_windows(agg.snapshot(), paths, blocks=agg.claude_blocks, notices=notices)
     if args.json:
         doc = report_json(snap, dims)
         doc["notices"] = notices

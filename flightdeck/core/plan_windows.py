@@ -28,9 +28,14 @@ Plain data, no Textual, no I/O.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Final
+
+from flightdeck.core.events import KIND_LLM_CALL, Event, Usage
+from flightdeck.core.money import Money, cost_units, units_to_usd
+from flightdeck.core.snapshot import usd_text
 
 BLOCK_SECONDS: Final = 5 * 3600
 _SAME_CYCLE_SECONDS: Final = 120.0  # resets_at jitters by a few seconds between reports of one window
@@ -189,6 +194,15 @@ def merge_windows(into: dict[str, PlanWindow], windows: dict[str, PlanWindow] | 
 # -- Claude's 5-hour blocks, computed ------------------------------------------------
 
 
+def block_tokens(u: Usage) -> int:
+    """The tokens a block counts: ccusage's ``totalTokens`` (input + output + cache writes + cache reads).
+
+    Args:
+        u: one call's usage.
+    """
+    return u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens
+
+
 class _Hour:
     __slots__ = ("calls", "cost", "first", "last", "tokens", "unpriced")
 
@@ -196,7 +210,7 @@ class _Hour:
         self.first = self.last = ts
         self.calls = 0
         self.tokens = 0
-        self.cost = Decimal(0)
+        self.cost: Money = 0  # core.money units: exact, and cheap to add per call
         self.unpriced = 0
 
 
@@ -207,6 +221,9 @@ class ClaudeBlocks:
     hour lies wholly inside or outside it; the gap rule needs only each
     hour's first and last call. Memory: one small record per hour with calls
     (``MAX_HOURS`` at most, the oldest dropped first).
+
+    The live engine and ``report`` (through the Aggregator) feed the same
+    events through ``add_calls``, so both show the same blocks.
     """
 
     MAX_HOURS: Final = 24 * 400
@@ -214,22 +231,62 @@ class ClaudeBlocks:
     def __init__(self) -> None:
         self._hours: dict[int, _Hour] = {}
 
-    def add(self, ts: float, tokens: int, cost_usd: str | None) -> None:
-        """One call: its time, its token total and its cost (a decimal string, None when unknown)."""
-        hour = int(ts // 3600)
+    def _hour(self, hour: int, ts: float) -> _Hour:
         h = self._hours.get(hour)
         if h is None:
             if len(self._hours) >= self.MAX_HOURS:
                 del self._hours[min(self._hours)]
             h = self._hours[hour] = _Hour(ts)
-        h.first = min(h.first, ts)
-        h.last = max(h.last, ts)
+        return h
+
+    def add(self, ts: float, tokens: int, cost_usd: str | None) -> None:
+        """One call: its time, its token total and its cost (a decimal string, None when unknown)."""
+        cost: Money | None = None
+        if cost_usd:
+            try:
+                cost = cost_units(cost_usd)
+            except ValueError:
+                cost = None  # a cost that is not a decimal is unknown, never 0
+        self._add(ts, tokens, cost)
+
+    def _add(self, ts: float, tokens: int, cost: Money | None) -> None:
+        h = self._hour(int(ts // 3600), ts)
+        if ts < h.first:
+            h.first = ts
+        if ts > h.last:
+            h.last = ts
         h.calls += 1
         h.tokens += tokens
-        if cost_usd is None:
+        if cost is None:
             h.unpriced += 1
         else:
-            h.cost += Decimal(cost_usd)
+            h.cost += cost
+
+    def add_calls(self, events: Iterable[Event]) -> None:
+        """Fold in the Claude Code calls among ``events`` (counted ones: duplicates already left out).
+
+        Args:
+            events: any events; only ``llm_call``s of agent ``claude-code`` with usage and a float ts count.
+        """
+        for ev in events:
+            if ev.agent == CLAUDE_AGENT and ev.kind == KIND_LLM_CALL and ev.usage is not None \
+                    and type(ev.ts) is float:
+                self.add(ev.ts, block_tokens(ev.usage), ev.cost_usd or None)
+
+    def merge(self, other: ClaudeBlocks) -> None:
+        """Add ``other``'s calls (a parallel report's part).
+
+        Args:
+            other: blocks over other events.
+        """
+        for hour, theirs in other._hours.items():
+            h = self._hour(hour, theirs.first)
+            h.first = min(h.first, theirs.first)
+            h.last = max(h.last, theirs.last)
+            h.calls += theirs.calls
+            h.tokens += theirs.tokens
+            h.cost += theirs.cost
+            h.unpriced += theirs.unpriced
 
     @property
     def seen(self) -> bool:
@@ -237,7 +294,7 @@ class ClaudeBlocks:
         return bool(self._hours)
 
     def blocks(self) -> list[dict[str, Any]]:
-        """Every block, oldest first: start, end, calls, tokens, cost, first and last call."""
+        """Every block, oldest first: start, end, calls, tokens, cost (Decimal), first and last call."""
         out: list[dict[str, Any]] = []
         cur: dict[str, Any] | None = None
         for hour in sorted(self._hours):
@@ -245,40 +302,60 @@ class ClaudeBlocks:
             if cur is None or h.first >= cur["end"] or h.first - cur["last_call"] > BLOCK_SECONDS:
                 start = hour * 3600.0
                 cur = {"start": start, "end": start + BLOCK_SECONDS, "calls": 0, "tokens": 0,
-                       "cost": Decimal(0), "unpriced": 0, "first_call": h.first, "last_call": h.last}
+                       "cost": 0, "unpriced": 0, "first_call": h.first, "last_call": h.last}
                 out.append(cur)
             cur["calls"] += h.calls
             cur["tokens"] += h.tokens
             cur["cost"] += h.cost
             cur["unpriced"] += h.unpriced
             cur["last_call"] = max(cur["last_call"], h.last)
+        for b in out:
+            b["cost"] = units_to_usd(b["cost"])
         return out
 
     def current(self, now: float) -> dict[str, Any] | None:
         """The block ``now`` lies in, as ``--json`` shows it (None when there is none)."""
+        latest = self.latest(now)
+        return latest if latest is not None and latest["active"] else None
+
+    def latest(self, now: float) -> dict[str, Any] | None:
+        """The last block as ``--json`` shows it, in progress at ``now`` or not (``active``); None without calls."""
         found = self.blocks()
-        if not found:
-            return None
-        b = found[-1]
-        if not (b["start"] <= now < b["end"]) or now - b["last_call"] > BLOCK_SECONDS:
-            return None
+        return block_json(found[-1], now) if found else None
+
+
+def block_json(b: dict[str, Any], now: float) -> dict[str, Any]:
+    """One block (of ``ClaudeBlocks.blocks``) as ``--json`` shows it; burn and projection while active.
+
+    Args:
+        b: the block.
+        now: wall time (the block is active when ``now`` lies in it).
+    """
+    active = b["start"] <= now < b["end"] and now - b["last_call"] <= BLOCK_SECONDS
+    out: dict[str, Any] = {
+        "source": "computed",
+        "agent": CLAUDE_AGENT,
+        "limit": "unknown: the plan's limit is not recorded on disk",
+        "window": "5h-block",
+        "window_minutes": BLOCK_SECONDS // 60,
+        "used_percent": None,
+        "resets_at": b["end"],
+        "started_at": b["start"],
+        "first_call": b["first_call"],
+        "last_call": b["last_call"],
+        "active": active,
+        "calls": b["calls"],
+        "tokens": b["tokens"],
+        "cost_usd": usd_text(b["cost"]),
+        "unpriced": b["unpriced"],
+        "burn_usd_per_hour": None,
+        "projected_usd": None,
+        "full_at": None,
+    }
+    if active:
         elapsed = max(now - b["first_call"], 60.0)  # ccusage's burn: from the block's first call
         per_hour = b["cost"] * Decimal(3600) / Decimal(repr(elapsed))
         projected = b["cost"] + per_hour * Decimal(repr(max(b["end"] - now, 0.0))) / Decimal(3600)
-        return {
-            "source": "computed",
-            "agent": "claude-code",
-            "limit": "unknown: the plan's limit is not recorded on disk",
-            "window": "5h-block",
-            "window_minutes": BLOCK_SECONDS // 60,
-            "used_percent": None,
-            "resets_at": b["end"],
-            "started_at": b["start"],
-            "calls": b["calls"],
-            "tokens": b["tokens"],
-            "cost_usd": str(b["cost"]),
-            "unpriced": b["unpriced"],
-            "burn_usd_per_hour": str(per_hour.quantize(Decimal("0.000001"))),
-            "projected_usd": str(projected.quantize(Decimal("0.000001"))),
-            "full_at": None,
-        }
+        out["burn_usd_per_hour"] = str(per_hour.quantize(Decimal("0.000001")))
+        out["projected_usd"] = str(projected.quantize(Decimal("0.000001")))
+    return out

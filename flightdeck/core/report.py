@@ -49,14 +49,20 @@ def parse_time(text: str, now: float | None = None) -> float:
         ) from None
 
 
+# ``--by block``: Claude's 5-hour blocks, as ccusage's ``blocks`` view lists them
+# (from Snapshot.blocks, not an aggregator breakdown).
+BLOCK_DIM = "block"
+_BY_DIMS = (*REPORT_DIMS, BLOCK_DIM)
+
+
 def parse_dims(text: str) -> tuple[str, ...]:
     """``"model,provider"`` -> ("model", "provider"); ValueError naming a bad one."""
     dims = tuple(d.strip() for d in text.split(",") if d.strip())
     for dim in dims:
-        if dim not in REPORT_DIMS:
-            raise ValueError(f"--by {dim!r}: choose from {', '.join(REPORT_DIMS)}")
+        if dim not in _BY_DIMS:
+            raise ValueError(f"--by {dim!r}: choose from {', '.join(_BY_DIMS)}")
     if not dims:
-        raise ValueError(f"--by is empty: choose from {', '.join(REPORT_DIMS)}")
+        raise ValueError(f"--by is empty: choose from {', '.join(_BY_DIMS)}")
     return tuple(dict.fromkeys(dims))
 
 
@@ -73,7 +79,8 @@ def report_json(snap: Snapshot, by: Sequence[str]) -> dict[str, Any]:
     """``Snapshot.to_json()`` plus ``by``: the rows of each dimension asked for."""
     out = snap.to_json()
     out["by"] = {
-        dim: [g.to_json() for g in snap.breakdowns.get(dim, ())]
+        dim: [dict(b) for b in snap.blocks] if dim == BLOCK_DIM else
+        [g.to_json() for g in snap.breakdowns.get(dim, ())]
         for dim in by
     }
     return out
@@ -236,6 +243,69 @@ def period_table(dim: str, rows: Sequence[Group], total: Figures) -> list[str]:
     return out
 
 
+def _minutes(seconds: float) -> str:
+    minutes = max(int(seconds // 60), 0)
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def plan_lines(snap: Snapshot, now: float | None = None) -> list[str]:
+    """The plan windows for the table: each says whether the provider reported it or flightdeck computed it.
+
+    Args:
+        snap: the report's snapshot (``plan_windows``).
+        now: wall time, for "resets in" (default the clock).
+    """
+    if not snap.plan_windows:
+        return []
+    now = time.time() if now is None else now
+    out = ["", "plan windows:"]
+    for w in snap.plan_windows:
+        agent = safe_text(str(w.get("agent")))
+        name = safe_text(str(w.get("window")))
+        resets = w.get("resets_at")
+        if w.get("source") == "reported":
+            line = f"  {agent} {name}: {w.get('used_percent')} % used"
+            if isinstance(resets, (int, float)):
+                line += f", resets {_when(resets)}" + (f" (in {_minutes(resets - now)})" if resets > now else "")
+            full = w.get("full_at")
+            line += f", full at {_when(full)} at the current burn" if isinstance(full, (int, float)) else ""
+            line += f" [reported by the provider, seen {_when(w.get('observed_at'))}]"
+        else:
+            line = (f"  {agent} {name} {_when(w.get('started_at'))} .. {_when(resets)}: "
+                    f"{_int(w.get('calls') or 0)} calls, {_int(w.get('tokens') or 0)} tokens, "
+                    f"{w.get('cost_usd')} USD")
+            if w.get("active"):
+                line += f", burn {w.get('burn_usd_per_hour')} USD/h, projected {w.get('projected_usd')} USD"
+            else:
+                line += " (ended)"
+            line += " [computed as ccusage does; the plan's limit is not known, so no percentage]"
+        out.append(line)
+    return out
+
+
+def block_table(blocks: Sequence[dict[str, Any]]) -> list[str]:
+    """``--by block``: one row per Claude 5-hour block, as ccusage's ``blocks`` view lists them.
+
+    Args:
+        blocks: ``Snapshot.blocks``, oldest first.
+    """
+    head = ["block start (UTC)", "end", "calls", "tokens", "cost USD", ""]
+    body = [[_when(b["started_at"]).removesuffix(" UTC"), _when(b["resets_at"]).removesuffix(" UTC"),
+             _int(b["calls"]), _int(b["tokens"]), b["cost_usd"] + (" *" if b["unpriced"] else ""),
+             "active" if b["active"] else ""] for b in blocks]
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+
+    def fmt(cells: list[str]) -> str:
+        left = [c.ljust(w) for c, w in zip(cells[:2], widths[:2])]
+        right = [c.rjust(w) for c, w in zip(cells[2:5], widths[2:5])]
+        return ("  " + "  ".join([*left, *right, cells[5]])).rstrip()
+
+    out = [fmt(head), "  " + "-" * (sum(widths[:5]) + 2 * 4), *(fmt(r) for r in body)]
+    if any(b["unpriced"] for b in blocks):
+        out.append("  * some calls have no known price: their tokens count, their cost does not")
+    return out
+
+
 def render_table(snap: Snapshot, by: Sequence[str]) -> str:
     """The readable report: totals, then one table per dimension in ``by``.
 
@@ -243,10 +313,13 @@ def render_table(snap: Snapshot, by: Sequence[str]) -> str:
         snap: the report's snapshot.
         by: the dimensions to print, in order.
     """
-    lines = _header(snap)
+    lines = _header(snap) + plan_lines(snap)
     for dim in by:
         lines.append("")
         lines.append(f"by {dim}:")
+        if dim == BLOCK_DIM:
+            lines.extend(block_table(snap.blocks) if snap.blocks else ["  (no Claude Code calls)"])
+            continue
         rows = snap.breakdowns.get(dim, ())
         if not rows:
             lines.append("  (no calls)")
@@ -265,7 +338,7 @@ def aggregate_dims(by: Sequence[str]) -> tuple[str, ...]:
     Args:
         by: the dimensions asked for.
     """
-    dims = list(by)
+    dims = [d for d in by if d != BLOCK_DIM]  # blocks come with every report
     if any(d in PERIOD_DIMS or d == "session" for d in dims) and "model" not in dims:
         dims.append("model")
     if "session" in dims and "day" not in dims:

@@ -361,6 +361,9 @@ class Snapshot:
     # Subscription windows (core.plan_windows): the provider's reported ones, and
     # Claude's computed 5-hour block; JSON-ready dicts, each saying which it is.
     plan_windows: tuple[dict[str, Any], ...] = ()
+    # Report only: every Claude 5-hour block of the calls read, oldest first
+    # (``report --by block``; core.plan_windows.block_json's shape).
+    blocks: tuple[dict[str, Any], ...] = ()
     agent_rows: tuple[AgentRow, ...] = ()  # each agent's state (the engine fills it)
     waiting_for: tuple[str, ...] = ()  # named files that do not exist yet
     stage_windows: dict[int, StageWindow] = field(default_factory=dict)  # seconds -> per-step means

@@ -24,12 +24,16 @@ import dataclasses
 import math
 import os
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from flightdeck.core.aggregate import Aggregator
+from flightdeck.core.plan_windows import ClaudeBlocks, block_json, claude_windows
 from flightdeck.core.snapshot import Snapshot
+from flightdeck.ingest.claude_status import fresh_windows
 from flightdeck.ingest.documents import DocumentSource, OpenCodeDatabase, gemini_legacy, opencode_storage
 from flightdeck.ingest.formats.opencode import message_files
 
@@ -202,17 +206,33 @@ def add_documents(agg: Aggregator, documents: list[DocumentSource], *, since: fl
             print(f"flightdeck: {notice}", file=sys.stderr)
 
 
-def with_plan_windows(snap: Snapshot, paths: list[str | Path]) -> Snapshot:
-    """``snap`` with the rate-limit windows the Codex rollouts below ``paths`` reported (``report``)."""
+def with_plan_windows(snap: Snapshot, paths: list[str | Path], *, blocks: ClaudeBlocks | None = None,
+                      now: float | None = None, notices: list[str] | None = None) -> Snapshot:
+    """``snap`` with its plan windows, as ``report`` shows them.
+
+    Args:
+        snap: the report's snapshot.
+        paths: what was read: the Codex rollouts below it give their reported windows.
+        blocks: Claude's 5-hour blocks of the calls read (``Aggregator.claude_blocks``); with any,
+            the windows Claude Code's status line recorded (fresh ones) or else the latest block.
+        now: wall time (default the clock): which block is in progress, which record is fresh.
+        notices: where to say why recorded windows were not used.
+    """
     from flightdeck.ingest.formats.codex import windows_in
     from flightdeck.ingest.scan import ScanError, detect_file_format, expand
 
+    plans: list[dict[str, Any]] = []
     try:
         # Codex names its rollouts rollout-*.jsonl: only those are opened again.
         files = [str(p) for p in expand(paths) if p.name.startswith("rollout-") and detect_file_format(p) == "codex"]
     except ScanError:
+        files = []
+    plans.extend(w.to_json() for w in windows_in(files).values())
+    rows: tuple[dict[str, Any], ...] = ()
+    if blocks is not None and blocks.seen:
+        now = time.time() if now is None else now
+        plans.extend(claude_windows(fresh_windows(now, notices=notices), blocks.latest(now)))
+        rows = tuple(block_json(b, now) for b in blocks.blocks())
+    if not plans and not rows:
         return snap
-    windows = windows_in(files)
-    if not windows:
-        return snap
-    return dataclasses.replace(snap, plan_windows=tuple(w.to_json() for w in windows.values()))
+    return dataclasses.replace(snap, plan_windows=tuple(plans), blocks=rows)

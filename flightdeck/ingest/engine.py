@@ -37,8 +37,7 @@ from flightdeck.core.events import (
 from flightdeck.core.plan_windows import ClaudeBlocks, PlanWindow, claude_windows, merge_windows
 from flightdeck.core.snapshot import AlertRow, Snapshot, SourceStatus
 from flightdeck.ingest.claude_status import StatusFile
-from flightdeck.ingest.formats import CLAUDE_CODE_AGENT, FLIGHTDECK_V1, FileFormat
-from flightdeck.ingest.formats.claude_code import usage_total
+from flightdeck.ingest.formats import FLIGHTDECK_V1, FileFormat
 from flightdeck.ingest.tail import Follower, PollResult, Tailer
 from flightdeck.ingest.tracker import LiveTracker
 
@@ -441,9 +440,7 @@ class Engine:
                 agg = self._agg
                 rules = self._rules
                 counted = agg.add_many(chunk)  # the events that were not duplicates
-                for ev in counted:
-                    if ev.agent == CLAUDE_CODE_AGENT and ev.kind == KIND_LLM_CALL and ev.usage is not None:
-                        self._blocks.add(ev.ts, usage_total(ev.usage), ev.cost_usd)  # type: ignore[arg-type]
+                self._blocks.add_calls(counted)  # as report's Aggregator does: the same blocks
                 tracker = self._tracker
                 tracker.view(counted)
                 old = self._reread_seen

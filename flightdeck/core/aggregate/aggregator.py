@@ -37,6 +37,7 @@ from flightdeck.core.aggregate.windows import PROJECTION_WINDOW, Windows
 from flightdeck.core.dedupe import SeenIds
 from flightdeck.core.events import KIND_LLM_CALL, Command, Event, parse_ts
 from flightdeck.core.money import POW10, UNIT_PLACES, IntRates, Money, compile_rates, cost_units
+from flightdeck.core.plan_windows import ClaudeBlocks
 from flightdeck.core.snapshot import (
     BREAKDOWN_DIMS,
     PERIOD_DIMS,
@@ -204,6 +205,8 @@ class Aggregator:
         self._models: dict[str, dict[Any, set[str]]] = {
             d: {} for d in self._dims if (d in PERIOD_DIMS or d == "session") and "model" in self._dims}
         self._last_day: dict[Any, int] = {}
+        # Claude's 5-hour blocks, for a report (the live engine keeps its own across filters).
+        self.claude_blocks: ClaudeBlocks | None = None if live else ClaudeBlocks()
 
     # -- the ledger's counters, read as before ------------------------------------------
 
@@ -231,7 +234,8 @@ class Aggregator:
         Args:
             ev: the event; a repeated id is counted once (in ``duplicates``).
         """
-        self._add(ev, self.clock() + FUTURE_SKEW)
+        if self._add(ev, self.clock() + FUTURE_SKEW) and self.claude_blocks is not None:
+            self.claude_blocks.add_calls((ev,))
 
     def add_many(self, events: Iterable[Event]) -> list[Event]:
         """``add`` each event, in order, with the same result (the clock is read once).
@@ -250,6 +254,8 @@ class Aggregator:
         for ev in events:
             if count(ev, future_at):
                 keep(ev)
+        if self.claude_blocks is not None:
+            self.claude_blocks.add_calls(kept)  # after the loop: the hot path stays as it was
         return kept
 
     def _add(self, ev: Event, future_at: float) -> bool:
@@ -618,6 +624,8 @@ class Aggregator:
             if day > self._last_day.get(session, -1 << 62):
                 self._last_day[session] = day
         self._recent.extend(other._recent)
+        if self.claude_blocks is not None and other.claude_blocks is not None:
+            self.claude_blocks.merge(other.claude_blocks)
         for rates_key, rate in other._saving.items():
             self._saving.setdefault(rates_key, rate)
 
@@ -644,7 +652,7 @@ class Aggregator:
 
 _PICKLED: Final = (
     "live", "_dims", "seen", "events", "duplicates", "dropped", "future_events", "first_ts", "last_ts",
-    "ledger", "windows", "_total", "_groups", "_folded", "_saving", "_models", "_last_day",
+    "ledger", "windows", "_total", "_groups", "_folded", "_saving", "_models", "_last_day", "claude_blocks",
 )
 
 
