@@ -163,3 +163,11 @@ def test_report_json_and_table_show_notes_from_the_cli(tmp_path: Path) -> None:
     table = subprocess.run([sys.executable, "-m", "flightdeck", "report", str(path)],
                            capture_output=True, text=True, env=env, check=True).stdout
     assert f"notes         2 lines counted, not read whole: {NOTED}novel_key 2" in table
+
+
+def test_tail_once_json_carries_notes(tmp_path: Path) -> None:
+    path = write_log(tmp_path)
+    env = {**os.environ, "HOME": str(tmp_path)}
+    got = subprocess.run([sys.executable, "-m", "flightdeck", "tail", str(path), "--once", "--json"],
+                         capture_output=True, text=True, env=env, timeout=120, check=True)
+    assert json.loads(got.stdout)["notes"] == {NOTED + "novel_key": 2}
