@@ -34,7 +34,7 @@ _SHORT: Final = {"five_hour": "5h", "seven_day": "7d"}
 
 
 def read_input(fd: int, *, seconds: float = READ_SECONDS, limit: int = MAX_INPUT) -> bytes | None:
-    """Stdin's bytes up to EOF; None when nothing complete came (a terminal, too slow, too large).
+    """Stdin's bytes up to EOF (or what came before ``seconds`` ran out); None for a terminal or too much.
 
     Args:
         fd: the descriptor to read (0).
@@ -48,11 +48,9 @@ def read_input(fd: int, *, seconds: float = READ_SECONDS, limit: int = MAX_INPUT
     size = 0
     while True:
         left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
-            return None
+        ready = select.select([fd], [], [], left)[0] if left > 0 else []
+        if not ready:  # stdin left open: what came is judged as it is (a whole object still parses)
+            return b"".join(chunks)
         chunk = os.read(fd, 65536)
         if not chunk:
             return b"".join(chunks)

@@ -171,7 +171,12 @@ def record(windows: list[PlanWindow], path: Path | None = None) -> None:
     doc = {"v": FORMAT, "windows": {w.which: _encode(w) for w in list(kept.values())[-MAX_WINDOWS:]}}
     data = json.dumps(doc, separators=(",", ":")).encode()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = open_regular(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600, follow=False)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    try:
+        fd = open_regular(tmp, flags, 0o600, follow=False)
+    except FileExistsError:  # left by a killed run with our pid: ours to remove (unlink never follows a link)
+        os.unlink(tmp)
+        fd = open_regular(tmp, flags, 0o600, follow=False)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -91,9 +91,13 @@ def test_a_stdin_that_never_ends_does_not_hang_the_status_line() -> None:
     proc.stdin.write(b'{"model": {"display_name": "Opus"}')  # and never closed
     proc.stdin.flush()
     try:
-        out, _err = proc.communicate(timeout=60)  # a guard against a hang, not a timing claim
+        # wait(), not communicate(): that would close stdin. The timeout guards a hang, it claims no time.
+        proc.wait(timeout=60)
     finally:
         proc.kill()
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    proc.stdin.close()
     assert proc.returncode == 0 and out.startswith(b"flightdeck: no status JSON")
 
 
@@ -208,3 +212,29 @@ def test_stale_reported_windows_leave_the_computed_block_live(tmp_path: Path) ->
     claude_log(tmp_path / "logs", now)
     claude_status.record(claude_status.windows_of(status_json(now=now - 8 * H), now - 8 * H))
     assert set(plan_windows(tmp_path / "logs")) == {("computed", "5h-block")}
+
+
+def test_a_whole_object_on_a_stdin_left_open_is_still_used() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "flightdeck", "statusline"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(status_json()).encode())  # complete, but stdin never closed
+    proc.stdin.flush()
+    try:
+        # wait(), not communicate(): that would close stdin. The timeout guards a hang, it claims no time.
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    proc.stdin.close()
+    assert proc.returncode == 0 and out.startswith("Opus 4.6 · $1.37 · 5h 24%".encode())
+
+
+def test_a_temporary_file_left_by_a_killed_run_is_replaced() -> None:
+    path = claude_status.state_file()
+    path.parent.mkdir(parents=True, mode=0o700)
+    stale = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    stale.write_text("half a file")
+    claude_status.record(claude_status.windows_of(status_json(), time.time()))
+    assert not stale.exists() and set(claude_status.read_state()) == {"five_hour", "seven_day"}

@@ -63,6 +63,10 @@ class _CCCacheSplit(msgspec.Struct):
     ephemeral_1h_input_tokens: _Tokens | None = None
 
 
+class _CCOutputDetails(msgspec.Struct):
+    thinking_tokens: _Tokens | None = None
+
+
 class _CCUsage(msgspec.Struct, forbid_unknown_fields=True):
     input_tokens: _Tokens | None = None
     output_tokens: _Tokens | None = None
@@ -81,9 +85,10 @@ class _CCUsage(msgspec.Struct, forbid_unknown_fields=True):
     service_tier: msgspec.Raw = msgspec.Raw()
     inference_geo: msgspec.Raw = msgspec.Raw()
     server_tool_use: msgspec.Raw = msgspec.Raw()
-    # Counts flightdeck does not take (compaction), or a breakdown the fast path
-    # does not read (thinking tokens): present, the line takes the generic path.
-    output_tokens_details: Any = msgspec.UNSET
+    # The thinking part of output_tokens (reasoning_tokens), as normalize/anthropic.py reads it.
+    output_tokens_details: _CCOutputDetails | None = None
+    # Compaction steps, whose tokens the counts above leave out: a non-empty list
+    # takes the generic path, which notes it.
     iterations: Any = msgspec.UNSET
 
 
@@ -122,8 +127,13 @@ def _fast_usage(u: _CCUsage) -> Usage | None:
     plain = u.input_tokens
     if plain is None or u.type is not msgspec.UNSET or u.usage is not msgspec.UNSET:
         return None  # missing (an error there) or a shape only the generic reader resolves
-    if u.output_tokens_details is not msgspec.UNSET or (u.iterations is not msgspec.UNSET and u.iterations):
-        return None  # thinking tokens, compaction iterations: the generic reader (and its note)
+    if u.iterations is not msgspec.UNSET and u.iterations:
+        return None  # compaction iterations: the generic reader (and its note)
+    output = u.output_tokens or 0
+    details = u.output_tokens_details
+    thinking = (details.thinking_tokens or 0) if details is not None else 0
+    if thinking > output:
+        return None  # the generic reader names this error
     cc = u.cache_creation
     w5 = w1h = 0
     if cc is not None:
@@ -136,9 +146,10 @@ def _fast_usage(u: _CCUsage) -> Usage | None:
         return None  # the generic reader names this error
     return Usage(
         input_tokens=plain,
-        output_tokens=u.output_tokens or 0,
+        output_tokens=output,
         cache_read_tokens=u.cache_read_input_tokens or 0,
         cache_write_tokens=written,
+        reasoning_tokens=thinking,
         cache_write_1h_tokens=w1h,
     )
 

@@ -98,10 +98,15 @@ def test_compaction_iterations_are_noted_since_their_tokens_are_not_in_the_cost(
 
 
 def test_thinking_tokens_are_read_as_reasoning_on_the_typed_path_too() -> None:
-    # output_tokens_details used to be dropped by the typed decode: the generic reader reads it.
-    (ev,), f = parse_all([line("msg_A", usage_2x(output_tokens_details={"thinking_tokens": 120}))])
+    # output_tokens_details used to be dropped by the typed decode; both paths now read it alike.
+    raw = line("msg_A", usage_2x(output_tokens_details={"thinking_tokens": 120}))
+    (ev,), f = parse_all([raw])
     assert ev.usage is not None and ev.usage.reasoning_tokens == 120 and ev.usage.output_tokens == 412
     assert f.take_notes() == {}
+    generic = ClaudeCode()._parse_generic(raw)
+    assert isinstance(generic, list) and generic[0].usage == ev.usage and generic[0].cost_usd == ev.cost_usd
+    bad = ClaudeCode().parse(line("msg_B", usage_2x(output_tokens_details={"thinking_tokens": 413})))
+    assert not isinstance(bad, list) and "thinking_tokens" in bad.detail  # more thinking than output: refused
 
 
 def write_log(tmp_path: Path) -> Path:
