@@ -241,26 +241,20 @@ class ClaudeBlocks:
 
     def add(self, ts: float, tokens: int, cost_usd: str | None) -> None:
         """One call: its time, its token total and its cost (a decimal string, None when unknown)."""
-        cost: Money | None = None
-        if cost_usd:
-            try:
-                cost = cost_units(cost_usd)
-            except ValueError:
-                cost = None  # a cost that is not a decimal is unknown, never 0
-        self._add(ts, tokens, cost)
-
-    def _add(self, ts: float, tokens: int, cost: Money | None) -> None:
-        h = self._hour(int(ts // 3600), ts)
+        h = self._hours.get(int(ts // 3600)) or self._hour(int(ts // 3600), ts)
         if ts < h.first:
             h.first = ts
-        if ts > h.last:
+        elif ts > h.last:
             h.last = ts
         h.calls += 1
         h.tokens += tokens
-        if cost is None:
-            h.unpriced += 1
-        else:
-            h.cost += cost
+        if cost_usd:
+            try:
+                h.cost += cost_units(cost_usd)
+                return
+            except ValueError:
+                pass  # a cost that is not a decimal is unknown, never 0
+        h.unpriced += 1
 
     def add_calls(self, events: Iterable[Event]) -> None:
         """Fold in the Claude Code calls among ``events`` (counted ones: duplicates already left out).
@@ -268,10 +262,12 @@ class ClaudeBlocks:
         Args:
             events: any events; only ``llm_call``s of agent ``claude-code`` with usage and a float ts count.
         """
+        add = self.add
         for ev in events:
-            if ev.agent == CLAUDE_AGENT and ev.kind == KIND_LLM_CALL and ev.usage is not None \
-                    and type(ev.ts) is float:
-                self.add(ev.ts, block_tokens(ev.usage), ev.cost_usd or None)
+            if ev.agent == CLAUDE_AGENT and ev.kind == KIND_LLM_CALL:
+                u, ts = ev.usage, ev.ts
+                if u is not None and type(ts) is float:
+                    add(ts, block_tokens(u), ev.cost_usd or None)
 
     def merge(self, other: ClaudeBlocks) -> None:
         """Add ``other``'s calls (a parallel report's part).
