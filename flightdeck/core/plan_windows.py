@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Final
 
-from flightdeck.core.events import KIND_LLM_CALL, Event, Usage
+from flightdeck.core.events import KIND_LLM_CALL, Event, Usage, parse_ts
 from flightdeck.core.money import Money, cost_units, units_to_usd
 from flightdeck.core.snapshot import usd_text
 
@@ -157,6 +157,11 @@ def window_from_claude(name: str, raw: Any, ts: float) -> PlanWindow | None:
     if not 0 <= used <= _CLAUDE_MAX_PERCENT:
         return None
     resets = raw.get("resets_at")
+    if isinstance(resets, str):  # epoch seconds as documented; an ISO 8601 spelling is read too
+        try:
+            resets = parse_ts(resets)
+        except (ValueError, OverflowError):
+            resets = None
     if isinstance(resets, bool) or not isinstance(resets, (int, float)) or not math.isfinite(resets):
         resets = None
     return PlanWindow(

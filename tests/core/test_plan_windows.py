@@ -69,3 +69,16 @@ def test_engine_snapshot_has_both_kinds(tmp_path: Path) -> None:
     assert doc[("reported", "secondary")]["window_minutes"] == 10080
     block = doc[("computed", "5h-block")]
     assert block["calls"] == 1 and block["used_percent"] is None and "not recorded" in block["limit"]
+
+
+def test_claude_status_line_windows_are_read_with_either_reset_spelling() -> None:
+    from flightdeck.core.plan_windows import window_from_claude
+
+    a = window_from_claude("five_hour", {"used_percentage": 23.5, "resets_at": 1_795_010_000}, T0)
+    b = window_from_claude("five_hour", {"used_percentage": 23.5, "resets_at": "2026-11-18T13:53:20Z"}, T0)
+    assert a is not None and b is not None and a.resets_at == b.resets_at == 1_795_010_000.0
+    assert a.window_minutes == 300 and a.agent == "claude-code" and a.to_json()["source"] == "reported"
+    over = window_from_claude("seven_day", {"used_percentage": 105, "resets_at": None}, T0)
+    assert over is not None and over.resets_at is None and over.full_at() == T0  # already past its limit
+    for bad in ({"used_percentage": True}, {"used_percentage": float("nan")}, {"used_percentage": -1}, [], None):
+        assert window_from_claude("five_hour", bad, T0) is None
