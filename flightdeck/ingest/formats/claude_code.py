@@ -58,12 +58,12 @@ _cc_decoder = msgspec.json.Decoder(_CCLine)
 _Tokens = Annotated[int, msgspec.Meta(ge=0)]
 
 
-class _CCCacheSplit(msgspec.Struct):
+class _CCCacheSplit(msgspec.Struct, forbid_unknown_fields=True):  # a new TTL: the generic path notes it
     ephemeral_5m_input_tokens: _Tokens | None = None
     ephemeral_1h_input_tokens: _Tokens | None = None
 
 
-class _CCOutputDetails(msgspec.Struct):
+class _CCOutputDetails(msgspec.Struct, forbid_unknown_fields=True):
     thinking_tokens: _Tokens | None = None
 
 
@@ -210,6 +210,12 @@ KNOWN_USAGE_KEYS: Final = frozenset({
     "inference_geo", "iterations", "type", "usage",
 })
 _NOTE_KEY_CHARS: Final = 60  # a hostile key is named, not copied whole
+# The breakdowns whose parts are counts flightdeck prices (types/cache_creation.py,
+# types/output_tokens_details.py): a part it does not know would be dropped.
+_KNOWN_PARTS: Final = {
+    "cache_creation": frozenset({"ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"}),
+    "output_tokens_details": frozenset({"thinking_tokens"}),
+}
 
 
 def unread_usage(usage: dict[str, Any]) -> list[str]:
@@ -218,11 +224,16 @@ def unread_usage(usage: dict[str, Any]) -> list[str]:
     Args:
         usage: a Claude Code line's ``message.usage`` object.
 
-    A key not in KNOWN_USAGE_KEYS is named; a non-empty ``iterations`` (the
+    A key not in KNOWN_USAGE_KEYS is named, and so is an unknown part of
+    ``cache_creation`` or ``output_tokens_details``; a non-empty ``iterations`` (the
     API's compaction steps, whose tokens the top-level counts leave out) is
     noted too, since its extra tokens are not in the cost.
     """
     out = [NOTED + str(k)[:_NOTE_KEY_CHARS] for k in usage if k not in KNOWN_USAGE_KEYS]
+    for name, known in _KNOWN_PARTS.items():  # a breakdown with a part it does not know (a new cache TTL)
+        part = usage.get(name)
+        if isinstance(part, dict):
+            out.extend(f"{NOTED}{name}.{str(k)[:_NOTE_KEY_CHARS]}" for k in part if k not in known)
     if usage.get("iterations"):
         out.append(NOTED + "iterations (compaction steps: their tokens are not counted)")
     return sorted(out)

@@ -176,3 +176,12 @@ def test_tail_once_json_carries_notes(tmp_path: Path) -> None:
     got = subprocess.run([sys.executable, "-m", "flightdeck", "tail", str(path), "--once", "--json"],
                          capture_output=True, text=True, env=env, timeout=120, check=True)
     assert json.loads(got.stdout)["notes"] == {NOTED + "novel_key": 2}
+
+
+def test_an_unknown_part_of_a_priced_breakdown_is_noted() -> None:
+    split = {"ephemeral_5m_input_tokens": 200, "ephemeral_1h_input_tokens": 0, "ephemeral_24h_input_tokens": 50}
+    (ev,), f = parse_all([line("msg_A", usage_2x(cache_creation=split,
+                                                 output_tokens_details={"thinking_tokens": 9, "summary_tokens": 3}))])
+    assert ev.usage is not None and ev.usage.cache_write_tokens == 200 and ev.usage.reasoning_tokens == 9
+    assert f.take_notes() == {NOTED + "cache_creation.ephemeral_24h_input_tokens": 1,
+                              NOTED + "output_tokens_details.summary_tokens": 1}
