@@ -37,6 +37,7 @@ from flightdeck.core.aggregate.windows import PROJECTION_WINDOW, Windows
 from flightdeck.core.dedupe import SeenIds
 from flightdeck.core.events import KIND_LLM_CALL, Command, Event, parse_ts
 from flightdeck.core.money import POW10, UNIT_PLACES, IntRates, Money, compile_rates, cost_units
+from flightdeck.core.sketch import FLUSH_AT
 from flightdeck.core.snapshot import (
     BREAKDOWN_DIMS,
     PERIOD_DIMS,
@@ -244,12 +245,124 @@ class Aggregator:
             ``duplicates`` around ``add`` would keep).
         """
         future_at = self.clock() + FUTURE_SKEW
+        if self.windows is None and self.predicate is None and self.LEAN:
+            return self._add_many_report(events, future_at)
         count = self._add
         kept: list[Event] = []
         keep = kept.append
         for ev in events:
             if count(ev, future_at):
                 keep(ev)
+        return kept
+
+    # The report's add_many (_add_many_report); False: every event through _add.
+    LEAN = True
+
+    def _add_many_report(self, events: Iterable[Event], future_at: float) -> list[Event]:
+        """``_add`` for each event of a report (no windows, no predicate), inlined: the same counts.
+
+        A report spends most of its time here once decoding is cheap: on
+        200k v1 events (cProfile) ``_add`` with its ``add_call`` and the
+        recent-calls deque took 5.4 of 7.4 s. This loop does ``_add``'s work
+        for the usual call (a float ts, no ``dropped``) with locals, one
+        delta lookup and the integer adds of ``add_call`` for its one slice,
+        and hands only the last ``recent`` calls to the deque; any other
+        event goes through ``_add`` itself. ``LEAN = False`` is the plain
+        version, which a test compares with this one figure by figure.
+        """
+        count = self._add
+        kept: list[Event] = []
+        keep = kept.append
+        recent: list[Event] = []
+        seen_add = self.seen.add
+        deltas = self._deltas
+        combo, combo_ts = self._combo_key, self._combo_key_ts
+        saving = self._saving
+        first, last = self.first_ts, self.last_ts
+        calls = dups = future_n = 0
+        for ev in events:
+            ts = ev.ts
+            if type(ts) is not float or ev.kind != KIND_LLM_CALL or ev.dropped:
+                # Anything unusual: _add, with this loop's counts handed over and back.
+                self.first_ts, self.last_ts = first, last
+                self._recent.extend(recent)
+                recent.clear()
+                if count(ev, future_at):
+                    keep(ev)
+                first, last = self.first_ts, self.last_ts
+                continue
+            if not seen_add(ev.id):
+                dups += 1
+                continue
+            keep(ev)
+            if ts > future_at:
+                future_n += 1  # counted, but it must not move "now"
+            else:
+                if first is None or ts < first:
+                    first = ts
+                if last is None or ts > last:
+                    last = ts
+            calls += 1
+            text = ev.cost_usd
+            cost: Money | None = None
+            if text:
+                whole, _, frac = text.partition(".")
+                places = len(frac)
+                if places <= UNIT_PLACES and whole.isdigit() and (not frac or frac.isdigit()):
+                    cost = int(whole + frac) * POW10[UNIT_PLACES - places]
+                else:
+                    try:
+                        cost = cost_units(text)
+                    except ValueError:
+                        pass  # a cost that is not a decimal is an unknown cost, never 0
+            u = ev.usage
+            if u is None:
+                u = NO_USAGE
+            if combo is not None:
+                key = combo(ev)
+            elif combo_ts is not None:
+                key = combo_ts(ev, ts)
+            else:
+                key = None
+            acc = deltas.get(key)
+            if acc is None:
+                acc = self._new_delta(key)
+            # add_call for one slice, inlined.
+            acc.calls += 1
+            if ev.error is not None:
+                acc.errors += 1
+            if cost is None:
+                acc.unpriced += 1
+            else:
+                acc.cost += cost
+            acc.input += u.input_tokens
+            acc.output += u.output_tokens
+            read = u.cache_read_tokens
+            acc.cache_read += read
+            acc.cache_write += u.cache_write_tokens
+            acc.reasoning += u.reasoning_tokens
+            acc.cache_write_1h += u.cache_write_1h_tokens
+            if read and ev.cost_status != "local":
+                rates_key = (ev.provider, ev.model, ev.route, ev.service_tier, ev.speed)
+                rates = saving.get(rates_key)
+                if rates is None or rates is _DATED:
+                    rates = self._saving_rates(rates_key, ts)
+                if rates:
+                    saved = rates.saving_units(u) if rates.tiers else read * rates.saving_per_token
+                    if saved:
+                        acc.saved += saved
+            lat = ev.latency_ms
+            if lat is not None:
+                (acc.lats if ev.stream else acc.lats_ns).append(lat)
+                if not acc.calls & (FLUSH_AT - 1):
+                    acc.flush()
+            recent.append(ev)
+        self.first_ts, self.last_ts = first, last
+        self.events += calls
+        self.duplicates += dups
+        self.future_events += future_n
+        maxlen = self._recent.maxlen
+        self._recent.extend(recent[-maxlen:] if maxlen else ())
         return kept
 
     def _add(self, ev: Event, future_at: float) -> bool:
