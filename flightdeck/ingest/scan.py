@@ -293,6 +293,9 @@ def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, unti
     # An index build (flightdeck.index) keeps each repeat as an event, so that
     # a later --since counts it exactly when its event is counted.
     keep_repeat = getattr(agg, "keep_repeat", None)
+    # A reader whose events already meet the line format's bounds (it checks
+    # each before handing it out) says so: ``bounded`` would check them twice.
+    checked = getattr(fixed, "CHECKED", False) is True
     for batch in read_batches(f, seg.start, seg.end):
         if type(batch) is int:
             reject("line too long", f"{batch} bytes")
@@ -300,7 +303,7 @@ def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, unti
         good: list[Event] = []
         keep = good.append
         for line in batch:  # type: ignore[union-attr]
-            if not line.strip():
+            if not line or line.isspace():  # what `not line.strip()` says, without copying the line
                 continue
             try:
                 result = parse(line)
@@ -311,7 +314,10 @@ def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, unti
                     reject("parse error", f"{type(exc).__name__}: {exc}")
                 continue
             if type(result) is list:
-                result = bounded(result)  # the line format's bounds, as FileFormat.parse applies them
+                if not result:  # most Claude Code lines: a copy held, a costless line
+                    continue
+                if not checked:
+                    result = bounded(result)  # the line format's bounds, as FileFormat.parse applies them
             if isinstance(result, Rejected):
                 reject(result.reason, result.detail)
                 continue

@@ -334,6 +334,9 @@ class ClaudeCode:
 
     # Build and price only the copy of a response that is handed out (see _lazy); False: every copy at once.
     LAZY = True
+    # Every event handed out meets check_event: checked before it is held, or
+    # held lazily only when its figures are within bounds (scan skips bounded()).
+    CHECKED: Final = True
 
     def parse(self, line: bytes) -> ParseResult:
         """The responses this line completes (often none); a Rejected for a bad or skipped line."""
