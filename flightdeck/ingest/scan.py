@@ -26,6 +26,7 @@ import itertools
 import math
 import os
 import stat
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -534,7 +535,7 @@ def scan(
 
 
 def _warm_pricing(segments: Sequence[Segment]) -> None:
-    """Load the price data in this process if the log's head has a cache read.
+    """Load the price data in this process if the logs will need it: an agent CLI's log, or a cache read.
 
     The "money the cache saved" figure needs rates, and the first lookup
     loads genai-prices (~0.2 s of CPU). Done once here, before the workers
@@ -542,6 +543,17 @@ def _warm_pricing(segments: Sequence[Segment]) -> None:
     A log whose head has no cache read loads nothing (a worker that meets one
     later loads the data itself, as before).
     """
+    if any(s.fmt not in (V1, None) for s in segments):
+        # The agent CLIs' readers price every call they read (Claude Code's
+        # assistant lines): each worker would load the data (~0.3 s of CPU
+        # each, measured on 300k Claude Code lines); loaded once here, it is shared.
+        try:
+            from flightdeck.core.pricing import default_pricer
+
+            default_pricer().rates("anthropic", "claude-sonnet-4-5", time.time(), route="direct")
+        except Exception:  # warming is an optimisation: any failure is the workers' to meet
+            pass
+        return
     seg = next((s for s in segments if s.fmt == V1), None)
     if seg is None:
         return
