@@ -603,14 +603,17 @@ def _scan_parallel(tasks: list[tuple[Segment, ...]], lo: float, hi: float, dims:
                 redo.append(pool.submit(_run_task, (tasks[i], lo, hi, dims, recent, prior.copy())))
                 prior.merge(agg.seen)
                 continue
-            prior.merge(agg.seen)
             if merged is None:
-                merged = agg
-            else:
-                merged.merge(agg)
+                # The first range's ids start the set of every id, which is
+                # the merged Aggregator's own: each range's ids are merged once,
+                # not once here and again in Aggregator.merge (0.26 s of a 300k-line report).
+                merged, prior = agg, agg.seen
+                continue
+            prior.merge(agg.seen)
+            merged.merge(agg, ids=False)
         for future in redo:
             again, _notes = future.result()  # the same files again: their notices are in already
             assert merged is not None  # the first range is never redone
-            merged.merge(again)
+            merged.merge(again, ids=False)  # its ids (and the earlier ranges' it was given) are in prior
     assert merged is not None
     return merged

@@ -673,7 +673,7 @@ class Aggregator:
 
     # -- parallel report ----------------------------------------------------------------
 
-    def merge(self, other: Aggregator) -> None:
+    def merge(self, other: Aggregator, *, ids: bool = True) -> None:
         """Add ``other``'s events, which came *after* this one's (for recency).
 
         Both must be in the same mode with the same breakdowns. Ids are assumed
@@ -682,12 +682,15 @@ class Aggregator:
 
         Args:
             other: an aggregator over later events.
+            ids: False when the caller has already merged ``other.seen`` into
+                ``self.seen`` (ingest.scan keeps one set for both jobs).
         """
         if other.live != self.live or other._dims != self._dims:
             raise ValueError("cannot merge aggregators of different modes or breakdowns")
         self._settle()
         other._settle()
-        self.seen.merge(other.seen)
+        if ids:
+            self.seen.merge(other.seen)
         self.events += other.events
         self.duplicates += other.duplicates
         self.dropped += other.dropped
