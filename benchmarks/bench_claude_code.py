@@ -21,7 +21,7 @@ below) of what they cost. Then, in the same run:
 - totals per model and UTC day from flightdeck and from ``ccusage claude
   daily --breakdown``, beside the exact ones, each disagreement printed.
 
-    python benchmarks/bench_claude_code.py --lines 1000000 [--rounds 3] [--keep DIR [--reuse]]
+    python benchmarks/bench_claude_code.py --lines 1000000 [--rounds 3] [--split] [--keep DIR [--reuse]]
 
 ``--keep DIR --reuse`` runs again on logs generated earlier in DIR (their
 exact total is saved next to them), which saves the generation time.
@@ -376,6 +376,75 @@ def _compare_agents(root: Path, cc: list[str] | None) -> None:
         print(f"{model:24} {fd[2]:>6} {fd[0]:>16f} {cu[0] if cu else '-':>14} {fd[1]:>8} {cu[1] if cu else '-':>8}")
 
 
+def _split(projects: Path, rounds: int) -> None:
+    """Where a cold report's time goes, in a child process: each stage alone, CPU seconds, min of ``rounds``.
+
+    Stages add up: reading the files into lines; + decoding each line as the
+    reader does (typed decode of assistant lines, a one-field decode of the
+    others); + the whole reader (holding copies, pricing, building Events);
+    + the Aggregator (the whole ``scan``). Start-up (imports, loading the
+    price data) is measured apart, as the first ``scan`` of a one-line log.
+    """
+    code = f"""
+import gc, glob, os, tempfile, time
+t0 = time.process_time()
+from flightdeck.ingest.scan import expand, open_log, read_batches, scan
+from flightdeck.ingest.formats.claude_code import ClaudeCode, _cc_fast_decoder, _cc_kind_decoder
+t_import = time.process_time() - t0
+one = tempfile.mkdtemp()
+line = b""
+for path in expand([{str(projects)!r}]):
+    with open(path, "rb") as f:
+        line = next((x for x in f if b'"assistant"' in x), b"")
+    if line:
+        break
+with open(os.path.join(one, "s.jsonl"), "wb") as f:
+    f.write(line)
+t0 = time.process_time(); scan([one], jobs=1); t_prices = time.process_time() - t0
+files = expand([{str(projects)!r}])
+gc.disable()
+def read():
+    for p in files:
+        with open_log(p) as f:
+            for batch in read_batches(f):
+                for line in batch:
+                    pass
+def decode():
+    for p in files:
+        with open_log(p) as f:
+            for batch in read_batches(f):
+                for line in batch:
+                    if b'"assistant"' in line:
+                        _cc_fast_decoder.decode(line)
+                    else:
+                        _cc_kind_decoder.decode(line)
+def reader():
+    for p in files:
+        cc = ClaudeCode()
+        parse = cc.parse
+        with open_log(p) as f:
+            for batch in read_batches(f):
+                for line in batch:
+                    parse(line)
+        cc.flush()
+def whole():
+    scan([{str(projects)!r}], jobs=1).snapshot()
+out = [t_import, t_prices]
+for stage in (read, decode, reader, whole):
+    best = float("inf")
+    for _ in range({rounds}):
+        t0 = time.process_time(); stage(); best = min(best, time.process_time() - t0)
+    out.append(best)
+print(*out)
+"""
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    imp, prices, read, decode, reader, whole = (float(x) for x in got.stdout.split())
+    print(f"\nwhere a cold one-process report's CPU goes (min of {rounds}; each stage includes the one before):")
+    print(f"  start-up: imports {imp:.2f} s, loading the price data {prices:.2f} s")
+    print(f"  read the files into lines {read:.2f} s; + decode every line {decode - read:.2f} s; "
+          f"+ the reader's logic {reader - decode:.2f} s; + the aggregator {whole - reader:.2f} s; scan {whole:.2f} s")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=200_000)
@@ -387,6 +456,7 @@ def main() -> int:
     ap.add_argument("--reuse", action="store_true", help="with --keep: use the logs already there")
     ap.add_argument("--sidechain", type=float, default=0.05, help="share of responses flagged isSidechain")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (min and median are printed)")
+    ap.add_argument("--split", action="store_true", help="also print where a one-process report's CPU goes")
     ap.add_argument("--streamed", type=float, default=1.0,
                     help="share of multi-block responses written with growing output_tokens (Claude Code 2.x)")
     args = ap.parse_args()
@@ -486,6 +556,8 @@ def main() -> int:
                           f"CPU {min(cpu_ratios):.2f}x / {statistics.median(cpu_ratios):.2f}x (min / median), "
                           f"memory {min(t)[2] / min(base)[2]:.2f}x")
 
+        if args.split:
+            _split(Path(projects), args.rounds)
         _compare_days(Path(projects), gen.by_day, cc_days)
         _compare_agents(root, cc)
 
