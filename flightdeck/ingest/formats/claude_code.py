@@ -10,7 +10,6 @@ import msgspec
 
 from flightdeck.core.events import (
     KIND_LLM_CALL,
-    MAX_COST_DECIMALS,
     MAX_COST_USD,
     MAX_TOKENS,
     TS_MAX,
@@ -22,7 +21,6 @@ from flightdeck.core.events import (
     format_usd,
     parse_ts,
 )
-from flightdeck.core.money import _DECIMAL_LIMIT as DECIMAL_LIMIT
 from flightdeck.core.money import IntRates, compile_rates
 from flightdeck.ingest.formats.common import ParseResult, priced
 
@@ -239,23 +237,27 @@ def _lazy_limit(exact: IntRates | None) -> int:
     """The largest token total whose cost is surely within the line format's bounds with these rates.
 
     A copy at or below it gives an Event that ``check_event`` accepts (tokens
-    below ``MAX_TOKENS``, cost below ``MAX_COST_USD`` with at most
-    ``MAX_COST_DECIMALS`` places: ``k + 6`` at most), whatever the
-    split of the total between buckets: such a copy can be priced later, only
-    if it is the one handed out. -1: price every copy now (per-request fees,
-    rates ``core.money`` cannot compile).
+    below ``MAX_TOKENS``, cost below ``MAX_COST_USD``), whatever the split of
+    the total between buckets: such a copy can be priced later, only if it is
+    the one handed out. -1: price every copy now (per-request fees, rates
+    ``core.money`` cannot compile, or rates finer than ``_LAZY_MAX_K``).
     """
     limit = MAX_TOKENS - 1
     if exact is None:
         return -1
     for r in (exact, *(tier for _threshold, tier in exact.tiers)):
-        if r.per_request or r.k + 6 > MAX_COST_DECIMALS:
+        if r.per_request or r.k > _LAZY_MAX_K:
             return -1
         top = max(r.inp, r.out, r.read, r.write, r.write_1h, r.reasoning or 0)
-        if top:  # cost = n * 10**-(k+6) USD with n <= top * total
-            # and n below core.money's Decimal hand-over, so no rounding can reach the bound.
-            limit = min(limit, (MAX_COST_USD * 10 ** (r.k + 6) - 1) // top, (DECIMAL_LIMIT - 1) // top)
+        if top:  # cost = n * 10**-(k+6) USD with n <= top * total, below 10**9 USD
+            limit = min(limit, (MAX_COST_USD * 10 ** (r.k + 6) - 1) // top)
     return limit
+
+
+# Rates with at most 12 decimals per million tokens: a cost below MAX_COST_USD
+# then has n < 10**27 and at most 18 places, which core.money writes with its
+# integer path (and within MAX_COST_DECIMALS). Real rates have 2 to 4.
+_LAZY_MAX_K: Final = 12
 
 
 class ClaudeCode:

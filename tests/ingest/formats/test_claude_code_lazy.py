@@ -180,3 +180,30 @@ def test_a_report_is_the_same_with_and_without_the_lazy_path(tmp_path: Path, mon
     assert (dup_a, rej_a) == (dup_b, rej_b)
     assert a.total == b.total and a.breakdowns == b.breakdowns and a.rejected_reasons == b.rejected_reasons
     assert a.total.calls > 100 and a.total.unpriced > 0
+
+
+def test_the_lazy_limit_keeps_every_priced_total_within_the_cost_bound() -> None:
+    from decimal import Decimal
+
+    from flightdeck.core.events import MAX_COST_USD, MAX_TOKENS, Usage
+    from flightdeck.core.money import compile_rates
+    from flightdeck.core.pricing import Rates
+    from flightdeck.ingest.formats.claude_code import _lazy_limit
+
+    def rates(**kw: Any) -> Rates:
+        base = {"input": Decimal("15"), "output": Decimal("75"), "cache_read": Decimal("1.5"),
+                "cache_write": Decimal("18.75"), "cache_write_1h": Decimal("30")}
+        return Rates(**{**base, **kw})
+
+    exact = compile_rates(rates())
+    limit = _lazy_limit(exact)
+    assert 0 < limit < MAX_TOKENS
+    # The dearest split of the limit (all output) stays below $10^9; one token more need not.
+    assert exact.cost_usd(Usage(output_tokens=limit)) < MAX_COST_USD  # type: ignore[union-attr]
+    assert exact.cost_usd(Usage(output_tokens=limit + 1)) >= MAX_COST_USD  # type: ignore[union-attr]
+    assert _lazy_limit(compile_rates(rates(per_request=Decimal("0.01")))) == -1  # a fee: priced at once
+    assert _lazy_limit(compile_rates(rates(output=Decimal("1e-13")))) == -1  # finer than 12 places
+    assert _lazy_limit(None) == -1
+    free = compile_rates(rates(input=Decimal(0), output=Decimal(0), cache_read=Decimal(0), cache_write=Decimal(0),
+                               cache_write_1h=Decimal(0)))
+    assert _lazy_limit(free) == MAX_TOKENS - 1
