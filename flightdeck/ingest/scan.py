@@ -244,11 +244,29 @@ def _sub_blocks(chunk: bytes, size: int) -> Iterator[bytes]:
         start = cut + 1
 
 
+def _one_per_line(block: bytes, values: int) -> bool:
+    """Whether ``decode_lines`` read ``block`` as ``decode_line`` reads each of its lines.
+
+    ``decode_lines`` reads a stream of values: two events on one line (a lost
+    newline) or one event over two lines would count where the line reader
+    rejects each line. They can be neither when every line starts with "{"
+    and ends with "}" (a JSON string holds no raw newline) and there are as
+    many values as lines; anything else (blank lines, CRLF, trailing spaces
+    too) is decoded line by line. Three C-level counts per block.
+    """
+    newlines = block.count(b"\n")
+    lines = newlines if block.endswith(b"\n") else newlines + 1
+    return (values == lines and block.startswith(b"{") and (newlines == lines or block.endswith(b"}"))
+            and block.count(b"}\n") == newlines and block.count(b"\n{") == lines - 1)
+
+
 def _feed_block(agg: Aggregator, block: bytes, since: float, until: float) -> None:
     """One decode_lines call for the block; line by line only if it has a bad line."""
     reject = agg.reject
     try:
         decoded = cast("list[Event | Rejected]", decode_structs(block))
+        if not _one_per_line(block, len(decoded)):
+            raise ValueError("not one event per line")  # what decode_line makes of each line decides
     except ValueError:  # msgspec's DecodeError and ValidationError
         decoded = []
         for line in block.split(b"\n"):
