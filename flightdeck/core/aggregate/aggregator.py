@@ -261,9 +261,10 @@ class Aggregator:
     def _add_many_report(self, events: Iterable[Event], future_at: float) -> list[Event]:
         """``_add`` for each event of a report (no windows, no predicate), inlined: the same counts.
 
-        A report spends most of its time here once decoding is cheap: on
-        200k v1 events (cProfile) ``_add`` with its ``add_call`` and the
-        recent-calls deque took 5.4 of 7.4 s. This loop does ``_add``'s work
+        Measured alone (add_many over decoded events, in batches, LEAN on
+        and off interleaved, min of 7, a loaded 2-core machine): 200k v1
+        events 1.85 -> 1.38 s CPU, 33k Claude Code events 0.29 -> 0.25 s;
+        between 6 % and 25 % over several runs. This loop does ``_add``'s work
         for the usual call (a float ts, no ``dropped``) with locals, one
         delta lookup and the integer adds of ``add_call`` for its one slice,
         and hands only the last ``recent`` calls to the deque; any other
