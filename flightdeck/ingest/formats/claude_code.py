@@ -362,8 +362,8 @@ class ClaudeCode:
 
         Claude Code writes a response once per content block (2 lines on
         average in the benchmark's logs), and only the most complete copy is
-        handed out: building, pricing and checking an Event per copy was
-        ~40 % of a cold report (cProfile, 300k lines). Here a copy is
+        handed out, so an Event was built, priced and checked for copies that
+        were then dropped. Here a copy is
         decoded and its figures checked, and the Event is made on release
         (``_Held.take``), from the same values ``_read`` would use. Whatever
         could make ``_read`` answer differently (a reported cost, a shape for
