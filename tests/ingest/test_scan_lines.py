@@ -1,4 +1,6 @@
-"""The v1 fast path decodes a block of lines at once; it must count what the line reader counts.
+"""Reading lines in bulk must give what reading line by line gives.
+
+The v1 fast path decodes a block of lines at once; it must count what the line reader counts.
 
 ``decode_lines`` reads a stream of JSON values, not lines: two events on
 one line (a lost newline) or one event over two lines would each count,
@@ -65,3 +67,45 @@ def test_one_per_line_is_true_for_what_the_recorder_writes() -> None:
     assert _one_per_line(block.rstrip(b"\n"), 5)
     assert not _one_per_line(block, 4)
     assert not _one_per_line(block + b"\n", 5)
+
+
+def _plain_batches(data: bytes, start: int, end: int | None) -> list[list[bytes] | int]:
+    """read_batches as it was: each of read_blocks' blocks split into lines."""
+    import io
+
+    from flightdeck.ingest.scan import read_blocks
+
+    out: list[list[bytes] | int] = []
+    for block in read_blocks(io.BytesIO(data), start, end):
+        if isinstance(block, int):
+            out.append(block)
+            continue
+        lines = block.split(b"\n")
+        if not lines[-1]:
+            lines.pop()
+        if lines:
+            out.append(lines)
+    return out
+
+
+def test_read_batches_gives_the_lines_of_read_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import random
+
+    from flightdeck.ingest import scan as scan_mod
+
+    rng = random.Random(3)
+    for _ in range(400):
+        monkeypatch.setattr(scan_mod, "CHUNK_BYTES", rng.randint(1, 40))
+        monkeypatch.setattr(scan_mod, "MAX_LINE_BYTES", rng.randint(1, 30))
+        pieces = [b"", b"a" * rng.randint(1, 45), b"\xef\xbb\xbf", b"{}"]
+        parts = [rng.choice(pieces) for _ in range(rng.randint(0, 12))]
+        data = (b"\xef\xbb\xbf" if rng.random() < 0.2 else b"") + b"\n".join(parts)
+        if rng.random() < 0.5:
+            data += b"\n"
+        start = rng.choice([0, 0, rng.randint(0, max(len(data), 1))])
+        end = rng.choice([None, rng.randint(start, max(len(data), start))])
+        got = list(scan_mod.read_batches(io.BytesIO(data), start, end))
+        want = _plain_batches(data, start, end)
+        flat = [x for b in got for x in (b if isinstance(b, list) else [b])]
+        assert flat == [x for b in want for x in (b if isinstance(b, list) else [b])], (data, start, end)
