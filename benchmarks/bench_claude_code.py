@@ -10,15 +10,18 @@ is the share of responses written so; 0 repeats the final usage on each),
 models), keeping an independent exact total (Decimal, list rates written out
 below) of what they cost. Then, in the same run:
 
-- ``flightdeck report --json`` and ``flightdeck tail --once --json`` on the folder:
-  wall time, peak memory (max RSS of the child), total cost;
-- ``ccusage daily --json --offline`` (ccusage@20.0.24, when ``npx``/``npm``
-  has it in ``--ccusage-dir``): same figures;
-- the ratios, and whether each total equals the independent one to the cent;
+- ``flightdeck report --json --no-cache`` (one process, all cores) and
+  ``ccusage claude daily --json --offline`` (ccusage@20.0.24: its native
+  binary from the npx cache, run directly, and ``npx`` itself, or the copy in
+  ``--ccusage-dir``), in ``--rounds`` interleaved rounds: wall and CPU time
+  (min and median), peak memory (max RSS of the child), total cost;
+  ``flightdeck tail --once --json`` once;
+- the ratios to ccusage (per round, min and median), and whether each total
+  equals the independent one to the cent;
 - totals per model and UTC day from flightdeck and from ``ccusage claude
   daily --breakdown``, beside the exact ones, each disagreement printed.
 
-    python benchmarks/bench_claude_code.py --lines 1000000 [--keep DIR [--reuse]]
+    python benchmarks/bench_claude_code.py --lines 1000000 [--rounds 3] [--split] [--keep DIR [--reuse]]
 
 ``--keep DIR --reuse`` runs again on logs generated earlier in DIR (their
 exact total is saved next to them), which saves the generation time.
@@ -45,6 +48,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -233,7 +237,30 @@ def _run_with_rss(cmd: list[str], env: dict[str, str] | None = None) -> tuple[fl
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:3])} failed ({proc.returncode}): {chunks.get('err', b'').decode()[-800:]}")
+    LAST_CPU[0] = ru.ru_utime + ru.ru_stime  # the child and the children it reaped (report's workers)
     return wall, ru.ru_maxrss * 1024, chunks.get("out", b"").decode()
+
+
+LAST_CPU = [0.0]  # CPU seconds of the last _run_with_rss
+
+
+def _ccusage_binary() -> Path | None:
+    """ccusage 20's native binary in the npx cache, if ``npx ccusage@20.0.24`` ran here before.
+
+    Run directly, ccusage's time is its own: through npx it also pays npx's
+    package resolution (1.2-1.4 s measured here), which would flatter flightdeck.
+    """
+    cache = Path.home() / ".npm" / "_npx"
+    for pkg in sorted(cache.glob("*/node_modules/ccusage/package.json")):
+        try:
+            if json.loads(pkg.read_text()).get("version") != "20.0.24":
+                continue
+        except (OSError, ValueError):
+            continue
+        for binary in sorted(pkg.parents[1].glob("@ccusage/ccusage-*/bin/ccusage")):
+            if os.access(binary, os.X_OK):
+                return binary
+    return None
 
 
 def _ccusage_cmd(ccusage_dir: Path | None) -> list[str] | None:
@@ -349,6 +376,75 @@ def _compare_agents(root: Path, cc: list[str] | None) -> None:
         print(f"{model:24} {fd[2]:>6} {fd[0]:>16f} {cu[0] if cu else '-':>14} {fd[1]:>8} {cu[1] if cu else '-':>8}")
 
 
+def _split(projects: Path, rounds: int) -> None:
+    """Where a cold report's time goes, in a child process: each stage alone, CPU seconds, min of ``rounds``.
+
+    Stages add up: reading the files into lines; + decoding each line as the
+    reader does (typed decode of assistant lines, a one-field decode of the
+    others); + the whole reader (holding copies, pricing, building Events);
+    + the Aggregator (the whole ``scan``). Start-up (imports, loading the
+    price data) is measured apart, as the first ``scan`` of a one-line log.
+    """
+    code = f"""
+import gc, glob, os, tempfile, time
+t0 = time.process_time()
+from flightdeck.ingest.scan import expand, open_log, read_batches, scan
+from flightdeck.ingest.formats.claude_code import ClaudeCode, _cc_fast_decoder, _cc_kind_decoder
+t_import = time.process_time() - t0
+one = tempfile.mkdtemp()
+line = b""
+for path in expand([{str(projects)!r}]):
+    with open(path, "rb") as f:
+        line = next((x for x in f if b'"assistant"' in x), b"")
+    if line:
+        break
+with open(os.path.join(one, "s.jsonl"), "wb") as f:
+    f.write(line)
+t0 = time.process_time(); scan([one], jobs=1); t_prices = time.process_time() - t0
+files = expand([{str(projects)!r}])
+gc.disable()
+def read():
+    for p in files:
+        with open_log(p) as f:
+            for batch in read_batches(f):
+                for line in batch:
+                    pass
+def decode():
+    for p in files:
+        with open_log(p) as f:
+            for batch in read_batches(f):
+                for line in batch:
+                    if b'"assistant"' in line:
+                        _cc_fast_decoder.decode(line)
+                    else:
+                        _cc_kind_decoder.decode(line)
+def reader():
+    for p in files:
+        cc = ClaudeCode()
+        parse = cc.parse
+        with open_log(p) as f:
+            for batch in read_batches(f):
+                for line in batch:
+                    parse(line)
+        cc.flush()
+def whole():
+    scan([{str(projects)!r}], jobs=1).snapshot()
+out = [t_import, t_prices]
+for stage in (read, decode, reader, whole):
+    best = float("inf")
+    for _ in range({rounds}):
+        t0 = time.process_time(); stage(); best = min(best, time.process_time() - t0)
+    out.append(best)
+print(*out)
+"""
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    imp, prices, read, decode, reader, whole = (float(x) for x in got.stdout.split())
+    print(f"\nwhere a cold one-process report's CPU goes (min of {rounds}; each stage includes the one before):")
+    print(f"  start-up: imports {imp:.2f} s, loading the price data {prices:.2f} s")
+    print(f"  read the files into lines {read:.2f} s; + decode every line {decode - read:.2f} s; "
+          f"+ the reader's logic {reader - decode:.2f} s; + the aggregator {whole - reader:.2f} s; scan {whole:.2f} s")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=200_000)
@@ -359,6 +455,8 @@ def main() -> int:
     ap.add_argument("--keep", type=Path, help="generate here and keep the logs")
     ap.add_argument("--reuse", action="store_true", help="with --keep: use the logs already there")
     ap.add_argument("--sidechain", type=float, default=0.05, help="share of responses flagged isSidechain")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (min and median are printed)")
+    ap.add_argument("--split", action="store_true", help="also print where a one-process report's CPU goes")
     ap.add_argument("--streamed", type=float, default=1.0,
                     help="share of multi-block responses written with growing output_tokens (Claude Code 2.x)")
     args = ap.parse_args()
@@ -394,44 +492,72 @@ def main() -> int:
         projects = str(root / "projects")
         py = sys.executable
 
+        cc = _ccusage_cmd(args.ccusage_dir)
+        native = _ccusage_binary()
+        # HOME too: ccusage 20 reads every agent CLI it knows in the home folder.
+        cc_env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root), HOME=str(root), TZ="UTC")
+        cc_args = ["claude", "daily", "--json", "--offline", "--breakdown"]
+        runs: dict[str, tuple[list[str], dict[str, str] | None]] = {
+            "flightdeck report (1 process)": ([py, "-m", "flightdeck", "report", projects, "--json", "--no-cache",
+                                               "--jobs", "1"], None),
+            "flightdeck report (all cores)": ([py, "-m", "flightdeck", "report", projects, "--json", "--no-cache"],
+                                              None),
+        }
+        if native is not None:
+            runs["ccusage 20.0.24 (native binary)"] = ([str(native), *cc_args], cc_env)
+        if cc is not None:
+            runs["ccusage 20.0.24 (npx)" if cc[0] == "npx" else "ccusage 20.0.24"] = ([*cc, *cc_args], cc_env)
+        if cc is None and native is None:
+            print("ccusage not available (no npx, no --ccusage-dir): comparing with the independent total only")
+        # Interleaved rounds (the machine may be shared): every tool once per round, min and median kept.
+        timings: dict[str, list[tuple[float, float, int]]] = {name: [] for name in runs}
         results: dict[str, tuple[float, int, Decimal]] = {}
-        one = [py, "-m", "flightdeck", "report", projects, "--json", "--no-cache", "--jobs", "1"]
-        wall, rss, out = _run_with_rss(one)
-        results["flightdeck report (1 process)"] = (wall, rss, Decimal(json.loads(out)["cost_usd"]))
-        wall, rss, out = _run_with_rss([py, "-m", "flightdeck", "report", projects, "--json", "--no-cache"])
-        results["flightdeck report (all cores)"] = (wall, rss, Decimal(json.loads(out)["cost_usd"]))
+        cc_days: dict[str, tuple[Decimal, int]] = {}
+        for _round in range(args.rounds):
+            for name, (cmd, env) in runs.items():
+                wall, rss, out = _run_with_rss(cmd, env)
+                timings[name].append((wall, LAST_CPU[0], rss))
+                doc = json.loads(out)
+                if name.startswith("flightdeck"):
+                    results[name] = (wall, rss, Decimal(doc["cost_usd"]))
+                else:
+                    results[name] = (wall, rss, Decimal(repr(doc["totals"]["totalCost"])))
+                    for day in doc["daily"]:
+                        for row in day.get("modelBreakdowns", []):
+                            cc_days[f"{row['modelName']} {day['date']}"] = (Decimal(repr(row["cost"])),
+                                                                           row["outputTokens"])
         wall, rss, out = _run_with_rss([py, "-m", "flightdeck", "tail", projects, "--once", "--json"])
         results["flightdeck tail --once"] = (wall, rss, Decimal(json.loads(out)["cost_usd"]))
-
-        cc = _ccusage_cmd(args.ccusage_dir)
-        cc_days: dict[str, tuple[Decimal, int]] = {}
-        if cc is not None:
-            # HOME too: ccusage 20 reads every agent CLI it knows in the home folder.
-            env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root), HOME=str(root), TZ="UTC")
-            wall, rss, out = _run_with_rss([*cc, "claude", "daily", "--json", "--offline", "--breakdown"], env)
-            doc = json.loads(out)
-            total = Decimal(repr(doc["totals"]["totalCost"]))
-            results["ccusage 20.0.24 daily --offline"] = (wall, rss, total)
-            for day in doc["daily"]:
-                for row in day.get("modelBreakdowns", []):
-                    cc_days[f"{row['modelName']} {day['date']}"] = (Decimal(repr(row["cost"])), row["outputTokens"])
-        else:
-            print("ccusage not available (no npx, no --ccusage-dir): comparing with the independent total only")
+        timings["flightdeck tail --once"] = [(wall, LAST_CPU[0], rss)]
 
         cent = Decimal("0.01")
-        print(f"{'tool':34} {'wall s':>8} {'peak MB':>8} {'total USD':>22}  equals the exact total")
-        for name, (wall, rss, total) in results.items():
+        print(f"{args.rounds} interleaved rounds; wall and CPU (all processes) in s, min / median; peak RSS of the "
+              f"fastest round")
+        print(f"{'tool':34} {'wall min':>8} {'median':>7} {'CPU min':>8} {'median':>7} {'peak MB':>8} "
+              f"{'total USD':>22}  equals the exact total")
+        for name, (_wall, _rss, total) in results.items():
             if name.startswith("flightdeck"):  # Decimal end to end: every digit
                 same = "to the digit" if total == gen.expected else "NO"
             else:  # ccusage sums floats: the cent is what it can promise
                 same = "to the cent" if total.quantize(cent) == gen.expected.quantize(cent) else "NO"
-            print(f"{name:34} {wall:8.2f} {rss / 1e6:8.0f} {total:22f}  {same}")
-        base = results.get("ccusage 20.0.24 daily --offline")
-        if base:
-            for name, (wall, rss, _t) in results.items():
-                if name.startswith("flightdeck"):
-                    print(f"{name}: {wall / base[0]:.2f}x ccusage's time, {rss / base[1]:.2f}x its memory")
+            t = timings[name]
+            walls, cpus = [x[0] for x in t], [x[1] for x in t]
+            fastest = min(t)
+            print(f"{name:34} {min(walls):8.2f} {statistics.median(walls):7.2f} {min(cpus):8.2f} "
+                  f"{statistics.median(cpus):7.2f} {fastest[2] / 1e6:8.0f} {total:22f}  {same}")
+        for base_name in [n for n in timings if n.startswith("ccusage")]:
+            base = timings[base_name]
+            for name, t in timings.items():
+                if name.startswith("flightdeck report"):
+                    # Ratios within each round, then their min and median: both tools met the same load.
+                    ratios = [a[0] / b[0] for a, b in zip(t, base)]
+                    cpu_ratios = [a[1] / b[1] for a, b in zip(t, base)]
+                    print(f"{name} / {base_name}: wall {min(ratios):.2f}x / {statistics.median(ratios):.2f}x, "
+                          f"CPU {min(cpu_ratios):.2f}x / {statistics.median(cpu_ratios):.2f}x (min / median), "
+                          f"memory {min(t)[2] / min(base)[2]:.2f}x")
 
+        if args.split:
+            _split(Path(projects), args.rounds)
         _compare_days(Path(projects), gen.by_day, cc_days)
         _compare_agents(root, cc)
 

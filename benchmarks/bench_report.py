@@ -1,13 +1,13 @@
 """How fast and how lean is ``flightdeck report``, against a bare JSON loop.
 
-    python benchmarks/bench_report.py [--events 1000000] [--small 100000] [--dir /tmp/flightdeck-bench]
+    python benchmarks/bench_report.py [--events 1000000] [--small 100000] [--rounds 3] [--dir /tmp/flightdeck-bench]
 
 For each size it generates (once, cached in --dir) realistic v1 telemetry with
 ``gen_events``, times a bare ``for line in f: orjson.loads(line)`` loop over
 the same file in this process (the baseline), then runs
 ``flightdeck report FILE --json`` as a subprocess and takes its wall time and
 peak RSS (``wait4``: the child and the workers it reaped). It prints the
-ratio to the baseline (target <= 2.5x), the peak RSS (target < 120 MB), the
+ratio to the baseline (target <= 1.5x, issue 14), the peak RSS (target < 120 MB), the
 RSS growth from the small size to the large one (target < 30 MB), and checks
 that the report's cost is the generator's exact Decimal sum.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,12 +30,12 @@ from pathlib import Path
 import orjson
 
 from flightdeck.core.aggregate import Aggregator
-from flightdeck.core.events import Event, IdSource, Latency, Usage, decode_line
+from flightdeck.core.events import Event, IdSource, Latency, Rejected, Usage, decode_line
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gen_events import generate  # noqa: E402
+from gen_events import generate
 
-TARGET_RATIO = 2.5
+TARGET_RATIO = 1.5  # issue 14: the cold run at most 1.5x the bare loop
 TARGET_RSS_MB = 120
 TARGET_GROWTH_MB = 30
 
@@ -89,27 +90,33 @@ def run_report(path: Path, jobs: int) -> tuple[float, float, dict[str, object], 
     return wall, usage.ru_maxrss / 1024, result, cpu  # ru_maxrss is in KiB on Linux
 
 
-def measure(folder: Path, events: int, jobs: int) -> tuple[float, float]:
+def measure(folder: Path, events: int, jobs: int, rounds: int = 3) -> tuple[float, float]:
     path, meta = dataset(folder, events)
-    # Best of three of each, interleaved: the machine may be shared.
-    bare = bare_cpu = wall = float("inf")
-    rss = cpu = 0.0
+    # Interleaved rounds (the machine may be shared): the ratio of each round,
+    # whose runs met the same load, then the min and median of those ratios.
+    walls: list[tuple[float, float]] = []  # (bare, report) per round
+    cpus: list[tuple[float, float]] = []
+    best = float("inf")
+    rss = 0.0
     result: dict[str, object] = {}
-    for _ in range(3):
-        bare = min(bare, bare_loop(path))
-        bare_cpu = min(bare_cpu, bare_loop_cpu(path))
+    for _ in range(rounds):
+        bare = bare_loop(path)
+        bare_cpu = bare_loop_cpu(path)
         run = run_report(path, jobs)
-        if run[0] < wall:
-            wall, rss, result, cpu = run
+        walls.append((bare, run[0]))
+        cpus.append((bare_cpu, run[3]))
+        if run[0] < best:
+            best, rss, result = run[0], run[1], run[2]
     exact = Decimal(str(result["cost_usd"])) == Decimal(str(meta["cost_usd"]))
     counts = result["events"] == meta["events"] and result["unpriced"] == meta["unpriced"]
-    ratio = wall / bare
-    print(f"  {events:>9,} events: bare loop {bare:6.2f}s  report {wall:6.2f}s  ratio {ratio:4.2f}x "
-          f"(target <= {TARGET_RATIO}x)  peak RSS {rss:5.1f} MB (target < {TARGET_RSS_MB})  "
-          f"cost exact: {exact}  counts exact: {counts}")
-    print(f"  {'':>9}          CPU: bare loop {bare_cpu:6.2f}s  report {cpu:6.2f}s (all processes) "
-          f"= {cpu / bare_cpu:4.2f}x; with every core free the wall ratio would be about "
-          f"{cpu / (os.cpu_count() or 1) / bare_cpu:4.2f}x")
+    ratios = [r / b for b, r in walls]
+    cpu_ratios = [r / b for b, r in cpus]
+    ratio = min(ratios)
+    print(f"  {events:>9,} events: bare loop {min(b for b, _ in walls):6.2f}s  report {best:6.2f}s (min of {rounds})  "
+          f"ratio {ratio:4.2f}x min / {statistics.median(ratios):4.2f}x median (target <= {TARGET_RATIO}x)  "
+          f"peak RSS {rss:5.1f} MB (target < {TARGET_RSS_MB})  cost exact: {exact}  counts exact: {counts}")
+    print(f"  {'':>9}          CPU: bare loop {min(b for b, _ in cpus):6.2f}s  report {min(r for _, r in cpus):6.2f}s "
+          f"(all processes) = {min(cpu_ratios):4.2f}x min / {statistics.median(cpu_ratios):4.2f}x median")
     if not (exact and counts):
         raise SystemExit(f"report disagrees with the generator: {result['cost_usd']} vs {meta['cost_usd']}")
     return ratio, rss
@@ -120,8 +127,10 @@ def hot_path(path: Path, lines: int = 50_000) -> None:
     import gc
 
     with open(path, "rb") as f:
-        raw = [f.readline() for _ in range(lines)]
-    events = [decode_line(line) for line in raw]
+        raw = [line for line in (f.readline() for _ in range(lines)) if line]  # a smaller file ends sooner
+    lines = len(raw)
+    # The generator writes a few bad lines: only events are counted.
+    events = [ev for ev in map(decode_line, raw) if not isinstance(ev, Rejected)]
     gc.collect()
     decode = float("inf")
     best: dict[tuple[bool, bool], float] = {}
@@ -196,11 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", type=int, default=100_000, help="the size RSS growth is measured from")
     parser.add_argument("--dir", default=os.path.join(tempfile.gettempdir(), "flightdeck-bench"))
     parser.add_argument("--jobs", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (min and median are printed)")
     args = parser.parse_args(argv)
     folder = Path(args.dir)
     print(f"flightdeck report benchmark ({os.cpu_count()} cores, jobs={args.jobs or 'auto'})")
-    _, rss_small = measure(folder, args.small, args.jobs)
-    ratio, rss_big = measure(folder, args.events, args.jobs)
+    _, rss_small = measure(folder, args.small, args.jobs, args.rounds)
+    ratio, rss_big = measure(folder, args.events, args.jobs, args.rounds)
     growth = rss_big - rss_small
     # In-process figures last: this process grows here, and a child forked
     # from a big parent would report the parent's size as its peak RSS.

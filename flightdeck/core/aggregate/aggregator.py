@@ -38,6 +38,7 @@ from flightdeck.core.dedupe import SeenIds
 from flightdeck.core.events import KIND_LLM_CALL, Command, Event, parse_ts
 from flightdeck.core.money import POW10, UNIT_PLACES, IntRates, Money, compile_rates, cost_units
 from flightdeck.core.plan_windows import ClaudeBlocks
+from flightdeck.core.sketch import FLUSH_AT
 from flightdeck.core.snapshot import (
     BREAKDOWN_DIMS,
     PERIOD_DIMS,
@@ -248,14 +249,129 @@ class Aggregator:
             ``duplicates`` around ``add`` would keep).
         """
         future_at = self.clock() + FUTURE_SKEW
+        kept: list[Event]
+        if self.windows is None and self.predicate is None and self.LEAN:
+            kept = self._add_many_report(events, future_at)
+        else:
+            count = self._add
+            kept = []
+            keep = kept.append
+            for ev in events:
+                if count(ev, future_at):
+                    keep(ev)
+        if self.claude_blocks is not None:
+            self.claude_blocks.add_calls(kept)  # after the loop: the hot path stays as it was
+        return kept
+
+    # The report's add_many (_add_many_report); False: every event through _add.
+    LEAN = True
+
+    def _add_many_report(self, events: Iterable[Event], future_at: float) -> list[Event]:
+        """``_add`` for each event of a report (no windows, no predicate), inlined: the same counts.
+
+        Measured alone (add_many over decoded events, in batches, LEAN on
+        and off interleaved, min of 7, a loaded 2-core machine): 200k v1
+        events 1.85 -> 1.38 s CPU, 33k Claude Code events 0.29 -> 0.25 s;
+        between 6 % and 25 % over several runs. This loop does ``_add``'s work
+        for the usual call (a float ts, no ``dropped``) with locals, one
+        delta lookup and the integer adds of ``add_call`` for its one slice,
+        and hands only the last ``recent`` calls to the deque; any other
+        event goes through ``_add`` itself. ``LEAN = False`` is the plain
+        version, which a test compares with this one figure by figure.
+        """
         count = self._add
         kept: list[Event] = []
         keep = kept.append
+        recent: list[Event] = []
+        seen_add = self.seen.add
+        deltas = self._deltas
+        combo, combo_ts = self._combo_key, self._combo_key_ts
+        saving = self._saving
+        first, last = self.first_ts, self.last_ts
+        calls = dups = future_n = 0
         for ev in events:
-            if count(ev, future_at):
-                keep(ev)
-        if self.claude_blocks is not None:
-            self.claude_blocks.add_calls(kept)  # after the loop: the hot path stays as it was
+            ts = ev.ts
+            if type(ts) is not float or ev.kind != KIND_LLM_CALL or ev.dropped:
+                # Anything unusual: _add, with this loop's counts handed over and back.
+                self.first_ts, self.last_ts = first, last
+                self._recent.extend(recent)
+                recent.clear()
+                if count(ev, future_at):
+                    keep(ev)
+                first, last = self.first_ts, self.last_ts
+                continue
+            if not seen_add(ev.id):
+                dups += 1
+                continue
+            keep(ev)
+            if ts > future_at:
+                future_n += 1  # counted, but it must not move "now"
+            else:
+                if first is None or ts < first:
+                    first = ts
+                if last is None or ts > last:
+                    last = ts
+            calls += 1
+            text = ev.cost_usd
+            cost: Money | None = None
+            if text:
+                whole, _, frac = text.partition(".")
+                places = len(frac)
+                if places <= UNIT_PLACES and whole.isdigit() and (not frac or frac.isdigit()):
+                    cost = int(whole + frac) * POW10[UNIT_PLACES - places]
+                else:
+                    try:
+                        cost = cost_units(text)
+                    except ValueError:
+                        pass  # a cost that is not a decimal is an unknown cost, never 0
+            u = ev.usage
+            if u is None:
+                u = NO_USAGE
+            if combo is not None:
+                key = combo(ev)
+            elif combo_ts is not None:
+                key = combo_ts(ev, ts)
+            else:
+                key = None
+            acc = deltas.get(key)
+            if acc is None:
+                acc = self._new_delta(key)
+            # add_call for one slice, inlined.
+            acc.calls += 1
+            if ev.error is not None:
+                acc.errors += 1
+            if cost is None:
+                acc.unpriced += 1
+            else:
+                acc.cost += cost
+            acc.input += u.input_tokens
+            acc.output += u.output_tokens
+            read = u.cache_read_tokens
+            acc.cache_read += read
+            acc.cache_write += u.cache_write_tokens
+            acc.reasoning += u.reasoning_tokens
+            acc.cache_write_1h += u.cache_write_1h_tokens
+            if read and ev.cost_status != "local":
+                rates_key = (ev.provider, ev.model, ev.route, ev.service_tier, ev.speed)
+                rates = saving.get(rates_key)
+                if rates is None or rates is _DATED:
+                    rates = self._saving_rates(rates_key, ts)
+                if rates:
+                    saved = rates.saving_units(u) if rates.tiers else read * rates.saving_per_token
+                    if saved:
+                        acc.saved += saved
+            lat = ev.latency_ms
+            if lat is not None:
+                (acc.lats if ev.stream else acc.lats_ns).append(lat)
+                if not acc.calls & (FLUSH_AT - 1):
+                    acc.flush()
+            recent.append(ev)
+        self.first_ts, self.last_ts = first, last
+        self.events += calls
+        self.duplicates += dups
+        self.future_events += future_n
+        maxlen = self._recent.maxlen
+        self._recent.extend(recent[-maxlen:] if maxlen else ())
         return kept
 
     def _add(self, ev: Event, future_at: float) -> bool:
@@ -576,7 +692,7 @@ class Aggregator:
 
     # -- parallel report ----------------------------------------------------------------
 
-    def merge(self, other: Aggregator) -> None:
+    def merge(self, other: Aggregator, *, ids: bool = True) -> None:
         """Add ``other``'s events, which came *after* this one's (for recency).
 
         Both must be in the same mode with the same breakdowns. Ids are assumed
@@ -585,12 +701,15 @@ class Aggregator:
 
         Args:
             other: an aggregator over later events.
+            ids: False when the caller has already merged ``other.seen`` into
+                ``self.seen`` (ingest.scan keeps one set for both jobs).
         """
         if other.live != self.live or other._dims != self._dims:
             raise ValueError("cannot merge aggregators of different modes or breakdowns")
         self._settle()
         other._settle()
-        self.seen.merge(other.seen)
+        if ids:
+            self.seen.merge(other.seen)
         self.events += other.events
         self.duplicates += other.duplicates
         self.dropped += other.dropped

@@ -10,6 +10,10 @@ import msgspec
 
 from flightdeck.core.events import (
     KIND_LLM_CALL,
+    MAX_COST_USD,
+    MAX_TOKENS,
+    TS_MAX,
+    TS_MIN,
     Event,
     Rejected,
     Usage,
@@ -21,8 +25,7 @@ from flightdeck.core.money import IntRates, compile_rates
 from flightdeck.ingest.formats.common import ParseResult, priced
 
 if TYPE_CHECKING:
-    from flightdeck.core.money import IntRates, compile_rates
-from flightdeck.core.pricing import Rates
+    from flightdeck.core.pricing import Rates
 
 CLAUDE_CODE_AGENT: Final = "claude-code"
 
@@ -245,14 +248,83 @@ def usage_total(u: Usage) -> int:
 
 
 class _Held:
-    """A response whose copies are still being written: its most complete copy so far."""
+    """A response whose copies are still being written: its most complete copy so far.
 
-    __slots__ = ("event", "request", "total")
+    ``event`` is that copy's Event, or None while it is ``pending``: the
+    fast path keeps a copy's decoded line and builds (and prices) the Event
+    only for the copy that is handed out (see ``ClaudeCode._lazy``).
+    """
 
-    def __init__(self, event: Event, request: str | None) -> None:
+    __slots__ = ("event", "pending", "request", "total")
+
+    def __init__(self, event: Event | None, request: str | None, total: int = 0,
+                 pending: _Pending | None = None) -> None:
         self.event = event
         self.request = request
-        self.total = usage_total(event.usage) if event.usage is not None else 0
+        self.total = total if event is None else usage_total(event.usage) if event.usage is not None else 0
+        self.pending = pending
+
+    def take(self) -> Event:
+        """The held copy's Event (built now if it was pending)."""
+        event = self.event
+        if event is None:
+            event = self.event = _materialize(self.pending)  # type: ignore[arg-type]
+            self.pending = None
+        return event
+
+
+# A fast-path copy not yet built into an Event: (line, its decoded row, ts,
+# model, speed, input, output, cache read, cache write, 1h write, thinking, rates entry).
+_Pending = tuple["_CCFastLine", bytes, float, str, "str | None", int, int, int, int, int, int,
+                 "tuple[Rates | None, IntRates | None, int]"]
+
+
+def _materialize(p: _Pending) -> Event:
+    """The Event of a pending copy: exactly what ``ClaudeCode._read`` builds from the same line."""
+    row, line, ts, model, speed, plain, out, read, written, w1h, thinking, (rates, exact, _limit) = p
+    usage = Usage(input_tokens=plain, output_tokens=out, cache_read_tokens=read, cache_write_tokens=written,
+                  reasoning_tokens=thinking, cache_write_1h_tokens=w1h)
+    cost, status = _cost_from(rates, exact, usage)
+    return _call_event(row, row.message.id, line, ts, model, usage, cost, status, speed)  # type: ignore[union-attr]
+
+
+def _cost_from(rates: Rates | None, exact: IntRates | None, usage: Usage) -> tuple[str | None, str]:
+    """(cost_usd, cost_status) of a call from its cached rates: what ``priced`` gives without a reported cost."""
+    if rates is None:
+        return None, "unknown"
+    try:
+        # core.money: the one integer money arithmetic (Decimal for rates it cannot mirror).
+        text = exact.cost_text(usage) if exact is not None else format_usd(rates.cost(usage))
+    except (ValueError, ArithmeticError):  # as price(): pricing never breaks the monitor
+        return None, "unknown"
+    return text, rates.status
+
+
+def _lazy_limit(exact: IntRates | None) -> int:
+    """The largest token total whose cost is surely within the line format's bounds with these rates.
+
+    A copy at or below it gives an Event that ``check_event`` accepts (tokens
+    below ``MAX_TOKENS``, cost below ``MAX_COST_USD``), whatever the split of
+    the total between buckets: such a copy can be priced later, only if it is
+    the one handed out. -1: price every copy now (per-request fees, rates
+    ``core.money`` cannot compile, or rates finer than ``_LAZY_MAX_K``).
+    """
+    limit = MAX_TOKENS - 1
+    if exact is None:
+        return -1
+    for r in (exact, *(tier for _threshold, tier in exact.tiers)):
+        if r.per_request or r.k > _LAZY_MAX_K:
+            return -1
+        top = max(r.inp, r.out, r.read, r.write, r.write_1h, r.reasoning or 0)
+        if top:  # cost = n * 10**-(k+6) USD with n <= top * total, below 10**9 USD
+            limit = min(limit, (MAX_COST_USD * 10 ** (r.k + 6) - 1) // top)
+    return limit
+
+
+# Rates with at most 12 decimals per million tokens: a cost below MAX_COST_USD
+# then has n < 10**27 and at most 18 places, which core.money writes with its
+# integer path (and within MAX_COST_DECIMALS). Real rates have 2 to 4.
+_LAZY_MAX_K: Final = 12
 
 
 class ClaudeCode:
@@ -323,8 +395,8 @@ class ClaudeCode:
         self._threads: dict[tuple[bool, str | None], str] = {}
         # id -> (the event handed out, its requestId, its token total), newest last.
         self._released: dict[str, tuple[Event, str | None, int]] = {}
-        # (model, UTC day, speed) -> rates (and their integer form), for rates that change at most daily.
-        self._rates: dict[tuple[str, int, str | None], tuple[Rates | None, IntRates | None]] = {}
+        # (model, UTC day, speed) -> rates, their integer form and _lazy_limit, for rates that change at most daily.
+        self._rates: dict[tuple[str, int, str | None], tuple[Rates | None, IntRates | None, int]] = {}
         # Lines that were another copy of a held response (counted as duplicates by the caller).
         self.copies = 0
         # Lines accepted but not read whole, by note reason (the caller takes them: take_notes).
@@ -336,8 +408,18 @@ class ClaudeCode:
 
     # -- holding ------------------------------------------------------------------
 
+    # Build and price only the copy of a response that is handed out (see _lazy); False: every copy at once.
+    LAZY = True
+    # Every event handed out meets check_event: checked before it is held, or
+    # held lazily only when its figures are within bounds (scan skips bounded()).
+    CHECKED: Final = True
+
     def parse(self, line: bytes) -> ParseResult:
         """The responses this line completes (often none); a Rejected for a bad or skipped line."""
+        if self.LAZY and b'"assistant"' in line:
+            lazy = self._lazy(line)
+            if lazy is not None:
+                return lazy
         result = self._read(line)
         if type(result) is not list or not result:
             self._unread = []
@@ -352,7 +434,75 @@ class ClaudeCode:
             for reason in self._unread:
                 notes[reason] = notes.get(reason, 0) + 1
             self._unread = []
-        return self._offer(result[0])
+        ev = result[0]
+        return self._offer(ev.id, self._request, self._thread,
+                           usage_total(ev.usage) if ev.usage is not None else 0, ev, None)
+
+    def _lazy(self, line: bytes) -> ParseResult | None:
+        """``parse`` for the usual assistant copy, without building its Event; None: ask ``_read``.
+
+        Claude Code writes a response once per content block (2 lines on
+        average in the benchmark's logs), and only the most complete copy is
+        handed out, so an Event was built, priced and checked for copies that
+        were then dropped. Here a copy is
+        decoded and its figures checked, and the Event is made on release
+        (``_Held.take``), from the same values ``_read`` would use. Whatever
+        could make ``_read`` answer differently (a reported cost, a shape for
+        the generic reader, a bad or out-of-bounds time, a token total whose
+        cost could leave the line format's bounds, dated rates) returns None,
+        so ``_read`` decides: the results are the same (a test pins it).
+        """
+        try:
+            row = _cc_fast_decoder.decode(line)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        msg = row.message
+        if row.type != "assistant" or msg is None or row.costUSD is not None or row.timestamp is None:
+            return None
+        u = msg.usage
+        if u is None:
+            return None
+        plain = u.input_tokens
+        if plain is None or u.type is not msgspec.UNSET or u.usage is not msgspec.UNSET:
+            return None
+        model = msg.model or "unknown"
+        if model == "<synthetic>":
+            return []
+        # _fast_usage, inlined (this runs for every copy).
+        if u.iterations is not msgspec.UNSET and u.iterations:
+            return None  # compaction iterations: the generic reader (and its note)
+        out = u.output_tokens or 0
+        details = u.output_tokens_details
+        thinking = (details.thinking_tokens or 0) if details is not None else 0
+        if thinking > out:
+            return None  # the generic reader names this error
+        cc = u.cache_creation
+        w5 = w1h = 0
+        if cc is not None:
+            w5 = cc.ephemeral_5m_input_tokens or 0
+            w1h = cc.ephemeral_1h_input_tokens or 0
+        written = u.cache_creation_input_tokens
+        if written is None:
+            written = w5 + w1h
+        if w1h > written:
+            return None
+        try:
+            ts = cc_timestamp(row.timestamp)
+        except (ValueError, OverflowError):
+            return None
+        if not TS_MIN <= ts < TS_MAX:
+            return None
+        speed = u.speed
+        entry = self._rates.get((model, int(ts // 86400), speed))
+        if entry is None:
+            entry = self._rates_at(model, ts, speed)
+        read = u.cache_read_input_tokens or 0
+        total = plain + out + read + written
+        if total > entry[2]:
+            return None
+        key = _event_id(msg.id, row.requestId, row.uuid, line)
+        pending = (row, line, ts, model, speed, plain, out, read, written, w1h, thinking, entry)
+        return self._offer(key, row.requestId, _thread_of(row.isSidechain, row.agentId), total, None, pending)
 
     def take_notes(self) -> dict[str, int]:
         """The notes counted since the last call (reason -> lines), and forget them."""
@@ -370,24 +520,23 @@ class ClaudeCode:
         """How many responses are held, waiting for their last copy."""
         return len(self._held)
 
-    def _offer(self, ev: Event) -> ParseResult:
-        key, request, thread = ev.id, self._request, self._thread
+    def _offer(self, key: str, request: str | None, thread: tuple[bool, str | None] | None, total: int,
+               ev: Event | None, pending: _Pending | None) -> ParseResult:
+        """Hold a copy (its Event, or its ``pending`` figures) of response ``key``; what it completes."""
         held = self._held.get(key)
         if held is not None:
             self.copies += 1
             if request is not None and held.request is not None and request != held.request:
                 return []  # a sidechain's re-write of a held message: the parent's copy counts
-            total = usage_total(ev.usage) if ev.usage is not None else 0
             if total > held.total:
-                held.event, held.total = ev, total
+                held.event, held.pending, held.total = ev, pending, total
             return []
         done = self._released.get(key)
         if done is not None:
-            event, req, total = done
-            if (request is None or req is None or request == req) and ev.usage is not None \
-                    and usage_total(ev.usage) > total:
+            event, req, counted = done
+            if (request is None or req is None or request == req) and total > counted:
                 return Rejected(SKIPPED + "larger copy after release",
-                                f"message {key}: a copy with {usage_total(ev.usage)} tokens after {total} were counted")
+                                f"message {key}: a copy with {total} tokens after {counted} were counted")
             return [event]  # the same response again (a resumed session's copy): the aggregator's duplicate
         out: list[Event] = []
         if thread is not None:
@@ -397,16 +546,17 @@ class ClaudeCode:
             self._threads[thread] = key
         if len(self._held) >= self.HOLD:
             out.append(self._release(next(iter(self._held))))
-        self._held[key] = _Held(ev, request)
+        self._held[key] = _Held(ev, request, total, pending)
         return out
 
     def _release(self, key: str) -> Event:
         held = self._held.pop(key)
+        event = held.take()
         released = self._released
         if len(released) >= self.RELEASED:
             del released[next(iter(released))]
-        released[key] = (held.event, held.request, held.total)
-        return held.event
+        released[key] = (event, held.request, held.total)
+        return event
 
     # -- one line -------------------------------------------------------------------
 
@@ -461,28 +611,29 @@ class ClaudeCode:
 
     def _cost(self, model: str, usage: Usage, ts: float, speed: str | None = None) -> tuple[str | None, str]:
         """What ``priced`` gives for a call without a reported cost, from cached rates."""
+        rates, exact, _limit = self._rates_at(model, ts, speed)
+        return _cost_from(rates, exact, usage)
+
+    def _rates_at(self, model: str, ts: float, speed: str | None) -> tuple[Rates | None, IntRates | None, int]:
+        """The rates of a call at ``ts`` (cached per UTC day when they change at most daily)."""
         cache_key = (model, int(ts // 86400), speed)
         entry = self._rates.get(cache_key)
         if entry is None:
             from flightdeck.core.pricing import default_pricer
 
             rates = default_pricer().rates("anthropic", model, ts, route="direct", speed=speed)
-            entry = (rates, compile_rates(rates) if rates is not None else None)
+            exact = compile_rates(rates) if rates is not None else None
             # Rates with a schedule may change within a day (off-peak hours):
-            # the pricer, which knows the windows, is asked every time.
+            # the pricer, which knows the windows, is asked every time, and
+            # every copy is priced at once (limit -1).
             if rates is None or not rates.date_matters:
+                entry = (rates, exact, _lazy_limit(exact) if rates is not None else MAX_TOKENS - 1)
                 if len(self._rates) >= 4096:
                     self._rates.clear()
                 self._rates[cache_key] = entry
-        rates, exact = entry
-        if rates is None:
-            return None, "unknown"
-        try:
-            # core.money: the one integer money arithmetic (Decimal for rates it cannot mirror).
-            text = exact.cost_text(usage) if exact is not None else format_usd(rates.cost(usage))
-        except (ValueError, ArithmeticError):  # as price(): pricing never breaks the monitor
-            return None, "unknown"
-        return text, rates.status
+            else:
+                entry = (rates, exact, -1)
+        return entry
 
     def _parse_generic(self, line: bytes) -> ParseResult:
         """Every line through ``normalize_usage`` and ``price``: what the fast path must equal."""
