@@ -48,7 +48,7 @@ def _dict(value: Any) -> dict[str, Any] | None:
     return None
 
 
-def _count(value: Any) -> int | None | bool:
+def _count(value: Any) -> int | bool | None:
     """A plain count, None when absent; False (not a count: let the adapters say why)."""
     if value is None:
         return None
@@ -61,7 +61,7 @@ def _tier(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _sub(u: dict[str, Any], key: str) -> dict[str, Any] | None | bool:
+def _sub(u: dict[str, Any], key: str) -> dict[str, Any] | bool | None:
     """``u[key]`` as a dict, None when absent or null; False for anything else."""
     value = u.get(key)
     if value is None:
@@ -81,8 +81,8 @@ def _anthropic(u: dict[str, Any]) -> tuple[Usage, str | None, str | None] | None
     written = _count(u.get("cache_creation_input_tokens"))
     if plain is None or plain is False or output is False or read is False or written is False:
         return None
-    w5: int | None | bool = None
-    w1h: int | None | bool = None
+    w5: int | bool | None = None
+    w1h: int | bool | None = None
     cc = _sub(u, "cache_creation")
     if cc is False:
         return None
@@ -97,7 +97,7 @@ def _anthropic(u: dict[str, Any]) -> tuple[Usage, str | None, str | None] | None
     if w1h > written:
         return None
     out = output or 0
-    thinking: int | None | bool = None
+    thinking: int | bool | None = None
     details = _sub(u, "output_tokens_details")
     if details is False:
         return None
@@ -116,7 +116,7 @@ def _anthropic(u: dict[str, Any]) -> tuple[Usage, str | None, str | None] | None
 def _anthropic_stream(events: list[Any]) -> dict[str, Any] | None:
     """``anthropic._merge_stream`` for a list of message_start / message_delta dicts only."""
     merged: dict[str, Any] = {}
-    started = streamed = False
+    started = False
     for event in events:
         if type(event) is not dict:
             return None
@@ -133,7 +133,7 @@ def _anthropic_stream(events: list[Any]) -> dict[str, Any] | None:
             if type(start) is not dict:
                 return None
             merged.update(start)
-            started = streamed = True
+            started = True
         elif kind == "message_delta":
             delta = event.get("usage")
             if delta is None:
@@ -142,7 +142,6 @@ def _anthropic_stream(events: list[Any]) -> dict[str, Any] | None:
                 return None
             # Cumulative totals: replace, never add. Nulls mean "not sent".
             merged.update({k: v for k, v in delta.items() if v is not None})
-            streamed = True
         else:
             return None
     if not started:  # no usage at all, or a lone delta (a note to give): the adapter says so
@@ -157,8 +156,8 @@ def _openai_counts(u: dict[str, Any], total_key: str, out_key: str, in_details: 
     output = _count(u.get(out_key))
     if total is None or total is False or output is False:
         return None
-    cached: int | None | bool = None
-    written: int | None | bool = None
+    cached: int | bool | None = None
+    written: int | bool | None = None
     details = _sub(u, in_details)
     if details is False:
         return None
@@ -171,7 +170,7 @@ def _openai_counts(u: dict[str, Any], total_key: str, out_key: str, in_details: 
     if cached + written > total:
         return None
     out = output or 0
-    reasoning: int | None | bool = None
+    reasoning: int | bool | None = None
     odetails = _sub(u, out_details)
     if odetails is False:
         return None

@@ -116,11 +116,11 @@ def _nested(keys: list[str]) -> st.SearchStrategy[Any]:
 
 
 _ANTHROPIC = st.fixed_dictionaries(
-    {}, optional={**{k: _VALUES for k in _ANTHROPIC_KEYS},
+    {}, optional={**dict.fromkeys(_ANTHROPIC_KEYS, _VALUES),
                   "cache_creation": _nested(["ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"]),
                   "output_tokens_details": _nested(["thinking_tokens"])})
 _OPENAI = st.fixed_dictionaries(
-    {}, optional={**{k: _VALUES for k in _CHAT_KEYS},
+    {}, optional={**dict.fromkeys(_CHAT_KEYS, _VALUES),
                   "prompt_tokens_details": _nested(["cached_tokens", "cache_write_tokens"]),
                   "completion_tokens_details": _nested(["reasoning_tokens"]),
                   "input_tokens_details": _nested(["cached_tokens", "cache_write_tokens"]),
