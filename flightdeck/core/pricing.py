@@ -37,7 +37,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
-from flightdeck.core.events import Usage, parse_ts
+from flightdeck.core.events import Usage, format_usd, parse_ts
+from flightdeck.core.money import compile_rates
 from flightdeck.core.price_overrides import (
     OverrideError,
     OverrideRate,
@@ -59,6 +60,7 @@ __all__ = [
     "Rates",
     "default_pricer",
     "price",
+    "price_text",
     "set_default_pricer",
 ]
 
@@ -260,19 +262,54 @@ class Pricer:
         select the rates of that tier or mode (see the module docstring).
         """
         try:
-            res = self._resolved.get((provider, model, route)) or self._resolve(provider, model, route)
-            if res.local:
-                return _LOCAL_PRICE
-            if reported_usd is not None and _valid_amount(reported_usd):
-                return Price(reported_usd, "reported", "reported by the provider or proxy")
-            if not res.priceable:
-                return res.unknown
-            rates = self._rates_at(res, _epoch(when), service_tier, speed)
-            if isinstance(rates, Price):
-                return rates
-            return Price(rates.cost(usage), rates.status, rates.source)
+            found = self._lookup(provider, model, when, route, reported_usd, service_tier, speed)
+            if isinstance(found, Price):
+                return found
+            return Price(found.cost(usage), found.status, found.source)
         except Exception as exc:  # pricing must never break the agent or the monitor
             return Price(None, "unknown", f"pricing failed: {type(exc).__name__}: {exc}")
+
+    def price_text(
+        self,
+        provider: str,
+        model: str,
+        usage: Usage,
+        when: float | datetime | None = None,
+        *,
+        route: str | None = None,
+        reported_usd: Decimal | None = None,
+        service_tier: str | None = None,
+        speed: str | None = None,
+    ) -> tuple[str | None, str, str]:
+        """``price()`` as the line writes it: (``format_usd`` of the cost or None, status, source).
+
+        Arguments as in ``price``. Never raises. The cost is computed with the
+        rates compiled to integers (``core.money.compile_rates``): a few int
+        multiplies instead of Decimal arithmetic and formatting, the same
+        digits (pinned to ``format_usd(price(...).usd)`` in the tests). What the
+        recorder writes on every call inside the agent.
+        """
+        try:
+            found = self._lookup(provider, model, when, route, reported_usd, service_tier, speed)
+            if isinstance(found, Price):
+                return (None if found.usd is None else format_usd(found.usd)), found.status, found.source
+            exact = compile_rates(found)
+            text = exact.cost_text(usage) if exact is not None else format_usd(found.cost(usage))
+            return text, found.status, found.source
+        except Exception as exc:  # pricing must never break the agent or the monitor
+            return None, "unknown", f"pricing failed: {type(exc).__name__}: {exc}"
+
+    def _lookup(self, provider: str, model: str, when: float | datetime | None, route: str | None,
+                reported_usd: Decimal | None, service_tier: str | None, speed: str | None) -> Rates | Price:
+        """The answer before any arithmetic: a final Price (local, reported, unknown) or the Rates to apply."""
+        res = self._resolved.get((provider, model, route)) or self._resolve(provider, model, route)
+        if res.local:
+            return _LOCAL_PRICE
+        if reported_usd is not None and _valid_amount(reported_usd):
+            return Price(reported_usd, "reported", "reported by the provider or proxy")
+        if not res.priceable:
+            return res.unknown
+        return self._rates_at(res, _epoch(when), service_tier, speed)
 
     def rates(
         self,
@@ -817,3 +854,19 @@ def price(
     return pricer.price(provider, model, usage, when, route=route, reported_usd=reported_usd,
                         service_tier=service_tier, speed=speed)
 
+
+def price_text(
+    provider: str,
+    model: str,
+    usage: Usage,
+    when: float | datetime | None = None,
+    *,
+    route: str | None = None,
+    reported_usd: Decimal | None = None,
+    service_tier: str | None = None,
+    speed: str | None = None,
+) -> tuple[str | None, str, str]:
+    """``Pricer.price_text`` with the default pricer: (cost string or None, status, source). Never raises."""
+    pricer = _default if _default is not None else default_pricer()
+    return pricer.price_text(provider, model, usage, when, route=route, reported_usd=reported_usd,
+                             service_tier=service_tier, speed=speed)

@@ -337,7 +337,9 @@ def reported_cost(provider: str, raw: Any) -> Decimal | None:
     via ``Decimal(repr(x))``, strings via ``Decimal(x)``: no float arithmetic.
     ValueError when the reported value is not a non-negative amount.
     """
-    name = canonical_provider(provider)
+    name = _canonical_cached(provider)
+    if name != "openrouter" and name != "litellm":
+        return None  # asked on every recorded call: no reader made for the providers that report none
     r = Reader(name)
     if isinstance(raw, (str, bytes, bytearray)):
         raw = _decode_text(r, raw)

@@ -1,0 +1,97 @@
+"""``price_text`` (integer rates, what the recorder writes) gives ``format_usd(price(...).usd)`` digit for digit."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from test_pricing import _random_usage, _token_priced_models
+
+from flightdeck.core import pricing
+from flightdeck.core.events import Usage, format_usd
+from flightdeck.core.pricing import Pricer, set_default_pricer
+
+T = datetime(2025, 11, 27, 12, tzinfo=UTC).timestamp()
+
+
+@pytest.fixture(autouse=True)
+def no_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    config = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    return config
+
+
+def _same(pricer: Pricer, provider: str, model: str, usage: Usage, when: float = T, **kw: object) -> tuple:
+    full = pricer.price(provider, model, usage, when, **kw)  # type: ignore[arg-type]
+    text = pricer.price_text(provider, model, usage, when, **kw)  # type: ignore[arg-type]
+    assert text == (None if full.usd is None else format_usd(full.usd), full.status, full.source), (
+        provider, model, usage, kw)
+    return text
+
+
+def test_many_models_and_usages_give_the_same_digits() -> None:
+    pricer = Pricer()
+    rng = random.Random(20261201)
+    priced = 0
+    for provider_id, model_id in rng.sample(_token_priced_models(), 400):
+        when = datetime(2024, 1, 1, tzinfo=UTC).timestamp() + rng.randrange(3 * 365 * 86400)
+        text = _same(pricer, provider_id, model_id, _random_usage(rng), when)
+        priced += text[1] == "priced"
+    assert priced > 300
+
+
+USAGE = Usage(input_tokens=300_000, output_tokens=2_000, cache_read_tokens=5_000, cache_write_tokens=3_000,
+              cache_write_1h_tokens=1_000, reasoning_tokens=500)
+
+
+@pytest.mark.parametrize(("provider", "model", "kw"), [
+    ("anthropic", "claude-sonnet-4-20250514", {}),  # a correction's long-context tier
+    ("anthropic", "claude-opus-4-6", {"speed": "fast"}),
+    ("anthropic", "claude-opus-4-5", {"service_tier": "batch"}),  # half the standard rate
+    ("anthropic", "claude-opus-4-5", {"service_tier": "flex"}),  # no rate: unknown, never standard
+    ("openai", "gpt-4o", {"service_tier": "flex"}),
+    ("openai", "o4-mini", {"service_tier": "priority"}),
+    ("ollama", "llama3", {}),  # local: 0
+    ("openai", "gpt-4o", {"route": "local"}),
+    ("openai", "gpt-4o", {"reported_usd": Decimal("0.0123")}),  # reported wins
+    ("openai", "gpt-4o", {"reported_usd": Decimal("-1")}),  # not an amount: priced instead
+    ("nobody", "no-such-model", {}),  # unknown, with its reason
+    ("openai", "", {}),
+])
+def test_each_layer_and_tier_gives_the_same_answer(provider: str, model: str, kw: dict) -> None:
+    _same(Pricer(), provider, model, USAGE, **kw)
+
+
+@pytest.mark.parametrize("usage", [
+    Usage(),
+    Usage(input_tokens=10**14, output_tokens=10**14, cache_read_tokens=10**14),  # beyond Decimal's 28 digits
+    Usage(input_tokens=-1),  # built in code, negative: unknown with the reason
+    Usage(output_tokens=10, reasoning_tokens=50, cache_write_tokens=1, cache_write_1h_tokens=9),  # clamped
+])
+def test_edge_usages_give_the_same_answer(usage: Usage) -> None:
+    pricer = Pricer()
+    for provider, model in (("anthropic", "claude-3-5-sonnet-20241022"), ("openai", "o3")):
+        _same(pricer, provider, model, usage)
+
+
+def test_overrides_with_a_fee_per_call_and_tiers(tmp_path: Path) -> None:
+    path = tmp_path / "prices.toml"
+    path.write_text('[[model]]\nmatch = "mine-*"\ninput = "0.3333333"\noutput = "1.1"\nper_request = "0.0004"\n'
+                    '[[model.tier]]\nabove = 1000\ninput = "7"\n')
+    pricer = Pricer(path)
+    for n in (0, 999, 1000, 1001, 10**9):
+        assert _same(pricer, "x", "mine-1", Usage(input_tokens=n, output_tokens=n // 3))[1] == "override"
+
+
+def test_the_module_function_uses_the_default_pricer(tmp_path: Path) -> None:
+    path = tmp_path / "prices.toml"
+    path.write_text('[[model]]\nmatch = "gpt-4o"\ninput = "1"\noutput = "2"\n')
+    before = pricing._default
+    try:
+        set_default_pricer(Pricer(path))
+        assert pricing.price_text("openai", "gpt-4o", Usage(input_tokens=10**6))[:2] == ("1.000000", "override")
+    finally:
+        pricing._default = before
