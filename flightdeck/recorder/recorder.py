@@ -97,7 +97,7 @@ from flightdeck.recorder import forks
 from flightdeck.recorder.safety import Faults, describe_exception, say
 from flightdeck.recorder.sinks import FileSink, Sink, SocketSink, warn_once
 
-__all__ = ["Call", "Paused", "Recorder", "Stats"]
+__all__ = ["Call", "Paused", "Recorder", "Stats", "ms_between"]
 
 _LOCAL_PROVIDERS = frozenset({"ollama", "lmstudio", "llamacpp", "llama.cpp", "vllm", "local"})
 _PROXY_PROVIDERS = frozenset({"openrouter", "litellm"})
@@ -384,17 +384,30 @@ class Call:
                                    "internal error while recording a call:\n" + traceback.format_exc())
 
     def _latency(self, t_end: float) -> Latency:
-        def ms(a: float | None, b: float | None) -> float | None:
-            if a is None or b is None:
-                return None
-            return round(max(0.0, (b - a) * 1000.0), 3)
-
+        ms = ms_between
         t0, sent, first, recv = self._t0, self._t_sent, self._t_first, self._t_recv
         if self.stream and first is not None:
             ttft, gen = ms(sent, first), ms(first, recv)
         else:
             ttft, gen = None, ms(sent, recv)
         return Latency(pre=ms(t0, sent), ttft=ttft, gen=gen, post=ms(recv, t_end), total=ms(t0, t_end))
+
+
+def ms_between(a: float | None, b: float | None) -> float | None:
+    """Milliseconds from ``a`` to ``b`` (seconds) to the microsecond, never negative; None if either is missing.
+
+    The usual span (0 to 11 days) is rounded in integers: ``round(x, 3)``
+    makes a correctly rounded decimal conversion, and five of them cost a
+    call about 2 us (timeit, shared 2-core machine). Both give the double
+    nearest to a whole number of microseconds; they can differ by that one
+    microsecond only on an exact half (pinned in the tests).
+    """
+    if a is None or b is None:
+        return None
+    d = b - a
+    if 0.0 < d < 1e6:
+        return int(d * 1e6 + 0.5) / 1000.0
+    return round(max(0.0, d * 1000.0), 3)  # NaN, infinities, 0 and below: as before
 
 
 class Recorder:
@@ -999,45 +1012,49 @@ class Recorder:
         if not call._entered:
             return
         t_end = self._mono()
-        ev = self._event(KIND_LLM_CALL)
-        ev.provider, ev.model, ev.name, ev.step = call.provider, call.model, call.name, call.step
-        ev.route, ev.stream = call.route, call.stream
-        ev.latency_ms = call._latency(t_end)
-        ev.prompt_hash = call._prompt_hash
-        ev.tags = call._tags
-        if exc is not None:
-            ev.error = describe_exception(exc)
-        usage = call._usage or Usage()
+        ts = self._clock()
+        provider, raw, reading, usage = call.provider, call._raw, call._reading, call._usage
         problems = list(call._problems)
-        reading = call._reading
-        if reading is None and exc is None:
+        if reading is None:
+            tier = speed = None
             problems.append("no usage: call.set_usage(...) was never called, so the cost is unknown; "
-                            "pass the response's usage (or use rec.instrument)")
-        elif reading is None:
-            problems.append("no usage: the call failed before its usage arrived, so the cost is unknown")
-        ev.usage = usage
-        reported = call._cost
-        if reported is None and call._raw is not None:
-            reported = _reported_cost(call.provider, call._raw)
-        upstream = _upstream(call.provider, call._raw)
-        if upstream is not None:
-            ev.provider = upstream  # as the LiteLLM log reader attributes it; route stays "proxy"
-        if reading is not None:
-            ev.service_tier, ev.speed = reading.service_tier, reading.speed
-        if call._usage is None and reported is None and call.route != "local":
-            # Usage never seen: unknown, never a priced zero (SPEC 5.1). A local model costs 0 anyway.
-            ev.cost_usd, ev.cost_status = None, "unknown"
+                            "pass the response's usage (or use rec.instrument)" if exc is None else
+                            "no usage: the call failed before its usage arrived, so the cost is unknown")
         else:
-            ev.cost_usd, ev.cost_status, problem, ev.price_source = _price(
-                ev.provider or call.provider, call.model, usage, float(ev.ts), call.route, reported,
-                ev.service_tier, ev.speed)
+            tier, speed = reading.service_tier, reading.speed
+        reported = call._cost
+        if raw is not None:
+            if reported is None:
+                reported = _reported_cost(provider, raw)
+            # As the LiteLLM log reader attributes it; the route stays "proxy".
+            provider = _upstream(provider, raw) or provider
+        priced = True
+        if usage is None:
+            usage = Usage()
+            # Usage never seen: unknown, never a priced zero (SPEC 5.1). A local model costs 0 anyway.
+            priced = reported is not None or call.route == "local"
+        if priced:
+            cost, status, problem, source = _price(provider, call.model, usage, ts, call.route, reported,
+                                                   tier, speed)
             if problem:
                 problems.append(problem)
+        else:
+            cost, status, source = None, "unknown", None
+        message = None
         if problems:
-            ev.message = "; ".join(problems)[:500]
+            message = "; ".join(problems)[:500]
             for p in problems:
                 warn_once(f"usage:{call.provider}:{p[:60]}", f"{call.provider}/{call.model}: {p}")
+        latency = call._latency(t_end)
+        error = None if exc is None else describe_exception(exc)
         with self._lock:
+            # Built in one constructor call, its id taken under the lock that writes it (ids
+            # stay in file order across threads).
+            ev = Event(v=FORMAT_VERSION, ts=ts, kind=KIND_LLM_CALL, id=self._ids(), run=self.run, agent=self.agent,
+                       provider=provider, route=call.route, model=call.model, name=call.name, step=call.step,
+                       stream=call.stream, usage=usage, cost_usd=cost, cost_status=status, latency_ms=latency,
+                       prompt_hash=call._prompt_hash, error=error, tags=call._tags, service_tier=tier,
+                       price_source=source, speed=speed, message=message)
             self._write(ev)
             if self._agg is not None:
                 try:

@@ -1,0 +1,36 @@
+"""What the recorder's per-call path does in integers for speed is pinned to the plain versions."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flightdeck.recorder.recorder import ms_between
+
+
+def _plain(a: float, b: float) -> float:
+    """The rule as first written: ``round(max(0, (b - a) * 1000), 3)``."""
+    return round(max(0.0, (b - a) * 1000.0), 3)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(min_value=0, max_value=1e7, allow_nan=False), st.floats(min_value=-10, max_value=2e6))
+def test_ms_between_is_the_rounded_rule_to_the_microsecond(a: float, span: float) -> None:
+    b = a + span
+    ours, plain = ms_between(a, b), _plain(a, b)
+    assert ours is not None
+    assert abs(ours - plain) <= 0.0010001  # at most one microsecond apart, on an exact half
+    assert ours == round(ours, 3)  # whole microseconds, as the plain rule gives
+    assert ours >= 0
+
+
+def test_ms_between_on_exact_values_and_the_odd_ones() -> None:
+    assert ms_between(1.0, 1.25) == 250.0
+    assert ms_between(10.0, 10.0001234) == 0.123
+    assert ms_between(5.0, 4.0) == 0.0  # a clock that went back: never negative
+    assert ms_between(None, 1.0) is None and ms_between(1.0, None) is None
+    assert ms_between(0.0, math.inf) == math.inf  # out of bounds: left to the bounds check, as before
+    assert ms_between(0.0, math.nan) == 0.0
+    assert ms_between(0.0, 2e6) == _plain(0.0, 2e6)  # beyond 11 days: the plain rule answers
