@@ -67,6 +67,7 @@ __all__ = [
 ZERO: Final = Decimal(0)
 MTOK: Final = 1_000_000
 _DAY: Final = 86400
+_FAR: Final = 1e15  # seconds: beyond it a float time goes through _epoch's checks
 _MAX_CACHED_MODELS: Final = 4096  # a flood of distinct model strings must not grow memory forever
 
 # SPEC / SDK provider names -> genai-prices provider ids, where genai's own
@@ -309,7 +310,9 @@ class Pricer:
             return Price(reported_usd, "reported", "reported by the provider or proxy")
         if not res.priceable:
             return res.unknown
-        return self._rates_at(res, _epoch(when), service_tier, speed)
+        # A float within any sane range is already the epoch (the recorder's case): no _epoch call.
+        ts = when if type(when) is float and -_FAR < when < _FAR else _epoch(when)
+        return self._rates_at(res, ts, service_tier, speed)
 
     def rates(
         self,
@@ -350,7 +353,7 @@ class Pricer:
     def _rates_at(self, res: _Resolved, ts: float, service_tier: str | None,
                   speed: str | None) -> Rates | Price:
         """The cached rates (or unknown answer) for a resolved model at ``ts`` and tier."""
-        key = res.key_for(ts)
+        key = res.key_for(ts) if res.windows else int(ts // _DAY)  # key_for's no-window case, inline
         tier: tuple[str | None, str | None] = (None, None)
         if service_tier is not None or speed is not None:
             tier = tier_key(service_tier, speed)
