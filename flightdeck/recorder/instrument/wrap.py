@@ -13,6 +13,7 @@ from collections.abc import Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from flightdeck.recorder.instrument.calls import TimedCall, begin, begin_async
+from flightdeck.recorder.instrument.raw import is_raw, raw_async, raw_sync
 from flightdeck.recorder.instrument.streams import (
     IN_HELPER,
     AsyncManagerProxy,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Target", "patch_method"]
 
 _MARK = "__flightdeck__"
+_RAW_VIEWS = ("with_raw_response", "with_streaming_response")
 
 
 # Providers whose usage normaliser reads what the OpenAI SDK returns (OpenAI-shaped, with
@@ -94,6 +96,14 @@ def _done(t: Target, call: TimedCall, result: Any) -> None:
     call.finish(None)
 
 
+def _observer(t: Target, hide: bool, refused: bool) -> Observer:
+    """The stream observer of one call (Chat: hiding the usage chunk it asked for, knowing a refusal)."""
+    observer = ChatObserver(hide) if t.chat else t.observer()
+    if isinstance(observer, ChatObserver):
+        observer.refused = refused
+    return observer
+
+
 def _create_sync(t: Target, orig: Callable[..., Any]) -> Callable[..., Any]:
     def create(*args: Any, **kwargs: Any) -> Any:
         if IN_HELPER.get():  # a stream helper's own request: the helper records it
@@ -118,13 +128,13 @@ def _create_sync(t: Target, orig: Callable[..., Any]) -> Callable[..., Any]:
             call.received()
             call.finish(exc)
             raise
+        if is_raw(result):  # with_raw_response / with_streaming_response: see ``raw``
+            return raw_sync(call, result, stream, lambda parsed: _done(t, call, parsed),
+                            lambda: _observer(t, hide, refused))
         if not stream:
             _done(t, call, result)
             return result
-        observer = ChatObserver(hide) if t.chat else t.observer()
-        if isinstance(observer, ChatObserver):
-            observer.refused = refused
-        return SyncStreamProxy(result, call, observer)
+        return SyncStreamProxy(result, call, _observer(t, hide, refused))
 
     return create
 
@@ -153,13 +163,13 @@ def _create_async(t: Target, orig: Callable[..., Any]) -> Callable[..., Any]:
             call.received()
             call.finish(exc)
             raise
+        if is_raw(result):
+            return await raw_async(call, result, stream, lambda parsed: _done(t, call, parsed),
+                                   lambda: _observer(t, hide, refused))
         if not stream:
             _done(t, call, result)
             return result
-        observer = ChatObserver(hide) if t.chat else t.observer()
-        if isinstance(observer, ChatObserver):
-            observer.refused = refused
-        return AsyncStreamProxy(result, call, observer)
+        return AsyncStreamProxy(result, call, _observer(t, hide, refused))
 
     return create
 
@@ -202,4 +212,8 @@ def patch_method(resource: Any, name: str, target: Target, *, is_async: bool, he
     functools.update_wrapper(wrapper, orig)
     setattr(wrapper, _MARK, True)
     setattr(resource, name, wrapper)
+    # ``with_raw_response`` / ``with_streaming_response`` are cached properties built from the
+    # instance's methods when first read: one read before now holds the unrecorded ones.
+    for cached in _RAW_VIEWS:
+        vars(resource).pop(cached, None)
     return True
