@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,3 +35,31 @@ def test_ms_between_on_exact_values_and_the_odd_ones() -> None:
     assert ms_between(0.0, math.inf) == math.inf  # out of bounds: left to the bounds check, as before
     assert ms_between(0.0, math.nan) == 0.0
     assert ms_between(0.0, 2e6) == _plain(0.0, 2e6)  # beyond 11 days: the plain rule answers
+
+
+def test_stats_folded_in_batches_equal_stats_folded_one_by_one(tmp_path: Path) -> None:
+    from flightdeck.core.aggregate import Aggregator
+    from flightdeck.core.events import Event, decode_line
+    from flightdeck.recorder import recorder
+    from flightdeck.recorder.recorder import Recorder
+
+    now = [1_764_216_000.0]
+    rec = Recorder(tmp_path / "run.jsonl", run="r", clock=lambda: now[0])
+    total = recorder._FOLD_EVERY * 2 + 5  # two whole batches and a part
+    for i in range(total):
+        now[0] += 0.5
+        with rec.call(provider="anthropic", model="claude-haiku-4-5", stream=True) as call:
+            call.sent()
+            call.first_token()
+            call.received()
+            call.set_usage({"input_tokens": 10 + i, "output_tokens": 3, "cache_read_input_tokens": 100})
+    assert 0 < len(rec._agg_pending) < recorder._FOLD_EVERY  # the part not folded yet
+    figures = rec.stats(300).figures
+    assert rec._agg_pending == [] and figures.calls == total
+    rec.close()
+    eager = Aggregator(clock=lambda: now[0], breakdowns=(), recent=0)
+    for line in (tmp_path / "run.jsonl").read_bytes().splitlines():
+        ev = decode_line(line)
+        if isinstance(ev, Event) and ev.kind == "llm_call":
+            eager.add(ev)
+    assert figures == eager.window(300, now=now[0])
