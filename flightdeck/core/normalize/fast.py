@@ -31,20 +31,23 @@ _LONE_DELTA = "lone_delta"
 
 
 def _dict(value: Any) -> dict[str, Any] | None:
-    """``value`` as a plain dict: itself, or a pydantic model's ``model_dump()``; None otherwise.
+    """``value`` as a plain dict: itself, or a view of a pydantic model's fields; None otherwise.
 
-    A pydantic model is not a Mapping, msgspec Struct or dataclass, so the
-    adapters' ``as_mapping`` reaches ``model_dump()`` for it too: same dict.
+    A pydantic model's fields live in its ``__dict__`` (extras beside, in
+    ``__pydantic_extra__``): the view is what ``model_dump()`` gives one level
+    down, nested models left as they are (``_sub`` views them in turn), for
+    0.2 us instead of the 6-8 us of ``model_dump()`` on an SDK usage object
+    (timeit, shared 2-core machine). The adapters' ``as_mapping`` dumps it;
+    the tests pin the two readings together on the SDKs' own types.
     """
     if type(value) is dict:
         return value
     cls = type(value)
     if hasattr(cls, "__pydantic_fields__") and not hasattr(cls, "__dataclass_fields__"):
-        dump = getattr(value, "model_dump", None)
-        if callable(dump):
-            out = dump()
-            if type(out) is dict:
-                return out
+        fields = getattr(value, "__dict__", None)
+        if type(fields) is dict:
+            extra = getattr(value, "__pydantic_extra__", None)
+            return {**fields, **extra} if extra else fields
     return None
 
 
@@ -62,13 +65,12 @@ def _tier(value: Any) -> str | None:
 
 
 def _sub(u: dict[str, Any], key: str) -> dict[str, Any] | bool | None:
-    """``u[key]`` as a dict, None when absent or null; False for anything else."""
+    """``u[key]`` as a dict (or a model's view), None when absent or null; False for anything else."""
     value = u.get(key)
     if value is None:
         return None
-    if type(value) is dict:
-        return value
-    return False
+    found = _dict(value)
+    return False if found is None else found
 
 
 def _anthropic(u: dict[str, Any]) -> tuple[Usage, str | None, str | None] | None:
@@ -117,28 +119,29 @@ def _anthropic_stream(events: list[Any]) -> dict[str, Any] | None:
     """``anthropic._merge_stream`` for a list of message_start / message_delta dicts only."""
     merged: dict[str, Any] = {}
     started = False
-    for event in events:
-        if type(event) is not dict:
+    for item in events:
+        event = _dict(item)
+        if event is None:
             return None
         kind = event.get("type")
         if kind == "message_start":
-            message = event.get("message")
+            message = _sub(event, "message")
             if message is None:
                 continue
-            if type(message) is not dict:
+            if not isinstance(message, dict):
                 return None
-            start = message.get("usage")
+            start = _sub(message, "usage")
             if start is None:
                 continue
-            if type(start) is not dict:
+            if not isinstance(start, dict):
                 return None
             merged.update(start)
             started = True
         elif kind == "message_delta":
-            delta = event.get("usage")
+            delta = _sub(event, "usage")
             if delta is None:
                 continue
-            if type(delta) is not dict:
+            if not isinstance(delta, dict):
                 return None
             # Cumulative totals: replace, never add. Nulls mean "not sent".
             merged.update({k: v for k, v in delta.items() if v is not None})

@@ -31,10 +31,18 @@ def as_mapping(value: Any) -> Obj | None:
     Returns None for scalars and sequences. May raise whatever a foreign
     ``model_dump()`` raises; ``Reader.obj`` turns that into a reported problem.
     """
+    if type(value) is dict:  # the common case first: no ABC check
+        return value
     if isinstance(value, Mapping):
         return value
     if value is None or isinstance(value, (*_SCALARS, list, tuple)):
         return None
+    cls = type(value)
+    if hasattr(cls, "__pydantic_fields__") and not hasattr(cls, "__dataclass_fields__"):
+        # A pydantic v2 model (the SDKs' types): straight to model_dump, before the
+        # Struct and dataclass probes it would fail anyway.
+        out = value.model_dump()
+        return out if isinstance(out, Mapping) else None
     if isinstance(value, msgspec.Struct):  # e.g. flightdeck's own records
         return msgspec.structs.asdict(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

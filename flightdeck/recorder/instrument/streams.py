@@ -64,21 +64,11 @@ class Observer:
         raise NotImplementedError
 
     def final_usage(self) -> Any:
-        """The usage for ``Call.set_usage``: the SDK object dumped to plain dicts here, once."""
-        return sdk_dump(self.usage)
+        """The usage for ``Call.set_usage``: the SDK's own object (the normaliser reads it as it is)."""
+        return self.usage
 
     def missing_usage(self) -> str:
         return "the stream ended without reporting its usage"
-
-
-def sdk_dump(value: Any) -> Any:
-    """An SDK (pydantic) object as the dict its own ``model_dump()`` gives; anything else as is.
-
-    Dumping here, with the SDK's own method, spares the normaliser its generic
-    object probing (several type checks before it reaches ``model_dump``).
-    """
-    dump = getattr(value, "model_dump", None)
-    return dump() if callable(dump) else value
 
 
 def _extra(obj: Any, name: str) -> Any:
@@ -206,9 +196,11 @@ class AnthropicObserver(Observer):
         return PASS
 
     def final_usage(self) -> Any:
-        # The normaliser merges start and the cumulative delta (the rule lives there).
-        return [{"type": "message_start", "message": {"usage": sdk_dump(self.start)}},
-                {"type": "message_delta", "usage": sdk_dump(self.usage)}]
+        # The normaliser merges start and the cumulative delta (the rule lives there). The SDK's
+        # usage objects go as they are: its quick reading views a pydantic model's fields for
+        # 0.2 us where model_dump() took 6-8 us each (core.normalize.fast).
+        return [{"type": "message_start", "message": {"usage": self.start}},
+                {"type": "message_delta", "usage": self.usage}]
 
     def missing_usage(self) -> str:
         return "the stream ended before message_delta carried its usage"

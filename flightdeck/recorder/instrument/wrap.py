@@ -22,7 +22,6 @@ from flightdeck.recorder.instrument.streams import (
     ManagerProxy,
     Observer,
     SyncStreamProxy,
-    sdk_dump,
 )
 
 if TYPE_CHECKING:
@@ -92,7 +91,7 @@ def _done(t: Target, call: TimedCall, result: Any) -> None:
     if usage is None:
         call.problem(f"the {type(result).__name__} response carried no usage")
     else:
-        call.set_usage(sdk_dump(usage), t.api)
+        call.set_usage(usage, t.api)  # the SDK's object as it is: see core.normalize.fast
     call.finish(None)
 
 

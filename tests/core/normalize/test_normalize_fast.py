@@ -11,6 +11,7 @@ from typing import Any
 import anthropic.types
 import openai.types
 import openai.types.responses
+import pydantic
 import pytest
 from fakeprovider import ANTHROPIC_USAGE, CHAT_USAGE, RESPONSES_USAGE
 from hypothesis import given, settings
@@ -48,7 +49,14 @@ ANTHROPIC_DELTA = {"type": "message_delta", "delta": {"stop_reason": "end_turn",
     ("anthropic", {**ANTHROPIC_USAGE, "output_tokens_details": {"thinking_tokens": 150}, "speed": "fast"}, None),
     ("anthropic", {"input_tokens": 5, "cache_creation": {"ephemeral_5m_input_tokens": 7,
                                                          "ephemeral_1h_input_tokens": 2}}, None),
-    ("anthropic", [ANTHROPIC_START, ANTHROPIC_DELTA], None),  # what the stream proxy passes
+    ("anthropic", [ANTHROPIC_START, ANTHROPIC_DELTA], None),
+    # What the stream proxy passes: the SDK's own usage objects, not dumped.
+    ("anthropic", [{"type": "message_start", "message": {"usage": anthropic.types.Usage.model_validate(
+        ANTHROPIC_START["message"]["usage"])}},
+                   {"type": "message_delta", "usage": anthropic.types.MessageDeltaUsage.model_validate(
+                       ANTHROPIC_DELTA["usage"])}], None),
+    ("anthropic", [anthropic.types.RawMessageStartEvent.model_validate(ANTHROPIC_START),
+                   anthropic.types.RawMessageDeltaEvent.model_validate(ANTHROPIC_DELTA)], None),
     ("openai", CHAT_USAGE, "chat"),
     ("openai", CHAT_USAGE, None),
     ("openai", openai.types.CompletionUsage.model_validate(CHAT_USAGE), "chat"),
@@ -142,3 +150,30 @@ def test_generated_anthropic_payloads_agree(usage: dict[str, Any], as_stream: bo
 @given(_OPENAI, st.sampled_from([None, "chat", "responses"]))
 def test_generated_openai_payloads_agree(usage: dict[str, Any], api: str | None) -> None:
     _agrees("openai", usage, api)
+
+
+def _model(kind: Any, data: dict[str, Any]) -> Any:
+    try:
+        return kind.model_validate(data)
+    except pydantic.ValidationError:
+        return None
+
+
+# The SDK types' required fields always there, so most examples validate into a model.
+_SDK_CHAT = st.builds(lambda req, rest: {**rest, **req}, st.fixed_dictionaries(
+    {"prompt_tokens": _COUNT, "completion_tokens": _COUNT, "total_tokens": _COUNT,
+     "input_tokens": _COUNT, "output_tokens": _COUNT}), _OPENAI)
+_SDK_MESSAGE = st.builds(lambda req, rest: {**rest, **req}, st.fixed_dictionaries(
+    {"input_tokens": _COUNT, "output_tokens": _COUNT}), _ANTHROPIC)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_SDK_CHAT, _SDK_MESSAGE)
+def test_generated_sdk_objects_agree(chat: dict[str, Any], message: dict[str, Any]) -> None:
+    """The SDKs' pydantic types, read through the field view, agree with the adapters' model_dump()."""
+    for name, kind, data in (("openai", openai.types.CompletionUsage, chat),
+                             ("openai", openai.types.responses.ResponseUsage, chat),
+                             ("anthropic", anthropic.types.Usage, message)):
+        model = _model(kind, data)
+        if model is not None:
+            _agrees(name, model)
