@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from flightdeck.core.events import Usage
+from flightdeck.core.normalize.reading import is_pydantic_model
 
 __all__ = ["quick_reading"]
 
@@ -42,8 +43,7 @@ def _dict(value: Any) -> dict[str, Any] | None:
     """
     if type(value) is dict:
         return value
-    cls = type(value)
-    if hasattr(cls, "__pydantic_fields__") and not hasattr(cls, "__dataclass_fields__"):
+    if is_pydantic_model(value):
         fields = getattr(value, "__dict__", None)
         if type(fields) is dict:
             extra = getattr(value, "__pydantic_extra__", None)

@@ -25,6 +25,27 @@ Obj = Mapping[str, Any]
 _SCALARS = (str, bytes, bytearray, int, float, bool)
 
 
+# Per class: whether it is a pydantic v2 model (not a pydantic dataclass). Asked of
+# every SDK object read; the answer is kept, since a failed ``hasattr`` on a pydantic
+# model class goes through its metaclass's ``__getattr__`` and a raised AttributeError.
+_PYDANTIC: dict[type, bool] = {}
+
+
+def is_pydantic_model(value: Any) -> bool:
+    """Whether ``value`` is an instance of a pydantic v2 ``BaseModel`` (what the SDKs return).
+
+    Args:
+        value: any object.
+    """
+    cls = type(value)
+    known = _PYDANTIC.get(cls)
+    if known is None:
+        if len(_PYDANTIC) >= 1024:  # classes made on the fly must not grow it forever
+            _PYDANTIC.clear()
+        known = _PYDANTIC[cls] = hasattr(cls, "__pydantic_fields__") and not hasattr(cls, "__dataclass_fields__")
+    return known
+
+
 def as_mapping(value: Any) -> Obj | None:
     """A dict view of ``value``: itself if a mapping, else an SDK object dumped.
 
@@ -37,8 +58,7 @@ def as_mapping(value: Any) -> Obj | None:
         return value
     if value is None or isinstance(value, (*_SCALARS, list, tuple)):
         return None
-    cls = type(value)
-    if hasattr(cls, "__pydantic_fields__") and not hasattr(cls, "__dataclass_fields__"):
+    if is_pydantic_model(value):
         # A pydantic v2 model (the SDKs' types): straight to model_dump, before the
         # Struct and dataclass probes it would fail anyway.
         out = value.model_dump()
