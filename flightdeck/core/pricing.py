@@ -38,7 +38,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
 from flightdeck.core.events import Usage, format_usd, parse_ts
-from flightdeck.core.money import compile_rates
+from flightdeck.core.money import IntRates, compile_rates
 from flightdeck.core.price_overrides import (
     OverrideError,
     OverrideRate,
@@ -213,6 +213,37 @@ class _Resolved:
         sod = ts - day * _DAY
         return (day, *(_in_window(sod, w) for w in self.windows))
 
+    def span(self, ts: float) -> tuple[float, float]:
+        """[since, until): the times around ``ts`` with the same ``key_for`` (its UTC day, cut at window edges)."""
+        start = int(ts // _DAY) * _DAY
+        since, until = 0.0, float(_DAY)
+        sod = ts - start
+        for window in self.windows:
+            for edge in window:
+                if edge <= sod:
+                    since = max(since, edge)
+                else:
+                    until = min(until, edge)
+        return start + since, start + until
+
+
+class _Quote:
+    """The answer for one (provider, model, route, service_tier, speed) while it cannot change.
+
+    ``answer`` is a final Price (local, unknown) or the Rates in force, with
+    ``exact`` their integer form (``compile_rates``); it holds for calls at
+    ``since <= ts < until`` (a UTC day, or the part of it between two off-peak
+    edges), for every call when ``timeless`` (local, or no rate at any time).
+    """
+
+    __slots__ = ("answer", "exact", "since", "timeless", "until")
+
+    def __init__(self, answer: Rates | Price, since: float = -math.inf, until: float = math.inf,
+                 timeless: bool = False) -> None:
+        self.answer = answer
+        self.exact = compile_rates(answer) if isinstance(answer, Rates) else None
+        self.since, self.until, self.timeless = since, until, timeless
+
 
 def _in_window(sod: float, window: tuple[float, float]) -> bool:
     start, end = window
@@ -238,6 +269,7 @@ class Pricer:
             self.overrides = _auto_overrides()
         self.corrections: Overrides | None = _corrections()
         self._resolved: dict[tuple[str, str, str | None], _Resolved] = {}
+        self._quotes: dict[tuple[str, str, str | None, str | None, str | None], _Quote] = {}
 
     # -- public -------------------------------------------------------------
 
@@ -263,7 +295,7 @@ class Pricer:
         select the rates of that tier or mode (see the module docstring).
         """
         try:
-            found = self._lookup(provider, model, when, route, reported_usd, service_tier, speed)
+            found, _ = self._lookup(provider, model, when, route, reported_usd, service_tier, speed)
             if isinstance(found, Price):
                 return found
             return Price(found.cost(usage), found.status, found.source)
@@ -291,28 +323,48 @@ class Pricer:
         recorder writes on every call inside the agent.
         """
         try:
-            found = self._lookup(provider, model, when, route, reported_usd, service_tier, speed)
+            found, exact = self._lookup(provider, model, when, route, reported_usd, service_tier, speed)
             if isinstance(found, Price):
                 return (None if found.usd is None else format_usd(found.usd)), found.status, found.source
-            exact = compile_rates(found)
             text = exact.cost_text(usage) if exact is not None else format_usd(found.cost(usage))
             return text, found.status, found.source
         except Exception as exc:  # pricing must never break the agent or the monitor
             return None, "unknown", f"pricing failed: {type(exc).__name__}: {exc}"
 
     def _lookup(self, provider: str, model: str, when: float | datetime | None, route: str | None,
-                reported_usd: Decimal | None, service_tier: str | None, speed: str | None) -> Rates | Price:
-        """The answer before any arithmetic: a final Price (local, reported, unknown) or the Rates to apply."""
-        res = self._resolved.get((provider, model, route)) or self._resolve(provider, model, route)
-        if res.local:
-            return _LOCAL_PRICE
-        if reported_usd is not None and _valid_amount(reported_usd):
-            return Price(reported_usd, "reported", "reported by the provider or proxy")
-        if not res.priceable:
-            return res.unknown
+                reported_usd: Decimal | None, service_tier: str | None,
+                speed: str | None) -> tuple[Rates | Price, IntRates | None]:
+        """The answer before any arithmetic: a final Price (local, reported, unknown) or the Rates
+        to apply, with their integer form. The one place of the layers' order."""
+        quote = self._quote(provider, model, when, route, service_tier, speed)
+        found = quote.answer
+        if reported_usd is not None and found is not _LOCAL_PRICE and _valid_amount(reported_usd):
+            return Price(reported_usd, "reported", "reported by the provider or proxy"), None
+        return found, quote.exact
+
+    def _quote(self, provider: str, model: str, when: float | datetime | None, route: str | None,
+               service_tier: str | None, speed: str | None) -> _Quote:
+        """The cached answer for these names at ``when``: one dict lookup for a model priced
+        again on the same day (the recorder prices every call)."""
+        key = (provider, model, route, service_tier, speed)
+        quote = self._quotes.get(key)
+        if quote is not None and quote.timeless:
+            return quote
         # A float within any sane range is already the epoch (the recorder's case): no _epoch call.
         ts = when if type(when) is float and -_FAR < when < _FAR else _epoch(when)
-        return self._rates_at(res, ts, service_tier, speed)
+        if quote is not None and quote.since <= ts < quote.until:
+            return quote
+        res = self._resolved.get((provider, model, route)) or self._resolve(provider, model, route)
+        if res.local:
+            quote = _Quote(_LOCAL_PRICE, timeless=True)
+        elif not res.priceable:
+            quote = _Quote(res.unknown, timeless=True)
+        else:
+            quote = _Quote(self._rates_at(res, ts, service_tier, speed), *res.span(ts))
+        if len(self._quotes) >= _MAX_CACHED_MODELS:
+            self._quotes.clear()
+        self._quotes[key] = quote
+        return quote
 
     def rates(
         self,

@@ -95,3 +95,17 @@ def test_the_module_function_uses_the_default_pricer(tmp_path: Path) -> None:
         assert pricing.price_text("openai", "gpt-4o", Usage(input_tokens=10**6))[:2] == ("1.000000", "override")
     finally:
         pricing._default = before
+
+
+def test_the_cached_answer_follows_off_peak_edges_and_days() -> None:
+    """One pricer asked all day (its answers cached) agrees with a fresh pricer at every moment."""
+    cached = Pricer()
+    usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000, cache_read_tokens=1_000_000)
+    day = datetime(2025, 11, 26, tzinfo=UTC).timestamp()
+    seen = set()
+    for minute in range(0, 3 * 24 * 60, 7):  # three days, every 7 minutes, forwards then backwards
+        for when in (day + minute * 60.0, day + (3 * 24 * 60 - minute) * 60.0):
+            fresh = Pricer().price_text("deepseek", "deepseek-chat", usage, when)
+            assert cached.price_text("deepseek", "deepseek-chat", usage, when) == fresh, when
+            seen.add(fresh[0])
+    assert len(seen) >= 2  # peak and off-peak both met
