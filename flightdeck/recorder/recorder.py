@@ -236,8 +236,8 @@ def _price(provider: str, model: str, usage: Usage, when: float, route: str,
     except ImportError as exc:  # pragma: no cover
         return None, "unknown", f"pricing unavailable: {exc}", None
     try:
-        usd, status, source = pricing.price_text(provider, model, usage, when, route=route, reported_usd=reported,
-                                                 service_tier=service_tier, speed=speed)
+        usd, status, source = pricing.default_pricer().price_text(
+            provider, model, usage, when, route=route, reported_usd=reported, service_tier=service_tier, speed=speed)
         return usd, status, None, source or None
     except Exception as exc:
         return None, "unknown", f"not priced: {exc}", None
