@@ -213,6 +213,8 @@ def patch_method(resource: Any, name: str, target: Target, *, is_async: bool, he
     setattr(resource, name, wrapper)
     # ``with_raw_response`` / ``with_streaming_response`` are cached properties built from the
     # instance's methods when first read: one read before now holds the unrecorded ones.
-    for cached in _RAW_VIEWS:
-        vars(resource).pop(cached, None)
+    attrs = getattr(resource, "__dict__", None)
+    if isinstance(attrs, dict):
+        for cached in _RAW_VIEWS:
+            attrs.pop(cached, None)
     return True
