@@ -132,3 +132,11 @@ def test_an_http_error_through_with_raw_response_is_recorded(anthropic_client: A
         anthropic_client.messages.with_raw_response.create(**ANTHROPIC_ARGS)
     (ev,) = calls(log_path)
     assert ev.error is not None and "529" in ev.error and ev.cost_status == "unknown"
+
+
+def test_a_raw_response_parsed_as_a_dict_is_recorded(openai_client: Any, log_path: Path) -> None:
+    with openai_client.chat.completions.with_streaming_response.create(model="gpt-4o", messages=MESSAGES) as resp:
+        body = resp.parse(to=dict)
+    assert body["usage"]["prompt_tokens"] == 1500
+    (ev,) = calls(log_path)
+    assert usage_of(ev) == CHAT_BUCKETS and Decimal(ev.cost_usd) == CHAT_COST

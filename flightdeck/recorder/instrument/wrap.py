@@ -87,7 +87,8 @@ def _restore(kwargs: MutableMapping[str, Any], original: Any) -> None:
 def _done(t: Target, call: TimedCall, result: Any) -> None:
     """A response that was not streamed: mark it, read its usage, write."""
     call.received()
-    usage = getattr(result, "usage", None)
+    # A raw response parsed as a plain dict (``parse(to=dict)``) holds its usage as a key.
+    usage = result.get("usage") if type(result) is dict else getattr(result, "usage", None)
     if usage is None:
         call.problem(f"the {type(result).__name__} response carried no usage")
     else:
