@@ -217,6 +217,24 @@ def _upstream(provider: str, raw: Any) -> str | None:
         return None
 
 
+# Per provider name: whether its payloads can carry a reported cost or a routed-to provider
+# (OpenRouter, LiteLLM). Most calls name a provider that never does: both readers are skipped.
+_PROXIED: dict[str, bool] = {}
+
+
+def _proxied(provider: str) -> bool:
+    known = _PROXIED.get(provider)
+    if known is None:
+        try:
+            known = (_NORMALIZE or _normalizer()).canonical_provider(provider) in ("openrouter", "litellm")
+        except Exception:  # unreadable name or no normaliser: ask the readers, which never raise
+            known = True
+        if len(_PROXIED) >= 1024:  # a flood of distinct names must not grow it forever
+            _PROXIED.clear()
+        _PROXIED[provider] = known
+    return known
+
+
 def _reported_cost(provider: str, raw: Any) -> Decimal | None:
     try:
         return (_NORMALIZE or _normalizer()).reported_cost(provider, raw)
@@ -1026,7 +1044,7 @@ class Recorder:
         else:
             tier, speed = reading.service_tier, reading.speed
         reported = call._cost
-        if raw is not None:
+        if raw is not None and _proxied(provider):
             if reported is None:
                 reported = _reported_cost(provider, raw)
             # As the LiteLLM log reader attributes it; the route stays "proxy".

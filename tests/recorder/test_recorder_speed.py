@@ -63,3 +63,20 @@ def test_stats_folded_in_batches_equal_stats_folded_one_by_one(tmp_path: Path) -
         if isinstance(ev, Event) and ev.kind == "llm_call":
             eager.add(ev)
     assert figures == eager.window(300, now=now[0])
+
+
+def test_a_proxy_reported_cost_is_still_read_from_the_payload(tmp_path: Path) -> None:
+    """The per-provider skip of the reported-cost reader (``_proxied``) keeps OpenRouter's usage.cost."""
+    from flightdeck.core.events import Event, decode_line
+    from flightdeck.recorder.recorder import Recorder
+
+    rec = Recorder(tmp_path / "run.jsonl", run="r", stats=False)
+    usage = {"prompt_tokens": 100, "completion_tokens": 10, "cost": 0.0123}
+    for provider in ("openrouter", "OpenRouter", "openai"):
+        with rec.call(provider=provider, model="openai/gpt-4o") as call:
+            call.set_usage(usage)
+    rec.close()
+    calls = [ev for ev in (decode_line(x) for x in (tmp_path / "run.jsonl").read_bytes().splitlines())
+             if isinstance(ev, Event) and ev.kind == "llm_call"]
+    assert [(ev.cost_status, ev.cost_usd) for ev in calls[:2]] == [("reported", "0.012300")] * 2
+    assert calls[2].cost_status != "reported"  # OpenAI reports no cost: the usage is priced, or unknown
