@@ -5,9 +5,10 @@ adapters (``Reader`` with a path string per field, alias lists, reports)
 cost it about 10 us per call for a plain usage dict (measured with
 ``timeit`` on a shared 2-core machine, 2026-12). The payloads the recorder
 and ``rec.instrument`` actually pass are few and regular: an Anthropic
-``usage`` dict (or the SDK's object, dumped), the ``[message_start,
-message_delta]`` pair the Anthropic stream proxy builds, an OpenAI Chat or
-Responses ``usage`` dict. ``quick_reading`` reads exactly those, when every
+``usage`` dict (or the SDK's object), the ``[message_start, message_delta]``
+pair the Anthropic stream proxy builds, an OpenAI Chat or Responses ``usage``
+(alone, or in a response or ``{"usage", "service_tier"}``, as ``rec.instrument``
+passes it). ``quick_reading`` reads exactly those, when every
 field is a plain non-negative ``int`` (or null) and no containment rule is
 broken, in about 1.5 us; for anything else (a bad or odd field, another
 shape, a note to give) it returns None and the adapters answer, with their
@@ -189,9 +190,16 @@ def _openai_counts(u: dict[str, Any], total_key: str, out_key: str, in_details: 
 
 
 def _openai(u: dict[str, Any], api: str | None) -> tuple[Usage, str | None, str | None] | None:
-    """``openai.normalize`` for a bare usage dict (Chat or Responses, by ``api`` or by its names)."""
-    if "type" in u or "usage" in u or "response" in u:
-        return None  # a response or a stream event: the adapter finds the usage inside
+    """``openai.normalize`` for a usage dict (Chat or Responses, by ``api`` or by its names), or
+    a response holding one: its ``service_tier`` beside ``usage`` is the tier (``find_usage``)."""
+    if "type" in u or "response" in u:
+        return None  # a stream event: the adapter finds the usage inside
+    if "usage" in u:
+        inner = _sub(u, "usage")
+        if not isinstance(inner, dict) or "usage" in inner:
+            return None
+        found = _openai(inner, api)
+        return None if found is None else (found[0], _tier(u.get("service_tier")), None)
     if api is None:
         if "prompt_tokens" in u or "completion_tokens" in u:
             api = "chat"

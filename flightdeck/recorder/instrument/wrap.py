@@ -22,6 +22,7 @@ from flightdeck.recorder.instrument.streams import (
     ManagerProxy,
     Observer,
     SyncStreamProxy,
+    with_tier,
 )
 
 if TYPE_CHECKING:
@@ -88,11 +89,17 @@ def _done(t: Target, call: TimedCall, result: Any) -> None:
     """A response that was not streamed: mark it, read its usage, write."""
     call.received()
     # A raw response parsed as a plain dict (``parse(to=dict)``) holds its usage as a key.
-    usage = result.get("usage") if type(result) is dict else getattr(result, "usage", None)
+    if type(result) is dict:
+        usage, tier = result.get("usage"), result.get("service_tier")
+    else:
+        usage = getattr(result, "usage", None)
+        tier = getattr(result, "service_tier", None) if t.api is not None else None
     if usage is None:
         call.problem(f"the {type(result).__name__} response carried no usage")
     else:
-        call.set_usage(usage, t.api)  # the SDK's object as it is: see core.normalize.fast
+        # The SDK's object as it is (see core.normalize.fast). OpenAI names the tier that served
+        # the call beside the usage, not in it: it goes along, as it prices the call.
+        call.set_usage(with_tier(usage, tier) if t.api is not None else usage, t.api)
     call.finish(None)
 
 

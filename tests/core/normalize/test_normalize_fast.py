@@ -10,10 +10,11 @@ from typing import Any
 
 import anthropic.types
 import openai.types
+import openai.types.chat
 import openai.types.responses
 import pydantic
 import pytest
-from fakeprovider import ANTHROPIC_USAGE, CHAT_USAGE, RESPONSES_USAGE
+from fakeprovider import ANTHROPIC_USAGE, CHAT_USAGE, RESPONSES_USAGE, chat_completion
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +34,7 @@ def _agrees(name: str, raw: Any, api: str | None = None) -> bool:
     return True
 
 
+CHAT_COMPLETION = {**chat_completion("gpt-4o-2024-08-06"), "service_tier": "priority"}
 ANTHROPIC_START = {"type": "message_start", "message": {
     "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5", "content": [],
     "stop_reason": None, "stop_sequence": None, "usage": {**ANTHROPIC_USAGE, "output_tokens": 1}}}
@@ -63,6 +65,9 @@ ANTHROPIC_DELTA = {"type": "message_delta", "delta": {"stop_reason": "end_turn",
     ("openai", {"prompt_tokens": 9, "completion_tokens": 1, "prompt_tokens_details": None,
                 "completion_tokens_details": None}, None),
     ("openai", RESPONSES_USAGE, "responses"),
+    ("openai", {"usage": CHAT_USAGE}, None),  # a whole response
+    ("openai", {"usage": CHAT_USAGE, "service_tier": "flex"}, "chat"),  # what rec.instrument passes
+    ("openai", openai.types.chat.ChatCompletion.model_validate(CHAT_COMPLETION), "chat"),
     ("openai", RESPONSES_USAGE, None),
     ("openai", openai.types.responses.ResponseUsage.model_validate(
         {**RESPONSES_USAGE, "input_tokens_details": {"cached_tokens": 1536, "cache_write_tokens": 128}}), "responses"),
@@ -84,9 +89,10 @@ def test_the_real_sdk_payloads_are_read_quickly_and_alike(name: str, raw: Any, a
     ("anthropic", {"input_tokens": 1, "output_tokens": 1, "output_tokens_details": {"thinking_tokens": 2}}, None),
     ("openai", {"prompt_tokens": 5, "prompt_tokens_details": {"cached_tokens": 6}}, "chat"),
     ("openai", {"prompt_tokens": 5}, "Chat"),  # a flavour to fold or reject: the adapter's
-    ("openai", {"usage": CHAT_USAGE}, None),  # a whole response
     ("openai", {"type": "response.completed", "response": {"usage": RESPONSES_USAGE}}, None),
     ("openai", [CHAT_USAGE], None),  # a list of chunks
+    ("openai", {"usage": {"usage": CHAT_USAGE}}, None),  # nested twice: the adapter's
+    ("openai", {"usage": "12"}, None),
     ("deepseek", {"prompt_tokens": 5}, None),  # another provider's own rules
 ])
 def test_everything_else_is_left_to_the_adapters(name: str, raw: Any, api: str | None) -> None:
@@ -147,9 +153,10 @@ def test_generated_anthropic_payloads_agree(usage: dict[str, Any], as_stream: bo
 
 
 @settings(max_examples=400, deadline=None)
-@given(_OPENAI, st.sampled_from([None, "chat", "responses"]))
-def test_generated_openai_payloads_agree(usage: dict[str, Any], api: str | None) -> None:
+@given(_OPENAI, st.sampled_from([None, "chat", "responses"]), st.one_of(st.none(), _VALUES))
+def test_generated_openai_payloads_agree(usage: dict[str, Any], api: str | None, tier: Any) -> None:
     _agrees("openai", usage, api)
+    _agrees("openai", {"usage": usage, "service_tier": tier}, api)  # as a response holds it
 
 
 def _model(kind: Any, data: dict[str, Any]) -> Any:
