@@ -109,3 +109,47 @@ def test_the_cached_answer_follows_off_peak_edges_and_days() -> None:
             assert cached.price_text("deepseek", "deepseek-chat", usage, when) == fresh, when
             seen.add(fresh[0])
     assert len(seen) >= 2  # peak and off-peak both met
+
+
+def _digits_by_slicing(n: int, k: int) -> str:
+    """The first version of ``money._digits`` (string slicing), the reference for the integer one."""
+    if not n:
+        return "0." + "0" * max(6, k)
+    digits = str(n)
+    places = 6
+    if k:
+        if digits[-1] == "0":
+            z = min(len(digits) - len(digits.rstrip("0")), k, 6)
+            digits = digits[:-z]
+            places = k + 6 - z
+        else:
+            places = k + 6
+    if len(digits) <= places:
+        digits = "0" * (places + 1 - len(digits)) + digits
+    return digits[:-places] + "." + digits[-places:]
+
+
+def test_integer_digits_match_the_slicing_version() -> None:
+    from flightdeck.core.money import _digits
+
+    rng = random.Random(11)
+    cases = [(0, k) for k in range(10)] + [(10**e, k) for e in range(30) for k in range(10)]
+    for _ in range(20000):
+        k = rng.randint(0, 14)
+        n = rng.choice([rng.randint(0, 10 ** rng.randint(1, 32)), rng.randint(0, 999) * 10 ** rng.randint(0, 14)])
+        cases.append((n, k))
+    for n, k in cases:
+        assert _digits(n, k) == _digits_by_slicing(n, k), (n, k)
+
+
+def test_a_negative_count_is_still_refused() -> None:
+    from flightdeck.core.money import IntRates, compile_rates
+
+    rates = pricing.default_pricer().rates("anthropic", "claude-3-5-sonnet-20241022", T)
+    assert rates is not None
+    exact = compile_rates(rates)
+    assert isinstance(exact, IntRates)
+    for field in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+                  "reasoning_tokens", "cache_write_1h_tokens"):
+        with pytest.raises(ValueError):
+            exact.cost_text(Usage(**{field: -1}))
