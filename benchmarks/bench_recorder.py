@@ -2,23 +2,30 @@
 
 Prints per-call microseconds and ratios; both measured in this run, on this machine.
 
-    python benchmarks/bench_recorder.py [--calls N]
+    python benchmarks/bench_recorder.py [--calls N] [--rounds R] [--profile]
 
 Variants: the bare loop (builds the same usage dict, no recording); a naive
 hand-rolled JSON logger (the second baseline: what "just log it" costs); a Recorder
 writing to a file (stats on and off); and a Recorder with the demo's rules.
 The "usage" passed is a raw Anthropic usage dict, so normalising and pricing
-are part of what is measured, as in a real agent.
+are part of what is measured, as in a real agent. Every round runs each
+variant once, in turn (interleaved); the table gives min and median, wall and
+CPU time, and the ratio to the naive logger of the same round. ``--profile``
+adds where the recorded calls' time goes.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
+import statistics
 import tempfile
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 from flightdeck.recorder.recorder import Recorder
@@ -31,42 +38,60 @@ def raw_usage(i: int) -> dict[str, int]:
             "cache_creation_input_tokens": 0}
 
 
-def bare(n: int) -> float:
-    sink = []
-    t0 = time.perf_counter()
-    for i in range(n):
-        u = raw_usage(i)
-        sink.append(u)
-        if len(sink) > 64:
-            sink.clear()
-    return time.perf_counter() - t0
+Timing = tuple[float, float]  # (wall, cpu) seconds
 
 
-def naive_log(n: int, path: Path) -> float:
+def _timed(loop: Callable[[], None]) -> Timing:
+    w0, c0 = time.perf_counter(), time.process_time()
+    loop()
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
+def bare(n: int) -> Timing:
+    def loop() -> None:
+        sink = []
+        for i in range(n):
+            u = raw_usage(i)
+            sink.append(u)
+            if len(sink) > 64:
+                sink.clear()
+
+    return _timed(loop)
+
+
+def naive_log(n: int, path: Path) -> Timing:
     """A hand-rolled logger: one json.dumps + os.write per call, no timing, pricing or control."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    t0 = time.perf_counter()
-    for i in range(n):
-        line = json.dumps({"v": 1, "ts": time.time(), "kind": "llm_call", "model": "m", "usage": raw_usage(i)})
-        os.write(fd, line.encode() + b"\n")
-    elapsed = time.perf_counter() - t0
-    os.close(fd)
-    return elapsed
+
+    def loop() -> None:
+        for i in range(n):
+            line = json.dumps({"v": 1, "ts": time.time(), "kind": "llm_call", "model": "m", "usage": raw_usage(i)})
+            os.write(fd, line.encode() + b"\n")
+
+    try:
+        return _timed(loop)
+    finally:
+        os.close(fd)
 
 
-def recorded(n: int, path: Path, **kw: object) -> float:
+def recorded(n: int, path: Path, **kw: object) -> Timing:
     rec = Recorder(path, run="bench", agent="bench", **kw)  # type: ignore[arg-type]
     model = rec.model("claude-3-5-sonnet-20241022")
-    t0 = time.perf_counter()
-    for i in range(n):
-        with rec.call(provider="anthropic", model=model, name="step", stream=True, step=i) as c:
-            c.sent()
-            c.first_token()
-            c.received()
-            c.set_usage(raw_usage(i))
-    elapsed = time.perf_counter() - t0
-    rec.close()
-    return elapsed
+
+    def loop() -> None:
+        for i in range(n):
+            with rec.call(provider="anthropic", model=model, name="step", stream=True, step=i) as c:
+                c.sent()
+                c.first_token()
+                c.received()
+                c.set_usage(raw_usage(i))
+        if rec._agg is not None:
+            rec.stats()  # folds what is pending: rec.stats() figures are part of what "stats on" costs
+
+    try:
+        return _timed(loop)
+    finally:
+        rec.close()
 
 
 def alert_only_rules() -> dict:
@@ -79,26 +104,52 @@ def alert_only_rules() -> dict:
     return data
 
 
+def _profile(n: int, folder: Path) -> None:
+    """Where a recorded call's time goes (stats on), by function, own time first."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    recorded(n, folder / "profile.jsonl")
+    profiler.disable()
+    print(f"\nprofile of {n} recorded calls (stats on; cProfile inflates small functions):")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--calls", type=int, default=20_000)
-    n = ap.parse_args().calls
-    with tempfile.TemporaryDirectory() as d:
-        recorded(min(n, 1000), Path(d) / "warm.jsonl")  # imports, pricing caches
-        # Best of 3 for each: the machine is shared, the minimum is the least disturbed run.
-        base = min(bare(n) for _ in range(3))
-        naive = min(naive_log(n, Path(d) / f"n{i}.jsonl") for i in range(3))
-        rows = [
-            ("naive json.dumps + os.write", naive),
-            ("recorder, stats off", min(recorded(n, Path(d) / f"a{i}.jsonl", stats=False) for i in range(3))),
-            ("recorder, stats on", min(recorded(n, Path(d) / f"b{i}.jsonl") for i in range(3))),
-            ("recorder, stats + demo rules",
-             min(recorded(n, Path(d) / f"c{i}.jsonl", rules=alert_only_rules()) for i in range(3))),
-        ]
-    print(f"{n} calls; bare loop {base / n * 1e6:.2f} us/call (baseline)")
-    for name, t in rows:
-        print(f"{name:32s} {t / n * 1e6:8.2f} us/call  vs bare {t / base:7.1f}x  vs naive log {t / naive:5.2f}x"
-              f"  overhead {(t - base) / n * 1e6:7.2f} us/call")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=5000, help="calls per batch")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds; every variant runs once per round, in turn")
+    ap.add_argument("--profile", action="store_true", help="also print a profile of the recorded calls")
+    args = ap.parse_args()
+    n = args.calls
+    rules = alert_only_rules()
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        recorded(min(n, 1000), d / "warm.jsonl")  # imports, pricing caches
+        variants: dict[str, Callable[[int], Timing]] = {
+            "bare loop (baseline)": bare,
+            "naive json.dumps + os.write": lambda r: naive_log(n, d / f"n{r}.jsonl"),
+            "recorder, stats off": lambda r: recorded(n, d / f"a{r}.jsonl", stats=False),
+            "recorder, stats on": lambda r: recorded(n, d / f"b{r}.jsonl"),
+            "recorder, stats + demo rules": lambda r: recorded(n, d / f"c{r}.jsonl", rules=rules),
+        }
+        runs: dict[str, list[Timing]] = {name: [] for name in variants}
+        for r in range(args.rounds):  # interleaved: a slow spell of the machine hits every variant
+            for name, run in variants.items():
+                runs[name].append(bare(n) if run is bare else run(r))
+        if args.profile:
+            _profile(n, d)
+    per = {name: [(w / n * 1e6, c / n * 1e6) for w, c in t] for name, t in runs.items()}
+    base, naive = per["bare loop (baseline)"], per["naive json.dumps + os.write"]
+    print(f"{n} calls x {args.rounds} rounds, us per call (wall and CPU: min / median); "
+          "ratios are medians of the per-round ratios, so each compares runs made side by side")
+    print(f"{'variant':30s} {'wall min/med':>16s} {'cpu min/med':>16s} {'overhead cpu med':>17s} "
+          f"{'x naive (cpu)':>14s}")
+    for name, rows in per.items():
+        walls, cpus = [w for w, _ in rows], [c for _, c in rows]
+        over = statistics.median(c - b[1] for (_, c), b in zip(rows, base, strict=True))
+        ratio = statistics.median(c / nv[1] for (_, c), nv in zip(rows, naive, strict=True) if nv[1] > 0)
+        print(f"{name:30s} {min(walls):7.2f}/{statistics.median(walls):<8.2f} {min(cpus):7.2f}/"
+              f"{statistics.median(cpus):<8.2f} {over:17.2f} {ratio:14.2f}")
 
 
 if __name__ == "__main__":

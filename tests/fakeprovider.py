@@ -17,6 +17,8 @@ reasoning details. Behaviour knobs (set on the ``FakeProvider`` before a call):
 - ``refuse_stream_options``: answer a request carrying ``stream_options`` with
   the 400 older OpenAI-compatible servers give;
 - ``status``: answer every request with this HTTP error status.
+- ``service_tier``: the tier OpenAI responses and chunks say served them
+  (``default`` unless set: ``flex``, ``priority``).
 
 ``requests`` holds every request body received (path, JSON), to check what the
 SDK sent (the model after a downgrade, ``stream_options``).
@@ -82,6 +84,7 @@ class FakeProvider:
         self.fail_after: int | None = None
         self.refuse_stream_options = False
         self.status: int | None = None
+        self.service_tier = "default"
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"fake": self})
@@ -250,7 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
         model = CHAT_MODEL if model == "gpt-4o" else model
         if not body.get("stream"):
             time.sleep(fake.latency)
-            self._json(200, chat_completion(model))
+            self._json(200, {**chat_completion(model), "service_tier": fake.service_tier})
             return
         if fake.refuse_stream_options and "stream_options" in body:
             self._json(400, {"error": {"message": "Unrecognized request argument supplied: stream_options",
@@ -271,7 +274,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send("data: " + json.dumps(_chunk(model, {}, finish="stop")) + "\n\n")
         options = body.get("stream_options") or {}
         if options.get("include_usage"):
-            self._send("data: " + json.dumps(_chunk(model, None, usage=CHAT_USAGE)) + "\n\n")
+            last = {**_chunk(model, None, usage=CHAT_USAGE), "service_tier": fake.service_tier}
+            self._send("data: " + json.dumps(last) + "\n\n")
         self._send("data: [DONE]\n\n")
         self._end_sse()
 
@@ -283,7 +287,7 @@ class _Handler(BaseHTTPRequestHandler):
         text = "".join(TEXT)
         if not body.get("stream"):
             time.sleep(fake.latency)
-            self._json(200, _response(model, "completed", text))
+            self._json(200, {**_response(model, "completed", text), "service_tier": fake.service_tier})
             return
         self._start_sse()
         seq = 0
@@ -312,7 +316,7 @@ class _Handler(BaseHTTPRequestHandler):
               logprobs=[])
         event("response.content_part.done", item_id="msg_fd1", output_index=0, content_index=0,
               part={"type": "output_text", "text": text, "annotations": [], "logprobs": []})
-        done = _response(model, "completed", text)
+        done = {**_response(model, "completed", text), "service_tier": fake.service_tier}
         event("response.output_item.done", output_index=0, item=done["output"][0])
         event("response.completed", response=done)
         self._end_sse()

@@ -249,8 +249,9 @@ class IntRates:
 
 
 def _check(u: Usage) -> None:
-    if min(u.input_tokens, u.cache_read_tokens, u.cache_write_tokens, u.output_tokens,
-           u.cache_write_1h_tokens, u.reasoning_tokens) < 0:
+    # An int OR is negative iff one of them is (two's complement): cheaper than min() of six.
+    if (u.input_tokens | u.cache_read_tokens | u.cache_write_tokens | u.output_tokens
+            | u.cache_write_1h_tokens | u.reasoning_tokens) < 0:
         raise ValueError("negative token count")
 
 
@@ -259,22 +260,21 @@ def _digits(n: int, k: int) -> str:
 
     Decimal's quotient keeps trailing zeros down to ``10**-k`` (the division's
     ideal exponent) and format_usd writes at least 6 places: so
-    ``min(trailing zeros of n, k, 6)`` of them go.
+    ``min(trailing zeros of n, k, 6)`` of them go. In integers (divmod, and the
+    fraction padded by adding ``10**places``): 0.5 us where the string slicing
+    took 1.1 (timeit, shared 2-core machine); pinned to that version in the tests.
     """
     if not n:
         return "0." + "0" * max(6, k)
-    digits = str(n)
-    places = 6
-    if k:
-        if digits[-1] == "0":
-            z = min(len(digits) - len(digits.rstrip("0")), k, 6)
-            digits = digits[:-z]
-            places = k + 6 - z
-        else:
-            places = k + 6
-    if len(digits) <= places:
-        digits = "0" * (places + 1 - len(digits)) + digits
-    return digits[:-places] + "." + digits[-places:]
+    places = k + 6
+    z = k if k < 6 else 6
+    while z and not n % 10:
+        n //= 10
+        places -= 1
+        z -= 1
+    scale = POW10[places] if places <= UNIT_PLACES else 10**places
+    q, r = divmod(n, scale)
+    return str(q) + "." + str(r + scale)[1:]
 
 
 def _compile(rates: RatesLike) -> IntRates | None:

@@ -37,7 +37,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
-from flightdeck.core.events import Usage, parse_ts
+from flightdeck.core.events import Usage, format_usd, parse_ts
+from flightdeck.core.money import IntRates, compile_rates
 from flightdeck.core.price_overrides import (
     OverrideError,
     OverrideRate,
@@ -59,12 +60,14 @@ __all__ = [
     "Rates",
     "default_pricer",
     "price",
+    "price_text",
     "set_default_pricer",
 ]
 
 ZERO: Final = Decimal(0)
 MTOK: Final = 1_000_000
 _DAY: Final = 86400
+_FAR: Final = 1e15  # seconds: beyond it a float time goes through _epoch's checks
 _MAX_CACHED_MODELS: Final = 4096  # a flood of distinct model strings must not grow memory forever
 
 # SPEC / SDK provider names -> genai-prices provider ids, where genai's own
@@ -210,6 +213,37 @@ class _Resolved:
         sod = ts - day * _DAY
         return (day, *(_in_window(sod, w) for w in self.windows))
 
+    def span(self, ts: float) -> tuple[float, float]:
+        """[since, until): the times around ``ts`` with the same ``key_for`` (its UTC day, cut at window edges)."""
+        start = int(ts // _DAY) * _DAY
+        since, until = 0.0, float(_DAY)
+        sod = ts - start
+        for window in self.windows:
+            for edge in window:
+                if edge <= sod:
+                    since = max(since, edge)
+                else:
+                    until = min(until, edge)
+        return start + since, start + until
+
+
+class _Quote:
+    """The answer for one (provider, model, route, service_tier, speed) while it cannot change.
+
+    ``answer`` is a final Price (local, unknown) or the Rates in force, with
+    ``exact`` their integer form (``compile_rates``); it holds for calls at
+    ``since <= ts < until`` (a UTC day, or the part of it between two off-peak
+    edges), for every call when ``timeless`` (local, or no rate at any time).
+    """
+
+    __slots__ = ("answer", "exact", "since", "timeless", "until")
+
+    def __init__(self, answer: Rates | Price, since: float = -math.inf, until: float = math.inf,
+                 timeless: bool = False) -> None:
+        self.answer = answer
+        self.exact = compile_rates(answer) if isinstance(answer, Rates) else None
+        self.since, self.until, self.timeless = since, until, timeless
+
 
 def _in_window(sod: float, window: tuple[float, float]) -> bool:
     start, end = window
@@ -235,6 +269,7 @@ class Pricer:
             self.overrides = _auto_overrides()
         self.corrections: Overrides | None = _corrections()
         self._resolved: dict[tuple[str, str, str | None], _Resolved] = {}
+        self._quotes: dict[tuple[str, str, str | None, str | None, str | None], _Quote] = {}
 
     # -- public -------------------------------------------------------------
 
@@ -260,19 +295,83 @@ class Pricer:
         select the rates of that tier or mode (see the module docstring).
         """
         try:
-            res = self._resolved.get((provider, model, route)) or self._resolve(provider, model, route)
-            if res.local:
-                return _LOCAL_PRICE
-            if reported_usd is not None and _valid_amount(reported_usd):
-                return Price(reported_usd, "reported", "reported by the provider or proxy")
-            if not res.priceable:
-                return res.unknown
-            rates = self._rates_at(res, _epoch(when), service_tier, speed)
-            if isinstance(rates, Price):
-                return rates
-            return Price(rates.cost(usage), rates.status, rates.source)
+            found, _ = self._lookup(provider, model, when, route, reported_usd, service_tier, speed)
+            if isinstance(found, Price):
+                return found
+            return Price(found.cost(usage), found.status, found.source)
         except Exception as exc:  # pricing must never break the agent or the monitor
             return Price(None, "unknown", f"pricing failed: {type(exc).__name__}: {exc}")
+
+    def price_text(
+        self,
+        provider: str,
+        model: str,
+        usage: Usage,
+        when: float | datetime | None = None,
+        *,
+        route: str | None = None,
+        reported_usd: Decimal | None = None,
+        service_tier: str | None = None,
+        speed: str | None = None,
+    ) -> tuple[str | None, str, str]:
+        """``price()`` as the line writes it: (``format_usd`` of the cost or None, status, source).
+
+        Arguments as in ``price``. Never raises. The cost is computed with the
+        rates compiled to integers (``core.money.compile_rates``): a few int
+        multiplies instead of Decimal arithmetic and formatting, the same
+        digits (pinned to ``format_usd(price(...).usd)`` in the tests). What the
+        recorder writes on every call inside the agent.
+        """
+        try:
+            # The recorder's case inline (measured: ~1 us a layer on the shared machine): a model
+            # priced again within the span of its cached answer, with no reported amount.
+            quote = self._quotes.get((provider, model, route, service_tier, speed))
+            if (reported_usd is None and quote is not None
+                    and (quote.timeless or (type(when) is float and quote.since <= when < quote.until))):
+                found, exact = quote.answer, quote.exact
+            else:
+                found, exact = self._lookup(provider, model, when, route, reported_usd, service_tier, speed)
+            if isinstance(found, Price):
+                return (None if found.usd is None else format_usd(found.usd)), found.status, found.source
+            text = exact.cost_text(usage) if exact is not None else format_usd(found.cost(usage))
+            return text, found.status, found.source
+        except Exception as exc:  # pricing must never break the agent or the monitor
+            return None, "unknown", f"pricing failed: {type(exc).__name__}: {exc}"
+
+    def _lookup(self, provider: str, model: str, when: float | datetime | None, route: str | None,
+                reported_usd: Decimal | None, service_tier: str | None,
+                speed: str | None) -> tuple[Rates | Price, IntRates | None]:
+        """The answer before any arithmetic: a final Price (local, reported, unknown) or the Rates
+        to apply, with their integer form. The one place of the layers' order."""
+        quote = self._quote(provider, model, when, route, service_tier, speed)
+        found = quote.answer
+        if reported_usd is not None and found is not _LOCAL_PRICE and _valid_amount(reported_usd):
+            return Price(reported_usd, "reported", "reported by the provider or proxy"), None
+        return found, quote.exact
+
+    def _quote(self, provider: str, model: str, when: float | datetime | None, route: str | None,
+               service_tier: str | None, speed: str | None) -> _Quote:
+        """The cached answer for these names at ``when``: one dict lookup for a model priced
+        again on the same day (the recorder prices every call)."""
+        key = (provider, model, route, service_tier, speed)
+        quote = self._quotes.get(key)
+        if quote is not None and quote.timeless:
+            return quote
+        # A float within any sane range is already the epoch (the recorder's case): no _epoch call.
+        ts = when if type(when) is float and -_FAR < when < _FAR else _epoch(when)
+        if quote is not None and quote.since <= ts < quote.until:
+            return quote
+        res = self._resolved.get((provider, model, route)) or self._resolve(provider, model, route)
+        if res.local:
+            quote = _Quote(_LOCAL_PRICE, timeless=True)
+        elif not res.priceable:
+            quote = _Quote(res.unknown, timeless=True)
+        else:
+            quote = _Quote(self._rates_at(res, ts, service_tier, speed), *res.span(ts))
+        if len(self._quotes) >= _MAX_CACHED_MODELS:
+            self._quotes.clear()
+        self._quotes[key] = quote
+        return quote
 
     def rates(
         self,
@@ -313,7 +412,7 @@ class Pricer:
     def _rates_at(self, res: _Resolved, ts: float, service_tier: str | None,
                   speed: str | None) -> Rates | Price:
         """The cached rates (or unknown answer) for a resolved model at ``ts`` and tier."""
-        key = res.key_for(ts)
+        key = res.key_for(ts) if res.windows else int(ts // _DAY)  # key_for's no-window case, inline
         tier: tuple[str | None, str | None] = (None, None)
         if service_tier is not None or speed is not None:
             tier = tier_key(service_tier, speed)
@@ -817,3 +916,19 @@ def price(
     return pricer.price(provider, model, usage, when, route=route, reported_usd=reported_usd,
                         service_tier=service_tier, speed=speed)
 
+
+def price_text(
+    provider: str,
+    model: str,
+    usage: Usage,
+    when: float | datetime | None = None,
+    *,
+    route: str | None = None,
+    reported_usd: Decimal | None = None,
+    service_tier: str | None = None,
+    speed: str | None = None,
+) -> tuple[str | None, str, str]:
+    """``Pricer.price_text`` with the default pricer: (cost string or None, status, source). Never raises."""
+    pricer = _default if _default is not None else default_pricer()
+    return pricer.price_text(provider, model, usage, when, route=route, reported_usd=reported_usd,
+                             service_tier=service_tier, speed=speed)

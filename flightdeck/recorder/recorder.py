@@ -27,9 +27,9 @@ A complete streamed call::
 blocking the event loop). ``Recorder(socket="/run/user/1000/flightdeck.sock")``
 streams to a monitor (``flightdeck tail --socket``) instead of a file.
 
-Control: before every call the recorder checks its control channel (the
+Control: before a call the recorder checks its control channel (the
 ``.control`` sidecar beside its file: one ``os.stat`` when nothing changed,
-or the commands its socket received). ``pause`` makes entering ``rec.call``
+at most once per ``poll_interval``; or the commands its socket received). ``pause`` makes entering ``rec.call``
 wait until ``resume`` (``on_pause="raise"`` raises ``Paused`` instead;
 ``pause_timeout=S`` raises ``Paused`` after S seconds of waiting).
 ``downgrade`` steps every model one rung down ``downgrades`` (a chain a -> b
@@ -89,7 +89,6 @@ from flightdeck.core.events import (
     check_event,
     decode_line,
     encode_event,
-    format_usd,
 )
 from flightdeck.core.fsopen import open_regular
 from flightdeck.core.rules import Firing, RuleEngine, RuleSet
@@ -98,13 +97,14 @@ from flightdeck.recorder import forks
 from flightdeck.recorder.safety import Faults, describe_exception, say
 from flightdeck.recorder.sinks import FileSink, Sink, SocketSink, warn_once
 
-__all__ = ["Call", "Paused", "Recorder", "Stats"]
+__all__ = ["Call", "Paused", "Recorder", "Stats", "ms_between"]
 
 _LOCAL_PROVIDERS = frozenset({"ollama", "lmstudio", "llamacpp", "llama.cpp", "vllm", "local"})
 _PROXY_PROVIDERS = frozenset({"openrouter", "litellm"})
 # Unacknowledged commands older than this when the recorder starts are history,
 # not instructions: a fresh agent should not obey last week's pause.
 _STALE_COMMAND_S = 300.0
+_FOLD_EVERY = 64  # calls folded into rec.stats()'s aggregator at a time (Recorder._fold)
 
 
 class Paused(RuntimeError):
@@ -163,24 +163,51 @@ def _default_route(provider: str) -> str:
     return "direct"
 
 
+# The normaliser and the pricer are imported on the first call that needs them (``import
+# flightdeck.recorder`` stays light) and then kept: an ``import`` statement run on every
+# call cost 1-2 us each (timeit, shared 2-core machine), three of them per call.
+_NORMALIZE: Any = None
+_PRICING: Any = None
+
+
+def _normalizer() -> Any:
+    """``flightdeck.core.normalize``, imported once. May raise ImportError (callers catch it)."""
+    global _NORMALIZE
+    if _NORMALIZE is None:
+        import flightdeck.core.normalize as normalize
+
+        _NORMALIZE = normalize
+    return _NORMALIZE
+
+
+def _pricer() -> Any:
+    """``flightdeck.core.pricing``, imported once. May raise ImportError (callers catch it)."""
+    global _PRICING
+    if _PRICING is None:
+        import flightdeck.core.pricing as pricing
+
+        _PRICING = pricing
+    return _PRICING
+
+
 def _read_usage(provider: str, raw: Any, api: str | None) -> Any:
     """The normaliser's ``UsageReading`` (usage None when none was seen). Never raises."""
     try:
-        from flightdeck.core.normalize import UsageReading, read_call_usage
+        normalize = _NORMALIZE or _normalizer()
     except Exception as exc:  # the package is no longer importable (a dropped privilege, a removed install)
         return SimpleNamespace(usage=raw if isinstance(raw, Usage) else None, notes=(), service_tier=None,
                                speed=None, problems=(f"usage not read: {type(exc).__name__}: {exc}",))
     if isinstance(raw, Usage):
-        return UsageReading(raw)
+        return normalize.UsageReading(raw)
     try:
-        return read_call_usage(provider, raw, api)
+        return normalize.read_call_usage(provider, raw, api)
     except Exception as exc:  # read_call_usage never raises; a bug there must not reach the agent
-        return UsageReading(Usage(), (f"usage not read: {type(exc).__name__}: {exc}",))
+        return normalize.UsageReading(Usage(), (f"usage not read: {type(exc).__name__}: {exc}",))
 
 
 def _upstream(provider: str, raw: Any) -> str | None:
     """The provider a LiteLLM call was routed to (``custom_llm_provider``), as the log reader says."""
-    if provider.lower() not in ("litellm", "litellm_proxy") or raw is None:
+    if raw is None or provider.lower() not in ("litellm", "litellm_proxy"):
         return None
     try:
         from flightdeck.core.normalize.litellm import payload_provider
@@ -190,13 +217,27 @@ def _upstream(provider: str, raw: Any) -> str | None:
         return None
 
 
+# Per provider name: whether its payloads can carry a reported cost or a routed-to provider
+# (OpenRouter, LiteLLM). Most calls name a provider that never does: both readers are skipped.
+_PROXIED: dict[str, bool] = {}
+
+
+def _proxied(provider: str) -> bool:
+    known = _PROXIED.get(provider)
+    if known is None:
+        try:
+            known = (_NORMALIZE or _normalizer()).canonical_provider(provider) in ("openrouter", "litellm")
+        except Exception:  # unreadable name or no normaliser: ask the readers, which never raise
+            known = True
+        if len(_PROXIED) >= 1024:  # a flood of distinct names must not grow it forever
+            _PROXIED.clear()
+        _PROXIED[provider] = known
+    return known
+
+
 def _reported_cost(provider: str, raw: Any) -> Decimal | None:
     try:
-        from flightdeck.core.normalize import reported_cost
-    except ImportError:
-        return None
-    try:
-        return reported_cost(provider, raw)
+        return (_NORMALIZE or _normalizer()).reported_cost(provider, raw)
     except Exception:
         return None
 
@@ -204,16 +245,18 @@ def _reported_cost(provider: str, raw: Any) -> Decimal | None:
 def _price(provider: str, model: str, usage: Usage, when: float, route: str,
            reported: Decimal | None, service_tier: str | None = None,
            speed: str | None = None) -> tuple[str | None, str, str | None, str | None]:
-    """(cost string or None, cost_status, problem, price_source). Never raises."""
+    """(cost string or None, cost_status, problem, price_source). Never raises.
+
+    ``pricing.price_text``: the integer rates' digits, no Decimal arithmetic per call.
+    """
     try:
-        from flightdeck.core.pricing import price
+        pricing = _PRICING or _pricer()
     except ImportError as exc:  # pragma: no cover
         return None, "unknown", f"pricing unavailable: {exc}", None
     try:
-        p = price(provider, model, usage, when, route=route, reported_usd=reported,
-                  service_tier=service_tier, speed=speed)
-        usd = None if p.usd is None else format_usd(p.usd)
-        return usd, p.status, None, p.source or None
+        usd, status, source = pricing.default_pricer().price_text(
+            provider, model, usage, when, route=route, reported_usd=reported, service_tier=service_tier, speed=speed)
+        return usd, status, None, source or None
     except Exception as exc:
         return None, "unknown", f"not priced: {exc}", None
 
@@ -360,17 +403,30 @@ class Call:
                                    "internal error while recording a call:\n" + traceback.format_exc())
 
     def _latency(self, t_end: float) -> Latency:
-        def ms(a: float | None, b: float | None) -> float | None:
-            if a is None or b is None:
-                return None
-            return round(max(0.0, (b - a) * 1000.0), 3)
-
+        ms = ms_between
         t0, sent, first, recv = self._t0, self._t_sent, self._t_first, self._t_recv
         if self.stream and first is not None:
             ttft, gen = ms(sent, first), ms(first, recv)
         else:
             ttft, gen = None, ms(sent, recv)
         return Latency(pre=ms(t0, sent), ttft=ttft, gen=gen, post=ms(recv, t_end), total=ms(t0, t_end))
+
+
+def ms_between(a: float | None, b: float | None) -> float | None:
+    """Milliseconds from ``a`` to ``b`` (seconds) to the microsecond, never negative; None if either is missing.
+
+    The usual span (0 to 11 days) is rounded in integers: ``round(x, 3)``
+    makes a correctly rounded decimal conversion, and five of them cost a
+    call about 2 us (timeit, shared 2-core machine). Both give the double
+    nearest to a whole number of microseconds; they can differ by that one
+    microsecond only on an exact half (pinned in the tests).
+    """
+    if a is None or b is None:
+        return None
+    d = b - a
+    if 0.0 < d < 1e6:
+        return int(d * 1e6 + 0.5) / 1000.0
+    return round(max(0.0, d * 1000.0), 3)  # NaN, infinities, 0 and below: as before
 
 
 class Recorder:
@@ -386,7 +442,8 @@ class Recorder:
       ``route``: default route for every call (else guessed from the provider).
       ``stats``: keep rolling figures for ``rec.stats()`` (default True).
       ``clock`` / ``monotonic``: wall and stage clocks (tests inject them).
-      ``poll_interval``: seconds between control checks while paused.
+      ``poll_interval``: seconds between control checks while paused, and the
+      least time between two sidecar checks on entering calls (``_gate_poll``).
       ``otel``: True to also emit each call on the global OpenTelemetry tracer and
       meter providers (``recorder.otel_emit``; needs ``flightdeck[otel]``).
     """
@@ -444,6 +501,7 @@ class Recorder:
         self.alerts: list[Firing] = []  # every firing of the in-process rules, newest last
         self.rules = RuleEngine(RuleSet.coerce(rules), clock=clock)
         self._agg = self._make_aggregator(clock) if stats else None
+        self._agg_pending: list[Event] = []  # calls written, not yet folded into _agg (see _fold)
         self._otel = None
         if otel:  # imported only when asked for; OtelMissing names the extra to install
             from flightdeck.recorder.otel_emit import OtelEmitter
@@ -461,6 +519,9 @@ class Recorder:
         self._protocol_of: tuple[Any, bool] = (None, False)  # (sink, whether its write takes drops)
         forks.track(self)
         self._sidecar: SidecarReader | None = None
+        # The gate's sidecar check is throttled (``_gate_poll``); a clock of its own so tests can step it.
+        self._poll_clock: Callable[[], float] = time.monotonic
+        self._next_gate_poll = 0.0
         replay: list[Command] = []
         if self.path is not None:
             self._sidecar, replay = self._open_sidecar(self.path)
@@ -610,6 +671,7 @@ class Recorder:
         if self._agg is None:
             raise RuntimeError("this Recorder was made with stats=False")
         with self._lock:
+            self._fold()
             fig = self._agg.window(int(window), now=self._clock())
         stages = fig.stages
         total = stages.get("total")
@@ -686,8 +748,27 @@ class Recorder:
         self.close()
 
     # -- pause gate ---------------------------------------------------------------
-    def _gate_sync(self) -> None:
+    def _gate_poll(self) -> None:
+        """The control check on entering a call: the sidecar at most once per ``poll_interval``.
+
+        An agent making hundreds of calls a second paid one ``os.stat`` per
+        call for it (7 % of the recorder's per-call time in a profile). A
+        command is still obeyed at the first call entered at least
+        ``poll_interval`` seconds (default 50 ms) after the previous check:
+        the monitor cannot time its command against the agent's calls anyway,
+        so this is as if it were sent that much later. ``rec.poll()``,
+        ``rec.paused`` and ``rec.model()`` always look, and a socket's commands
+        are applied the moment they arrive (by the sink's thread).
+        """
+        if self._sidecar is not None:
+            now = self._poll_clock()
+            if now < self._next_gate_poll:
+                return
+            self._next_gate_poll = now + self.poll_interval
         self.poll()
+
+    def _gate_sync(self) -> None:
+        self._gate_poll()
         if not self._paused:
             return
         deadline = self._gate_deadline()
@@ -699,7 +780,7 @@ class Recorder:
             self._check_deadline(deadline)
 
     async def _gate_async(self) -> None:
-        self.poll()
+        self._gate_poll()
         if not self._paused:
             return
         deadline = self._gate_deadline()
@@ -952,51 +1033,55 @@ class Recorder:
         if not call._entered:
             return
         t_end = self._mono()
-        ev = self._event(KIND_LLM_CALL)
-        ev.provider, ev.model, ev.name, ev.step = call.provider, call.model, call.name, call.step
-        ev.route, ev.stream = call.route, call.stream
-        ev.latency_ms = call._latency(t_end)
-        ev.prompt_hash = call._prompt_hash
-        ev.tags = call._tags
-        if exc is not None:
-            ev.error = describe_exception(exc)
-        usage = call._usage or Usage()
+        ts = self._clock()
+        provider, raw, reading, usage = call.provider, call._raw, call._reading, call._usage
         problems = list(call._problems)
-        reading = call._reading
-        if reading is None and exc is None:
+        if reading is None:
+            tier = speed = None
             problems.append("no usage: call.set_usage(...) was never called, so the cost is unknown; "
-                            "pass the response's usage (or use rec.instrument)")
-        elif reading is None:
-            problems.append("no usage: the call failed before its usage arrived, so the cost is unknown")
-        ev.usage = usage
-        reported = call._cost
-        if reported is None and call._raw is not None:
-            reported = _reported_cost(call.provider, call._raw)
-        upstream = _upstream(call.provider, call._raw)
-        if upstream is not None:
-            ev.provider = upstream  # as the LiteLLM log reader attributes it; route stays "proxy"
-        if reading is not None:
-            ev.service_tier, ev.speed = reading.service_tier, reading.speed
-        if call._usage is None and reported is None and call.route != "local":
-            # Usage never seen: unknown, never a priced zero (SPEC 5.1). A local model costs 0 anyway.
-            ev.cost_usd, ev.cost_status = None, "unknown"
+                            "pass the response's usage (or use rec.instrument)" if exc is None else
+                            "no usage: the call failed before its usage arrived, so the cost is unknown")
         else:
-            ev.cost_usd, ev.cost_status, problem, ev.price_source = _price(
-                ev.provider or call.provider, call.model, usage, float(ev.ts), call.route, reported,
-                ev.service_tier, ev.speed)
+            tier, speed = reading.service_tier, reading.speed
+        reported = call._cost
+        if raw is not None and _proxied(provider):
+            if reported is None:
+                reported = _reported_cost(provider, raw)
+            # As the LiteLLM log reader attributes it; the route stays "proxy".
+            provider = _upstream(provider, raw) or provider
+        priced = True
+        if usage is None:
+            usage = Usage()
+            # Usage never seen: unknown, never a priced zero (SPEC 5.1). A local model costs 0 anyway.
+            priced = reported is not None or call.route == "local"
+        if priced:
+            cost, status, problem, source = _price(provider, call.model, usage, ts, call.route, reported,
+                                                   tier, speed)
             if problem:
                 problems.append(problem)
+        else:
+            cost, status, source = None, "unknown", None
+        message = None
         if problems:
-            ev.message = "; ".join(problems)[:500]
+            message = "; ".join(problems)[:500]
             for p in problems:
                 warn_once(f"usage:{call.provider}:{p[:60]}", f"{call.provider}/{call.model}: {p}")
+        latency = call._latency(t_end)
+        error = None if exc is None else describe_exception(exc)
         with self._lock:
+            # Built in one constructor call, its id taken under the lock that writes it (ids
+            # stay in file order across threads).
+            ev = Event(v=FORMAT_VERSION, ts=ts, kind=KIND_LLM_CALL, id=self._ids(), run=self.run, agent=self.agent,
+                       provider=provider, route=call.route, model=call.model, name=call.name, step=call.step,
+                       stream=call.stream, usage=usage, cost_usd=cost, cost_status=status, latency_ms=latency,
+                       prompt_hash=call._prompt_hash, error=error, tags=call._tags, service_tier=tier,
+                       price_source=source, speed=speed, message=message)
             self._write(ev)
             if self._agg is not None:
-                try:
-                    self._agg.add(ev)
-                except Exception:
-                    warn_once("stats", "rolling stats failed:\n" + traceback.format_exc())
+                pending = self._agg_pending
+                pending.append(ev)
+                if len(pending) >= _FOLD_EVERY:
+                    self._fold()
             firings = self.rules.observe(ev)
             for firing in firings:
                 self._fire(firing)
@@ -1004,6 +1089,24 @@ class Recorder:
             self._callbacks(firing)
         if self._otel is not None:
             self._otel.emit_safely(ev)
+
+    def _fold(self) -> None:
+        """Count the calls not yet in ``rec.stats()``'s aggregator (lock held).
+
+        Folded ``_FOLD_EVERY`` at a time, and whenever ``stats()`` is read, so the
+        figures are the same as folding each call at once: the aggregator keys
+        everything by the event's own ``ts``, and the recorder's events are never
+        ahead of its clock. In batches its code stays warm: folded one call at a
+        time, between the rest of each call's work, it took 16-30 us a call;
+        batched, 8-16 (bench_recorder's loop, shared 2-core machine, noisy).
+        """
+        pending, self._agg_pending = self._agg_pending, []
+        if not pending or self._agg is None:
+            return
+        try:
+            self._agg.add_many(pending)
+        except Exception:
+            warn_once("stats", "rolling stats failed:\n" + traceback.format_exc())
 
     def _fire(self, firing: Firing) -> None:
         """An in-process rule fired (lock held): record an alert, then act on it."""

@@ -245,7 +245,8 @@ class FileSink(_DropCounter):
         return (st.st_dev, st.st_ino) != self._ident
 
     def write(self, line: bytes, drops: int = 0) -> bool:
-        if self._fd is not None and self._rotated():
+        # The rotation check's clock test inline: it is due once a second, the write is per call.
+        if self._fd is not None and self._clock() >= self._next_check and self._rotated():
             self._close_fd()
             self.reopens += 1
             self._open()
@@ -284,7 +285,8 @@ class FileSink(_DropCounter):
                       "lost lines are counted and reported in the `dropped` field")
             return False
         self._torn = False
-        self.ack_drops(drops)  # written synchronously: the count it carries is delivered now
+        if drops:
+            self.ack_drops(drops)  # written synchronously: the count it carries is delivered now
         return True
 
     def poll_commands(self) -> list[Command]:

@@ -211,3 +211,42 @@ def test_bad_and_unsafe_sidecar_lines_never_raise(tmp_path: Path, capfd: pytest.
     assert not rec.paused
     rec.close()
     assert of_kind(log, "signal_ack") == []
+
+
+def test_entering_calls_checks_the_sidecar_at_most_once_per_poll_interval(tmp_path: Path) -> None:
+    log = tmp_path / "r.jsonl"
+    rec = Recorder(log, on_pause="raise", poll_interval=0.05)
+    now = [100.0]
+    rec._poll_clock = lambda: now[0]  # a clock the test steps by hand: no timing in the test
+    stats: list[str] = []
+    real_poll = rec._sidecar.poll  # type: ignore[union-attr]
+
+    def counted() -> list:
+        stats.append("stat")
+        return real_poll()
+
+    rec._sidecar.poll = counted  # type: ignore[union-attr,method-assign]
+    for _ in range(5):
+        one_call(rec)
+    assert stats == ["stat"]  # five calls inside one interval: one check
+    send(log, "pause", reason="spend")
+    one_call(rec)  # written inside the interval: not seen yet
+    now[0] += 0.05
+    with pytest.raises(Paused, match="spend"):  # the first call once the interval is over obeys it
+        one_call(rec)
+    assert len(of_kind(log, "llm_call")) == 6
+    rec.close()
+
+
+def test_explicit_checks_are_never_throttled(tmp_path: Path) -> None:
+    log = tmp_path / "r.jsonl"
+    rec = Recorder(log, on_pause="raise", downgrades={"gpt-4o": "gpt-4o-mini"})
+    rec._poll_clock = lambda: 100.0  # the gate's clock frozen: only explicit checks can see commands
+    one_call(rec)
+    send(log, "downgrade")
+    assert rec.model("gpt-4o") == "gpt-4o-mini"
+    send(log, "pause")
+    assert rec.paused
+    with pytest.raises(Paused):
+        one_call(rec)  # the pause is in force, whatever the throttle
+    rec.close()

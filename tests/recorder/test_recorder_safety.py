@@ -391,8 +391,10 @@ def test_a_log_file_owned_by_another_user_is_refused(tmp_path: Path, capfd: pyte
 
 
 def test_usage_reading_never_raises_when_the_normaliser_cannot_be_imported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flightdeck.recorder import recorder
     from flightdeck.recorder.recorder import _read_usage
 
     monkeypatch.setitem(sys.modules, "flightdeck.core.normalize", None)  # any import of it now raises
+    monkeypatch.setattr(recorder, "_NORMALIZE", None)  # as before the first call imported it
     reading = _read_usage("openai", {"prompt_tokens": 3}, None)
     assert reading.usage is None and reading.problems and "usage not read: " in reading.problems[0]

@@ -18,7 +18,6 @@ caveats of a valid payload, and the service tier and speed that price it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from types import ModuleType
 from typing import Any
@@ -39,6 +38,7 @@ from flightdeck.core.normalize import (
     openrouter,
     otel,
 )
+from flightdeck.core.normalize.fast import quick_reading
 from flightdeck.core.normalize.reading import Reader, as_mapping, as_sequence
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "canonical_provider",
     "normalize_usage",
     "normalize_usage_partial",
+    "read_by_adapter",
     "read_call_usage",
     "reported_cost",
     "service_tier",
@@ -98,6 +99,23 @@ def canonical_provider(provider: str) -> str:
     """Lower-cased, aliases resolved ("Gemini" -> "google"); unknown names pass through."""
     name = str(provider).strip().lower().replace("-", "_")
     return _ALIASES.get(name, name)
+
+
+# The recorder asks for the same few provider names on every call: remembered
+# (bounded, so a flood of distinct names cannot grow it) instead of re-folded.
+_CANONICAL: dict[str, str] = {}
+_CANONICAL_MAX = 1024
+
+
+def _canonical_cached(provider: str) -> str:
+    if type(provider) is str:
+        name = _CANONICAL.get(provider)
+        if name is None:
+            if len(_CANONICAL) >= _CANONICAL_MAX:
+                _CANONICAL.clear()
+            name = _CANONICAL[provider] = canonical_provider(provider)
+        return name
+    return canonical_provider(provider)
 
 
 def _decode_text(r: Reader, raw: str | bytes | bytearray) -> Any:
@@ -220,9 +238,11 @@ def normalize_usage_partial(
     return usage, r.problems
 
 
-@dataclass(frozen=True, slots=True)
-class UsageReading:
+class UsageReading(msgspec.Struct, frozen=True):
     """Everything the recorder needs from one call's usage payload.
+
+    A frozen msgspec Struct rather than a frozen dataclass: made once per
+    recorded call, it costs 0.1 us to build instead of 0.9 (timeit).
 
     ``usage`` is None when the payload held no usage at all (a stream chunk
     without ``include_usage``, Anthropic's ``message_stop``...): the call's cost
@@ -243,9 +263,22 @@ def read_call_usage(provider: str, raw: Any, api: str | None = None) -> UsageRea
     ``provider``, ``raw`` and ``api`` as in ``normalize_usage``.
     """
     try:
-        name = canonical_provider(provider)
+        name = _canonical_cached(provider)
     except Exception:  # a provider whose str() fails: still never raise
         name = "unknown"
+    quick = quick_reading(name, raw, api)  # the common clean payloads, in one pass (see ``fast``)
+    if quick is not None:
+        return UsageReading(quick[0], (), (), quick[1], quick[2])
+    return read_by_adapter(name, raw, api)
+
+
+def read_by_adapter(name: str, raw: Any, api: str | None = None) -> UsageReading:
+    """``read_call_usage`` through the provider's adapter only (no quick reading). Never raises.
+
+    Args:
+        name: the canonical provider (``canonical_provider``).
+        raw, api: as in ``normalize_usage``.
+    """
     r = Reader(name, strict=False)
     try:
         usage: Usage | None = _run(r, name, raw, api)
@@ -305,7 +338,9 @@ def reported_cost(provider: str, raw: Any) -> Decimal | None:
     via ``Decimal(repr(x))``, strings via ``Decimal(x)``: no float arithmetic.
     ValueError when the reported value is not a non-negative amount.
     """
-    name = canonical_provider(provider)
+    name = _canonical_cached(provider)
+    if name != "openrouter" and name != "litellm":
+        return None  # asked on every recorded call: no reader made for the providers that report none
     r = Reader(name)
     if isinstance(raw, (str, bytes, bytearray)):
         raw = _decode_text(r, raw)

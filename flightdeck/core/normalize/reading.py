@@ -25,16 +25,44 @@ Obj = Mapping[str, Any]
 _SCALARS = (str, bytes, bytearray, int, float, bool)
 
 
+# Per class: whether it is a pydantic v2 model (not a pydantic dataclass). Asked of
+# every SDK object read; the answer is kept, since a failed ``hasattr`` on a pydantic
+# model class goes through its metaclass's ``__getattr__`` and a raised AttributeError.
+_PYDANTIC: dict[type, bool] = {}
+
+
+def is_pydantic_model(value: Any) -> bool:
+    """Whether ``value`` is an instance of a pydantic v2 ``BaseModel`` (what the SDKs return).
+
+    Args:
+        value: any object.
+    """
+    cls = type(value)
+    known = _PYDANTIC.get(cls)
+    if known is None:
+        if len(_PYDANTIC) >= 1024:  # classes made on the fly must not grow it forever
+            _PYDANTIC.clear()
+        known = _PYDANTIC[cls] = hasattr(cls, "__pydantic_fields__") and not hasattr(cls, "__dataclass_fields__")
+    return known
+
+
 def as_mapping(value: Any) -> Obj | None:
     """A dict view of ``value``: itself if a mapping, else an SDK object dumped.
 
     Returns None for scalars and sequences. May raise whatever a foreign
     ``model_dump()`` raises; ``Reader.obj`` turns that into a reported problem.
     """
+    if type(value) is dict:  # the common case first: no ABC check
+        return value
     if isinstance(value, Mapping):
         return value
     if value is None or isinstance(value, (*_SCALARS, list, tuple)):
         return None
+    if is_pydantic_model(value):
+        # A pydantic v2 model (the SDKs' types): straight to model_dump, before the
+        # Struct and dataclass probes it would fail anyway.
+        out = value.model_dump()
+        return out if isinstance(out, Mapping) else None
     if isinstance(value, msgspec.Struct):  # e.g. flightdeck's own records
         return msgspec.structs.asdict(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -13,7 +13,7 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from flightdeck.core.events import Latency
-from flightdeck.recorder.recorder import Call, _read_usage
+from flightdeck.recorder.recorder import Call, _read_usage, ms_between
 from flightdeck.recorder.sinks import warn_once
 from flightdeck.recorder.steps import Step, current_step
 
@@ -25,13 +25,6 @@ __all__ = ["TEXT_TAG", "TimedCall", "begin", "begin_async", "ms_between"]
 # Tag holding "request sent -> first visible text" (ms) when it differs from ttft
 # (a reasoning model streams thinking first: ttft is its first token).
 TEXT_TAG = "ttft_text_ms"
-
-
-def ms_between(a: float | None, b: float | None) -> float | None:
-    """Milliseconds from ``a`` to ``b`` (seconds), rounded to the microsecond; None if either is missing."""
-    if a is None or b is None:
-        return None
-    return round(max(0.0, (b - a) * 1000.0), 3)
 
 
 class TimedCall(Call):

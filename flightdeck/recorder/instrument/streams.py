@@ -33,6 +33,7 @@ __all__ = [
     "Observer",
     "ResponsesObserver",
     "SyncStreamProxy",
+    "with_tier",
 ]
 
 # True while a stream helper sends its request: a helper that calls the client's own
@@ -51,11 +52,12 @@ class Observer:
     stream's last meaningful event was seen.
     """
 
-    __slots__ = ("complete", "count", "usage")
+    __slots__ = ("complete", "count", "tier", "usage")
     api: str | None = None
 
     def __init__(self) -> None:
         self.usage: Any = None
+        self.tier: Any = None  # OpenAI: the service_tier beside the usage (it prices the call)
         self.complete = False
         self.count = 0
 
@@ -64,21 +66,23 @@ class Observer:
         raise NotImplementedError
 
     def final_usage(self) -> Any:
-        """The usage for ``Call.set_usage``: the SDK object dumped to plain dicts here, once."""
-        return sdk_dump(self.usage)
+        """The usage for ``Call.set_usage``: the SDK's own object (the normaliser reads it as it is),
+        with the service tier the response named beside it (``with_tier``)."""
+        return with_tier(self.usage, self.tier)
 
     def missing_usage(self) -> str:
         return "the stream ended without reporting its usage"
 
 
-def sdk_dump(value: Any) -> Any:
-    """An SDK (pydantic) object as the dict its own ``model_dump()`` gives; anything else as is.
+def with_tier(usage: Any, tier: Any) -> Any:
+    """An OpenAI usage with the response's top-level ``service_tier`` (``flex``, ``priority``...),
+    as the normaliser reads a whole response; the usage alone when no tier was named.
 
-    Dumping here, with the SDK's own method, spares the normaliser its generic
-    object probing (several type checks before it reaches ``model_dump``).
+    Args:
+        usage: the SDK's usage object (or dict).
+        tier: the ``service_tier`` of the response, chunk or Responses object carrying it.
     """
-    dump = getattr(value, "model_dump", None)
-    return dump() if callable(dump) else value
+    return {"usage": usage, "service_tier": tier} if isinstance(tier, str) and tier else usage
 
 
 def _extra(obj: Any, name: str) -> Any:
@@ -118,6 +122,7 @@ class ChatObserver(Observer):
         choices = getattr(event, "choices", None)
         if usage is not None:
             self.usage = usage
+            self.tier = getattr(event, "service_tier", None)
             self.complete = True
             if not choices:
                 return HIDE if self.hide_usage_chunk else PASS
@@ -165,6 +170,7 @@ class ResponsesObserver(Observer):
         if kind in _RESPONSES_END:
             response = getattr(event, "response", None)
             self.usage = getattr(response, "usage", None)
+            self.tier = getattr(response, "service_tier", None)
             self.complete = True
         return PASS
 
@@ -206,9 +212,11 @@ class AnthropicObserver(Observer):
         return PASS
 
     def final_usage(self) -> Any:
-        # The normaliser merges start and the cumulative delta (the rule lives there).
-        return [{"type": "message_start", "message": {"usage": sdk_dump(self.start)}},
-                {"type": "message_delta", "usage": sdk_dump(self.usage)}]
+        # The normaliser merges start and the cumulative delta (the rule lives there). The SDK's
+        # usage objects go as they are: its quick reading views a pydantic model's fields for
+        # 0.2 us where model_dump() took 6-8 us each (core.normalize.fast).
+        return [{"type": "message_start", "message": {"usage": self.start}},
+                {"type": "message_delta", "usage": self.usage}]
 
     def missing_usage(self) -> str:
         return "the stream ended before message_delta carried its usage"

@@ -13,6 +13,7 @@ from collections.abc import Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from flightdeck.recorder.instrument.calls import TimedCall, begin, begin_async
+from flightdeck.recorder.instrument.raw import is_raw, raw_async, raw_sync
 from flightdeck.recorder.instrument.streams import (
     IN_HELPER,
     AsyncManagerProxy,
@@ -21,7 +22,7 @@ from flightdeck.recorder.instrument.streams import (
     ManagerProxy,
     Observer,
     SyncStreamProxy,
-    sdk_dump,
+    with_tier,
 )
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Target", "patch_method"]
 
 _MARK = "__flightdeck__"
+_RAW_VIEWS = ("with_raw_response", "with_streaming_response")
 
 
 # Providers whose usage normaliser reads what the OpenAI SDK returns (OpenAI-shaped, with
@@ -86,12 +88,27 @@ def _restore(kwargs: MutableMapping[str, Any], original: Any) -> None:
 def _done(t: Target, call: TimedCall, result: Any) -> None:
     """A response that was not streamed: mark it, read its usage, write."""
     call.received()
-    usage = getattr(result, "usage", None)
+    # A raw response parsed as a plain dict (``parse(to=dict)``) holds its usage as a key.
+    if type(result) is dict:
+        usage, tier = result.get("usage"), result.get("service_tier")
+    else:
+        usage = getattr(result, "usage", None)
+        tier = getattr(result, "service_tier", None) if t.api is not None else None
     if usage is None:
         call.problem(f"the {type(result).__name__} response carried no usage")
     else:
-        call.set_usage(sdk_dump(usage), t.api)
+        # The SDK's object as it is (see core.normalize.fast). OpenAI names the tier that served
+        # the call beside the usage, not in it: it goes along, as it prices the call.
+        call.set_usage(with_tier(usage, tier) if t.api is not None else usage, t.api)
     call.finish(None)
+
+
+def _observer(t: Target, hide: bool, refused: bool) -> Observer:
+    """The stream observer of one call (Chat: hiding the usage chunk it asked for, knowing a refusal)."""
+    observer = ChatObserver(hide) if t.chat else t.observer()
+    if isinstance(observer, ChatObserver):
+        observer.refused = refused
+    return observer
 
 
 def _create_sync(t: Target, orig: Callable[..., Any]) -> Callable[..., Any]:
@@ -118,13 +135,13 @@ def _create_sync(t: Target, orig: Callable[..., Any]) -> Callable[..., Any]:
             call.received()
             call.finish(exc)
             raise
+        if is_raw(result):  # with_raw_response / with_streaming_response: see ``raw``
+            return raw_sync(call, result, stream, lambda parsed: _done(t, call, parsed),
+                            lambda: _observer(t, hide, refused))
         if not stream:
             _done(t, call, result)
             return result
-        observer = ChatObserver(hide) if t.chat else t.observer()
-        if isinstance(observer, ChatObserver):
-            observer.refused = refused
-        return SyncStreamProxy(result, call, observer)
+        return SyncStreamProxy(result, call, _observer(t, hide, refused))
 
     return create
 
@@ -153,13 +170,13 @@ def _create_async(t: Target, orig: Callable[..., Any]) -> Callable[..., Any]:
             call.received()
             call.finish(exc)
             raise
+        if is_raw(result):
+            return await raw_async(call, result, stream, lambda parsed: _done(t, call, parsed),
+                                   lambda: _observer(t, hide, refused))
         if not stream:
             _done(t, call, result)
             return result
-        observer = ChatObserver(hide) if t.chat else t.observer()
-        if isinstance(observer, ChatObserver):
-            observer.refused = refused
-        return AsyncStreamProxy(result, call, observer)
+        return AsyncStreamProxy(result, call, _observer(t, hide, refused))
 
     return create
 
@@ -202,4 +219,10 @@ def patch_method(resource: Any, name: str, target: Target, *, is_async: bool, he
     functools.update_wrapper(wrapper, orig)
     setattr(wrapper, _MARK, True)
     setattr(resource, name, wrapper)
+    # ``with_raw_response`` / ``with_streaming_response`` are cached properties built from the
+    # instance's methods when first read: one read before now holds the unrecorded ones.
+    attrs = getattr(resource, "__dict__", None)
+    if isinstance(attrs, dict):
+        for cached in _RAW_VIEWS:
+            attrs.pop(cached, None)
     return True
