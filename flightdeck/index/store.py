@@ -43,6 +43,8 @@ FINGERPRINT_BYTES: Final = 4096  # of the log's head: a replaced file differs he
 _HEADER: Final = MAGIC + VERSION.to_bytes(2, "little")
 SUMMARY_MAGIC: Final = b"FDIS"
 _SUMMARY_HEADER: Final = SUMMARY_MAGIC + VERSION.to_bytes(2, "little")
+FOLLOW_MAGIC: Final = b"FDIF"
+_FOLLOW_HEADER: Final = FOLLOW_MAGIC + VERSION.to_bytes(2, "little")
 
 
 class IndexUnavailable(OSError):
@@ -73,8 +75,37 @@ class Entry(msgspec.Struct, array_like=True):
     copies: int
 
 
+class FollowEntry(msgspec.Struct, array_like=True):
+    """What the live monitor's reader made of bytes [0, offset) of one log file.
+
+    Unlike ``Entry`` (``report``'s), this one is resumable: ``state`` is the
+    file's reader as it stood at ``offset`` (pickled; Claude Code's held
+    responses and recently released ids, Codex's session and rate limits),
+    so the monitor goes on from ``offset`` exactly as if it had read the
+    bytes before it. ``events``, ``rejects`` and ``copies`` are what the
+    reader handed out up to there, in order; what it still holds is in
+    ``state``. ``offset`` is a line end: a last line without its newline is
+    never covered. ``tail`` is the hash of the bytes just before ``offset``,
+    so a file rewritten in place below it is read again.
+    """
+
+    dev: int
+    ino: int
+    head: bytes  # sha256 of the first head_len bytes
+    head_len: int
+    tail: bytes  # sha256 of bytes [max(0, offset - FINGERPRINT_BYTES), offset)
+    offset: int
+    pricing: str
+    fmt: str | None  # the reader's format name; None while no line said
+    state: bytes  # the pickled reader (empty for stateless flightdeck v1)
+    events: list[Event]
+    rejects: list[tuple[str, str]]
+    copies: int
+
+
 _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final = msgspec.msgpack.Decoder(Entry)
+_follow_decoder: Final = msgspec.msgpack.Decoder(FollowEntry)
 
 
 def cache_root() -> Path:
@@ -197,6 +228,47 @@ def _write_atomic(path: Path, body: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def follow_path(folder: Path, st: os.stat_result) -> Path:
+    """The live monitor's entry for the log whose stat is ``st`` (beside ``entry_path``'s).
+
+    Args:
+        folder: ``index_dir()``.
+        st: the log's ``os.stat`` result.
+    """
+    return folder / f"{st.st_dev:x}-{st.st_ino:x}.fol"
+
+
+def load_follow(path: Path) -> FollowEntry | None:
+    """The live monitor's entry at ``path``; None if there is none.
+
+    Args:
+        path: from ``follow_path``.
+
+    Raises ValueError for a file that is not a whole entry of this version.
+    """
+    data = _read_private(path)
+    if data is None:
+        return None
+    if data[: len(_FOLLOW_HEADER)] != _FOLLOW_HEADER:
+        raise ValueError("not a flightdeck follow entry of this version")
+    try:
+        return _follow_decoder.decode(memoryview(data)[len(_FOLLOW_HEADER):])
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ValueError(f"corrupt follow entry: {exc}") from None
+
+
+def save_follow(path: Path, entry: FollowEntry) -> None:
+    """Write ``entry`` to ``path`` atomically, mode 0600 (as ``save``).
+
+    Args:
+        path: from ``follow_path``.
+        entry: what to store.
+
+    Raises OSError: the caller goes on without it.
+    """
+    _write_atomic(path, _FOLLOW_HEADER + _encoder.encode(entry))
 
 
 def summary_path(folder: Path, key: bytes) -> Path:

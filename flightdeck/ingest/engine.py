@@ -44,6 +44,7 @@ from flightdeck.ingest.tracker import LiveTracker
 if TYPE_CHECKING:
     from flightdeck.core.rules import Firing, RuleEngine
     from flightdeck.export import EventExporter, Fanout
+    from flightdeck.index.live import Capture, FollowIndex
     from flightdeck.ingest.documents import DocumentSource
     from flightdeck.ingest.otlp import OtlpReceiver
     from flightdeck.ingest.server import Connection, SocketServer
@@ -136,10 +137,15 @@ class Engine:
         otlp: tuple[str, int] | None = None,
         exporters: Sequence[EventExporter] = (),
         documents: Sequence[DocumentSource] = (),
+        index: FollowIndex | None = None,
     ) -> None:
         """``otlp``: (host, port) to receive OTLP/HTTP on (``ingest.otlp``); ``exporters``:
-        where every ingested call is also sent (``flightdeck.export``: Prometheus, OTLP)."""
+        where every ingested call is also sent (``flightdeck.export``: Prometheus, OTLP);
+        ``index``: the parse-once index the history is read through (``index.live``;
+        None reads every file from its start)."""
         self.clock = clock
+        self._index = index
+        self._captures: dict[Path, Capture] | None = None  # during a backfill through the index
         # Sources that are not JSON Lines (OpenCode's database, legacy JSON
         # sessions): polled every DOCUMENT_POLL_SECONDS, re-read when changed.
         self._documents = list(documents)
@@ -271,10 +277,25 @@ class Engine:
         self._backfill_total = self._tailer.total_bytes()
         self._backfill_done = 0
         self._backfilling = True
-        while not self._stop.is_set():
-            more = self._ingest(self._tailer.poll(), history=True)
-            if not more:
-                break
+        if self._index is not None:
+            self._captures = {}
+        try:
+            # File by file, each to its end, in the listed order: the order
+            # ``report`` reads in, which dedupe across files depends on (the
+            # first copy of a repeated message counts), and the one order the
+            # index can replay a stored file in.
+            for path in list(self._tailer.followers):
+                if self._stop.is_set():
+                    break
+                if self._index is not None:
+                    self._resume(path)
+                while not self._stop.is_set():
+                    if not self._ingest(self._tailer.poll([path]), history=True):
+                        break
+            if self._captures is not None:
+                self._save_captures()
+        finally:
+            self._captures = None
         if final:
             self._ingest(self._tailer.finish(), history=True)
         self._poll_documents(final=settle, history=True)
@@ -288,6 +309,62 @@ class Engine:
         if held:
             self._count(held, [], history=True)
         self._backfilling = False
+
+    def _resume(self, path: Path) -> None:
+        """Count what the index holds of ``path`` and start its follower after it."""
+        from flightdeck.index.live import Capture
+
+        index, tailer, captures = self._index, self._tailer, self._captures
+        assert index is not None and tailer is not None and captures is not None
+        follower = tailer.followers[path]
+        notes: list[str] = []
+        found = index.resume(path, notes) if follower.unread else None
+        for note in notes:
+            self._notice(note)
+        if found is None:
+            size = follower.size_now()
+            if index.worth_capturing(size, None) or index.worth_capturing(size, self._format_hint(path)):
+                captures[path] = Capture(generation=follower.generation + 1)
+            return
+        follower.start_at(found.fd, found.offset)
+        self._formats[path] = (follower.generation, found.reader)
+        captures[path] = Capture(events=list(found.events), rejects=[(r.reason, r.detail) for r in found.rejects],
+                                 copies=found.copies, base=found.offset, generation=follower.generation)
+        self._backfill_done += found.offset
+        if found.events:
+            self._last_lines[path] = time.monotonic()
+        windows = found.reader.plan_windows
+        if found.copies or windows:
+            with self._lock:
+                self._agg.duplicates += found.copies
+                merge_windows(self._plan_windows, windows)
+        self._note_sources(found.events, 0, str(path), found.reader.format is not FLIGHTDECK_V1)
+        if found.events or found.rejects:
+            self._count(found.events, found.rejects, history=True)
+
+    @staticmethod
+    def _format_hint(path: Path) -> str | None:
+        """The format of a big file from its head (its entry limit depends on it)."""
+        from flightdeck.ingest.scan import detect_file_format
+
+        return detect_file_format(path)
+
+    def _save_captures(self) -> None:
+        """Store each file's read up to its first line not yet read whole (before any flush)."""
+        index, tailer, captures = self._index, self._tailer, self._captures
+        assert index is not None and tailer is not None and captures is not None
+        notes: list[str] = []
+        for path, cap in captures.items():
+            follower = tailer.followers.get(path)
+            known = self._formats.get(path)
+            point = follower.resume_point if follower is not None else None
+            # A file rotated or truncated during the read mixes two files: not stored.
+            if point is None or known is None or follower is None or follower.generation != cap.generation \
+                    or known[0] != cap.generation:
+                continue
+            index.save(path, point[0], point[1], known[1], cap, notes)
+        for note in notes:
+            self._notice(note)
 
     def _run(self) -> None:
         assert self._tailer is not None
@@ -352,6 +429,7 @@ class Engine:
         more = False
         events: list[Event] = []
         rejects: list[Rejected] = []
+        captures = self._captures if history else None
         for follower, res in results:
             if len(events) + len(rejects) >= BATCH_LINES:
                 self._count(events, rejects, history=history)
@@ -361,9 +439,15 @@ class Engine:
                 self._notice(notice)
             if history:
                 self._backfill_done += res.bytes_read
+            cap = captures.get(follower.path) if captures is not None else None
+            first_reject = len(rejects)
             rejects.extend(res.rejects)
             if not res.lines:
+                first = len(events)
                 self._settle(follower, events)
+                if cap is not None:
+                    cap.events.extend(events[first:])
+                    cap.rejects.extend((r.reason, r.detail) for r in rejects[first_reject:])
                 continue
             fmt = self._format_for(follower)
             self._last_lines[follower.path] = time.monotonic()
@@ -375,6 +459,10 @@ class Engine:
                 else:
                     rejects.append(parsed)  # type: ignore[arg-type]
             copies = fmt.take_copies()  # a streamed response's other lines: duplicates, as in report
+            if cap is not None:
+                cap.events.extend(events[first:])
+                cap.rejects.extend((r.reason, r.detail) for r in rejects[first_reject:])
+                cap.copies += copies
             windows = fmt.plan_windows
             if copies or windows:
                 with self._lock:

@@ -1,0 +1,194 @@
+"""The parse-once index for the live monitor: ``tail --once`` and the cockpit's backfill.
+
+The monitor reads a log with a ``Follower`` and one reader (``FileFormat``)
+per file. For each log it read, the engine stores (``store.FollowEntry``) the
+events, rejects and copies the reader handed out up to the start of the
+first line not yet read whole, and the reader itself as it stood there
+(pickled). The next monitor hands the stored events to its aggregator in
+the order a cold read would, puts the reader back, and starts the follower
+at that offset: only bytes beyond it are parsed, and the result is what a
+cold read gives, exactly (Claude Code's held responses are still held, its
+"most complete copy wins" still decided by the same reader).
+
+An entry is used only for the same file (device, inode, a hash of its first
+bytes and of the bytes just before the offset, the same pricing inputs) that
+is at least as long as the offset; anything else (shrunk, replaced, rotated
+over, rewritten in place) is read again from the start and its entry
+replaced. The index lives in the cache folder only: the monitor never writes
+to a telemetry file. ``report`` keeps its own entries (``index.reader``):
+its readers work per file, not per line, and must not share a cache whose
+contents another code path made.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from flightdeck.core.events import Event, Rejected
+from flightdeck.index import store
+from flightdeck.index.reader import MAX_ENTRY_BYTES, pricing_fingerprint
+from flightdeck.index.store import FollowEntry
+from flightdeck.ingest.formats import FLIGHTDECK_V1, FORMATS, FileFormat
+from flightdeck.ingest.openfile import open_regular
+
+_V1: Final = FLIGHTDECK_V1.name
+
+
+@dataclass(slots=True)
+class Resumed:
+    """What an entry gives back: the open file, where to go on, and what came before."""
+
+    fd: int
+    offset: int
+    events: list[Event]
+    rejects: list[Rejected]
+    copies: int
+    reader: FileFormat
+
+
+@dataclass(slots=True)
+class Capture:
+    """What a file's reader handed out during one backfill, from offset 0.
+
+    ``base`` is the offset of the entry this capture started from (0 when
+    none): an entry is written again only when the file was read beyond it.
+    """
+
+    events: list[Event] = field(default_factory=list)
+    rejects: list[tuple[str, str]] = field(default_factory=list)
+    copies: int = 0
+    base: int = 0
+    generation: int = 0
+
+
+def _fingerprint(fd: int, start: int, end: int) -> bytes:
+    return store.head_hash(os.pread(fd, end - start, start)) if end > start else store.head_hash(b"")
+
+
+class FollowIndex:
+    """The live monitor's entries in ``$XDG_CACHE_HOME/flightdeck/index``.
+
+    Args:
+        root: the cache folder (default ``store.cache_root()``).
+        prices: the ``--prices`` file in force (part of the pricing fingerprint).
+        max_entry_bytes: a log bigger than this (a flightdeck v1 log: an eighth
+            of it, its lines being nearly all events) gets no entry, so the
+            monitor never holds a huge log's events in memory at once.
+
+    Raises ``store.IndexUnavailable`` (an OSError) when the folder cannot be used safely.
+    """
+
+    def __init__(self, root: Path | None = None, prices: str | os.PathLike[str] | None = None,
+                 *, max_entry_bytes: int = MAX_ENTRY_BYTES) -> None:
+        self.folder = store.index_dir(root)
+        self.pricing = pricing_fingerprint(prices)
+        self.max_entry_bytes = max_entry_bytes
+        self.saved = 0  # entries written by this process
+        self.resumed = 0  # entries used
+
+    def resume(self, path: Path, notices: list[str]) -> Resumed | None:
+        """The stored read of ``path`` if its entry still holds; None to read it afresh.
+
+        Args:
+            path: the followed file.
+            notices: where to say that an entry was ignored (corrupt, foreign version).
+
+        Never raises: a file that cannot be opened here is the follower's to report.
+        """
+        try:
+            fd = open_regular(path)
+        except OSError:
+            return None
+        try:
+            found = self._check(path, fd, notices)
+        except (OSError, ValueError, pickle.UnpicklingError, EOFError, TypeError, AttributeError) as exc:
+            notices.append(f"{path}: index entry ignored, read again: {exc}")
+            found = None
+        if found is None:
+            os.close(fd)
+        return found
+
+    def _check(self, path: Path, fd: int, notices: list[str]) -> Resumed | None:
+        st = os.fstat(fd)
+        try:
+            entry = store.load_follow(store.follow_path(self.folder, st))
+        except ValueError as exc:
+            notices.append(f"{path}: index entry ignored, rebuilt: {exc}")
+            return None
+        if (entry is None or entry.dev != st.st_dev or entry.ino != st.st_ino or entry.pricing != self.pricing
+                or entry.offset > st.st_size or entry.head_len > st.st_size
+                or _fingerprint(fd, 0, entry.head_len) != entry.head
+                or _fingerprint(fd, max(0, entry.offset - store.FINGERPRINT_BYTES), entry.offset) != entry.tail):
+            return None
+        reader = _reader(entry.fmt, entry.state)
+        self.resumed += 1
+        return Resumed(fd=fd, offset=entry.offset, events=entry.events,
+                       rejects=[Rejected(reason, detail) for reason, detail in entry.rejects],
+                       copies=entry.copies, reader=reader)
+
+    def worth_capturing(self, size: int, fmt_hint: str | None) -> bool:
+        """Whether a log of ``size`` bytes gets an entry (see ``max_entry_bytes``).
+
+        Args:
+            size: the log's size now.
+            fmt_hint: its format if known (a flightdeck v1 log has the lower limit).
+        """
+        limit = self.max_entry_bytes // 8 if fmt_hint in (None, _V1) else self.max_entry_bytes
+        return size <= limit
+
+    def save(self, path: Path, ino: tuple[int, int], offset: int, reader: FileFormat, cap: Capture,
+             notices: list[str]) -> None:
+        """Store what was read of ``path`` up to ``offset`` (a line start) and the reader there.
+
+        Args:
+            path: the followed file.
+            ino: (dev, ino) of the file the follower read (a file replaced since is not stored).
+            offset: the start of the first line not handed to ``reader`` (``Follower.resume_point``).
+            reader: the file's reader, before any flush of what it holds.
+            cap: what the reader handed out from offset 0 up to there.
+            notices: where to say an entry could not be written.
+
+        Never raises.
+        """
+        if offset <= cap.base or not self.worth_capturing(offset, reader.name):
+            return
+        try:
+            fd = open_regular(path)
+        except OSError:
+            return
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != ino or st.st_size < offset:
+                return
+            fmt = reader.name
+            state = b"" if fmt in (None, _V1) else pickle.dumps(reader.format, protocol=pickle.HIGHEST_PROTOCOL)
+            head_len = min(st.st_size, store.FINGERPRINT_BYTES)
+            entry = FollowEntry(dev=st.st_dev, ino=st.st_ino, head=_fingerprint(fd, 0, head_len), head_len=head_len,
+                                tail=_fingerprint(fd, max(0, offset - store.FINGERPRINT_BYTES), offset),
+                                offset=offset, pricing=self.pricing, fmt=fmt, state=state, events=cap.events,
+                                rejects=cap.rejects, copies=cap.copies)
+            store.save_follow(store.follow_path(self.folder, st), entry)
+            self.saved += 1
+        except Exception as exc:  # disk full, a reader that will not pickle: the monitor goes on
+            notices.append(f"{path}: index entry not saved: {type(exc).__name__}: {exc}")
+        finally:
+            os.close(fd)
+
+
+def _reader(fmt: str | None, state: bytes) -> FileFormat:
+    """The file's reader as it was stored; ValueError if the state is not one of ours."""
+    if fmt is None:
+        return FileFormat()
+    if fmt == _V1:
+        return FileFormat(FLIGHTDECK_V1)  # the shared instance: the engine tells v1 files by it
+    known = FORMATS.get(fmt)
+    # Our own 0700 folder, files owned by us, never read through a link (store):
+    # only this user could have written the pickle, as with report's summaries.
+    parser = pickle.loads(state)
+    if known is None or type(parser) is not type(known):
+        raise ValueError(f"stored reader is not a {fmt} reader")
+    return FileFormat(parser)
