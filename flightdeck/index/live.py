@@ -22,11 +22,16 @@ contents another code path made.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import pickle
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
+
+import msgspec
 
 from flightdeck.core.events import Event, Rejected
 from flightdeck.index import store
@@ -192,3 +197,127 @@ def _reader(fmt: str | None, state: bytes) -> FileFormat:
     if known is None or type(parser) is not type(known):
         raise ValueError(f"stored reader is not a {fmt} reader")
     return FileFormat(parser)
+
+
+# --- the whole engine after a backfill: an unchanged history opens at once ---------------
+
+_STATE_MAGIC: Final = b"FDIE" + store.VERSION.to_bytes(2, "little")
+
+
+_LOCK_TYPES: Final = (type(threading.Lock()), type(threading.RLock()))
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles the engine's state with its clock, its locks and the shared v1 reader left
+    as names: the clock may be a lambda, a lock is made anew (the arrival-rate meter
+    holds one), and the engine tells v1 files by the shared reader's identity."""
+
+    def __init__(self, file: io.BytesIO, clock: object) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._clock = clock
+
+    def reducer_override(self, obj: object) -> Any:
+        # Events as msgpack: decoding one is several times faster than
+        # rebuilding its three structs from a pickle (the readers' state holds
+        # tens of thousands: Claude Code's recently released responses).
+        if type(obj) is Event:
+            return _event_from_msgpack, (_event_encoder.encode(obj),)
+        return NotImplemented
+
+    def persistent_id(self, obj: object) -> str | None:
+        if obj is self._clock:
+            return "clock"
+        if obj is FLIGHTDECK_V1:
+            return "v1"
+        if isinstance(obj, _LOCK_TYPES):
+            return "rlock" if isinstance(obj, _LOCK_TYPES[1]) else "lock"
+        return None
+
+
+_event_encoder: Final = msgspec.msgpack.Encoder()
+_event_decoder: Final = msgspec.msgpack.Decoder(Event)
+
+
+def _event_from_msgpack(data: bytes) -> Event:
+    """An Event the state pickler wrote as msgpack (``_Pickler.reducer_override``)."""
+    return _event_decoder.decode(data)
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, clock: object) -> None:
+        super().__init__(file)
+        self._clock = clock
+
+    def persistent_load(self, pid: object) -> object:
+        if pid == "clock":
+            return self._clock
+        if pid == "v1":
+            return FLIGHTDECK_V1
+        if pid == "lock":
+            return threading.Lock()
+        if pid == "rlock":
+            return threading.RLock()
+        raise pickle.UnpicklingError(f"unknown reference {pid!r}")
+
+
+def files_state(paths: list[Path]) -> bytes:
+    """Every followed file's path, device, inode, size and mtime: what a stored engine state must match.
+
+    Args:
+        paths: the followed files, in the engine's order.
+    """
+    parts = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            parts.append(f"{p}\0-")
+            continue
+        parts.append(f"{p}\0{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")
+    return "\n".join(parts).encode("utf-8", "surrogateescape")
+
+
+class EngineStates:
+    """Where ``FollowIndex`` keeps whole engine states, one per set of followed files."""
+
+    @staticmethod
+    def path(index: FollowIndex, paths: list[Path]) -> Path:
+        """The state file of the engine following ``paths`` (with this pricing)."""
+        key = repr(([str(p) for p in paths], index.pricing, "engine")).encode("utf-8", "surrogateescape")
+        return index.folder / f"engine-{hashlib.sha256(key).hexdigest()[:32]}.sum"
+
+    @staticmethod
+    def load(index: FollowIndex, paths: list[Path], clock: object) -> Any | None:
+        """The state stored for exactly these files as they are now; None otherwise (never raises).
+
+        Args:
+            index: the index.
+            paths: the followed files, in order.
+            clock: the engine's clock, put back where the stored state had its own.
+        """
+        try:
+            data = store.read_private(EngineStates.path(index, paths))
+        except ValueError:
+            return None
+        if data is None or data[: len(_STATE_MAGIC)] != _STATE_MAGIC:
+            return None
+        try:
+            # Our own 0700 folder, owned by us, never through a link (store): only
+            # this user could have written it, as with report's summaries.
+            stored_files, state = _Unpickler(io.BytesIO(data[len(_STATE_MAGIC):]), clock).load()
+        except Exception:  # torn or foreign: rebuilt by the caller
+            return None
+        if stored_files != files_state(paths):
+            return None
+        return state
+
+    @staticmethod
+    def save(index: FollowIndex, paths: list[Path], files: bytes, state: object, clock: object) -> None:
+        """Store ``state`` as the engine's after reading ``files`` (``files_state`` before the read).
+
+        Raises OSError or a pickling error: the caller goes on without it.
+        """
+        buf = io.BytesIO()
+        buf.write(_STATE_MAGIC)
+        _Pickler(buf, clock).dump((files, state))
+        store.write_atomic(EngineStates.path(index, paths), buf.getvalue())

@@ -166,8 +166,14 @@ def head_hash(head: bytes) -> bytes:
     return hashlib.sha256(head).digest()
 
 
-def _read_private(path: Path) -> bytes | None:
-    """The bytes of one of our cache files; None if absent. Never through a link."""
+def read_private(path: Path) -> bytes | None:
+    """The bytes of one of our cache files; None if absent. Never through a link.
+
+    Args:
+        path: a file in ``index_dir()``.
+
+    Raises ValueError for a file that cannot be opened or is another user's.
+    """
     try:
         fd = open_regular(path, os.O_RDONLY, follow=False)
     except FileNotFoundError:
@@ -189,7 +195,7 @@ def load(path: Path) -> Entry | None:
     Raises ValueError for a file that is not a whole entry of this version
     (the caller ignores it, says so, and rebuilds it).
     """
-    data = _read_private(path)
+    data = read_private(path)
     if data is None:
         return None
     if data[: len(MAGIC)] != MAGIC:
@@ -211,10 +217,16 @@ def save(path: Path, entry: Entry) -> None:
 
     Raises OSError (disk full, read-only cache): the caller goes on without it.
     """
-    _write_atomic(path, _HEADER + _encoder.encode(entry))
+    write_atomic(path, _HEADER + _encoder.encode(entry))
 
 
-def _write_atomic(path: Path, body: bytes) -> None:
+def write_atomic(path: Path, body: bytes) -> None:
+    """Write ``body`` to ``path`` through a temporary file renamed over it, mode 0600.
+
+    Args:
+        path: a file in ``index_dir()``.
+        body: its new contents.
+    """
     folder = path.parent
     # mkstemp: O_EXCL, 0600, a name no other process can have planted.
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".idx", dir=folder)
@@ -248,7 +260,7 @@ def load_follow(path: Path) -> FollowEntry | None:
 
     Raises ValueError for a file that is not a whole entry of this version.
     """
-    data = _read_private(path)
+    data = read_private(path)
     if data is None:
         return None
     if data[: len(_FOLLOW_HEADER)] != _FOLLOW_HEADER:
@@ -268,7 +280,7 @@ def save_follow(path: Path, entry: FollowEntry) -> None:
 
     Raises OSError: the caller goes on without it.
     """
-    _write_atomic(path, _FOLLOW_HEADER + _encoder.encode(entry))
+    write_atomic(path, _FOLLOW_HEADER + _encoder.encode(entry))
 
 
 def summary_path(folder: Path, key: bytes) -> Path:
@@ -294,7 +306,7 @@ def load_summary(path: Path, state: bytes) -> tuple[Aggregator, list[str]] | Non
     through a link, so only this user could have written it.
     """
     try:
-        data = _read_private(path)
+        data = read_private(path)
     except ValueError:
         return None
     if data is None or data[: len(_SUMMARY_HEADER)] != _SUMMARY_HEADER:
@@ -319,4 +331,4 @@ def save_summary(path: Path, state: bytes, agg: Aggregator, notices: list[str]) 
 
     Raises OSError as ``save`` does.
     """
-    _write_atomic(path, _SUMMARY_HEADER + pickle.dumps((state, agg, notices), protocol=pickle.HIGHEST_PROTOCOL))
+    write_atomic(path, _SUMMARY_HEADER + pickle.dumps((state, agg, notices), protocol=pickle.HIGHEST_PROTOCOL))

@@ -277,7 +277,9 @@ class Engine:
         self._backfill_total = self._tailer.total_bytes()
         self._backfill_done = 0
         self._backfilling = True
-        if self._index is not None:
+        whole = self._whole_state_key()
+        restored = whole is not None and self._restore_state(whole[0])
+        if self._index is not None and not restored:
             self._captures = {}
         try:
             # File by file, each to its end, in the listed order: the order
@@ -287,13 +289,19 @@ class Engine:
             for path in list(self._tailer.followers):
                 if self._stop.is_set():
                     break
-                if self._index is not None:
+                if self._captures is not None:
                     self._resume(path)
                 while not self._stop.is_set():
                     if not self._ingest(self._tailer.poll([path]), history=True):
                         break
+            # The history read to its line ends: folded here, stored or not (see
+            # Aggregator.settle), so the figures agree to the last bit with the index.
+            with self._lock:
+                self._agg.settle()
             if self._captures is not None:
                 self._save_captures()
+                if whole is not None:
+                    self._save_state(*whole)
         finally:
             self._captures = None
         if final:
@@ -309,6 +317,88 @@ class Engine:
         if held:
             self._count(held, [], history=True)
         self._backfilling = False
+
+    def _whole_state_key(self) -> tuple[list[Path], bytes] | None:
+        """(followed files, their state now) when the engine's whole state may come from
+        the index: the first read of files only, no filter, nothing but files feeding it."""
+        if (self._index is None or self._tailer is None or self._rereading or self._filter_text is not None
+                or self._socket_path is not None or self._otlp_address is not None or self._fanout is not None
+                or self._sent or self._agg.events or self._agg.rejected):
+            return None
+        from flightdeck.index.live import files_state
+
+        paths = list(self._tailer.followers)
+        if not all(f.unread for f in self._tailer.followers.values()):
+            return None
+        return paths, files_state(paths)
+
+    def _state_for_index(self) -> tuple[object, ...] | None:
+        """What the engine learnt from the files, as it stands before any flush; None
+        when a follower cannot say where it is (inside an over-long line)."""
+        assert self._tailer is not None
+        positions: dict[Path, tuple[tuple[int, int], int]] = {}
+        for path, follower in self._tailer.followers.items():
+            point = follower.resume_point
+            if point is None:
+                if not follower.unread:
+                    return None
+                continue
+            positions[path] = point
+        formats = {path: known[1] for path, known in self._formats.items() if path in positions}
+        return (self._agg, self._tracker, self._blocks, self._plan_windows, self._agent_sources, formats,
+                positions, list(self._notices))
+
+    def _save_state(self, paths: list[Path], files: bytes) -> None:
+        from flightdeck.index.live import EngineStates
+
+        assert self._index is not None
+        state = self._state_for_index()
+        if state is None:
+            return
+        try:
+            with self._lock:
+                EngineStates.save(self._index, paths, files, state, self.clock)
+        except Exception as exc:  # disk full, a value that will not pickle: the monitor goes on
+            self._notice(f"index state not saved: {type(exc).__name__}: {exc}")
+
+    def _restore_state(self, paths: list[Path]) -> bool:
+        """Take the engine's state after a read of exactly these files, unchanged since; False if none."""
+        from flightdeck.index.live import EngineStates
+        from flightdeck.ingest.openfile import open_regular
+
+        assert self._index is not None and self._tailer is not None
+        state = EngineStates.load(self._index, paths, self.clock)
+        if state is None:
+            return False
+        agg, tracker, blocks, plan_windows, agent_sources, formats, positions, notices = state
+        opened: dict[Path, int] = {}
+        try:
+            for path, (ino, _offset) in positions.items():
+                fd = open_regular(path)
+                opened[path] = fd
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) != ino:
+                    raise OSError(f"{path}: another file now")
+        except OSError:
+            for fd in opened.values():
+                os.close(fd)
+            return False
+        agg.clock = agg.ledger.clock = self.clock
+        now = time.monotonic()
+        with self._lock:
+            self._agg, self._tracker, self._blocks = agg, tracker, blocks
+            self._plan_windows, self._agent_sources = plan_windows, agent_sources
+            for path, (_ino, offset) in positions.items():
+                follower = self._tailer.followers[path]
+                follower.start_at(opened[path], offset)
+                if path in formats:  # a file with no line yet has no reader yet
+                    self._formats[path] = (follower.generation, formats[path])
+                self._last_lines[path] = now
+                self._backfill_done += offset
+            for note in notices:
+                self._notice(note)
+        self._index.resumed += len(positions)
+        return True
 
     def _resume(self, path: Path) -> None:
         """Count what the index holds of ``path`` and start its follower after it."""

@@ -173,6 +173,8 @@ def test_corrupt_entry_is_ignored_with_a_notice(tmp_path: Path, v1_history: Path
     paths = [str(v1_history)]
     want = backfill(paths, None)
     backfill(paths, FollowIndex(root))
+    for state in (root / "index").glob("engine-*.sum"):
+        state.unlink()  # else the whole engine state answers, without reading any entry
     entry = next((root / "index").glob("*.fol"))
     entry.write_bytes(entry.read_bytes()[:40])  # torn
     index = FollowIndex(root)
@@ -218,3 +220,38 @@ def test_unsafe_cache_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(store.IndexUnavailable):
         FollowIndex(root)
     shutil.rmtree(target)
+
+
+def test_unchanged_history_restores_the_whole_engine(tmp_path: Path, cc_history: Path, v1_history: Path) -> None:
+    """No file changed: the engine's stored state answers (no entry read, no event replayed),
+    and the snapshot, the recent calls included, is what a cold read gives."""
+    paths = [str(cc_history), str(v1_history)]
+    root = tmp_path / "cache"
+    want = backfill(paths, None)
+    backfill(paths, FollowIndex(root))
+    for entry in (root / "index").glob("*.fol"):
+        entry.unlink()
+    index = FollowIndex(root)
+    got = backfill(paths, index)
+    assert index.resumed > 0 and index.saved == 0
+    assert snapshot_fields(got) == snapshot_fields(want)
+    assert got.recent == want.recent
+    # A torn state is ignored: the files are read again, with the same result.
+    state = next((root / "index").glob("engine-*.sum"))
+    state.write_bytes(state.read_bytes()[:100])
+    again = FollowIndex(root)
+    assert snapshot_fields(backfill(paths, again)) == snapshot_fields(want)
+    assert again.saved > 0
+
+
+def test_grown_file_does_not_use_the_whole_state(tmp_path: Path, v1_history: Path) -> None:
+    """One file grew: the stored state no longer matches; entries are replayed, new lines parsed."""
+    root = tmp_path / "cache"
+    backfill([str(v1_history)], FollowIndex(root))
+    log = v1_history / "a.jsonl"
+    append(log, b"\n".join(log.read_bytes().split(b"\n")[:3]).replace(b'"id":"a-', b'"id":"z-') + b"\n")
+    index = FollowIndex(root)
+    got = backfill([str(v1_history)], index)
+    assert index.saved == 1  # a.jsonl's entry, extended
+    assert snapshot_fields(got) == snapshot_fields(backfill([str(v1_history)], None))
+    assert got.events == backfill([str(v1_history)], None).events
