@@ -261,7 +261,7 @@ class _Unpickler(pickle.Unpickler):
 
 
 def files_state(paths: list[Path]) -> bytes:
-    """Every followed file's path, device, inode, size and mtime: what a stored engine state must match.
+    """Every followed file's path, device, inode, size and mtime: what tells an unchanged history.
 
     Args:
         paths: the followed files, in the engine's order.
@@ -277,26 +277,66 @@ def files_state(paths: list[Path]) -> bytes:
     return "\n".join(parts).encode("utf-8", "surrogateescape")
 
 
+def fingerprints(path: Path, ino: tuple[int, int], offset: int) -> tuple[int, bytes, bytes] | None:
+    """(head length, head hash, hash of the bytes before ``offset``) of ``path``; None when
+    it is not the file ``ino`` any more or is shorter than ``offset``.
+
+    Args:
+        path: a followed file.
+        ino: (dev, ino) of the file that was read.
+        offset: how far it was read (a line start).
+    """
+    try:
+        fd = open_regular(path)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != ino or st.st_size < offset:
+            return None
+        head_len = min(st.st_size, store.FINGERPRINT_BYTES)
+        return (head_len, _fingerprint(fd, 0, head_len),
+                _fingerprint(fd, max(0, offset - store.FINGERPRINT_BYTES), offset))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def matches(fd: int, offset: int, check: tuple[int, bytes, bytes]) -> bool:
+    """Whether the open file still holds the bytes ``fingerprints`` saw up to ``offset``.
+
+    Args:
+        fd: the file, open.
+        offset: how far it was read.
+        check: ``fingerprints``' result then.
+    """
+    head_len, head, tail = check
+    size = os.fstat(fd).st_size
+    return (size >= offset and size >= head_len and _fingerprint(fd, 0, head_len) == head
+            and _fingerprint(fd, max(0, offset - store.FINGERPRINT_BYTES), offset) == tail)
+
+
 class EngineStates:
-    """Where ``FollowIndex`` keeps whole engine states, one per set of followed files."""
+    """Where ``FollowIndex`` keeps whole engine states: one per set of paths as given."""
 
     @staticmethod
-    def path(index: FollowIndex, paths: list[Path]) -> Path:
-        """The state file of the engine following ``paths`` (with this pricing)."""
-        key = repr(([str(p) for p in paths], index.pricing, "engine")).encode("utf-8", "surrogateescape")
+    def path(index: FollowIndex, roots: list[Path]) -> Path:
+        """The state file of the engine following ``roots`` (files and folders as given)."""
+        key = repr(([str(p) for p in roots], index.pricing, "engine")).encode("utf-8", "surrogateescape")
         return index.folder / f"engine-{hashlib.sha256(key).hexdigest()[:32]}.sum"
 
     @staticmethod
-    def load(index: FollowIndex, paths: list[Path], clock: object) -> Any | None:
-        """The state stored for exactly these files as they are now; None otherwise (never raises).
+    def load(index: FollowIndex, roots: list[Path], clock: object) -> tuple[bytes, Any] | None:
+        """(the files' state when it was stored, the engine state); None if none (never raises).
 
         Args:
             index: the index.
-            paths: the followed files, in order.
+            roots: the files and folders as given.
             clock: the engine's clock, put back where the stored state had its own.
         """
         try:
-            data = store.read_private(EngineStates.path(index, paths))
+            data = store.read_private(EngineStates.path(index, roots))
         except ValueError:
             return None
         if data is None or data[: len(_STATE_MAGIC)] != _STATE_MAGIC:
@@ -304,20 +344,29 @@ class EngineStates:
         try:
             # Our own 0700 folder, owned by us, never through a link (store): only
             # this user could have written it, as with report's summaries.
-            stored_files, state = _Unpickler(io.BytesIO(data[len(_STATE_MAGIC):]), clock).load()
+            files, state = _Unpickler(io.BytesIO(data[len(_STATE_MAGIC):]), clock).load()
         except Exception:  # torn or foreign: rebuilt by the caller
             return None
-        if stored_files != files_state(paths):
+        if not isinstance(files, bytes):
             return None
-        return state
+        return files, state
 
     @staticmethod
-    def save(index: FollowIndex, paths: list[Path], files: bytes, state: object, clock: object) -> None:
-        """Store ``state`` as the engine's after reading ``files`` (``files_state`` before the read).
+    def dumps(files: bytes, state: object, clock: object) -> bytes:
+        """``state`` pickled (clock, locks and the shared v1 reader by name) with ``files``,
+        the files' state (``files_state``) before the read it comes from.
 
-        Raises OSError or a pickling error: the caller goes on without it.
+        Raises a pickling error for a value that will not pickle.
         """
         buf = io.BytesIO()
         buf.write(_STATE_MAGIC)
         _Pickler(buf, clock).dump((files, state))
-        store.write_atomic(EngineStates.path(index, paths), buf.getvalue())
+        return buf.getvalue()
+
+    @staticmethod
+    def write(index: FollowIndex, roots: list[Path], blob: bytes) -> None:
+        """Store ``blob`` (``dumps``) as the state of the engine following ``roots``.
+
+        Raises OSError: the caller goes on without it.
+        """
+        store.write_atomic(EngineStates.path(index, roots), blob)

@@ -125,6 +125,10 @@ def origin_in_sidecar(telemetry: str, ref: str) -> str | None:
     return None
 
 
+class _BaseConflict(Exception):
+    """A line read after a stored engine state repeats an id that state counted."""
+
+
 class Engine:
     def __init__(
         self,
@@ -146,6 +150,7 @@ class Engine:
         self.clock = clock
         self._index = index
         self._captures: dict[Path, Capture] | None = None  # during a backfill through the index
+        self._base_seen: SeenIds | None = None  # ids of a stored engine state new lines are read after
         # Sources that are not JSON Lines (OpenCode's database, legacy JSON
         # sessions): polled every DOCUMENT_POLL_SECONDS, re-read when changed.
         self._documents = list(documents)
@@ -277,10 +282,26 @@ class Engine:
         self._backfill_total = self._tailer.total_bytes()
         self._backfill_done = 0
         self._backfilling = True
+        notices = list(self._notices)
+        try:
+            self._read_history(settle=settle, final=final, use_state=True)
+        except _BaseConflict:
+            # A new line repeats a message the stored state already counted: which
+            # copy counts depends on the order a cold read meets them in, which the
+            # stored state no longer has. Read again, through the per-file entries.
+            self._reset_history(notices)
+            self._read_history(settle=settle, final=final, use_state=False)
+        finally:
+            self._base_seen = None
+
+    def _read_history(self, *, settle: bool, final: bool, use_state: bool) -> None:
+        """``backfill``'s read: from the stored engine state and/or the entries when there is an index."""
+        assert self._tailer is not None
         whole = self._whole_state_key()
-        restored = whole is not None and self._restore_state(whole[0])
-        if self._index is not None and not restored:
+        restored = self._restore_state(whole) if whole is not None and use_state else None
+        if self._index is not None and restored != "exact":
             self._captures = {}
+        blob = None
         try:
             # File by file, each to its end, in the listed order: the order
             # ``report`` reads in, which dedupe across files depends on (the
@@ -301,7 +322,7 @@ class Engine:
             if self._captures is not None:
                 self._save_captures()
                 if whole is not None:
-                    self._save_state(*whole)
+                    blob = self._pickle_state(whole)
         finally:
             self._captures = None
         if final:
@@ -316,80 +337,98 @@ class Engine:
                 self._note_sources(held, first, str(path), fmt.format is not FLIGHTDECK_V1)
         if held:
             self._count(held, [], history=True)
+        if blob is not None and whole is not None:  # written once no conflict can come any more
+            self._write_state(whole, blob)
         self._backfilling = False
 
-    def _whole_state_key(self) -> tuple[list[Path], bytes] | None:
-        """(followed files, their state now) when the engine's whole state may come from
-        the index: the first read of files only, no filter, nothing but files feeding it."""
+    def _whole_state_key(self) -> tuple[list[Path], list[Path], bytes] | None:
+        """(the paths as given, the followed files, their state now) when the engine's whole
+        state may come from the index: the first read of files only, no filter, nothing but
+        files feeding it."""
         if (self._index is None or self._tailer is None or self._rereading or self._filter_text is not None
                 or self._socket_path is not None or self._otlp_address is not None or self._fanout is not None
                 or self._sent or self._agg.events or self._agg.rejected):
             return None
         from flightdeck.index.live import files_state
 
-        paths = list(self._tailer.followers)
         if not all(f.unread for f in self._tailer.followers.values()):
             return None
-        return paths, files_state(paths)
+        paths = list(self._tailer.followers)
+        return self._tailer.files + self._tailer.folders, paths, files_state(paths)
 
-    def _state_for_index(self) -> tuple[object, ...] | None:
-        """What the engine learnt from the files, as it stands before any flush; None
-        when a follower cannot say where it is (inside an over-long line)."""
-        assert self._tailer is not None
+    def _pickle_state(self, whole: tuple[list[Path], list[Path], bytes]) -> bytes | None:
+        """What the engine learnt from the files, as it stands before any flush, pickled;
+        None when a follower cannot say where it is (inside an over-long line)."""
+        from flightdeck.index.live import EngineStates, fingerprints
+
+        assert self._tailer is not None and self._index is not None
         positions: dict[Path, tuple[tuple[int, int], int]] = {}
+        checks: dict[Path, tuple[int, bytes, bytes]] = {}
         for path, follower in self._tailer.followers.items():
             point = follower.resume_point
             if point is None:
                 if not follower.unread:
                     return None
                 continue
-            positions[path] = point
+            check = fingerprints(path, *point)
+            if check is None:  # replaced since it was read
+                return None
+            positions[path], checks[path] = point, check
         formats = {path: known[1] for path, known in self._formats.items() if path in positions}
-        return (self._agg, self._tracker, self._blocks, self._plan_windows, self._agent_sources, formats,
-                positions, list(self._notices))
+        state = (self._agg, self._tracker, self._blocks, self._plan_windows, self._agent_sources, formats,
+                 positions, list(self._notices), checks)
+        try:
+            with self._lock:
+                return EngineStates.dumps(whole[2], state, self.clock)
+        except Exception as exc:  # a value that will not pickle: the monitor goes on
+            self._notice(f"index state not saved: {type(exc).__name__}: {exc}")
+            return None
 
-    def _save_state(self, paths: list[Path], files: bytes) -> None:
+    def _write_state(self, whole: tuple[list[Path], list[Path], bytes], blob: bytes) -> None:
         from flightdeck.index.live import EngineStates
 
         assert self._index is not None
-        state = self._state_for_index()
-        if state is None:
-            return
         try:
-            with self._lock:
-                EngineStates.save(self._index, paths, files, state, self.clock)
-        except Exception as exc:  # disk full, a value that will not pickle: the monitor goes on
-            self._notice(f"index state not saved: {type(exc).__name__}: {exc}")
+            EngineStates.write(self._index, whole[0], blob)
+        except OSError as exc:  # disk full, a read-only cache
+            self._notice(f"index state not saved: {exc}")
 
-    def _restore_state(self, paths: list[Path]) -> bool:
-        """Take the engine's state after a read of exactly these files, unchanged since; False if none."""
-        from flightdeck.index.live import EngineStates
+    def _restore_state(self, whole: tuple[list[Path], list[Path], bytes]) -> str | None:
+        """Take the engine's stored state for these paths: "exact" when no file changed since,
+        "base" when files only grew or appeared (their new lines are read after it); None if
+        there is none or a file it covers changed otherwise."""
+        from flightdeck.index.live import EngineStates, matches
         from flightdeck.ingest.openfile import open_regular
 
         assert self._index is not None and self._tailer is not None
-        state = EngineStates.load(self._index, paths, self.clock)
-        if state is None:
-            return False
-        agg, tracker, blocks, plan_windows, agent_sources, formats, positions, notices = state
+        loaded = EngineStates.load(self._index, whole[0], self.clock)
+        if loaded is None:
+            return None
+        stored_files, state = loaded
+        exact = stored_files == whole[2]
+        agg, tracker, blocks, plan_windows, agent_sources, formats, positions, notices, checks = state
+        followers = self._tailer.followers
         opened: dict[Path, int] = {}
         try:
-            for path, (ino, _offset) in positions.items():
+            for path, (ino, offset) in positions.items():
+                if path not in followers:
+                    raise OSError(f"{path}: no longer listed")
                 fd = open_regular(path)
                 opened[path] = fd
                 st = os.fstat(fd)
-                if (st.st_dev, st.st_ino) != ino:
+                if (st.st_dev, st.st_ino) != ino or not (exact or matches(fd, offset, checks[path])):
                     raise OSError(f"{path}: another file now")
         except OSError:
             for fd in opened.values():
                 os.close(fd)
-            return False
+            return None
         agg.clock = agg.ledger.clock = self.clock
         now = time.monotonic()
         with self._lock:
             self._agg, self._tracker, self._blocks = agg, tracker, blocks
             self._plan_windows, self._agent_sources = plan_windows, agent_sources
             for path, (_ino, offset) in positions.items():
-                follower = self._tailer.followers[path]
+                follower = followers[path]
                 follower.start_at(opened[path], offset)
                 if path in formats:  # a file with no line yet has no reader yet
                     self._formats[path] = (follower.generation, formats[path])
@@ -397,8 +436,33 @@ class Engine:
                 self._backfill_done += offset
             for note in notices:
                 self._notice(note)
+            if not exact:
+                # What the stored state counted: a new line repeating one of these
+                # ends the shortcut (see _BaseConflict).
+                self._base_seen = agg.seen.copy()
         self._index.resumed += len(positions)
-        return True
+        return "exact" if exact else "base"
+
+    def _reset_history(self, notices: list[str]) -> None:
+        """Forget everything read from the files (and documents), to read them again from the start."""
+        assert self._tailer is not None
+        for follower in self._tailer.followers.values():
+            follower.rewind()
+        for source in self._documents:
+            source.rewind()
+        with self._lock:
+            self._formats.clear()
+            self._last_lines.clear()
+            self._agg = self._new_aggregator(None)
+            self._tracker = LiveTracker(self.clock)
+            self._tracker.origin_lookup = origin_in_sidecar
+            self._blocks = ClaudeBlocks()
+            self._plan_windows = {}
+            self._agent_sources = {}
+            self._notices.clear()
+            self._notices.extend(notices)
+            self._backfill_done = 0
+            self._base_seen = None
 
     def _resume(self, path: Path) -> None:
         """Count what the index holds of ``path`` and start its follower after it."""
@@ -407,8 +471,10 @@ class Engine:
         index, tailer, captures = self._index, self._tailer, self._captures
         assert index is not None and tailer is not None and captures is not None
         follower = tailer.followers[path]
+        if not follower.unread:  # placed by the stored engine state
+            return
         notes: list[str] = []
-        found = index.resume(path, notes) if follower.unread else None
+        found = index.resume(path, notes)
         for note in notes:
             self._notice(note)
         if found is None:
@@ -601,6 +667,9 @@ class Engine:
         """Count a batch. ``source`` is (where, watch_only) for agents first seen in it, for
         sources other than files (an OTLP receiver passes ("otlp", True): it cannot steer them)."""
         firings: list[tuple[Event, Firing]] = []
+        base = self._base_seen
+        if base is not None and any(ev.id in base for ev in events):
+            raise _BaseConflict
         if source is not None:
             self._note_sources(events, 0, *source)
         if self._fanout is not None and events:
