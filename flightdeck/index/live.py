@@ -130,10 +130,15 @@ class FollowIndex:
                 or _fingerprint(fd, max(0, entry.offset - store.FINGERPRINT_BYTES), entry.offset) != entry.tail):
             return None
         reader = _reader(entry.fmt, entry.state)
+        store.mark_used(store.follow_path(self.folder, st))
         self.resumed += 1
         return Resumed(fd=fd, offset=entry.offset, events=entry.events,
                        rejects=[Rejected(reason, detail) for reason, detail in entry.rejects],
                        copies=entry.copies, reader=reader)
+
+    def prune(self) -> int:
+        """Remove entries not used for a month (``store.prune``; at most once a day)."""
+        return store.prune(self.folder)
 
     def worth_capturing(self, size: int, fmt_hint: str | None) -> bool:
         """Whether a log of ``size`` bytes gets an entry (see ``max_entry_bytes``).
@@ -349,6 +354,7 @@ class EngineStates:
             return None
         if not isinstance(files, bytes):
             return None
+        store.mark_used(EngineStates.path(index, roots))
         return files, state
 
     @staticmethod

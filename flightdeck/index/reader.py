@@ -204,6 +204,7 @@ def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float
                   and store.head_hash(head[: entry.head_len]) == entry.head)
         if usable:
             assert entry is not None
+            store.mark_used(epath)
             if entry.size == size and entry.mtime_ns == st.st_mtime_ns:
                 stats.hits += 1
                 _replay(agg, entry.events, entry.rejects, entry.copies, lo, hi)
@@ -304,6 +305,7 @@ def scan_indexed(
         summary = store.summary_path(folder, key)
         hit = store.load_summary(summary, state)
         if hit is not None:
+            store.mark_used(summary)
             notes.extend(hit[1])
             return hit[0]
     stats = _Stats()
@@ -336,6 +338,7 @@ def scan_indexed(
         except OSError as exc:
             index_notes.append(f"index summary not saved: {exc}")
     notes.extend(index_notes)
+    store.prune(folder)  # a successful run: entries unused for a month go
     return agg
 
 

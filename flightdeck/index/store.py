@@ -28,6 +28,7 @@ import os
 import pickle
 import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Final
 
@@ -43,6 +44,12 @@ FINGERPRINT_BYTES: Final = 4096  # of the log's head: a replaced file differs he
 _HEADER: Final = MAGIC + VERSION.to_bytes(2, "little")
 SUMMARY_MAGIC: Final = b"FDIS"
 _SUMMARY_HEADER: Final = SUMMARY_MAGIC + VERSION.to_bytes(2, "little")
+# Entries not used for this long are removed (a log deleted, a folder no longer
+# read): an entry is marked used (its mtime) at most once a day.
+PRUNE_AGE: Final = 30 * 86400
+_USED_AGE: Final = 86400
+_TMP_AGE: Final = 86400  # a temporary file this old is a crashed writer's
+_PRUNED_MARK: Final = ".pruned"
 FOLLOW_MAGIC: Final = b"FDIF"
 _FOLLOW_HEADER: Final = FOLLOW_MAGIC + VERSION.to_bytes(2, "little")
 
@@ -332,3 +339,70 @@ def save_summary(path: Path, state: bytes, agg: Aggregator, notices: list[str]) 
     Raises OSError as ``save`` does.
     """
     write_atomic(path, _SUMMARY_HEADER + pickle.dumps((state, agg, notices), protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def mark_used(path: Path) -> None:
+    """Note that the entry at ``path`` is still in use (its mtime, at most once a day), so
+    ``prune`` keeps it. Never follows a link; never raises.
+
+    Args:
+        path: an entry or summary in ``index_dir()``.
+    """
+    try:
+        st = os.lstat(path)
+        if stat.S_ISREG(st.st_mode) and time.time() - st.st_mtime > _USED_AGE:
+            os.utime(path, follow_symlinks=False)
+    except (OSError, NotImplementedError):
+        pass
+
+
+def prune(folder: Path, *, max_age: float = PRUNE_AGE, now: float | None = None, force: bool = False) -> int:
+    """Remove the entries and summaries not used for ``max_age`` seconds; returns how many.
+
+    An entry is named by its log's device and inode, not its path, so a
+    deleted log cannot be told from its entry; one not used for a month (a
+    log deleted, a folder no longer read) goes, and costs a parse if its log
+    comes back. Runs at most once a day (a mark file's mtime) unless ``force``.
+    Only regular files of ours are removed: a link in the folder is never
+    followed. Safe beside other processes: a reader that has an entry open
+    keeps reading it, and a removed entry is rebuilt. Never raises.
+
+    Args:
+        folder: ``index_dir()``.
+        max_age: seconds since an entry's last use after which it goes.
+        now: the time to measure from (default: now).
+        force: prune even if it was done less than a day ago.
+    """
+    now = time.time() if now is None else now
+    mark = folder / _PRUNED_MARK
+    removed = 0
+    try:
+        if not force:
+            try:
+                if now - os.lstat(mark).st_mtime < _USED_AGE:
+                    return 0
+            except FileNotFoundError:
+                pass
+        fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+        os.close(fd)
+        os.utime(mark, (now, now), follow_symlinks=False)
+        with os.scandir(folder) as it:
+            for e in it:
+                name = e.name
+                tmp = name.startswith(".tmp-")
+                if not (tmp or name.endswith((".idx", ".fol", ".sum"))):
+                    continue
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if not stat.S_ISREG(st.st_mode) or now - st.st_mtime <= (_TMP_AGE if tmp else max_age):
+                    continue
+                try:
+                    os.unlink(e.path)
+                    removed += 1
+                except OSError:
+                    pass
+    except OSError:
+        pass
+    return removed

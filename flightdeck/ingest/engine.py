@@ -293,6 +293,8 @@ class Engine:
             self._read_history(settle=settle, final=final, use_state=False)
         finally:
             self._base_seen = None
+        if self._index is not None:
+            self._index.prune()  # a read that went through: entries unused for a month go
 
     def _read_history(self, *, settle: bool, final: bool, use_state: bool) -> None:
         """``backfill``'s read: from the stored engine state and/or the entries when there is an index."""
