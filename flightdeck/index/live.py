@@ -22,6 +22,7 @@ contents another code path made.
 
 from __future__ import annotations
 
+import copyreg
 import hashlib
 import io
 import os
@@ -210,59 +211,28 @@ _STATE_MAGIC: Final = b"FDIE" + store.VERSION.to_bytes(2, "little")
 
 
 _LOCK_TYPES: Final = (type(threading.Lock()), type(threading.RLock()))
+_events_encoder: Final = msgspec.msgpack.Encoder()
+_events_decoder: Final = msgspec.msgpack.Decoder(list[Event])
+_loading = threading.local()  # the events of the state being unpickled on this thread
 
 
-class _Pickler(pickle.Pickler):
-    """Pickles the engine's state with its clock, its locks and the shared v1 reader left
-    as names: the clock may be a lambda, a lock is made anew (the arrival-rate meter
-    holds one), and the engine tells v1 files by the shared reader's identity."""
-
-    def __init__(self, file: io.BytesIO, clock: object) -> None:
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._clock = clock
-
-    def reducer_override(self, obj: object) -> Any:
-        # Events as msgpack: decoding one is several times faster than
-        # rebuilding its three structs from a pickle (the readers' state holds
-        # tens of thousands: Claude Code's recently released responses).
-        if type(obj) is Event:
-            return _event_from_msgpack, (_event_encoder.encode(obj),)
-        return NotImplemented
-
-    def persistent_id(self, obj: object) -> str | None:
-        if obj is self._clock:
-            return "clock"
-        if obj is FLIGHTDECK_V1:
-            return "v1"
-        if isinstance(obj, _LOCK_TYPES):
-            return "rlock" if isinstance(obj, _LOCK_TYPES[1]) else "lock"
-        return None
+def _event_at(i: int) -> Event:
+    """The ``i``-th event of the state being unpickled (``EngineStates.dumps``)."""
+    events: list[Event] = _loading.events
+    return events[i]
 
 
-_event_encoder: Final = msgspec.msgpack.Encoder()
-_event_decoder: Final = msgspec.msgpack.Decoder(Event)
+def _shared_v1() -> object:
+    """The one flightdeck v1 reader: the engine tells v1 files by its identity."""
+    return FLIGHTDECK_V1
 
 
-def _event_from_msgpack(data: bytes) -> Event:
-    """An Event the state pickler wrote as msgpack (``_Pickler.reducer_override``)."""
-    return _event_decoder.decode(data)
+def _new_lock() -> object:
+    return threading.Lock()
 
 
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file: io.BytesIO, clock: object) -> None:
-        super().__init__(file)
-        self._clock = clock
-
-    def persistent_load(self, pid: object) -> object:
-        if pid == "clock":
-            return self._clock
-        if pid == "v1":
-            return FLIGHTDECK_V1
-        if pid == "lock":
-            return threading.Lock()
-        if pid == "rlock":
-            return threading.RLock()
-        raise pickle.UnpicklingError(f"unknown reference {pid!r}")
+def _new_rlock() -> object:
+    return threading.RLock()
 
 
 def files_state(paths: list[Path]) -> bytes:
@@ -332,42 +302,65 @@ class EngineStates:
         return index.folder / f"engine-{hashlib.sha256(key).hexdigest()[:32]}.sum"
 
     @staticmethod
-    def load(index: FollowIndex, roots: list[Path], clock: object) -> tuple[bytes, Any] | None:
+    def load(index: FollowIndex, roots: list[Path]) -> tuple[bytes, Any] | None:
         """(the files' state when it was stored, the engine state); None if none (never raises).
 
         Args:
             index: the index.
             roots: the files and folders as given.
-            clock: the engine's clock, put back where the stored state had its own.
         """
         try:
             data = store.read_private(EngineStates.path(index, roots))
         except ValueError:
             return None
-        if data is None or data[: len(_STATE_MAGIC)] != _STATE_MAGIC:
+        head = len(_STATE_MAGIC)
+        if data is None or data[:head] != _STATE_MAGIC:
             return None
         try:
+            view = memoryview(data)
+            n = int.from_bytes(view[head : head + 8], "little")
+            _loading.events = _events_decoder.decode(view[head + 8 : head + 8 + n])
             # Our own 0700 folder, owned by us, never through a link (store): only
             # this user could have written it, as with report's summaries.
-            files, state = _Unpickler(io.BytesIO(data[len(_STATE_MAGIC):]), clock).load()
+            files, state = pickle.loads(view[head + 8 + n :])
         except Exception:  # torn or foreign: rebuilt by the caller
             return None
+        finally:
+            _loading.events = None
         if not isinstance(files, bytes):
             return None
         store.mark_used(EngineStates.path(index, roots))
         return files, state
 
     @staticmethod
-    def dumps(files: bytes, state: object, clock: object) -> bytes:
-        """``state`` pickled (clock, locks and the shared v1 reader by name) with ``files``,
-        the files' state (``files_state``) before the read it comes from.
+    def dumps(files: bytes, state: object) -> bytes:
+        """``state`` pickled with ``files``, the files' state (``files_state``) before the read.
+
+        Events go apart, as one msgpack array (decoding it is several times
+        faster than rebuilding tens of thousands of structs from a pickle: the
+        readers' state holds Claude Code's recently released responses); a
+        lock is made anew on load; the shared v1 reader stays the shared one.
+        The state must not hold the engine's clock (it may be a lambda).
 
         Raises a pickling error for a value that will not pickle.
         """
+        events: list[Event] = []
+
+        def by_index(ev: Event) -> tuple[Any, tuple[int]]:
+            events.append(ev)  # pickle's memo sends each event here once
+            return _event_at, (len(events) - 1,)
+
+        table = copyreg.dispatch_table.copy()
+        table[Event] = by_index
+        table[_LOCK_TYPES[0]] = lambda _lock: (_new_lock, ())
+        table[_LOCK_TYPES[1]] = lambda _lock: (_new_rlock, ())
+        table[type(FLIGHTDECK_V1)] = lambda _v1: (_shared_v1, ())
         buf = io.BytesIO()
-        buf.write(_STATE_MAGIC)
-        _Pickler(buf, clock).dump((files, state))
-        return buf.getvalue()
+        pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.dispatch_table = table
+        pickler.dump((files, state))
+        blob = _events_encoder.encode(events)
+        return b"".join((_STATE_MAGIC, len(blob).to_bytes(8, "little"), blob, buf.getvalue()))
 
     @staticmethod
     def write(index: FollowIndex, roots: list[Path], blob: bytes) -> None:

@@ -379,12 +379,16 @@ class Engine:
         formats = {path: known[1] for path, known in self._formats.items() if path in positions}
         state = (self._agg, self._tracker, self._blocks, self._plan_windows, self._agent_sources, formats,
                  positions, list(self._notices), checks)
+        tracker = self._tracker
         try:
             with self._lock:
-                return EngineStates.dumps(whole[2], state, self.clock)
+                tracker.clock = time.time  # the engine's own may be a lambda: put back on load
+                return EngineStates.dumps(whole[2], state)
         except Exception as exc:  # a value that will not pickle: the monitor goes on
             self._notice(f"index state not saved: {type(exc).__name__}: {exc}")
             return None
+        finally:
+            tracker.clock = self.clock
 
     def _write_state(self, whole: tuple[list[Path], list[Path], bytes], blob: bytes) -> None:
         from flightdeck.index.live import EngineStates
@@ -403,7 +407,7 @@ class Engine:
         from flightdeck.ingest.openfile import open_regular
 
         assert self._index is not None and self._tailer is not None
-        loaded = EngineStates.load(self._index, whole[0], self.clock)
+        loaded = EngineStates.load(self._index, whole[0])
         if loaded is None:
             return None
         stored_files, state = loaded
@@ -424,7 +428,7 @@ class Engine:
             for fd in opened.values():
                 os.close(fd)
             return None
-        agg.clock = agg.ledger.clock = self.clock
+        agg.clock = agg.ledger.clock = tracker.clock = self.clock
         now = time.monotonic()
         with self._lock:
             self._agg, self._tracker, self._blocks = agg, tracker, blocks
