@@ -111,7 +111,7 @@ class FollowIndex:
             return None
         try:
             found = self._check(path, fd, notices)
-        except (OSError, ValueError, pickle.UnpicklingError, EOFError, TypeError, AttributeError) as exc:
+        except Exception as exc:  # a torn or foreign reader state: read the file again
             notices.append(f"{path}: index entry ignored, read again: {exc}")
             found = None
         if found is None:
@@ -176,7 +176,7 @@ class FollowIndex:
             if (st.st_dev, st.st_ino) != ino or st.st_size < offset:
                 return
             fmt = reader.name
-            state = b"" if fmt in (None, _V1) else pickle.dumps(reader.format, protocol=pickle.HIGHEST_PROTOCOL)
+            state = b"" if fmt in (None, _V1) else dumps(reader.format)
             head_len = min(st.st_size, store.FINGERPRINT_BYTES)
             entry = FollowEntry(dev=st.st_dev, ino=st.st_ino, head=_fingerprint(fd, 0, head_len), head_len=head_len,
                                 tail=_fingerprint(fd, max(0, offset - store.FINGERPRINT_BYTES), offset),
@@ -197,9 +197,7 @@ def _reader(fmt: str | None, state: bytes) -> FileFormat:
     if fmt == _V1:
         return FileFormat(FLIGHTDECK_V1)  # the shared instance: the engine tells v1 files by it
     known = FORMATS.get(fmt)
-    # Our own 0700 folder, files owned by us, never read through a link (store):
-    # only this user could have written the pickle, as with report's summaries.
-    parser = pickle.loads(state)
+    parser = loads(state)
     if known is None or type(parser) is not type(known):
         raise ValueError(f"stored reader is not a {fmt} reader")
     return FileFormat(parser)
@@ -292,6 +290,56 @@ def matches(fd: int, offset: int, check: tuple[int, bytes, bytes]) -> bool:
             and _fingerprint(fd, max(0, offset - store.FINGERPRINT_BYTES), offset) == tail)
 
 
+def dumps(obj: object) -> bytes:
+    """``obj`` pickled, its events apart as one msgpack array.
+
+    Decoding that array is several times faster than rebuilding tens of
+    thousands of structs from a pickle (a reader's state holds Claude Code's
+    recently released responses). A lock is made anew on load; the shared v1
+    reader stays the shared one.
+
+    Args:
+        obj: a reader, or the engine's state.
+
+    Raises a pickling error for a value that will not pickle.
+    """
+    events: list[Event] = []
+
+    def by_index(ev: Event) -> tuple[Any, tuple[int]]:
+        events.append(ev)  # pickle's memo sends each event here once
+        return _event_at, (len(events) - 1,)
+
+    table = copyreg.dispatch_table.copy()
+    table[Event] = by_index
+    table[_LOCK_TYPES[0]] = lambda _lock: (_new_lock, ())
+    table[_LOCK_TYPES[1]] = lambda _lock: (_new_rlock, ())
+    table[type(FLIGHTDECK_V1)] = lambda _v1: (_shared_v1, ())
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = table
+    pickler.dump(obj)
+    blob = _events_encoder.encode(events)
+    return b"".join((len(blob).to_bytes(8, "little"), blob, buf.getvalue()))
+
+
+def loads(data: bytes | memoryview) -> Any:
+    """What ``dumps`` made ``data`` from.
+
+    Only ever given files of our own 0700 cache folder, owned by us and never
+    read through a link (``store``): only this user could have written them,
+    as with report's summaries.
+
+    Raises ValueError, msgspec's and pickle's errors for bytes that are not one.
+    """
+    view = memoryview(data)
+    n = int.from_bytes(view[:8], "little")
+    _loading.events = _events_decoder.decode(view[8 : 8 + n])
+    try:
+        return pickle.loads(view[8 + n :])
+    finally:
+        _loading.events = None
+
+
 class EngineStates:
     """Where ``FollowIndex`` keeps whole engine states: one per set of paths as given."""
 
@@ -317,16 +365,9 @@ class EngineStates:
         if data is None or data[:head] != _STATE_MAGIC:
             return None
         try:
-            view = memoryview(data)
-            n = int.from_bytes(view[head : head + 8], "little")
-            _loading.events = _events_decoder.decode(view[head + 8 : head + 8 + n])
-            # Our own 0700 folder, owned by us, never through a link (store): only
-            # this user could have written it, as with report's summaries.
-            files, state = pickle.loads(view[head + 8 + n :])
+            files, state = loads(memoryview(data)[head:])
         except Exception:  # torn or foreign: rebuilt by the caller
             return None
-        finally:
-            _loading.events = None
         if not isinstance(files, bytes):
             return None
         store.mark_used(EngineStates.path(index, roots))
@@ -334,33 +375,12 @@ class EngineStates:
 
     @staticmethod
     def dumps(files: bytes, state: object) -> bytes:
-        """``state`` pickled with ``files``, the files' state (``files_state``) before the read.
-
-        Events go apart, as one msgpack array (decoding it is several times
-        faster than rebuilding tens of thousands of structs from a pickle: the
-        readers' state holds Claude Code's recently released responses); a
-        lock is made anew on load; the shared v1 reader stays the shared one.
-        The state must not hold the engine's clock (it may be a lambda).
+        """``state`` pickled (``dumps``) with ``files``, the files' state (``files_state``)
+        before the read. The state must not hold the engine's clock (it may be a lambda).
 
         Raises a pickling error for a value that will not pickle.
         """
-        events: list[Event] = []
-
-        def by_index(ev: Event) -> tuple[Any, tuple[int]]:
-            events.append(ev)  # pickle's memo sends each event here once
-            return _event_at, (len(events) - 1,)
-
-        table = copyreg.dispatch_table.copy()
-        table[Event] = by_index
-        table[_LOCK_TYPES[0]] = lambda _lock: (_new_lock, ())
-        table[_LOCK_TYPES[1]] = lambda _lock: (_new_rlock, ())
-        table[type(FLIGHTDECK_V1)] = lambda _v1: (_shared_v1, ())
-        buf = io.BytesIO()
-        pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.dispatch_table = table
-        pickler.dump((files, state))
-        blob = _events_encoder.encode(events)
-        return b"".join((_STATE_MAGIC, len(blob).to_bytes(8, "little"), blob, buf.getvalue()))
+        return _STATE_MAGIC + dumps((files, state))
 
     @staticmethod
     def write(index: FollowIndex, roots: list[Path], blob: bytes) -> None:
