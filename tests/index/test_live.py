@@ -301,3 +301,25 @@ def test_new_line_repeating_a_counted_id_reads_again(tmp_path: Path, v1_history:
     want = backfill([str(v1_history)], None)
     assert got.total.cost_usd == want.total.cost_usd
     assert snapshot_fields(got) == snapshot_fields(want)  # read again in cold order: exact to the bit
+
+
+async def test_cockpit_opens_on_the_indexed_history(tmp_path: Path, v1_history: Path) -> None:
+    """The real cockpit on an engine whose history comes from the index: every call shown,
+    as a cold start shows them, and the index was what answered."""
+    from flightdeck.cockpit.app import FlightdeckApp
+    from tests.cockpit.test_engine import wait_for
+
+    root = tmp_path / "cache"
+    want = backfill([str(v1_history)], None, settle=False)
+    backfill([str(v1_history)], FollowIndex(root), settle=False)
+    index = FollowIndex(root)
+    engine = Engine([str(v1_history)], index=index)
+    app = FlightdeckApp(engine, refresh_interval=0.05)
+    try:
+        async with app.run_test(size=(160, 48)):
+            text = await wait_for(app, f"{want.events} calls", "2 rejected")
+            assert f"{want.events} calls" in text and "2 rejected" in text
+            assert "backfill" not in text
+    finally:
+        engine.stop()
+    assert index.resumed == 3
