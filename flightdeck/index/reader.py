@@ -7,9 +7,14 @@ a cold scan counts them in, which dedupe depends on):
   pricing fingerprint; same size and mtime) is replayed as it is;
 - a flightdeck v1 log that only grew is parsed from the stored offset (a
   line end) on, and its entry extended: v1 lines are independent;
-- anything else (shrunk, replaced, rotated over, another format that grew:
-  Claude Code's reader holds streamed copies until the file ends, so its
-  state at the old end is not a resumable state) is read again whole.
+- an agent CLI's log (Claude Code, Codex, Gemini) that grew is parsed from
+  the stored offset too, by its reader as it stood there before it handed
+  out what it held (stored pickled, ``index.state``): the responses held at
+  the old end are still held, so a larger copy written after it still wins;
+  the stored events up to that hand-out are replayed;
+- anything else (shrunk, replaced, rotated over, rewritten below the offset,
+  a last line without its newline that may since have been finished) is
+  read again whole.
 
 Replay hands the stored events to one Aggregator through ``add_many``, the
 same call a cold scan makes, so dedupe across files stays global and exact
@@ -37,8 +42,10 @@ from flightdeck import __version__
 from flightdeck.core.aggregate import Aggregator
 from flightdeck.core.events import Event
 from flightdeck.index import store
+from flightdeck.index.state import dumps, loads
 from flightdeck.index.store import Entry, IndexUnavailable
-from flightdeck.ingest.scan import V1, Segment, _feed, detect_file_format, expand, open_log
+from flightdeck.ingest.formats import FORMATS, FileFormat
+from flightdeck.ingest.scan import V1, Segment, _feed, _feed_foreign, detect_file_format, expand, open_log
 
 _TAIL_READ: Final = 64 << 10
 # A log bigger than this is streamed straight into the Aggregator and not
@@ -144,11 +151,52 @@ def _last_line_end(f: BinaryIO, start: int, size: int) -> int:
     return start
 
 
-def _capture(f: BinaryIO, path: str, fmt: str | None, start: int, end: int) -> Capture:
+def _capture(f: BinaryIO, path: str, fmt: str | None, start: int, end: int,
+             parser: FileFormat | None = None) -> tuple[Capture, bytes, int]:
+    """What the reader makes of [start, end): the capture, the reader's state before it
+    handed out what it held (empty for v1), and how many events that hand-out made."""
     cap = Capture()
-    if end > start:
-        _feed(cast(Aggregator, cap), f, Segment(path, start, end, fmt), -math.inf, math.inf)
-    return cap
+    if end <= start:
+        return cap, b"", 0
+    seg = Segment(path, start, end, fmt)
+    if fmt == V1:
+        _feed(cast(Aggregator, cap), f, seg, -math.inf, math.inf)
+        return cap, b"", 0
+    kept: list[bytes | int] = []
+
+    def keep(reader: FileFormat) -> None:
+        kept.append(len(cap.events))
+        try:
+            kept.append(dumps(reader.format) if reader.format is not None else b"")
+        except Exception:  # a reader that will not pickle: its log is read whole when it grows
+            kept.append(b"")
+
+    _feed_foreign(cast(Aggregator, cap), f, seg, -math.inf, math.inf, parser=parser, before_flush=keep)
+    before, blob = kept
+    return cap, cast(bytes, blob), len(cap.events) - cast(int, before)
+
+
+def _tail_hash(f: BinaryIO, offset: int) -> bytes:
+    start = max(0, offset - store.FINGERPRINT_BYTES)
+    f.seek(start)
+    return store.head_hash(f.read(offset - start))
+
+
+def _resumable(f: BinaryIO, entry: Entry, size: int) -> FileFormat | None:
+    """The stored reader of an agent CLI's log that only grew since; None to read it whole."""
+    if not entry.state or entry.fmt in (None, V1) or size <= entry.offset or entry.offset < 1:
+        return None
+    f.seek(entry.offset - 1)
+    if f.read(1) != b"\n" or _tail_hash(f, entry.offset) != entry.tail:
+        return None  # a last line that may have been finished since, or bytes rewritten below
+    try:
+        parser = loads(entry.state)
+    except Exception:  # torn or foreign: read whole
+        return None
+    known = FORMATS.get(entry.fmt) if entry.fmt else None
+    if known is None or type(parser) is not type(known):
+        return None
+    return FileFormat(parser)
 
 
 def _replay(agg: Aggregator, events: list[Event], rejects: list[tuple[str, str]], copies: int,
@@ -209,25 +257,36 @@ def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float
                 stats.hits += 1
                 _replay(agg, entry.events, entry.rejects, entry.copies, lo, hi)
                 if entry.fmt == V1 and entry.offset < size:  # the unfinished last line, never stored
-                    rest = _capture(f, name, V1, entry.offset, size)
+                    rest, _state, _held = _capture(f, name, V1, entry.offset, size)
                     stats.parsed += size - entry.offset
                     _replay(agg, rest.events, rest.rejects, rest.duplicates, lo, hi)
                 return
             if entry.fmt == V1 and size > entry.size and detect_file_format(path) == V1:
                 cut = _last_line_end(f, entry.offset, size)
-                more = _capture(f, name, V1, entry.offset, cut)
+                more, _state, _held = _capture(f, name, V1, entry.offset, cut)
                 entry.events.extend(more.events)
                 entry.rejects.extend(more.rejects)
                 entry.copies += more.duplicates
                 _finish(agg, f, name, epath, st, head, entry, cut, lo, hi, index_notices, stats,
                         parsed=cut - entry.offset)
                 return
+            parser = _resumable(f, entry, size) if size > entry.size else None
+            if parser is not None and detect_file_format(path) == entry.fmt:
+                kept = entry.events[: len(entry.events) - entry.held]  # the hand-out at the old end: redone
+                more, state, held = _capture(f, name, entry.fmt, entry.offset, size, parser)
+                entry.events = kept + more.events
+                entry.rejects.extend(more.rejects)
+                entry.copies = more.duplicates  # the reader counted its copies from the start
+                entry.state, entry.held = state, held
+                _finish(agg, f, name, epath, st, head, entry, size, lo, hi, index_notices, stats,
+                        parsed=size - entry.offset)
+                return
         fmt = detect_file_format(path)
         cut = _last_line_end(f, 0, size) if fmt == V1 else size
-        cap = _capture(f, name, fmt, 0, cut)
+        cap, state, held = _capture(f, name, fmt, 0, cut)
         fresh = Entry(dev=st.st_dev, ino=st.st_ino, size=size, mtime_ns=st.st_mtime_ns, head=b"",
                       head_len=0, fmt=fmt, offset=0, pricing=pricing, events=cap.events,
-                      rejects=cap.rejects, copies=cap.duplicates)
+                      rejects=cap.rejects, copies=cap.duplicates, state=state, held=held)
         _finish(agg, f, name, epath, st, head, fresh, cut, lo, hi, index_notices, stats, parsed=cut)
 
 
@@ -239,6 +298,7 @@ def _finish(agg: Aggregator, f: BinaryIO, name: str, epath: Path, st: os.stat_re
     entry.size, entry.mtime_ns, entry.offset = size, st.st_mtime_ns, cut
     entry.head_len = min(size, store.FINGERPRINT_BYTES)
     entry.head = store.head_hash(head[: entry.head_len])
+    entry.tail = _tail_hash(f, cut)
     try:
         store.save(epath, entry)
     except OSError as exc:  # disk full, read-only cache: the report still comes out
@@ -246,7 +306,7 @@ def _finish(agg: Aggregator, f: BinaryIO, name: str, epath: Path, st: os.stat_re
     _replay(agg, entry.events, entry.rejects, entry.copies, lo, hi)
     stats.parsed += parsed
     if cut < size:  # a v1 log's unfinished last line
-        rest = _capture(f, name, V1, cut, size)
+        rest, _state, _held = _capture(f, name, V1, cut, size)
         stats.parsed += size - cut
         _replay(agg, rest.events, rest.rejects, rest.duplicates, lo, hi)
 

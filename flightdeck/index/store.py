@@ -39,7 +39,7 @@ from flightdeck.core.events import Event
 from flightdeck.core.fsopen import open_regular
 
 MAGIC: Final = b"FDIX"
-VERSION: Final = 1  # bump when the entry layout or any reader's output changes
+VERSION: Final = 2  # bump when the entry layout or any reader's output changes
 FINGERPRINT_BYTES: Final = 4096  # of the log's head: a replaced file differs here
 _HEADER: Final = MAGIC + VERSION.to_bytes(2, "little")
 SUMMARY_MAGIC: Final = b"FDIS"
@@ -80,6 +80,12 @@ class Entry(msgspec.Struct, array_like=True):
     events: list[Event]
     rejects: list[tuple[str, str]]
     copies: int
+    # An agent CLI's reader as it stood at ``offset`` before it handed out what
+    # it held (``index.state.dumps``; empty for flightdeck v1), and how many of
+    # the last ``events`` that hand-out made: a grown log goes on from here.
+    state: bytes = b""
+    held: int = 0
+    tail: bytes = b""  # sha256 of bytes [max(0, offset - FINGERPRINT_BYTES), offset)
 
 
 class FollowEntry(msgspec.Struct, array_like=True):

@@ -192,3 +192,39 @@ def test_an_agent_cli_log_gets_the_whole_limit(cc_history: Path, tmp_path: Path)
     assert len(entries(root)) == len(logs)  # a Claude Code log is mostly text: its entry is small
     assert indexed([cc_history], tmp_path / "c2", max_entry_bytes=biggest - 1) == fresh([cc_history])
     assert len(entries(tmp_path / "c2")) == len(logs) - 1
+
+
+def test_grown_claude_code_log_is_parsed_from_the_stored_offset(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The response held at the old end stays held: its larger copy after the old end wins,
+    and only the new bytes are parsed."""
+    from flightdeck.index import reader
+    from tests.index.test_live import cc_line
+
+    logs = tmp_path / "cc"
+    logs.mkdir()
+    log = logs / "s.jsonl"
+    log.write_bytes(cc_line("msg_a", "req_a", "s", "2026-11-28T12:00:00.000Z", 10, "u1")
+                    + cc_line("msg_a", "req_a", "s", "2026-11-28T12:00:00.500Z", 12, "u1b")
+                    + cc_line("msg_b", "req_b", "s", "2026-11-28T12:00:10.000Z", 3, "u2"))
+    root = tmp_path / "cache"
+    assert indexed([logs], root) == fresh([logs])
+    old_size = log.stat().st_size
+    with open(log, "ab") as f:
+        f.write(cc_line("msg_b", "req_b", "s", "2026-11-28T12:00:11.000Z", 500, "u3"))
+        f.write(cc_line("msg_c", "req_c", "s", "2026-11-28T12:00:20.000Z", 7, "u4"))
+    starts: list[int] = []
+    real = reader._capture
+
+    def spy(f: Any, path: str, fmt: str | None, start: int, end: int, parser: Any = None) -> Any:
+        starts.append(start)
+        return real(f, path, fmt, start, end, parser)
+
+    monkeypatch.setattr(reader, "_capture", spy)
+    want = fresh([logs])
+    assert want["tokens"]["output_tokens"] == 12 + 500 + 7
+    assert indexed([logs], root) == want
+    assert starts == [old_size]  # parsed from the old end, not from 0
+    (e,) = entries(root)
+    assert e.offset == log.stat().st_size and e.held == 1 and e.state
+    assert indexed([logs], root) == want  # and warm again from the extended entry
