@@ -30,7 +30,7 @@ import stat
 import tempfile
 import time
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -306,13 +306,12 @@ def summary_path(folder: Path, key: bytes) -> Path:
     return folder / f"report-{hashlib.sha256(key).hexdigest()[:32]}.sum"
 
 
-def load_summary(path: Path, state: bytes) -> tuple[Aggregator, list[str]] | None:
-    """The Aggregator (and the notices of its read) stored at ``path``, if it was made
-    from exactly ``state`` (every file's device, inode, size and mtime); else None.
+def load_summary(path: Path) -> tuple[bytes, Aggregator, list[str], Any] | None:
+    """What ``save_summary`` stored at ``path``: (the files' state it was made from, the
+    Aggregator, the notices of its read, what it covers of each file); None if none.
 
     Args:
         path: from ``summary_path``.
-        state: the files' current state, as ``save_summary`` was given it.
 
     The summary is a pickle, the Aggregator's own (what parallel report workers
     send): it is only read from our own 0700 folder, owned by us, never
@@ -325,15 +324,15 @@ def load_summary(path: Path, state: bytes) -> tuple[Aggregator, list[str]] | Non
     if data is None or data[: len(_SUMMARY_HEADER)] != _SUMMARY_HEADER:
         return None
     try:
-        stored_state, agg, notices = pickle.loads(memoryview(data)[len(_SUMMARY_HEADER):])
+        stored_state, agg, notices, covered = pickle.loads(memoryview(data)[len(_SUMMARY_HEADER):])
     except Exception:  # torn or foreign: rebuilt by the caller
         return None
-    if stored_state != state or not isinstance(agg, Aggregator):
+    if not isinstance(stored_state, bytes) or not isinstance(agg, Aggregator):
         return None
-    return agg, list(notices)
+    return stored_state, agg, list(notices), covered
 
 
-def save_summary(path: Path, state: bytes, agg: Aggregator, notices: list[str]) -> None:
+def save_summary(path: Path, state: bytes, agg: Aggregator, notices: list[str], covered: Any = None) -> None:
     """Store ``agg`` as the summary of the files in ``state`` (atomically, 0600).
 
     Args:
@@ -341,10 +340,13 @@ def save_summary(path: Path, state: bytes, agg: Aggregator, notices: list[str]) 
         state: the files' state the aggregate was made from.
         agg: the finished Aggregator.
         notices: what the read said (repeated on a hit).
+        covered: what of each file it holds (``reader.Covered`` by path), so that
+            a later read can add only what is new; None when it cannot.
 
     Raises OSError as ``save`` does.
     """
-    write_atomic(path, _SUMMARY_HEADER + pickle.dumps((state, agg, notices), protocol=pickle.HIGHEST_PROTOCOL))
+    write_atomic(path, _SUMMARY_HEADER + pickle.dumps((state, agg, notices, covered),
+                                                      protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def mark_used(path: Path) -> None:
