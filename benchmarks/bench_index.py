@@ -180,7 +180,8 @@ def main() -> int:
                 for m in modes:
                     results[m]["grown"] = grown = run(commands[m], envs[m])
                     fresh = run([*commands[m], "--no-cache"], envs[m])
-                    assert grown[3]["cost_usd"] == fresh[3]["cost_usd"], (m, grown[3]["cost_usd"], fresh[3]["cost_usd"])
+                    assert grown[3]["cost_usd"] == fresh[3]["cost_usd"], (
+                        m, grown[3]["cost_usd"], fresh[3]["cost_usd"], grown[3].get("source"))
                     assert grown[3]["tokens"] == fresh[3]["tokens"]
             finally:
                 restore(undo)
