@@ -31,7 +31,7 @@ from typing import Any, Final
 from flightdeck.core.events import Event, Rejected
 from flightdeck.index import store
 from flightdeck.index.reader import MAX_ENTRY_BYTES, pricing_fingerprint
-from flightdeck.index.state import dumps, loads
+from flightdeck.index.state import dumps, dumps_small, loads, loads_small
 from flightdeck.index.store import FollowEntry
 from flightdeck.ingest.formats import FLIGHTDECK_V1, FORMATS, FileFormat
 from flightdeck.ingest.openfile import open_regular
@@ -171,7 +171,7 @@ class FollowIndex:
             if (st.st_dev, st.st_ino) != ino or st.st_size < offset:
                 return
             fmt = reader.name
-            state = b"" if fmt in (None, _V1) else dumps(reader.format)
+            state = b"" if fmt in (None, _V1) else dumps_small(reader.format)
             head_len = min(st.st_size, store.FINGERPRINT_BYTES)
             entry = FollowEntry(dev=st.st_dev, ino=st.st_ino, head=_fingerprint(fd, 0, head_len), head_len=head_len,
                                 tail=_fingerprint(fd, max(0, offset - store.FINGERPRINT_BYTES), offset),
@@ -192,7 +192,7 @@ def _reader(fmt: str | None, state: bytes) -> FileFormat:
     if fmt == _V1:
         return FileFormat(FLIGHTDECK_V1)  # the shared instance: the engine tells v1 files by it
     known = FORMATS.get(fmt)
-    parser = loads(state)
+    parser = loads_small(state)
     if known is None or type(parser) is not type(known):
         raise ValueError(f"stored reader is not a {fmt} reader")
     return FileFormat(parser)

@@ -44,7 +44,7 @@ from flightdeck.core.aggregate import Aggregator
 from flightdeck.core.dedupe import SeenIds
 from flightdeck.core.events import Event
 from flightdeck.index import store
-from flightdeck.index.state import dumps, loads
+from flightdeck.index.state import dumps_small, loads_small
 from flightdeck.index.store import Entry, IndexUnavailable
 from flightdeck.ingest.formats import FORMATS, FileFormat
 from flightdeck.ingest.scan import V1, Segment, _feed, _feed_foreign, detect_file_format, expand, open_log
@@ -169,7 +169,7 @@ def _capture(f: BinaryIO, path: str, fmt: str | None, start: int, end: int,
     def keep(reader: FileFormat) -> None:
         kept.append(len(cap.events))
         try:
-            kept.append(dumps(reader.format) if reader.format is not None else b"")
+            kept.append(dumps_small(reader.format) if reader.format is not None else b"")
         except Exception:  # a reader that will not pickle: its log is read whole when it grows
             kept.append(b"")
 
@@ -192,7 +192,7 @@ def _resumable(f: BinaryIO, entry: Entry, size: int) -> FileFormat | None:
     if f.read(1) != b"\n" or _tail_hash(f, entry.offset) != entry.tail:
         return None  # a last line that may have been finished since, or bytes rewritten below
     try:
-        parser = loads(entry.state)
+        parser = loads_small(entry.state)
     except Exception:  # torn or foreign: read whole
         return None
     known = FORMATS.get(entry.fmt) if entry.fmt else None

@@ -20,6 +20,7 @@ import gc
 import io
 import pickle
 import threading
+import zlib
 from typing import Any, Final
 
 import msgspec
@@ -106,3 +107,19 @@ def loads(data: bytes | memoryview) -> Any:
         _loading.events = None
         if was_enabled:
             gc.enable()
+
+
+def dumps_small(obj: object) -> bytes:
+    """``dumps``, compressed: a reader's state stored beside each log (zlib's fastest
+    level: its events repeat the same field names and models; about a fifth the size).
+
+    Args:
+        obj: a reader.
+    """
+    return zlib.compress(dumps(obj), 1)
+
+
+def loads_small(data: bytes) -> Any:
+    """What ``dumps_small`` made ``data`` from (raises as ``loads``, or zlib.error)."""
+    return loads(zlib.decompress(data))
+
