@@ -185,6 +185,60 @@ class FollowIndex:
             os.close(fd)
 
 
+_FORMAT_SLOT: Final[Any] = FileFormat.__dict__["format"]  # the slot a LazyFormat fills on first use
+
+
+class LazyFormat(FileFormat):
+    """A file's reader kept pickled until it is needed (a line to parse, a flush).
+
+    A restored monitor holds one reader per log, and Claude Code's hold a few
+    hundred recent responses each: decoding them all would make the cockpit
+    wait seconds for figures it already has. Its name and how many responses
+    it holds are answered without decoding it; stored again untouched, it is
+    written back as it was read.
+    """
+
+    __slots__ = ("_blob", "_holding", "_name")
+
+    def __init__(self, name: str | None, holding: int, blob: bytes | None, reader: Any = None) -> None:
+        """Args: the reader's format name and held count, its ``dumps_small`` bytes
+        (None when ``reader``, the reader itself, is given)."""
+        super().__init__(reader)
+        self._blob, self._name, self._holding = blob, name, holding
+
+    @classmethod
+    def of(cls, fmt: FileFormat) -> FileFormat:
+        """``fmt`` as a LazyFormat for storing (flightdeck v1 and undecided readers as they are)."""
+        if isinstance(fmt, LazyFormat) or fmt.name in (None, _V1):
+            return fmt
+        return cls(fmt.name, fmt.holding, None, fmt.format)
+
+    @property
+    def format(self) -> Any:
+        blob = self._blob
+        if blob is not None:
+            self._blob = None
+            _FORMAT_SLOT.__set__(self, loads_small(blob))
+        return _FORMAT_SLOT.__get__(self, FileFormat)
+
+    @format.setter
+    def format(self, value: Any) -> None:
+        self._blob = None
+        _FORMAT_SLOT.__set__(self, value)
+
+    @property
+    def name(self) -> str | None:
+        return self._name if self._blob is not None else super().name
+
+    @property
+    def holding(self) -> int:
+        return self._holding if self._blob is not None else super().holding
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        blob = self._blob if self._blob is not None else dumps_small(_FORMAT_SLOT.__get__(self, FileFormat))
+        return LazyFormat, (self.name, self.holding, blob)
+
+
 def _reader(fmt: str | None, state: bytes) -> FileFormat:
     """The file's reader as it was stored; ValueError if the state is not one of ours."""
     if fmt is None:

@@ -376,7 +376,10 @@ class Engine:
             if check is None:  # replaced since it was read
                 return None
             positions[path], checks[path] = point, check
-        formats = {path: known[1] for path, known in self._formats.items() if path in positions}
+        from flightdeck.index.live import LazyFormat
+
+        # Readers stored apart, each decoded again only when its file needs it.
+        formats = {path: LazyFormat.of(known[1]) for path, known in self._formats.items() if path in positions}
         state = (self._agg, self._tracker, self._blocks, self._plan_windows, self._agent_sources, formats,
                  positions, list(self._notices), checks)
         tracker = self._tracker
@@ -838,8 +841,8 @@ class Engine:
             return out
         for path in list(self._tailer.followers):
             known = self._formats.get(path)
-            fmt = known[1].format if known else None
-            if fmt is FLIGHTDECK_V1 or (fmt is None and path in self._named_files):
+            name = known[1].name if known else None  # the name: a stored reader stays undecoded
+            if name == FLIGHTDECK_V1.name or (name is None and path in self._named_files):
                 out.append(sidecar_path(path))
         return out
 

@@ -323,3 +323,27 @@ async def test_cockpit_opens_on_the_indexed_history(tmp_path: Path, v1_history: 
     finally:
         engine.stop()
     assert index.resumed == 3
+
+
+def test_restored_readers_are_decoded_only_when_needed(tmp_path: Path, cc_history: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cockpit's start decodes no stored reader (its figures are in the state);
+    ``--once`` decodes each to hand out what it holds; a control key press decodes none."""
+    from flightdeck.index import live
+
+    paths = [str(cc_history)]
+    root = tmp_path / "cache"
+    want = backfill(paths, None, settle=False)
+    backfill(paths, FollowIndex(root), settle=False)
+    decoded: list[int] = []
+    real = live.loads_small
+    monkeypatch.setattr(live, "loads_small", lambda data: decoded.append(1) or real(data))
+    engine = Engine(paths, clock=lambda: CLOCK, index=FollowIndex(root))
+    engine.backfill(settle=False)
+    assert snapshot_fields(engine.snapshot()) == snapshot_fields(want)
+    assert engine.control_paths == []  # no v1 file: nothing to steer, and nothing decoded to say so
+    assert decoded == []
+    once = Engine(paths, clock=lambda: CLOCK, index=FollowIndex(root))
+    once.backfill()
+    assert len(decoded) == len(list(cc_history.rglob("*.jsonl")))
+    assert snapshot_fields(once.snapshot()) == snapshot_fields(backfill(paths, None))
