@@ -189,22 +189,25 @@ _FORMAT_SLOT: Final[Any] = FileFormat.__dict__["format"]  # the slot a LazyForma
 
 
 class LazyFormat(FileFormat):
-    """A file's reader kept pickled until it is needed (a line to parse, a flush).
+    """A file's reader kept pickled until it is needed (a line to parse).
 
     A restored monitor holds one reader per log, and Claude Code's hold a few
     hundred recent responses each: decoding them all would make the cockpit
-    wait seconds for figures it already has. Its name and how many responses
-    it holds are answered without decoding it; stored again untouched, it is
-    written back as it was read.
+    wait seconds for figures it already has. Its name, how many responses it
+    holds and what a flush hands out (worked out when it was stored) are
+    answered without decoding it; stored again untouched, it is written back
+    as it was read.
     """
 
-    __slots__ = ("_blob", "_holding", "_name")
+    __slots__ = ("_blob", "_flushed", "_held_out", "_holding", "_name")
 
-    def __init__(self, name: str | None, holding: int, blob: bytes | None, reader: Any = None) -> None:
-        """Args: the reader's format name and held count, its ``dumps_small`` bytes
-        (None when ``reader``, the reader itself, is given)."""
+    def __init__(self, name: str | None, holding: int, blob: bytes | None, reader: Any = None,
+                 held_out: list[Event] | None = None) -> None:
+        """Args: the reader's format name and held count; its ``dumps_small`` bytes (None
+        when ``reader``, the reader itself, is given); what its flush hands out."""
         super().__init__(reader)
         self._blob, self._name, self._holding = blob, name, holding
+        self._held_out, self._flushed = held_out, False
 
     @classmethod
     def of(cls, fmt: FileFormat) -> FileFormat:
@@ -218,7 +221,10 @@ class LazyFormat(FileFormat):
         blob = self._blob
         if blob is not None:
             self._blob = None
-            _FORMAT_SLOT.__set__(self, loads_small(blob))
+            reader = loads_small(blob)
+            if self._flushed:  # handed out from _held_out already: the reader lets go of them too
+                FileFormat(reader).flush()
+            _FORMAT_SLOT.__set__(self, reader)
         return _FORMAT_SLOT.__get__(self, FileFormat)
 
     @format.setter
@@ -234,9 +240,22 @@ class LazyFormat(FileFormat):
     def holding(self) -> int:
         return self._holding if self._blob is not None else super().holding
 
+    def flush(self) -> list[Event]:
+        """What the reader holds, handed out: from what was worked out when it was stored,
+        if it has not been decoded since."""
+        if self._blob is not None and self._held_out is not None and not self._flushed:
+            out, self._held_out = self._held_out, []
+            self._flushed, self._holding = True, 0
+            return out
+        return super().flush()
+
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        blob = self._blob if self._blob is not None else dumps_small(_FORMAT_SLOT.__get__(self, FileFormat))
-        return LazyFormat, (self.name, self.holding, blob)
+        if self._blob is not None and not self._flushed:
+            return LazyFormat, (self._name, self._holding, self._blob, None, self._held_out)
+        blob = dumps_small(self.format)
+        # What a flush would hand out, from a copy: the reader itself must keep holding.
+        held_out = FileFormat(loads_small(blob)).flush()
+        return LazyFormat, (self.name, self.holding, blob, None, held_out)
 
 
 def _reader(fmt: str | None, state: bytes) -> FileFormat:

@@ -336,7 +336,8 @@ class Engine:
             for path, (_gen, fmt) in self._formats.items():
                 first = len(held)
                 held.extend(fmt.flush())
-                self._note_sources(held, first, str(path), fmt.format is not FLIGHTDECK_V1)
+                # By name: a stored reader (index.live.LazyFormat) stays undecoded.
+                self._note_sources(held, first, str(path), fmt.name != FLIGHTDECK_V1.name)
         if held:
             self._count(held, [], history=True)
         if blob is not None and whole is not None:  # written once no conflict can come any more

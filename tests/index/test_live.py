@@ -327,8 +327,9 @@ async def test_cockpit_opens_on_the_indexed_history(tmp_path: Path, v1_history: 
 
 def test_restored_readers_are_decoded_only_when_needed(tmp_path: Path, cc_history: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The cockpit's start decodes no stored reader (its figures are in the state);
-    ``--once`` decodes each to hand out what it holds; a control key press decodes none."""
+    """The cockpit's start decodes no stored reader (its figures are in the state), nor
+    does ``--once`` (what each holds was worked out when stored), nor a control key press;
+    a file that grew decodes its own reader only."""
     from flightdeck.index import live
 
     paths = [str(cc_history)]
@@ -345,5 +346,11 @@ def test_restored_readers_are_decoded_only_when_needed(tmp_path: Path, cc_histor
     assert decoded == []
     once = Engine(paths, clock=lambda: CLOCK, index=FollowIndex(root))
     once.backfill()
-    assert len(decoded) == len(list(cc_history.rglob("*.jsonl")))
+    assert decoded == []
     assert snapshot_fields(once.snapshot()) == snapshot_fields(backfill(paths, None))
+    grown = sorted(cc_history.rglob("*.jsonl"), key=str)[0]
+    append(grown, cc_line("msg_late", "req_late", grown.stem, "2026-11-28T12:00:00.000Z", 42, "late"))
+    after = Engine(paths, clock=lambda: CLOCK, index=FollowIndex(root))
+    after.backfill()
+    assert len(decoded) == 2  # its reader; and a copy when stored again, for what a flush hands out
+    close_enough(figures(after.snapshot()), figures(backfill(paths, None)))
