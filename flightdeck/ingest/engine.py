@@ -11,6 +11,7 @@ thousands of events a second are being ingested.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import stat
 import threading
@@ -304,6 +305,11 @@ class Engine:
         if self._index is not None and restored != "exact":
             self._captures = {}
         blob = None
+        # Kept for the index, every event read stays alive until the end; the cyclic
+        # collector would walk them again and again for nothing (ingest.scan does the same).
+        was_enabled = gc.isenabled()
+        if self._captures is not None:
+            gc.disable()
         try:
             # File by file, each to its end, in the listed order: the order
             # ``report`` reads in, which dedupe across files depends on (the
@@ -327,6 +333,8 @@ class Engine:
                     blob = self._pickle_state(whole)
         finally:
             self._captures = None
+            if was_enabled:
+                gc.enable()
         if final:
             self._ingest(self._tailer.finish(), history=True)
         self._poll_documents(final=settle, history=True)
