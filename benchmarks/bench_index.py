@@ -1,4 +1,4 @@
-"""The parse-once index: a second ``report`` against the cold one, in the same run.
+"""The parse-once index: a second ``report``, ``tail --once`` and cockpit start against the cold one.
 
 Generates a Claude Code history (``bench_claude_code.Generator``: sessions
 with streamed copies of each response, several models), then, in interleaved
@@ -12,10 +12,15 @@ the child) and peak RSS:
   existing ones), then the history is put back as it was;
 - ``no-cache``: ``report --no-cache`` (the parallel scan without the index).
 
+each for three modes (``--modes``): ``report --json``; ``tail --once --json``;
+and ``engine``, the cockpit's engine without its screen, started as ``tail``
+starts it (history on the ingest thread) and timed until its figures are
+complete (``wait_backfilled``), interpreter start included.
+
 Prints min and median of each, the ratios to the cold run of the same round,
 the index size against the log size, and checks the totals agree.
 
-    python benchmarks/bench_index.py --lines 200000 --rounds 3 [--keep DIR [--reuse]]
+    python benchmarks/bench_index.py --lines 200000 --rounds 3 [--modes report,tail,engine] [--keep DIR [--reuse]]
 """
 
 from __future__ import annotations
@@ -35,6 +40,24 @@ from typing import IO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_claude_code import Generator  # a sibling script, not a package
+
+
+# The cockpit's engine in a child: started as ``tail`` starts it for the screen
+# (history on the ingest thread, settle=False), until its figures are complete.
+ENGINE_CHILD = """
+import sys
+from flightdeck.ingest.engine import Engine
+from flightdeck.ingest.live import snapshot_line
+index = None
+if "--no-cache" not in sys.argv:
+    from flightdeck.index.live import FollowIndex
+    index = FollowIndex()
+engine = Engine([sys.argv[1]], index=index)
+engine.start()
+engine.wait_backfilled()
+sys.stdout.buffer.write(snapshot_line(engine.snapshot()))
+engine.stop()
+"""
 
 
 def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int, dict[str, object]]:
@@ -106,6 +129,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--keep", type=Path, help="generate the history here and keep it")
     ap.add_argument("--reuse", action="store_true", help="with --keep: use the history already there")
+    ap.add_argument("--modes", default="report,tail,engine",
+                    help="what to time, comma separated: report, tail (tail --once --json), engine (the cockpit's)")
     args = ap.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="fd-index-"))
     projects = root / "projects"
@@ -121,54 +146,73 @@ def main() -> int:
     files = len(list(projects.rglob("*.jsonl")))
     print(f"history: {gen.lines} lines, {log_bytes / 1e6:.1f} MB, {files} files (machine shared: figures are noisy)")
     py = sys.executable
-    report = [py, "-m", "flightdeck", "report", str(projects), "--json"]
-    times: dict[str, list[tuple[float, float, int]]] = {k: [] for k in ("cold", "warm", "grown", "no-cache")}
-    ratios: dict[str, list[float]] = {"warm": [], "grown": [], "warm cpu": [], "grown cpu": []}
-    index_bytes = 0
+    commands = {
+        "report": [py, "-m", "flightdeck", "report", str(projects), "--json"],
+        "tail": [py, "-m", "flightdeck", "tail", str(projects), "--once", "--json"],
+        # The cockpit's engine, without the screen: started as the cockpit starts it
+        # (backfill on the ingest thread, settle=False), timed until it has complete figures.
+        "engine": [py, "-c", ENGINE_CHILD, str(projects)],
+    }
+    modes = [m for m in args.modes.split(",") if m]
+    runs = ("cold", "warm", "grown", "no-cache")
+    times: dict[str, dict[str, list[tuple[float, float, int]]]] = {m: {k: [] for k in runs} for m in modes}
+    ratios: dict[str, dict[str, list[float]]] = {m: {"warm": [], "grown": [], "warm cpu": [], "grown cpu": []}
+                                                 for m in modes}
+    index_bytes: dict[str, int] = {}
     try:
         for r in range(args.rounds):
-            cache = root / f"cache-{r}"
-            shutil.rmtree(cache, ignore_errors=True)
-            env = dict(os.environ, XDG_CACHE_HOME=str(cache), PYTHONPYCACHEPREFIX=str(root / "pycache"))
-            # Bytecode cached as an installed package has it (this machine sets PYTHONDONTWRITEBYTECODE).
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
-            if r == 0:
-                run([*report, "--no-cache", "--since", "2100-01-01"], env)  # writes the bytecode, not timed
-            cold = run(report, env)
-            warm = run(report, env)
-            index_bytes = du(cache)
+            results: dict[str, dict[str, tuple[float, float, int, dict[str, object]]]] = {m: {} for m in modes}
+            envs = {}
+            for m in modes:
+                cache = root / f"cache-{m}-{r}"
+                shutil.rmtree(cache, ignore_errors=True)
+                env = dict(os.environ, XDG_CACHE_HOME=str(cache), PYTHONPYCACHEPREFIX=str(root / "pycache"))
+                # Bytecode cached as an installed package has it (this machine sets PYTHONDONTWRITEBYTECODE).
+                env.pop("PYTHONDONTWRITEBYTECODE", None)
+                envs[m] = env
+                if r == 0:
+                    run([*commands["report"], "--no-cache", "--since", "2100-01-01"], env)  # bytecode, not timed
+                results[m]["cold"] = run(commands[m], env)
+                results[m]["warm"] = run(commands[m], env)
+                index_bytes[m] = du(cache)
             undo = grow(projects, gen, 0.01, 1000 + r)
             try:
-                grown = run(report, env)
-                grown_fresh = run([*report, "--no-cache"], env)
-                assert grown[3]["cost_usd"] == grown_fresh[3]["cost_usd"]
-                assert grown[3]["tokens"] == grown_fresh[3]["tokens"]
+                for m in modes:
+                    results[m]["grown"] = grown = run(commands[m], envs[m])
+                    fresh = run([*commands[m], "--no-cache"], envs[m])
+                    assert grown[3]["cost_usd"] == fresh[3]["cost_usd"], (
+                        m, grown[3]["cost_usd"], fresh[3]["cost_usd"], grown[3].get("source"))
+                    assert grown[3]["tokens"] == fresh[3]["tokens"]
             finally:
                 restore(undo)
-            nocache = run([*report, "--no-cache"], env)
-            for a in (warm, nocache):
-                assert a[3]["cost_usd"] == cold[3]["cost_usd"] and a[3]["tokens"] == cold[3]["tokens"]
-            for name, res in (("cold", cold), ("warm", warm), ("grown", grown), ("no-cache", nocache)):
-                times[name].append(res[:3])
-            ratios["warm"].append(warm[0] / cold[0])
-            ratios["grown"].append(grown[0] / cold[0])
-            ratios["warm cpu"].append(warm[1] / cold[1])
-            ratios["grown cpu"].append(grown[1] / cold[1])
-            print(f"round {r + 1}: cold {cold[0]:.2f}s, warm {warm[0]:.3f}s, after 1 % {grown[0]:.2f}s, "
-                  f"--no-cache {nocache[0]:.2f}s; total {cold[3]['cost_usd']} USD")
-            shutil.rmtree(cache)
+            for m in modes:
+                res = results[m]
+                res["no-cache"] = run([*commands[m], "--no-cache"], envs[m])
+                cold = res["cold"]
+                for a in (res["warm"], res["no-cache"]):
+                    assert a[3]["cost_usd"] == cold[3]["cost_usd"] and a[3]["tokens"] == cold[3]["tokens"], m
+                for name in runs:
+                    times[m][name].append(res[name][:3])
+                for name in ("warm", "grown"):
+                    ratios[m][name].append(res[name][0] / cold[0])
+                    ratios[m][f"{name} cpu"].append(res[name][1] / cold[1])
+                print(f"round {r + 1} {m}: cold {cold[0]:.2f}s, warm {res['warm'][0]:.3f}s, "
+                      f"after 1 % {res['grown'][0]:.2f}s, --no-cache {res['no-cache'][0]:.2f}s; "
+                      f"total {cold[3]['cost_usd']} USD")
+                shutil.rmtree(root / f"cache-{m}-{r}")
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
-    print(f"\n{'run':10} {'wall min':>9} {'wall med':>9} {'cpu min':>8} {'cpu med':>8} {'peak RSS MB':>12}")
-    for name, rows in times.items():
-        walls, cpus, rss = [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
-        print(f"{name:10} {min(walls):9.3f} {statistics.median(walls):9.3f} {min(cpus):8.3f} "
-              f"{statistics.median(cpus):8.3f} {max(rss) / 1e6:12.1f}")
-    print("\nratios to the cold run of the same round (min / median):")
-    for name, vals in ratios.items():
-        print(f"  {name:10} {min(vals):.3f}x / {statistics.median(vals):.3f}x")
-    print(f"index size: {index_bytes / 1e6:.1f} MB = {index_bytes / log_bytes:.1%} of the logs")
+    for m in modes:
+        print(f"\n{m}: {'run':10} {'wall min':>9} {'wall med':>9} {'cpu min':>8} {'cpu med':>8} {'peak RSS MB':>12}")
+        for name, rows in times[m].items():
+            walls, cpus, rss = [x[0] for x in rows], [x[1] for x in rows], [x[2] for x in rows]
+            print(f"{'':{len(m) + 2}}{name:10} {min(walls):9.3f} {statistics.median(walls):9.3f} {min(cpus):8.3f} "
+                  f"{statistics.median(cpus):8.3f} {max(rss) / 1e6:12.1f}")
+        print(f"{m}: ratios to the cold run of the same round (min / median):")
+        for name, vals in ratios[m].items():
+            print(f"  {name:10} {min(vals):.3f}x / {statistics.median(vals):.3f}x")
+        print(f"{m}: index size: {index_bytes[m] / 1e6:.1f} MB = {index_bytes[m] / log_bytes:.1%} of the logs")
     return 0
 
 

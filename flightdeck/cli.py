@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="serve Prometheus text on /metrics (default host 127.0.0.1)")
     tail.add_argument("--otlp-export", metavar="URL",
                       help="send every call to an OTLP/HTTP endpoint as a GenAI span and metrics")
+    tail.add_argument("--no-cache", action="store_true",
+                      help="read the history afresh instead of through the parse-once index")
 
     report = sub.add_parser("report", help="summarise whole logs, in constant memory")
     report.add_argument("paths", nargs="*", metavar="PATH",

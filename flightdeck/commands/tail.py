@@ -74,10 +74,11 @@ def run(args: argparse.Namespace) -> int:
         otlp, exporters = _telemetry_options(args)
     except _OptionError as exc:
         return _fail(str(exc), exc.code)
+    index = _follow_index(args) if paths else None
     try:
         engine = Engine(paths, socket_path=args.socket if not args.once else None,
                         rules_path=args.rules, budget=budget, documents=documents,
-                        otlp=otlp if not args.once else None, exporters=exporters)
+                        otlp=otlp if not args.once else None, exporters=exporters, index=index)
     except (OSError, ValueError) as exc:  # RuleError is a ValueError
         for exporter in exporters:
             exporter.close()
@@ -111,6 +112,20 @@ def run(args: argparse.Namespace) -> int:
             raise
         engine.stop()
         return _fail(f"--otlp {otlp[0]}:{otlp[1]}: {exc}", EXIT_SOCKET)
+
+
+def _follow_index(args: argparse.Namespace) -> Any:
+    """The parse-once index the history is read through (``index.live``); None with
+    ``--no-cache`` or when the cache folder cannot be used (said on stderr)."""
+    if getattr(args, "no_cache", False):
+        return None
+    from flightdeck.index.live import FollowIndex
+
+    try:
+        return FollowIndex(prices=getattr(args, "prices", None))
+    except OSError as exc:  # IndexUnavailable: a symlinked or foreign cache folder, a read-only home
+        print(clean(f"flightdeck tail: parse-once index not used: {exc}"), file=sys.stderr)
+        return None
 
 
 class _OptionError(Exception):

@@ -7,9 +7,14 @@ a cold scan counts them in, which dedupe depends on):
   pricing fingerprint; same size and mtime) is replayed as it is;
 - a flightdeck v1 log that only grew is parsed from the stored offset (a
   line end) on, and its entry extended: v1 lines are independent;
-- anything else (shrunk, replaced, rotated over, another format that grew:
-  Claude Code's reader holds streamed copies until the file ends, so its
-  state at the old end is not a resumable state) is read again whole.
+- an agent CLI's log (Claude Code, Codex, Gemini) that grew is parsed from
+  the stored offset too, by its reader as it stood there before it handed
+  out what it held (stored pickled, ``index.state``): the responses held at
+  the old end are still held, so a larger copy written after it still wins;
+  the stored events up to that hand-out are replayed;
+- anything else (shrunk, replaced, rotated over, rewritten below the offset,
+  a last line without its newline that may since have been finished) is
+  read again whole.
 
 Replay hands the stored events to one Aggregator through ``add_many``, the
 same call a cold scan makes, so dedupe across files stays global and exact
@@ -30,15 +35,19 @@ import importlib.util
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final, cast
 
 from flightdeck import __version__
 from flightdeck.core.aggregate import Aggregator
+from flightdeck.core.dedupe import SeenIds
 from flightdeck.core.events import Event
 from flightdeck.index import store
+from flightdeck.index.state import dumps_small, loads_small
 from flightdeck.index.store import Entry, IndexUnavailable
-from flightdeck.ingest.scan import V1, Segment, _feed, detect_file_format, expand, open_log
+from flightdeck.ingest.formats import FORMATS, FileFormat
+from flightdeck.ingest.scan import V1, Segment, _feed, _feed_foreign, detect_file_format, expand, open_log
 
 _TAIL_READ: Final = 64 << 10
 # A log bigger than this is streamed straight into the Aggregator and not
@@ -149,11 +158,58 @@ def _last_line_end(f: BinaryIO, start: int, size: int) -> int:
     return start
 
 
-def _capture(f: BinaryIO, path: str, fmt: str | None, start: int, end: int) -> Capture:
+def _capture(f: BinaryIO, path: str, fmt: str | None, start: int, end: int,
+             parser: FileFormat | None = None) -> tuple[Capture, bytes, int]:
+    """What the reader makes of [start, end): the capture, the reader's state before it
+    handed out what it held (empty for v1), and how many events that hand-out made."""
     cap = Capture()
-    if end > start:
-        _feed(cast(Aggregator, cap), f, Segment(path, start, end, fmt), -math.inf, math.inf)
-    return cap
+    if end <= start:
+        return cap, b"", 0
+    seg = Segment(path, start, end, fmt)
+    if fmt == V1:
+        _feed(cast(Aggregator, cap), f, seg, -math.inf, math.inf)
+        return cap, b"", 0
+    kept: list[bytes | int] = []
+
+    def keep(reader: FileFormat) -> None:
+        kept.append(len(cap.events))
+        try:
+            kept.append(dumps_small(reader.format) if reader.format is not None else b"")
+        except Exception:  # a reader that will not pickle: its log is read whole when it grows
+            kept.append(b"")
+
+    _feed_foreign(cast(Aggregator, cap), f, seg, -math.inf, math.inf, parser=parser, before_flush=keep)
+    before, blob = kept
+    return cap, cast(bytes, blob), len(cap.events) - cast(int, before)
+
+
+def _add_notes(into: dict[str, int], more: dict[str, int]) -> None:
+    """Count ``more``'s notes (lines read only in part, by reason) into ``into``."""
+    for reason, n in more.items():
+        into[reason] = into.get(reason, 0) + n
+
+
+def _tail_hash(f: BinaryIO, offset: int) -> bytes:
+    start = max(0, offset - store.FINGERPRINT_BYTES)
+    f.seek(start)
+    return store.head_hash(f.read(offset - start))
+
+
+def _resumable(f: BinaryIO, entry: Entry, size: int) -> FileFormat | None:
+    """The stored reader of an agent CLI's log that only grew since; None to read it whole."""
+    if not entry.state or entry.fmt in (None, V1) or size <= entry.offset or entry.offset < 1:
+        return None
+    f.seek(entry.offset - 1)
+    if f.read(1) != b"\n" or _tail_hash(f, entry.offset) != entry.tail:
+        return None  # a last line that may have been finished since, or bytes rewritten below
+    try:
+        parser = loads_small(entry.state)
+    except Exception:  # torn or foreign: read whole
+        return None
+    known = FORMATS.get(entry.fmt) if entry.fmt else None
+    if known is None or type(parser) is not type(known):
+        return None
+    return FileFormat(parser)
 
 
 def _replay(agg: Aggregator, events: list[Event], rejects: list[tuple[str, str]], copies: int,
@@ -178,8 +234,9 @@ class _Stats:
 
 
 def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float, hi: float,
-              notices: list[str], stats: _Stats, index_notices: list[str], max_entry: int) -> None:
-    """Replay and/or parse one log into ``agg``, updating its entry.
+              notices: list[str], stats: _Stats, index_notices: list[str], max_entry: int) -> Covered | None:
+    """Replay and/or parse one log into ``agg``, updating its entry; what its entry covers
+    now (None for a log not read, or streamed without an entry).
 
     ``notices`` gets what is about the log (not read), ``index_notices`` what
     is about the index (an entry ignored or not saved).
@@ -189,7 +246,7 @@ def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float
         f = open_log(path)
     except OSError as exc:  # vanished or replaced since it was listed
         notices.append(f"{path}: not read: {exc}")
-        return
+        return None
     with f:
         st = os.fstat(f.fileno())
         size = st.st_size
@@ -198,7 +255,7 @@ def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float
             if size > max_entry or fmt == V1:
                 _feed(agg, f, Segment(name, 0, size, fmt), lo, hi)
                 stats.parsed += size
-                return
+                return None
         epath = store.entry_path(folder, st)
         try:
             entry = store.load(epath)
@@ -211,42 +268,53 @@ def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float
                   and store.head_hash(head[: entry.head_len]) == entry.head)
         if usable:
             assert entry is not None
+            store.mark_used(epath)
             if entry.size == size and entry.mtime_ns == st.st_mtime_ns:
                 stats.hits += 1
                 _replay(agg, entry.events, entry.rejects, entry.copies, lo, hi, entry.notes)
                 if entry.fmt == V1 and entry.offset < size:  # the unfinished last line, never stored
-                    rest = _capture(f, name, V1, entry.offset, size)
+                    rest, _state, _held = _capture(f, name, V1, entry.offset, size)
                     stats.parsed += size - entry.offset
                     _replay(agg, rest.events, rest.rejects, rest.duplicates, lo, hi, rest.notes)
-                return
+                return Covered(st.st_dev, st.st_ino, size, st.st_mtime_ns, entry.offset, entry.tail)
             if entry.fmt == V1 and size > entry.size and detect_file_format(path) == V1:
                 cut = _last_line_end(f, entry.offset, size)
-                more = _capture(f, name, V1, entry.offset, cut)
+                more, _state, _held = _capture(f, name, V1, entry.offset, cut)
                 entry.events.extend(more.events)
                 entry.rejects.extend(more.rejects)
                 entry.copies += more.duplicates
-                for reason, n in more.notes.items():
-                    entry.notes[reason] = entry.notes.get(reason, 0) + n
-                _finish(agg, f, name, epath, st, head, entry, cut, lo, hi, index_notices, stats,
-                        parsed=cut - entry.offset)
-                return
+                _add_notes(entry.notes, more.notes)
+                return _finish(agg, f, name, epath, st, head, entry, cut, lo, hi, index_notices, stats,
+                               parsed=cut - entry.offset)
+            parser = _resumable(f, entry, size) if size > entry.size else None
+            if parser is not None and detect_file_format(path) == entry.fmt:
+                kept = entry.events[: len(entry.events) - entry.held]  # the hand-out at the old end: redone
+                more, state, held = _capture(f, name, entry.fmt, entry.offset, size, parser)
+                entry.events = kept + more.events
+                entry.rejects.extend(more.rejects)
+                entry.copies = more.duplicates  # the reader counted its copies from the start
+                _add_notes(entry.notes, more.notes)  # notes come as lines are read: only the new ones
+                entry.state, entry.held = state, held
+                return _finish(agg, f, name, epath, st, head, entry, size, lo, hi, index_notices, stats,
+                               parsed=size - entry.offset)
         fmt = detect_file_format(path)
         cut = _last_line_end(f, 0, size) if fmt == V1 else size
-        cap = _capture(f, name, fmt, 0, cut)
+        cap, state, held = _capture(f, name, fmt, 0, cut)
         fresh = Entry(dev=st.st_dev, ino=st.st_ino, size=size, mtime_ns=st.st_mtime_ns, head=b"",
                       head_len=0, fmt=fmt, offset=0, pricing=pricing, events=cap.events,
-                      rejects=cap.rejects, copies=cap.duplicates, notes=cap.notes)
-        _finish(agg, f, name, epath, st, head, fresh, cut, lo, hi, index_notices, stats, parsed=cut)
+                      rejects=cap.rejects, copies=cap.duplicates, notes=cap.notes, state=state, held=held)
+        return _finish(agg, f, name, epath, st, head, fresh, cut, lo, hi, index_notices, stats, parsed=cut)
 
 
 def _finish(agg: Aggregator, f: BinaryIO, name: str, epath: Path, st: os.stat_result, head: bytes,
             entry: Entry, cut: int, lo: float, hi: float, notices: list[str], stats: _Stats,
-            *, parsed: int) -> None:
+            *, parsed: int) -> Covered:
     """Store ``entry`` as covering [0, cut), count it, and parse what lies beyond ``cut``."""
     size = st.st_size
     entry.size, entry.mtime_ns, entry.offset = size, st.st_mtime_ns, cut
     entry.head_len = min(size, store.FINGERPRINT_BYTES)
     entry.head = store.head_hash(head[: entry.head_len])
+    entry.tail = _tail_hash(f, cut)
     try:
         store.save(epath, entry)
     except OSError as exc:  # disk full, read-only cache: the report still comes out
@@ -254,9 +322,167 @@ def _finish(agg: Aggregator, f: BinaryIO, name: str, epath: Path, st: os.stat_re
     _replay(agg, entry.events, entry.rejects, entry.copies, lo, hi, entry.notes)
     stats.parsed += parsed
     if cut < size:  # a v1 log's unfinished last line
-        rest = _capture(f, name, V1, cut, size)
+        rest, _state, _held = _capture(f, name, V1, cut, size)
         stats.parsed += size - cut
         _replay(agg, rest.events, rest.rejects, rest.duplicates, lo, hi, rest.notes)
+    return Covered(st.st_dev, st.st_ino, size, st.st_mtime_ns, cut, entry.tail)
+
+
+@dataclass(frozen=True, slots=True)
+class Covered:
+    """What a stored summary holds of one log: its identity then, and the offset its
+    entry covers (below ``size`` when a v1 log's last line had no newline yet)."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    offset: int
+    tail: bytes  # the entry's hash of the bytes just before ``offset``
+
+
+class _Conflict(Exception):
+    """A new event repeats an id the stored summary counted: which copy counts depends on
+    the order a full read meets them in, which the summary no longer has."""
+
+
+class _Checked:
+    """Stands in for the base Aggregator while new bytes are added to it: any event whose
+    id the base counted stops the shortcut (``_Conflict``)."""
+
+    def __init__(self, agg: Aggregator, seen: SeenIds) -> None:
+        self.agg = agg
+        self.seen = seen
+
+    def add_many(self, events: list[Event]) -> list[Event]:
+        """Add ``events`` unless one repeats an id of the base."""
+        seen = self.seen
+        if any(ev.id in seen for ev in events):
+            raise _Conflict
+        return self.agg.add_many(events)
+
+    def reject(self, reason: str, detail: str = "") -> None:
+        """A refused line, counted by the base Aggregator."""
+        self.agg.reject(reason, detail)
+
+    def note(self, reason: str, n: int = 1) -> None:
+        """A line read only in part, counted by the base Aggregator."""
+        self.agg.note(reason, n)
+
+    @property
+    def duplicates(self) -> int:
+        return self.agg.duplicates
+
+    @duplicates.setter
+    def duplicates(self, n: int) -> None:
+        self.agg.duplicates = n
+
+
+def _from_base(listed: list[Path], base: Aggregator, covered: dict[str, Covered], folder: Path, pricing: str,
+               stats: _Stats, notes: list[str], index_notes: list[str],
+               max_entry: int) -> tuple[Aggregator, dict[str, Covered | None]] | None:
+    """The stored summary's Aggregator with only what is new added: the bytes beyond each
+    covered log's offset, and the logs it did not cover. None when that would not give
+    what a full read gives: a covered log gone, shrunk, replaced or rewritten; a v1 log's
+    unfinished last line grown; a log that cannot go on from its entry; a new event that
+    repeats an id the summary counted (``_Conflict``)."""
+    names = {str(p) for p in listed}
+    if any(name not in names for name in covered):
+        return None
+    checked = _Checked(base, base.seen.copy())
+    agg = cast(Aggregator, checked)
+    now: dict[str, Covered | None] = {}
+    try:
+        for path in listed:
+            name = str(path)
+            cov = covered.get(name)
+            if cov is None:
+                now[name] = _one_file(path, folder, pricing, agg, -math.inf, math.inf, notes, stats,
+                                      index_notes, max_entry)
+                continue
+            grown = _grow(path, cov, folder, pricing, checked, stats, index_notes)
+            if grown is None:
+                return None
+            now[name] = grown
+    except _Conflict:
+        return None
+    return base, now
+
+
+def _grow(path: Path, cov: Covered, folder: Path, pricing: str, checked: _Checked, stats: _Stats,
+          notes: list[str]) -> Covered | None:
+    """Add what ``path`` holds beyond ``cov.offset``; its new coverage, or None to read all
+    afresh. Raises ``_Conflict``."""
+    try:
+        f = open_log(path)
+    except OSError:
+        return None
+    with f:
+        st = os.fstat(f.fileno())
+        size = st.st_size
+        if (st.st_dev, st.st_ino) != (cov.dev, cov.ino) or size < cov.size:
+            return None
+        if size == cov.size and st.st_mtime_ns == cov.mtime_ns:
+            return cov
+        if cov.offset < cov.size:  # an unfinished last line was counted as it was
+            return None
+        epath = store.entry_path(folder, st)
+        try:
+            entry = store.load(epath)
+        except ValueError:
+            return None
+        head = f.read(store.FINGERPRINT_BYTES)
+        if (entry is None or entry.pricing != pricing or entry.offset != cov.offset or entry.tail != cov.tail
+                or (entry.dev, entry.ino) != (cov.dev, cov.ino) or entry.head_len > size
+                or store.head_hash(head[: entry.head_len]) != entry.head or _tail_hash(f, cov.offset) != cov.tail):
+            return None
+        agg = cast(Aggregator, checked)
+        name = str(path)
+        if entry.fmt == V1:
+            if detect_file_format(path) != V1:
+                return None
+            cut = _last_line_end(f, entry.offset, size)
+            more, _state, _held = _capture(f, name, V1, entry.offset, cut)
+            _replay(agg, more.events, more.rejects, more.duplicates, -math.inf, math.inf, more.notes)
+            entry.events.extend(more.events)
+            entry.rejects.extend(more.rejects)
+            entry.copies += more.duplicates
+            _add_notes(entry.notes, more.notes)
+        else:
+            parser = _resumable(f, entry, size)
+            if parser is None or detect_file_format(path) != entry.fmt:
+                return None
+            cut = size
+            kept = entry.events[: len(entry.events) - entry.held]
+            held = {ev.id: ev for ev in entry.events[len(kept):]}  # counted by the summary already
+            more, state, n_held = _capture(f, name, entry.fmt, entry.offset, size, parser)
+            fresh: list[Event] = []
+            for ev in more.events:
+                old = held.pop(ev.id, None) if ev.id in held else None
+                if old is None:
+                    fresh.append(ev)
+                elif old != ev:  # a larger copy of a response the summary counted as it stood
+                    raise _Conflict
+            _replay(agg, fresh, more.rejects, more.duplicates - entry.copies, -math.inf, math.inf, more.notes)
+            entry.events = kept + more.events
+            entry.rejects.extend(more.rejects)
+            entry.copies = more.duplicates
+            _add_notes(entry.notes, more.notes)
+            entry.state, entry.held = state, n_held
+        stats.parsed += cut - entry.offset
+        entry.size, entry.mtime_ns, entry.offset = size, st.st_mtime_ns, cut
+        entry.head_len = min(size, store.FINGERPRINT_BYTES)
+        entry.head = store.head_hash(head[: entry.head_len])
+        entry.tail = _tail_hash(f, cut)
+        try:
+            store.save(epath, entry)
+        except OSError as exc:
+            notes.append(f"{name}: index entry not saved: {exc}")
+        if cut < size:  # a v1 log's unfinished last line: counted, never covered
+            rest, _state, _held = _capture(f, name, V1, cut, size)
+            stats.parsed += size - cut
+            _replay(agg, rest.events, rest.rejects, rest.duplicates, -math.inf, math.inf, rest.notes)
+        return Covered(st.st_dev, st.st_ino, size, st.st_mtime_ns, cut, entry.tail)
 
 
 def scan_indexed(
@@ -305,30 +531,46 @@ def scan_indexed(
 
         return scan(listed, jobs=1, since=since, until=until, by=by, recent=recent, notices=notes)
     pricing = pricing_fingerprint(prices)
-    # An unchanged history with no time range: the whole aggregate, stored.
+    # No time range: the whole aggregate, stored. An unchanged history is
+    # answered by it; one whose logs only grew or were added starts from it.
     summary = None
     state = _state(listed)
-    if since is None and until is None:
-        key = repr(([str(p) for p in listed], tuple(by), recent, pricing)).encode()
-        summary = store.summary_path(folder, key)
-        hit = store.load_summary(summary, state)
-        if hit is not None:
-            notes.extend(hit[1])
-            return hit[0]
     stats = _Stats()
+    file_notes: list[str] = []
+    index_notes: list[str] = []
+    if since is None and until is None:
+        key = repr(([str(p) for p in paths], tuple(by), recent, pricing)).encode("utf-8", "surrogateescape")
+        summary = store.summary_path(folder, key)
+        stored = store.load_summary(summary)
+        if stored is not None and stored[0] == state:
+            store.mark_used(summary)
+            notes.extend(stored[2])
+            return stored[1]
+        if stored is not None and isinstance(stored[3], dict) and not stored[2]:
+            based = _from_base(listed, stored[1], stored[3], folder, pricing, stats, file_notes, index_notes,
+                               max_entry_bytes)
+            if based is not None:
+                _save_summary(summary, state, based[0], file_notes, based[1], index_notes)
+                notes.extend(file_notes)
+                notes.extend(index_notes)
+                store.prune(folder)
+                return based[0]
+            stats = _Stats()
+            file_notes.clear()
+            index_notes.clear()
     done = 0
     bar = None
     if progress:
         from flightdeck.index.progress import ReadProgress
 
         bar = ReadProgress(len(listed), sum(_size(p) for p in listed))
-    file_notes: list[str] = []
-    index_notes: list[str] = []
+    covered: dict[str, Covered | None] = {}
     was_enabled = gc.isenabled()
     gc.disable()  # as in ingest.scan: millions of acyclic objects, nothing to collect
     try:
         for path in listed:
-            _one_file(path, folder, pricing, agg, lo, hi, file_notes, stats, index_notes, max_entry_bytes)
+            covered[str(path)] = _one_file(path, folder, pricing, agg, lo, hi, file_notes, stats, index_notes,
+                                           max_entry_bytes)
             stats.files += 1
             if bar is not None:
                 done += _size(path)
@@ -340,12 +582,20 @@ def scan_indexed(
             bar.close()
     notes.extend(file_notes)
     if summary is not None:
-        try:
-            store.save_summary(summary, state, agg, file_notes)
-        except OSError as exc:
-            index_notes.append(f"index summary not saved: {exc}")
+        _save_summary(summary, state, agg, file_notes, covered, index_notes)
     notes.extend(index_notes)
+    store.prune(folder)  # a successful run: entries unused for a month go
     return agg
+
+
+def _save_summary(path: Path, state: bytes, agg: Aggregator, file_notes: list[str],
+                  covered: dict[str, Covered | None], notes: list[str]) -> None:
+    """Store the summary; it covers each log only if every log has an entry to go on from."""
+    full = {name: cov for name, cov in covered.items() if cov is not None}
+    try:
+        store.save_summary(path, state, agg, file_notes, full if len(full) == len(covered) else None)
+    except OSError as exc:
+        notes.append(f"index summary not saved: {exc}")
 
 
 def _state(files: list[Path]) -> bytes:

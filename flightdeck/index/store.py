@@ -26,9 +26,11 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import stat
 import tempfile
+import time
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -37,11 +39,19 @@ from flightdeck.core.events import Event
 from flightdeck.core.fsopen import NotRegularFile, open_regular, private_dir
 
 MAGIC: Final = b"FDIX"
-VERSION: Final = 2  # bump when the entry layout or any reader's output changes
+VERSION: Final = 3  # bump when the entry layout or any reader's output changes
 FINGERPRINT_BYTES: Final = 4096  # of the log's head: a replaced file differs here
 _HEADER: Final = MAGIC + VERSION.to_bytes(2, "little")
 SUMMARY_MAGIC: Final = b"FDIS"
 _SUMMARY_HEADER: Final = SUMMARY_MAGIC + VERSION.to_bytes(2, "little")
+# Entries not used for this long are removed (a log deleted, a folder no longer
+# read): an entry is marked used (its mtime) at most once a day.
+PRUNE_AGE: Final = 30 * 86400
+_USED_AGE: Final = 86400
+_TMP_AGE: Final = 86400  # a temporary file this old is a crashed writer's
+_PRUNED_MARK: Final = ".pruned"
+FOLLOW_MAGIC: Final = b"FDIF"
+_FOLLOW_HEADER: Final = FOLLOW_MAGIC + VERSION.to_bytes(2, "little")
 
 
 class IndexUnavailable(OSError):
@@ -71,11 +81,47 @@ class Entry(msgspec.Struct, array_like=True):
     events: list[Event]
     rejects: list[tuple[str, str]]
     copies: int
-    notes: dict[str, int] = {}
+    notes: dict[str, int] = {}  # lines read only in part (FileFormat.take_notes), by reason
+    # An agent CLI's reader as it stood at ``offset`` before it handed out what
+    # it held (``index.state.dumps``; empty for flightdeck v1), and how many of
+    # the last ``events`` that hand-out made: a grown log goes on from here.
+    state: bytes = b""
+    held: int = 0
+    tail: bytes = b""  # sha256 of bytes [max(0, offset - FINGERPRINT_BYTES), offset)
+
+
+class FollowEntry(msgspec.Struct, array_like=True):
+    """What the live monitor's reader made of bytes [0, offset) of one log file.
+
+    Unlike ``Entry`` (``report``'s), this one is resumable: ``state`` is the
+    file's reader as it stood at ``offset`` (pickled; Claude Code's held
+    responses and recently released ids, Codex's session and rate limits),
+    so the monitor goes on from ``offset`` exactly as if it had read the
+    bytes before it. ``events``, ``rejects`` and ``copies`` are what the
+    reader handed out up to there, in order; what it still holds is in
+    ``state``. ``offset`` is a line end: a last line without its newline is
+    never covered. ``tail`` is the hash of the bytes just before ``offset``,
+    so a file rewritten in place below it is read again.
+    """
+
+    dev: int
+    ino: int
+    head: bytes  # sha256 of the first head_len bytes
+    head_len: int
+    tail: bytes  # sha256 of bytes [max(0, offset - FINGERPRINT_BYTES), offset)
+    offset: int
+    pricing: str
+    fmt: str | None  # the reader's format name; None while no line said
+    state: bytes  # the pickled reader (empty for stateless flightdeck v1)
+    events: list[Event]
+    rejects: list[tuple[str, str]]
+    copies: int
+    notes: dict[str, int] = {}  # lines read only in part, by reason, up to offset
 
 
 _encoder: Final = msgspec.msgpack.Encoder()
 _decoder: Final = msgspec.msgpack.Decoder(Entry)
+_follow_decoder: Final = msgspec.msgpack.Decoder(FollowEntry)
 
 
 def cache_root() -> Path:
@@ -129,8 +175,14 @@ def head_hash(head: bytes) -> bytes:
     return hashlib.sha256(head).digest()
 
 
-def _read_private(path: Path) -> bytes | None:
-    """The bytes of one of our cache files; None if absent. Never through a link."""
+def read_private(path: Path) -> bytes | None:
+    """The bytes of one of our cache files; None if absent. Never through a link.
+
+    Args:
+        path: a file in ``index_dir()``.
+
+    Raises ValueError for a file that cannot be opened or is another user's.
+    """
     try:
         fd = open_regular(path, os.O_RDONLY, follow=False)
     except FileNotFoundError:
@@ -152,7 +204,7 @@ def load(path: Path) -> Entry | None:
     Raises ValueError for a file that is not a whole entry of this version
     (the caller ignores it, says so, and rebuilds it).
     """
-    data = _read_private(path)
+    data = read_private(path)
     if data is None:
         return None
     if data[: len(MAGIC)] != MAGIC:
@@ -174,10 +226,16 @@ def save(path: Path, entry: Entry) -> None:
 
     Raises OSError (disk full, read-only cache): the caller goes on without it.
     """
-    _write_atomic(path, _HEADER + _encoder.encode(entry))
+    write_atomic(path, _HEADER + _encoder.encode(entry))
 
 
-def _write_atomic(path: Path, body: bytes) -> None:
+def write_atomic(path: Path, body: bytes) -> None:
+    """Write ``body`` to ``path`` through a temporary file renamed over it, mode 0600.
+
+    Args:
+        path: a file in ``index_dir()``.
+        body: its new contents.
+    """
     folder = path.parent
     # mkstemp: O_EXCL, 0600, a name no other process can have planted.
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".idx", dir=folder)
@@ -193,6 +251,47 @@ def _write_atomic(path: Path, body: bytes) -> None:
         raise
 
 
+def follow_path(folder: Path, st: os.stat_result) -> Path:
+    """The live monitor's entry for the log whose stat is ``st`` (beside ``entry_path``'s).
+
+    Args:
+        folder: ``index_dir()``.
+        st: the log's ``os.stat`` result.
+    """
+    return folder / f"{st.st_dev:x}-{st.st_ino:x}.fol"
+
+
+def load_follow(path: Path) -> FollowEntry | None:
+    """The live monitor's entry at ``path``; None if there is none.
+
+    Args:
+        path: from ``follow_path``.
+
+    Raises ValueError for a file that is not a whole entry of this version.
+    """
+    data = read_private(path)
+    if data is None:
+        return None
+    if data[: len(_FOLLOW_HEADER)] != _FOLLOW_HEADER:
+        raise ValueError("not a flightdeck follow entry of this version")
+    try:
+        return _follow_decoder.decode(memoryview(data)[len(_FOLLOW_HEADER):])
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ValueError(f"corrupt follow entry: {exc}") from None
+
+
+def save_follow(path: Path, entry: FollowEntry) -> None:
+    """Write ``entry`` to ``path`` atomically, mode 0600 (as ``save``).
+
+    Args:
+        path: from ``follow_path``.
+        entry: what to store.
+
+    Raises OSError: the caller goes on without it.
+    """
+    write_atomic(path, _FOLLOW_HEADER + _encoder.encode(entry))
+
+
 def summary_path(folder: Path, key: bytes) -> Path:
     """Where the summary of one (files, breakdowns, pricing) combination lives.
 
@@ -203,34 +302,33 @@ def summary_path(folder: Path, key: bytes) -> Path:
     return folder / f"report-{hashlib.sha256(key).hexdigest()[:32]}.sum"
 
 
-def load_summary(path: Path, state: bytes) -> tuple[Aggregator, list[str]] | None:
-    """The Aggregator (and the notices of its read) stored at ``path``, if it was made
-    from exactly ``state`` (every file's device, inode, size and mtime); else None.
+def load_summary(path: Path) -> tuple[bytes, Aggregator, list[str], Any] | None:
+    """What ``save_summary`` stored at ``path``: (the files' state it was made from, the
+    Aggregator, the notices of its read, what it covers of each file); None if none.
 
     Args:
         path: from ``summary_path``.
-        state: the files' current state, as ``save_summary`` was given it.
 
     The summary is a pickle, the Aggregator's own (what parallel report workers
     send): it is only read from our own 0700 folder, owned by us, never
     through a link, so only this user could have written it.
     """
     try:
-        data = _read_private(path)
+        data = read_private(path)
     except ValueError:
         return None
     if data is None or data[: len(_SUMMARY_HEADER)] != _SUMMARY_HEADER:
         return None
     try:
-        stored_state, agg, notices = pickle.loads(memoryview(data)[len(_SUMMARY_HEADER):])
+        stored_state, agg, notices, covered = pickle.loads(memoryview(data)[len(_SUMMARY_HEADER):])
     except Exception:  # torn or foreign: rebuilt by the caller
         return None
-    if stored_state != state or not isinstance(agg, Aggregator):
+    if not isinstance(stored_state, bytes) or not isinstance(agg, Aggregator):
         return None
-    return agg, list(notices)
+    return stored_state, agg, list(notices), covered
 
 
-def save_summary(path: Path, state: bytes, agg: Aggregator, notices: list[str]) -> None:
+def save_summary(path: Path, state: bytes, agg: Aggregator, notices: list[str], covered: Any = None) -> None:
     """Store ``agg`` as the summary of the files in ``state`` (atomically, 0600).
 
     Args:
@@ -238,7 +336,77 @@ def save_summary(path: Path, state: bytes, agg: Aggregator, notices: list[str]) 
         state: the files' state the aggregate was made from.
         agg: the finished Aggregator.
         notices: what the read said (repeated on a hit).
+        covered: what of each file it holds (``reader.Covered`` by path), so that
+            a later read can add only what is new; None when it cannot.
 
     Raises OSError as ``save`` does.
     """
-    _write_atomic(path, _SUMMARY_HEADER + pickle.dumps((state, agg, notices), protocol=pickle.HIGHEST_PROTOCOL))
+    write_atomic(path, _SUMMARY_HEADER + pickle.dumps((state, agg, notices, covered),
+                                                      protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def mark_used(path: Path) -> None:
+    """Note that the entry at ``path`` is still in use (its mtime, at most once a day), so
+    ``prune`` keeps it. Never follows a link; never raises.
+
+    Args:
+        path: an entry or summary in ``index_dir()``.
+    """
+    try:
+        st = os.lstat(path)
+        if stat.S_ISREG(st.st_mode) and time.time() - st.st_mtime > _USED_AGE:
+            os.utime(path, follow_symlinks=False)
+    except (OSError, NotImplementedError):
+        pass
+
+
+def prune(folder: Path, *, max_age: float = PRUNE_AGE, now: float | None = None, force: bool = False) -> int:
+    """Remove the entries and summaries not used for ``max_age`` seconds; returns how many.
+
+    An entry is named by its log's device and inode, not its path, so a
+    deleted log cannot be told from its entry; one not used for a month (a
+    log deleted, a folder no longer read) goes, and costs a parse if its log
+    comes back. Runs at most once a day (a mark file's mtime) unless ``force``.
+    Only regular files of ours are removed: a link in the folder is never
+    followed. Safe beside other processes: a reader that has an entry open
+    keeps reading it, and a removed entry is rebuilt. Never raises.
+
+    Args:
+        folder: ``index_dir()``.
+        max_age: seconds since an entry's last use after which it goes.
+        now: the time to measure from (default: now).
+        force: prune even if it was done less than a day ago.
+    """
+    now = time.time() if now is None else now
+    mark = folder / _PRUNED_MARK
+    removed = 0
+    try:
+        if not force:
+            try:
+                if now - os.lstat(mark).st_mtime < _USED_AGE:
+                    return 0
+            except FileNotFoundError:
+                pass
+        fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+        os.close(fd)
+        os.utime(mark, (now, now), follow_symlinks=False)
+        with os.scandir(folder) as it:
+            for e in it:
+                name = e.name
+                tmp = name.startswith(".tmp-")
+                if not (tmp or name.endswith((".idx", ".fol", ".sum"))):
+                    continue
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if not stat.S_ISREG(st.st_mode) or now - st.st_mtime <= (_TMP_AGE if tmp else max_age):
+                    continue
+                try:
+                    os.unlink(e.path)
+                    removed += 1
+                except OSError:
+                    pass
+    except OSError:
+        pass
+    return removed

@@ -11,6 +11,7 @@ thousands of events a second are being ingested.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import stat
 import threading
@@ -44,6 +45,7 @@ from flightdeck.ingest.tracker import LiveTracker
 if TYPE_CHECKING:
     from flightdeck.core.rules import Firing, RuleEngine
     from flightdeck.export import EventExporter, Fanout
+    from flightdeck.index.live import Capture, FollowIndex
     from flightdeck.ingest.documents import DocumentSource
     from flightdeck.ingest.otlp import OtlpReceiver
     from flightdeck.ingest.server import Connection, SocketServer
@@ -124,6 +126,10 @@ def origin_in_sidecar(telemetry: str, ref: str) -> str | None:
     return None
 
 
+class _BaseConflict(Exception):
+    """A line read after a stored engine state repeats an id that state counted."""
+
+
 class Engine:
     def __init__(
         self,
@@ -136,10 +142,16 @@ class Engine:
         otlp: tuple[str, int] | None = None,
         exporters: Sequence[EventExporter] = (),
         documents: Sequence[DocumentSource] = (),
+        index: FollowIndex | None = None,
     ) -> None:
         """``otlp``: (host, port) to receive OTLP/HTTP on (``ingest.otlp``); ``exporters``:
-        where every ingested call is also sent (``flightdeck.export``: Prometheus, OTLP)."""
+        where every ingested call is also sent (``flightdeck.export``: Prometheus, OTLP);
+        ``index``: the parse-once index the history is read through (``index.live``;
+        None reads every file from its start)."""
         self.clock = clock
+        self._index = index
+        self._captures: dict[Path, Capture] | None = None  # during a backfill through the index
+        self._base_seen: SeenIds | None = None  # ids of a stored engine state new lines are read after
         # Sources that are not JSON Lines (OpenCode's database, legacy JSON
         # sessions): polled every DOCUMENT_POLL_SECONDS, re-read when changed.
         self._documents = list(documents)
@@ -272,10 +284,58 @@ class Engine:
         self._backfill_total = self._tailer.total_bytes()
         self._backfill_done = 0
         self._backfilling = True
-        while not self._stop.is_set():
-            more = self._ingest(self._tailer.poll(), history=True)
-            if not more:
-                break
+        notices = list(self._notices)
+        try:
+            self._read_history(settle=settle, final=final, use_state=True)
+        except _BaseConflict:
+            # A new line repeats a message the stored state already counted: which
+            # copy counts depends on the order a cold read meets them in, which the
+            # stored state no longer has. Read again, through the per-file entries.
+            self._reset_history(notices)
+            self._read_history(settle=settle, final=final, use_state=False)
+        finally:
+            self._base_seen = None
+        if self._index is not None:
+            self._index.prune()  # a read that went through: entries unused for a month go
+
+    def _read_history(self, *, settle: bool, final: bool, use_state: bool) -> None:
+        """``backfill``'s read: from the stored engine state and/or the entries when there is an index."""
+        assert self._tailer is not None
+        whole = self._whole_state_key()
+        restored = self._restore_state(whole) if whole is not None and use_state else None
+        if self._index is not None and restored != "exact":
+            self._captures = {}
+        blob = None
+        # Kept for the index, every event read stays alive until the end; the cyclic
+        # collector would walk them again and again for nothing (ingest.scan does the same).
+        was_enabled = gc.isenabled()
+        if self._captures is not None:
+            gc.disable()
+        try:
+            # File by file, each to its end, in the listed order: the order
+            # ``report`` reads in, which dedupe across files depends on (the
+            # first copy of a repeated message counts), and the one order the
+            # index can replay a stored file in.
+            for path in list(self._tailer.followers):
+                if self._stop.is_set():
+                    break
+                if self._captures is not None:
+                    self._resume(path)
+                while not self._stop.is_set():
+                    if not self._ingest(self._tailer.poll([path]), history=True):
+                        break
+            # The history read to its line ends: folded here, stored or not (see
+            # Aggregator.settle), so the figures agree to the last bit with the index.
+            with self._lock:
+                self._agg.settle()
+            if self._captures is not None:
+                self._save_captures()
+                if whole is not None:
+                    blob = self._pickle_state(whole)
+        finally:
+            self._captures = None
+            if was_enabled:
+                gc.enable()
         if final:
             self._ingest(self._tailer.finish(), history=True)
         self._poll_documents(final=settle, history=True)
@@ -285,10 +345,204 @@ class Engine:
             for path, (_gen, fmt) in self._formats.items():
                 first = len(held)
                 held.extend(fmt.flush())
-                self._note_sources(held, first, str(path), fmt.format is not FLIGHTDECK_V1)
+                # By name: a stored reader (index.live.LazyFormat) stays undecoded.
+                self._note_sources(held, first, str(path), fmt.name != FLIGHTDECK_V1.name)
         if held:
             self._count(held, [], history=True)
+        if blob is not None and whole is not None:  # written once no conflict can come any more
+            self._write_state(whole, blob)
         self._backfilling = False
+
+    def _whole_state_key(self) -> tuple[list[Path], list[Path], bytes] | None:
+        """(the paths as given, the followed files, their state now) when the engine's whole
+        state may come from the index: the first read of files only, no filter, nothing but
+        files feeding it."""
+        if (self._index is None or self._tailer is None or self._rereading or self._filter_text is not None
+                or self._socket_path is not None or self._otlp_address is not None or self._fanout is not None
+                or self._sent or self._agg.events or self._agg.rejected):
+            return None
+        from flightdeck.index.live import files_state
+
+        if not all(f.unread for f in self._tailer.followers.values()):
+            return None
+        paths = list(self._tailer.followers)
+        return self._tailer.files + self._tailer.folders, paths, files_state(paths)
+
+    def _pickle_state(self, whole: tuple[list[Path], list[Path], bytes]) -> bytes | None:
+        """What the engine learnt from the files, as it stands before any flush, pickled;
+        None when a follower cannot say where it is (inside an over-long line)."""
+        from flightdeck.index.live import EngineStates, fingerprints
+
+        assert self._tailer is not None and self._index is not None
+        positions: dict[Path, tuple[tuple[int, int], int]] = {}
+        checks: dict[Path, tuple[int, bytes, bytes]] = {}
+        for path, follower in self._tailer.followers.items():
+            point = follower.resume_point
+            if point is None:
+                if not follower.unread:
+                    return None
+                continue
+            check = fingerprints(path, *point)
+            if check is None:  # replaced since it was read
+                return None
+            positions[path], checks[path] = point, check
+        from flightdeck.index.live import LazyFormat
+
+        # Readers stored apart, each decoded again only when its file needs it.
+        formats = {path: LazyFormat.of(known[1]) for path, known in self._formats.items() if path in positions}
+        state = (self._agg, self._tracker, self._blocks, self._plan_windows, self._agent_sources, formats,
+                 positions, list(self._notices), checks)
+        tracker = self._tracker
+        try:
+            with self._lock:
+                tracker.clock = time.time  # the engine's own may be a lambda: put back on load
+                return EngineStates.dumps(whole[2], state)
+        except Exception as exc:  # a value that will not pickle: the monitor goes on
+            self._notice(f"index state not saved: {type(exc).__name__}: {exc}")
+            return None
+        finally:
+            tracker.clock = self.clock
+
+    def _write_state(self, whole: tuple[list[Path], list[Path], bytes], blob: bytes) -> None:
+        from flightdeck.index.live import EngineStates
+
+        assert self._index is not None
+        try:
+            EngineStates.write(self._index, whole[0], blob)
+        except OSError as exc:  # disk full, a read-only cache
+            self._notice(f"index state not saved: {exc}")
+
+    def _restore_state(self, whole: tuple[list[Path], list[Path], bytes]) -> str | None:
+        """Take the engine's stored state for these paths: "exact" when no file changed since,
+        "base" when files only grew or appeared (their new lines are read after it); None if
+        there is none or a file it covers changed otherwise."""
+        from flightdeck.index.live import EngineStates, matches
+        from flightdeck.ingest.openfile import open_regular
+
+        assert self._index is not None and self._tailer is not None
+        loaded = EngineStates.load(self._index, whole[0])
+        if loaded is None:
+            return None
+        stored_files, state = loaded
+        exact = stored_files == whole[2]
+        agg, tracker, blocks, plan_windows, agent_sources, formats, positions, notices, checks = state
+        followers = self._tailer.followers
+        opened: dict[Path, int] = {}
+        try:
+            for path, (ino, offset) in positions.items():
+                if path not in followers:
+                    raise OSError(f"{path}: no longer listed")
+                fd = open_regular(path)
+                opened[path] = fd
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) != ino or not (exact or matches(fd, offset, checks[path])):
+                    raise OSError(f"{path}: another file now")
+        except OSError:
+            for fd in opened.values():
+                os.close(fd)
+            return None
+        agg.clock = agg.ledger.clock = tracker.clock = self.clock
+        now = time.monotonic()
+        with self._lock:
+            self._agg, self._tracker, self._blocks = agg, tracker, blocks
+            self._plan_windows, self._agent_sources = plan_windows, agent_sources
+            for path, (_ino, offset) in positions.items():
+                follower = followers[path]
+                follower.start_at(opened[path], offset)
+                if path in formats:  # a file with no line yet has no reader yet
+                    self._formats[path] = (follower.generation, formats[path])
+                self._last_lines[path] = now
+                self._backfill_done += offset
+            for note in notices:
+                self._notice(note)
+            if not exact:
+                # What the stored state counted: a new line repeating one of these
+                # ends the shortcut (see _BaseConflict).
+                self._base_seen = agg.seen.copy()
+        self._index.resumed += len(positions)
+        return "exact" if exact else "base"
+
+    def _reset_history(self, notices: list[str]) -> None:
+        """Forget everything read from the files (and documents), to read them again from the start."""
+        assert self._tailer is not None
+        for follower in self._tailer.followers.values():
+            follower.rewind()
+        for source in self._documents:
+            source.rewind()
+        with self._lock:
+            self._formats.clear()
+            self._last_lines.clear()
+            self._agg = self._new_aggregator(None)
+            self._tracker = LiveTracker(self.clock)
+            self._tracker.origin_lookup = origin_in_sidecar
+            self._blocks = ClaudeBlocks()
+            self._plan_windows = {}
+            self._agent_sources = {}
+            self._notices.clear()
+            self._notices.extend(notices)
+            self._backfill_done = 0
+            self._base_seen = None
+
+    def _resume(self, path: Path) -> None:
+        """Count what the index holds of ``path`` and start its follower after it."""
+        from flightdeck.index.live import Capture
+
+        index, tailer, captures = self._index, self._tailer, self._captures
+        assert index is not None and tailer is not None and captures is not None
+        follower = tailer.followers[path]
+        if not follower.unread:  # placed by the stored engine state
+            return
+        notes: list[str] = []
+        found = index.resume(path, notes)
+        for note in notes:
+            self._notice(note)
+        if found is None:
+            size = follower.size_now()
+            if index.worth_capturing(size, None) or index.worth_capturing(size, self._format_hint(path)):
+                captures[path] = Capture(generation=follower.generation + 1)
+            return
+        follower.start_at(found.fd, found.offset)
+        self._formats[path] = (follower.generation, found.reader)
+        captures[path] = Capture(events=list(found.events), rejects=[(r.reason, r.detail) for r in found.rejects],
+                                 copies=found.copies, base=found.offset, generation=follower.generation,
+                                 notes=dict(found.notes))
+        self._backfill_done += found.offset
+        if found.events:
+            self._last_lines[path] = time.monotonic()
+        windows = found.reader.plan_windows
+        if found.copies or windows or found.notes:
+            with self._lock:
+                self._agg.duplicates += found.copies
+                merge_windows(self._plan_windows, windows)
+                for reason, n in found.notes.items():
+                    self._agg.note(reason, n)
+        self._note_sources(found.events, 0, str(path), found.reader.format is not FLIGHTDECK_V1)
+        if found.events or found.rejects:
+            self._count(found.events, found.rejects, history=True)
+
+    @staticmethod
+    def _format_hint(path: Path) -> str | None:
+        """The format of a big file from its head (its entry limit depends on it)."""
+        from flightdeck.ingest.scan import detect_file_format
+
+        return detect_file_format(path)
+
+    def _save_captures(self) -> None:
+        """Store each file's read up to its first line not yet read whole (before any flush)."""
+        index, tailer, captures = self._index, self._tailer, self._captures
+        assert index is not None and tailer is not None and captures is not None
+        notes: list[str] = []
+        for path, cap in captures.items():
+            follower = tailer.followers.get(path)
+            known = self._formats.get(path)
+            point = follower.resume_point if follower is not None else None
+            # A file rotated or truncated during the read mixes two files: not stored.
+            if point is None or known is None or follower is None or follower.generation != cap.generation \
+                    or known[0] != cap.generation:
+                continue
+            index.save(path, point[0], point[1], known[1], cap, notes)
+        for note in notes:
+            self._notice(note)
 
     def _run(self) -> None:
         assert self._tailer is not None
@@ -353,6 +607,7 @@ class Engine:
         more = False
         events: list[Event] = []
         rejects: list[Rejected] = []
+        captures = self._captures if history else None
         for follower, res in results:
             if len(events) + len(rejects) >= BATCH_LINES:
                 self._count(events, rejects, history=history)
@@ -362,9 +617,15 @@ class Engine:
                 self._notice(notice)
             if history:
                 self._backfill_done += res.bytes_read
+            cap = captures.get(follower.path) if captures is not None else None
+            first_reject = len(rejects)
             rejects.extend(res.rejects)
             if not res.lines:
+                first = len(events)
                 self._settle(follower, events)
+                if cap is not None:
+                    cap.events.extend(events[first:])
+                    cap.rejects.extend((r.reason, r.detail) for r in rejects[first_reject:])
                 continue
             fmt = self._format_for(follower)
             self._last_lines[follower.path] = time.monotonic()
@@ -376,8 +637,15 @@ class Engine:
                 else:
                     rejects.append(parsed)  # type: ignore[arg-type]
             copies = fmt.take_copies()  # a streamed response's other lines: duplicates, as in report
+            if cap is not None:
+                cap.events.extend(events[first:])
+                cap.rejects.extend((r.reason, r.detail) for r in rejects[first_reject:])
+                cap.copies += copies
             windows = fmt.plan_windows
             notes = fmt.take_notes()  # lines accepted but not read whole, as in report
+            if cap is not None:
+                for reason, n in notes.items():
+                    cap.notes[reason] = cap.notes.get(reason, 0) + n
             if copies or windows or notes:
                 with self._lock:
                     self._agg.duplicates += copies
@@ -427,6 +695,9 @@ class Engine:
         """Count a batch. ``source`` is (where, watch_only) for agents first seen in it, for
         sources other than files (an OTLP receiver passes ("otlp", True): it cannot steer them)."""
         firings: list[tuple[Event, Firing]] = []
+        base = self._base_seen
+        if base is not None and any(ev.id in base for ev in events):
+            raise _BaseConflict
         if source is not None:
             self._note_sources(events, 0, *source)
         if self._fanout is not None and events:
@@ -589,8 +860,8 @@ class Engine:
             return out
         for path in list(self._tailer.followers):
             known = self._formats.get(path)
-            fmt = known[1].format if known else None
-            if fmt is FLIGHTDECK_V1 or (fmt is None and path in self._named_files):
+            name = known[1].name if known else None  # the name: a stored reader stays undecoded
+            if name == FLIGHTDECK_V1.name or (name is None and path in self._named_files):
                 out.append(sidecar_path(path))
         return out
 

@@ -27,7 +27,7 @@ import math
 import os
 import stat
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final, cast
@@ -332,8 +332,17 @@ def _feed_block(agg: Aggregator, block: bytes, since: float, until: float) -> No
     agg.add_many(good)
 
 
-def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, until: float) -> None:
-    parser = FileFormat(_fresh_format(seg.fmt))
+def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, until: float, *,
+                  parser: FileFormat | None = None,
+                  before_flush: Callable[[FileFormat], None] | None = None) -> None:
+    """Parse the segment with ``parser`` (default: a fresh one of the segment's format).
+
+    ``before_flush`` sees the parser once the segment's lines are read and
+    before what it holds is handed out (the parse-once index stores it there,
+    to go on from that point when the file grows).
+    """
+    if parser is None:
+        parser = FileFormat(_fresh_format(seg.fmt))
     fixed = parser.format
     # A known format is called directly (FileFormat.parse only adds detection
     # and the catch below, which gives the same Rejected it would).
@@ -387,6 +396,8 @@ def _feed_foreign(agg: Aggregator, f: BinaryIO, seg: Segment, since: float, unti
                     keep(ev)
                     last = ev
         agg.add_many(good)
+    if before_flush is not None:
+        before_flush(parser)
     # A reader may hold a response until its last copy (Claude Code's
     # streamed lines): the segment, a whole file, has ended.
     agg.add_many([ev for ev in parser.flush() if since <= ev.ts < until])  # type: ignore[operator]

@@ -139,6 +139,38 @@ class Follower:
         self._skipping = False
         self._last_poll = self._this_poll = None  # a rewind reads this file again, not its rotations
 
+    def start_at(self, fd: int, offset: int) -> None:
+        """Follow the open file ``fd`` from ``offset`` (a line end), as if the bytes
+        before it had been read: the parse-once index covered them.
+
+        Args:
+            fd: a descriptor of the regular file at ``path``, opened read-only; the
+                follower owns it from now on.
+            offset: where the next line starts.
+        """
+        st = os.fstat(fd)
+        self.close()
+        self._fd, self._ino = fd, (st.st_dev, st.st_ino)
+        self._released = False
+        self.offset = offset
+        self._head = os.pread(fd, HEAD_BYTES, 0)
+        self._pending.clear()
+        self._skipping = False
+        self.generation += 1
+
+    @property
+    def unread(self) -> bool:
+        """Nothing read yet (a new follower, or one rewound): ``start_at`` may place it."""
+        return self._ino is None and self._fd is None and self.offset == 0
+
+    @property
+    def resume_point(self) -> tuple[tuple[int, int], int] | None:
+        """((dev, ino), offset) of the file being read and the start of its first line
+        not yet handed out; None when no file is being read or inside an over-long line."""
+        if self._ino is None or self._skipping:
+            return None
+        return self._ino, self.offset - len(self._pending)
+
     # -- polling --------------------------------------------------------------
 
     def poll(self) -> PollResult:

@@ -192,3 +192,108 @@ def test_an_agent_cli_log_gets_the_whole_limit(cc_history: Path, tmp_path: Path)
     assert len(entries(root)) == len(logs)  # a Claude Code log is mostly text: its entry is small
     assert indexed([cc_history], tmp_path / "c2", max_entry_bytes=biggest - 1) == fresh([cc_history])
     assert len(entries(tmp_path / "c2")) == len(logs) - 1
+
+
+def test_grown_claude_code_log_is_parsed_from_the_stored_offset(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The response held at the old end stays held: its larger copy after the old end wins,
+    and only the new bytes are parsed."""
+    from flightdeck.index import reader
+    from tests.index.test_live import cc_line
+
+    logs = tmp_path / "cc"
+    logs.mkdir()
+    log = logs / "s.jsonl"
+    log.write_bytes(cc_line("msg_a", "req_a", "s", "2026-11-28T12:00:00.000Z", 10, "u1")
+                    + cc_line("msg_a", "req_a", "s", "2026-11-28T12:00:00.500Z", 12, "u1b")
+                    + cc_line("msg_b", "req_b", "s", "2026-11-28T12:00:10.000Z", 3, "u2"))
+    root = tmp_path / "cache"
+    assert indexed([logs], root) == fresh([logs])
+    old_size = log.stat().st_size
+    with open(log, "ab") as f:
+        f.write(cc_line("msg_b", "req_b", "s", "2026-11-28T12:00:11.000Z", 500, "u3"))
+        f.write(cc_line("msg_c", "req_c", "s", "2026-11-28T12:00:20.000Z", 7, "u4"))
+    starts: list[int] = []
+    real = reader._capture
+
+    def spy(f: Any, path: str, fmt: str | None, start: int, end: int, parser: Any = None) -> Any:
+        starts.append(start)
+        return real(f, path, fmt, start, end, parser)
+
+    monkeypatch.setattr(reader, "_capture", spy)
+    want = fresh([logs])
+    assert want["tokens"]["output_tokens"] == 12 + 500 + 7
+    assert indexed([logs], root) == want
+    assert starts == [old_size]  # parsed from the old end, not from 0
+    (e,) = entries(root)
+    assert e.offset == log.stat().st_size and e.held == 1 and e.state
+    assert indexed([logs], root) == want  # and warm again from the extended entry
+
+
+def _spy_base(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Records, for each report, whether it started from the stored summary."""
+    from flightdeck.index import reader
+
+    used: list[bool] = []
+    real = reader._from_base
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        got = real(*args, **kw)
+        used.append(got is not None)
+        return got
+
+    monkeypatch.setattr(reader, "_from_base", spy)
+    return used
+
+
+def test_grown_history_starts_from_the_summary(cc_history: Path, v1_history: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Logs that grew (a held response's larger copy among the new lines) and a new session:
+    the summary is the base and only new bytes are parsed; money and tokens exact."""
+    from tests.index.test_live import cc_line, close_enough
+
+    root = tmp_path / "cache"
+    paths = [cc_history, v1_history]
+    (v1_history / "c.jsonl").write_bytes((v1_history / "c.jsonl").read_bytes() + b"\n")  # ends its last line
+    session = next(p for p in sorted(cc_history.rglob("*.jsonl"), key=str) if p.stat().st_size > 10_000)
+    with open(session, "ab") as f:
+        f.write(cc_line("msg_h", "req_h", session.stem, "2026-11-28T12:00:00.000Z", 5, "h1"))
+    indexed(paths, root, summary=True)
+    used = _spy_base(monkeypatch)
+    with open(session, "ab") as f:
+        f.write(cc_line("msg_h", "req_h", session.stem, "2026-11-28T12:00:01.000Z", 900, "h2"))
+    (cc_history / "-home-dev-new").mkdir()
+    (cc_history / "-home-dev-new" / "n.jsonl").write_bytes(
+        cc_line("msg_n", "req_n", "n", "2026-11-28T13:00:00.000Z", 70, "n1"))
+    with open(v1_history / "a.jsonl", "ab") as f:
+        f.write(b"\n".join(v1_lines(random.Random(9), 20, 1_764_100_000.0, "grown")) + b"\n")
+    got = indexed(paths, root, summary=True)
+    want = fresh(paths)
+    assert used == [False]  # the held response's larger copy: the summary counted the smaller one
+    assert got == want
+    # Now without a conflict: only appends of new calls.
+    with open(v1_history / "b.jsonl", "ab") as f:
+        f.write(b"\n".join(v1_lines(random.Random(10), 20, 1_764_200_000.0, "more")) + b"\n")
+    with open(session, "ab") as f:
+        f.write(cc_line("msg_i", "req_i", session.stem, "2026-11-28T12:30:00.000Z", 33, "i1"))
+    got = indexed(paths, root, summary=True)
+    want = fresh(paths)
+    assert used == [False, True]
+    for k in ("events", "duplicates", "rejected", "cost_usd", "tokens"):
+        assert got[k] == want[k], k
+    close_enough(got, want)
+    assert indexed(paths, root, summary=True) == got  # unchanged since: the new summary answers
+
+
+def test_new_log_repeating_a_counted_id_reads_all_again(v1_history: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new log sorted first repeats a call the summary counted, at another cost: a full
+    read counts the new log's copy, so the summary must not be the base."""
+    root = tmp_path / "cache"
+    indexed([v1_history], root, summary=True)
+    used = _spy_base(monkeypatch)
+    line = (v1_history / "b.jsonl").read_bytes().split(b"\n")[40]
+    (v1_history / "0-first.jsonl").write_bytes(line.replace(b'"cost_status":"priced"', b'"cost_status":"reported"')
+                                               + b"\n")
+    assert indexed([v1_history], root, summary=True) == fresh([v1_history])
+    assert used == [False]

@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ def test_folders_0700_files_0600(v1_history: Path, tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(root).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(root / "index").st_mode) == 0o700
     files = list((root / "index").iterdir())
-    assert len(files) == 4  # one entry per log and the summary; no temporary file left behind
+    # One entry per log, the summary and the prune mark; no temporary file left behind.
+    assert sorted(p.suffix or p.name for p in files) == [".idx", ".idx", ".idx", ".pruned", ".sum"]
     assert all(stat.S_IMODE(os.stat(p).st_mode) == 0o600 for p in files)
 
 
@@ -175,3 +177,49 @@ def test_pricing_fingerprint_follows_the_price_data_package(tmp_path: Path, monk
     (pkg / "data.py").write_text("PRICES = 22\n")  # an upgrade rewrites the data module
     assert reader._package_state("fakeprices") != before
     assert reader._package_state("genai_prices") != reader._package_state("no_such_package_here")
+
+
+def test_prune_removes_only_old_regular_entries(tmp_path: Path) -> None:
+    folder = store.index_dir(tmp_path / "cache")
+    now = 1_900_000_000.0
+    old = now - store.PRUNE_AGE - 10
+    names = {"old.idx": old, "old.fol": old, "report-old.sum": old, "fresh.fol": now - 3600,
+             ".tmp-crashed.idx": now - 2 * 86400, ".tmp-writing.idx": now - 5, "notes.txt": old}
+    for name, mtime in names.items():
+        (folder / name).write_bytes(b"x")
+        os.utime(folder / name, (mtime, mtime))
+    outside = tmp_path / "outside.idx"
+    outside.write_bytes(b"keep")
+    (folder / "link.idx").symlink_to(outside)
+    os.utime(folder / "link.idx", (old, old), follow_symlinks=False)
+    assert store.prune(folder, now=now, force=True) == 4
+    left = sorted(p.name for p in folder.iterdir())
+    assert left == [".pruned", ".tmp-writing.idx", "fresh.fol", "link.idx", "notes.txt"]
+    assert outside.read_bytes() == b"keep"  # a link is never followed
+    (folder / "old.idx").write_bytes(b"x")
+    os.utime(folder / "old.idx", (old, old))
+    assert store.prune(folder, now=now + 60) == 0  # done less than a day ago
+    assert (folder / "old.idx").exists()
+
+
+def test_an_entry_in_use_is_marked_and_kept(tmp_path: Path) -> None:
+    from flightdeck.index.live import FollowIndex
+    from flightdeck.ingest.engine import Engine
+
+    log = tmp_path / "a.jsonl"
+    log.write_bytes(b'{"v":1,"ts":1764000000.0,"kind":"llm_call","id":"x1","run":"r","provider":"openai",'
+                    b'"route":"direct","model":"gpt-4o","usage":{"input_tokens":5,"output_tokens":2},'
+                    b'"cost_usd":null,"cost_status":"unknown"}\n')
+    root = tmp_path / "cache"
+    Engine([str(log)], index=FollowIndex(root)).backfill()
+    entry = next((root / "index").glob("*.fol"))
+    long_ago = time.time() - store.PRUNE_AGE - 100
+    os.utime(entry, (long_ago, long_ago))
+    for state in (root / "index").glob("engine-*.sum"):
+        state.unlink()  # so that the entry itself is read
+    index = FollowIndex(root)
+    Engine([str(log)], index=index).backfill()
+    assert index.resumed == 1
+    assert time.time() - entry.stat().st_mtime < 3600
+    assert store.prune(root / "index", force=True) == 0
+    assert entry.exists()

@@ -464,6 +464,15 @@ class Aggregator:
         delta = self._deltas[key] = Acc()
         return delta
 
+    def settle(self) -> None:
+        """Fold the calls counted so far into the figures now (``_settle``).
+
+        A caller that stores the aggregator (the live index) settles at the
+        same point of the read whether or not it stores, so float sums group
+        the same way and the figures agree to the last bit.
+        """
+        self._settle()
+
     def _settle(self) -> None:
         """Fold the calls since the last read into the total and each breakdown's groups.
 
