@@ -209,7 +209,10 @@ def _resumable(f: BinaryIO, entry: Entry, size: int) -> FileFormat | None:
     known = FORMATS.get(entry.fmt) if entry.fmt else None
     if known is None or type(parser) is not type(known):
         return None
-    return FileFormat(parser)
+    resumed = FileFormat(parser)
+    # The reader was stored before its notes were taken: they are the entry's already.
+    resumed.take_notes()
+    return resumed
 
 
 def _replay(agg: Aggregator, events: list[Event], rejects: list[tuple[str, str]], copies: int,

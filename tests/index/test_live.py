@@ -356,3 +356,38 @@ def test_restored_readers_are_decoded_only_when_needed(tmp_path: Path, cc_histor
     after.backfill()
     assert len(decoded) == 2  # its reader; and a copy when stored again, for what a flush hands out
     close_enough(figures(after.snapshot()), figures(backfill(paths, None)))
+
+
+def noted_line(msg_id: str, session: str, ts: str, uuid: str) -> bytes:
+    """An assistant line whose usage holds a key no reader knows: accepted, and counted as a note."""
+    doc = json.loads(cc_line(msg_id, "req_" + msg_id, session, ts, 30, uuid))
+    doc["message"]["usage"]["future_bucket_tokens"] = 11
+    return json.dumps(doc).encode() + b"\n"
+
+
+def report_json(*args: str) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-m", "flightdeck", "report", *args, "--json"],
+                          capture_output=True, text=True, timeout=120, check=True)
+    doc: dict[str, Any] = json.loads(proc.stdout)
+    return doc
+
+
+def test_notes_are_the_same_with_and_without_the_index(tmp_path: Path) -> None:
+    """Lines read only in part (notes) come back from every kind of stored entry: unchanged,
+    grown from a stored reader, and a new session beside them (tail --once and report)."""
+    folder = tmp_path / "projects" / "-home-dev-p"
+    folder.mkdir(parents=True)
+    session = folder / "s1.jsonl"
+    session.write_bytes(noted_line("msg_n1", "s1", "2026-11-28T10:00:00.000Z", "u-1")
+                        + cc_line("msg_p1", "req_p1", "s1", "2026-11-28T10:00:02.000Z", 8, "u-2"))
+    path = str(tmp_path / "projects")
+    for run in (tail_once, report_json):
+        assert run(path) == run(path, "--no-cache")  # cold: builds the index
+        warm = run(path)
+        assert warm == run(path, "--no-cache") and sum(warm["notes"].values()) == 1
+    append(session, noted_line("msg_n2", "s1", "2026-11-28T10:01:00.000Z", "u-3"))
+    (folder / "s2.jsonl").write_bytes(noted_line("msg_n3", "s2", "2026-11-28T11:00:00.000Z", "u-4"))
+    for run in (tail_once, report_json):
+        grown = run(path)
+        assert grown == run(path, "--no-cache")
+        assert sum(grown["notes"].values()) == 3
