@@ -25,12 +25,11 @@ import time
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from flightdeck.core.plan_windows import PlanWindow
+from flightdeck.core.plan_windows import SHORT_NAMES, PlanWindow, span_text
 from flightdeck.core.sanitize import clean
 
 READ_SECONDS: Final = 2.0
 MAX_INPUT: Final = 256 * 1024
-_SHORT: Final = {"five_hour": "5h", "seven_day": "7d"}
 
 
 def read_input(fd: int, *, seconds: float = READ_SECONDS, limit: int = MAX_INPUT) -> bytes | None:
@@ -60,16 +59,6 @@ def read_input(fd: int, *, seconds: float = READ_SECONDS, limit: int = MAX_INPUT
         chunks.append(chunk)
 
 
-def _span(seconds: float) -> str:
-    """``2h10m`` / ``3d4h`` / ``45m``: a duration as a status line has room for."""
-    minutes = max(int(seconds // 60), 0)
-    days, rest = divmod(minutes, 1440)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h"
-    return f"{hours}h{mins:02d}m" if hours else f"{mins}m"
-
-
 def _text(value: Any, width: int = 40) -> str | None:
     return clean(value[:width]) if isinstance(value, str) and value else None
 
@@ -86,13 +75,13 @@ def _cost(payload: dict[str, Any]) -> str | None:
 
 
 def _window(w: PlanWindow, now: float) -> str:
-    name = _SHORT.get(w.which, clean(w.which))
+    name = SHORT_NAMES.get(w.which, clean(w.which))
     part = f"{name} {w.used_percent:.0f}%"
     if w.resets_at is not None:
-        part += f" ↻{_span(w.resets_at - now)}"
+        part += f" ↻{span_text(w.resets_at - now)}"
     full = w.to_json().get("full_at")
     if isinstance(full, float) and full > now and w.used_percent < 100:
-        part += f" full in {_span(full - now)}"
+        part += f" full in {span_text(full - now)}"
     return part
 
 

@@ -28,13 +28,14 @@ Plain data, no Textual, no I/O.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Final
 
 from flightdeck.core.events import KIND_LLM_CALL, Event, Usage, parse_ts
 from flightdeck.core.money import Money, cost_units, units_to_usd
+from flightdeck.core.sanitize import clean
 from flightdeck.core.snapshot import usd_text
 
 BLOCK_SECONDS: Final = 5 * 3600
@@ -360,3 +361,50 @@ def block_json(b: dict[str, Any], now: float) -> dict[str, Any]:
         out["burn_usd_per_hour"] = str(per_hour.quantize(Decimal("0.000001")))
         out["projected_usd"] = str(projected.quantize(Decimal("0.000001")))
     return out
+
+
+# Window names as a status line or a panel has room for them.
+SHORT_NAMES: Final = {"five_hour": "5h", "seven_day": "7d", "5h-block": "5h block"}
+
+
+def span_text(seconds: float) -> str:
+    """``2h10m`` / ``3d4h`` / ``45m``: a duration as a status line or a panel has room for.
+
+    Args:
+        seconds: the duration (negative counts as 0).
+    """
+    minutes = max(int(seconds // 60), 0)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    return f"{hours}h{mins:02d}m" if hours else f"{mins}m"
+
+
+def window_summary(w: Mapping[str, Any], now: float) -> str:
+    """One plan window (a ``plan_windows`` entry of a Snapshot) in a line of plain text.
+
+    Reported: ``codex primary 42% ↻2h09m full in 1h10m``; computed (Claude's
+    5-hour block, whose limit is unknown): ``claude-code 5h block $1.37 ↻2h09m
+    (computed)``. Names from a log go through the one sanitiser.
+
+    Args:
+        w: the window, as ``PlanWindow.to_json`` or ``block_json`` give it.
+        now: wall time (for the reset and full-at countdowns).
+    """
+    which = str(w.get("window") or "")
+    parts = [clean(str(w.get("agent") or "")), SHORT_NAMES.get(which, clean(which))]
+    used = w.get("used_percent")
+    if isinstance(used, (int, float)) and not isinstance(used, bool) and math.isfinite(used):
+        parts.append(f"{used:.0f}%")
+    elif w.get("cost_usd") is not None:
+        parts.append(f"${Decimal(str(w['cost_usd'])).quantize(Decimal('0.01'))}")
+    resets = w.get("resets_at")
+    if isinstance(resets, (int, float)) and math.isfinite(resets) and resets > now:
+        parts.append(f"↻{span_text(resets - now)}")
+    full = w.get("full_at")
+    if isinstance(full, (int, float)) and math.isfinite(full) and full > now:
+        parts.append(f"full in {span_text(full - now)}")
+    if w.get("source") == "computed":
+        parts.append("(computed)")
+    return " ".join(p for p in parts if p)

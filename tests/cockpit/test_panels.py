@@ -137,3 +137,27 @@ def test_run_cockpit_refuses_an_unknown_theme(capsys: pytest.CaptureFixture[str]
     err = capsys.readouterr().err
     assert "unknown theme 'no-such-theme'" in err and "high-contrast" in err
     assert feed.started == 0
+
+
+async def test_spend_panel_shows_plan_windows_reported_and_computed() -> None:
+    from flightdeck.core.plan_windows import ClaudeBlocks, block_json, window_from_codex
+
+    primary = window_from_codex({"used_percent": 20.0, "window_minutes": 300, "resets_at": FIXED_NOW + 7740},
+                                "primary", FIXED_NOW - 3600, "plus")
+    later = window_from_codex({"used_percent": 85.0, "window_minutes": 300, "resets_at": FIXED_NOW + 7740},
+                              "primary", FIXED_NOW, "plus")
+    assert primary is not None and later is not None
+    reported = later.merged(primary).to_json()  # 65 points an hour: 15 points left fill in 13.8 minutes
+    blocks = ClaudeBlocks()
+    blocks.add(FIXED_NOW - 1800, 1000, "1.374")
+    (block,) = [block_json(b, FIXED_NOW) for b in blocks.blocks()]
+    snap = replace(sample_snapshot(), plan_windows=(reported, block))
+    app = FlightdeckApp(FakeFeed(snap), clock=fixed_clock)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        shown = app.query_one("#spend")._shown.split("\n")
+        codex = next(ln for ln in shown if ln.plain.startswith("codex"))
+        assert codex.plain == "codex primary 85% ↻2h09m full in 13m"
+        assert any(app.palette().warn in str(span.style) for span in codex.spans)  # past 80 %
+        claude = next(ln for ln in shown if ln.plain.startswith("claude-code"))
+        assert claude.plain.startswith("claude-code 5h block $1.37 ↻") and claude.plain.endswith("(computed)")

@@ -151,3 +151,16 @@ def test_block_is_a_report_dimension() -> None:
     with pytest.raises(ValueError, match="block"):
         parse_dims("blocks")
     assert os.environ.get("XDG_STATE_HOME") is None  # the conftest keeps the state file in the test home
+
+
+def test_window_summary_is_plain_text_and_counts_down() -> None:
+    from flightdeck.core.plan_windows import span_text, window_summary
+
+    assert [span_text(s) for s in (-5, 59, 2700, 7740, 3 * 86400 + 11 * 3600)] == ["0m", "0m", "45m", "2h09m", "3d11h"]
+    hostile = {"source": "reported", "agent": "codex\x1b[2J[bold]x", "window": "weekly\x07", "used_percent": 41.6,
+               "resets_at": 1000.0 + 90, "full_at": 1000.0 - 5}
+    line = window_summary(hostile, 1000.0)
+    assert "\x1b" not in line and "\x07" not in line
+    assert line.endswith(" 42% ↻1m")  # a full_at already past is not a countdown
+    assert window_summary({"source": "computed", "agent": "claude-code", "window": "5h-block", "used_percent": None,
+                           "cost_usd": "0.004", "resets_at": 900.0}, 1000.0) == "claude-code 5h block $0.00 (computed)"

@@ -1,4 +1,4 @@
-"""Spend: window totals, burn rate, spend per minute, the budget gauge, the projection."""
+"""Spend: window totals, burn rate, spend per minute, the budget gauge, the projection, plan windows."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from rich.text import Text
 from flightdeck.cockpit.format import Level, gauge, plural, sparkline, usd
 from flightdeck.cockpit.widgets.base import Panel, View
 from flightdeck.cockpit.widgets.charts import chart_points
+from flightdeck.core.plan_windows import window_summary
 
 WINDOWS = ("1m", "5m", "15m", "60m")
+MAX_PLAN_LINES = 3  # subscription windows shown (a Codex primary/secondary and a Claude one fit)
 BURN_WINDOW = "5m"  # burn rate over five minutes: steady enough, still current
 
 
@@ -66,8 +68,17 @@ class SpendPanel(Panel):
         if unpriced:
             tail_lines.append(Text(f"{Level.WARN.symbol} {plural(unpriced, 'unpriced call')} not in totals",
                                    style=p.warn, end=""))
-        # The chart gives way first when the panel is short (80x24): a budget or
-        # an unpriced warning must never be cut off silently.
+        # Subscription windows (core.plan_windows): how close each 5-hour /
+        # weekly limit is, the provider's own percent where a log recorded it.
+        now = snap.now  # the wall clock when live: the countdowns run with it
+        for plan in snap.plan_windows[:MAX_PLAN_LINES]:
+            used = plan.get("used_percent")
+            style = p.dim
+            if isinstance(used, (int, float)) and not isinstance(used, bool):
+                style = p.warn if used >= 80 else p.dim
+            tail_lines.append(Text(window_summary(plan, now)[:width], style=style, end=""))
+        # The chart gives way first when the panel is short (80x24): a budget,
+        # an unpriced warning or a plan window must never be cut off silently.
         used = text.plain.count("\n")
         if used + 1 + len(tail_lines) <= self.text_height:
             points, per = chart_points(snap)
