@@ -584,3 +584,16 @@ def test_live_groups_settled_between_snapshots_equal_report_mode_groups() -> Non
     # A pickled (worker) live aggregator carries its unsettled calls along.
     again = pickle.loads(pickle.dumps(live))
     assert rows(again) == rows(live)
+
+
+def test_event_cost_is_cost_units_for_every_spelling() -> None:
+    from flightdeck.core.aggregate.aggregator import event_cost
+    from flightdeck.core.money import cost_units
+
+    for text in ("0", "1", "0.5", "12.000000000001", "0.0000000000001", "3.141592653589793238", "1e-3", "-1",
+                 "1.2.3", "abc", ".5", "5.", "007.25", "１２"):
+        try:
+            want = cost_units(text)
+        except ValueError:
+            want = None
+        assert event_cost(text) == want, text

@@ -154,6 +154,26 @@ class _DATED:
 _SavingKey = tuple[str | None, str | None, str | None, str | None, str | None]
 
 
+def event_cost(text: str) -> Money | None:
+    """An event's ``cost_usd`` in money units; None for a cost that is not a decimal (unknown, never 0).
+
+    ``cost_units``' fast path (plain digits, at most 12 places) without its
+    checks, for the per-event loops of ``_add`` and ``_add_many_report``; any
+    other spelling goes through ``cost_units`` itself (a test pins both).
+
+    Args:
+        text: the event's ``cost_usd`` (not empty).
+    """
+    whole, _, frac = text.partition(".")
+    places = len(frac)
+    if places <= UNIT_PLACES and whole.isdigit() and (not frac or frac.isdigit()):
+        return int(whole + frac) * POW10[UNIT_PLACES - places]
+    try:
+        return cost_units(text)
+    except ValueError:
+        return None
+
+
 class Aggregator:
     """Events in, ``Snapshot`` out. Not thread-safe: one thread feeds it."""
 
@@ -313,17 +333,7 @@ class Aggregator:
                     last = ts
             calls += 1
             text = ev.cost_usd
-            cost: Money | None = None
-            if text:
-                whole, _, frac = text.partition(".")
-                places = len(frac)
-                if places <= UNIT_PLACES and whole.isdigit() and (not frac or frac.isdigit()):
-                    cost = int(whole + frac) * POW10[UNIT_PLACES - places]
-                else:
-                    try:
-                        cost = cost_units(text)
-                    except ValueError:
-                        pass  # a cost that is not a decimal is an unknown cost, never 0
+            cost = event_cost(text) if text else None
             u = ev.usage
             if u is None:
                 u = NO_USAGE
@@ -409,18 +419,7 @@ class Aggregator:
             return True
         self.events += 1
         text = ev.cost_usd
-        cost: Money | None = None
-        if text:
-            # cost_units' fast path (plain digits, <= 12 places) without the call.
-            whole, _, frac = text.partition(".")
-            places = len(frac)
-            if places <= UNIT_PLACES and whole.isdigit() and (not frac or frac.isdigit()):
-                cost = int(whole + frac) * POW10[UNIT_PLACES - places]
-            else:
-                try:
-                    cost = cost_units(text)
-                except ValueError:
-                    pass  # a cost that is not a decimal is an unknown cost, never 0
+        cost = event_cost(text) if text else None
         u = ev.usage
         if u is None:  # decode_line refuses such a call; an Event built by other code may not
             u = NO_USAGE
