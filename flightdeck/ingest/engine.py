@@ -347,6 +347,16 @@ class Engine:
                 held.extend(fmt.flush())
                 # By name: a stored reader (index.live.LazyFormat) stays undecoded.
                 self._note_sources(held, first, str(path), fmt.name != FLIGHTDECK_V1.name)
+        else:
+            # Following on: files already quiet hand out what they hold now, so the
+            # figures are complete when the backfill ends (see _quiet_clock).
+            for path, follower in self._tailer.followers.items():
+                known = self._formats.get(path)
+                if known is None:
+                    continue
+                first = len(held)
+                self._settle(follower, held)
+                self._note_sources(held, first, str(path), known[1].name != FLIGHTDECK_V1.name)
         if held:
             self._count(held, [], history=True)
         if blob is not None and whole is not None:  # written once no conflict can come any more
@@ -451,7 +461,7 @@ class Engine:
                 follower.start_at(opened[path], offset)
                 if path in formats:  # a file with no line yet has no reader yet
                     self._formats[path] = (follower.generation, formats[path])
-                self._last_lines[path] = now
+                self._last_lines[path] = self._quiet_clock(follower, now)
                 self._backfill_done += offset
             for note in notices:
                 self._notice(note)
@@ -628,7 +638,7 @@ class Engine:
                     cap.rejects.extend((r.reason, r.detail) for r in rejects[first_reject:])
                 continue
             fmt = self._format_for(follower)
-            self._last_lines[follower.path] = time.monotonic()
+            self._last_lines[follower.path] = self._quiet_clock(follower) if history else time.monotonic()
             first = len(events)
             for line in res.lines:
                 parsed = fmt.parse(line)
@@ -669,6 +679,26 @@ class Engine:
                 self._notice(notice)
             if batch.events or batch.rejects:
                 self._count(batch.events, batch.rejects, history=history)
+
+    def _quiet_clock(self, follower: Follower, now: float | None = None) -> float:
+        """The monotonic time ``follower``'s file was last written, for SETTLE_SECONDS.
+
+        Reading history is not writing: a session last written an hour ago is
+        quiet already, so what its reader holds is handed out at the first
+        settle after the backfill, not 30 s into the cockpit's life (its
+        figures were short of each session's last response until then). A
+        file written since the clock's reading, or whose time is unknown,
+        counts from now.
+
+        Args:
+            follower: the file's follower (open).
+            now: ``time.monotonic()`` if the caller has it.
+        """
+        mono = time.monotonic() if now is None else now
+        written = follower.written_at()
+        if written is None:
+            return mono
+        return mono - min(max(time.time() - written, 0.0), SETTLE_SECONDS)
 
     def _settle(self, follower: Follower, events: list[Event]) -> None:
         """Take what the file's reader holds once the file has been quiet for SETTLE_SECONDS."""

@@ -123,6 +123,15 @@ class Follower:
         except OSError:
             return 0
 
+    def written_at(self) -> float | None:
+        """Wall time the open file was last written (its mtime); None when it is not open."""
+        if self._fd is None:
+            return None
+        try:
+            return os.fstat(self._fd).st_mtime
+        except OSError:
+            return None
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)

@@ -391,3 +391,23 @@ def test_notes_are_the_same_with_and_without_the_index(tmp_path: Path) -> None:
         grown = run(path)
         assert grown == run(path, "--no-cache")
         assert sum(grown["notes"].values()) == 3
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_cockpit_backfill_hands_out_what_quiet_files_hold(tmp_path: Path, cached: bool) -> None:
+    """A session last written long ago is quiet already: the cockpit's backfill counts its
+    last response at once (it waited SETTLE_SECONDS after the start); a file written just
+    now keeps holding it, its last copy may be on its way."""
+    old, fresh = tmp_path / "old.jsonl", tmp_path / "fresh.jsonl"
+    for log, sid in ((old, "o"), (fresh, "f")):
+        log.write_bytes(cc_line(f"msg_{sid}1", f"req_{sid}1", sid, "2026-11-28T12:00:00.000Z", 10, f"{sid}1")
+                        + cc_line(f"msg_{sid}2", f"req_{sid}2", sid, "2026-11-28T12:00:10.000Z", 3, f"{sid}2"))
+    hour_ago = os.stat(old).st_mtime - 3600
+    os.utime(old, (hour_ago, hour_ago))
+    index = FollowIndex(tmp_path / "cache") if cached else None
+    if index is not None:
+        backfill([str(old), str(fresh)], index, settle=False)  # builds the entries (and the engine state)
+        index = FollowIndex(tmp_path / "cache")
+    snap = backfill([str(old), str(fresh)], index, settle=False)
+    assert snap.total.tokens.output_tokens == 10 + 3 + 10  # old: both; fresh: msg_f2 still held
+    assert snap.total.calls == 3
