@@ -67,6 +67,10 @@ class Capture:
     generation: int = 0
     notes: dict[str, int] = field(default_factory=dict)  # lines read only in part, by reason
 
+    def add_notes(self, notes: dict[str, int]) -> None:
+        """Count the notes the reader gave for lines this capture holds (``FileFormat.take_notes``)."""
+        store.add_counts(self.notes, notes)
+
 
 def _fingerprint(fd: int, start: int, end: int) -> bytes:
     return store.head_hash(os.pread(fd, end - start, start)) if end > start else store.head_hash(b"")

@@ -183,12 +183,6 @@ def _capture(f: BinaryIO, path: str, fmt: str | None, start: int, end: int,
     return cap, cast(bytes, blob), len(cap.events) - cast(int, before)
 
 
-def _add_notes(into: dict[str, int], more: dict[str, int]) -> None:
-    """Count ``more``'s notes (lines read only in part, by reason) into ``into``."""
-    for reason, n in more.items():
-        into[reason] = into.get(reason, 0) + n
-
-
 def _tail_hash(f: BinaryIO, offset: int) -> bytes:
     start = max(0, offset - store.FINGERPRINT_BYTES)
     f.seek(start)
@@ -286,7 +280,7 @@ def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float
                 entry.events.extend(more.events)
                 entry.rejects.extend(more.rejects)
                 entry.copies += more.duplicates
-                _add_notes(entry.notes, more.notes)
+                store.add_counts(entry.notes, more.notes)
                 return _finish(agg, f, name, epath, st, head, entry, cut, lo, hi, index_notices, stats,
                                parsed=cut - entry.offset)
             parser = _resumable(f, entry, size) if size > entry.size else None
@@ -296,7 +290,7 @@ def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float
                 entry.events = kept + more.events
                 entry.rejects.extend(more.rejects)
                 entry.copies = more.duplicates  # the reader counted its copies from the start
-                _add_notes(entry.notes, more.notes)  # notes come as lines are read: only the new ones
+                store.add_counts(entry.notes, more.notes)  # notes come as lines are read: only the new ones
                 entry.state, entry.held = state, held
                 return _finish(agg, f, name, epath, st, head, entry, size, lo, hi, index_notices, stats,
                                parsed=size - entry.offset)
@@ -450,7 +444,7 @@ def _grow(path: Path, cov: Covered, folder: Path, pricing: str, checked: _Checke
             entry.events.extend(more.events)
             entry.rejects.extend(more.rejects)
             entry.copies += more.duplicates
-            _add_notes(entry.notes, more.notes)
+            store.add_counts(entry.notes, more.notes)
         else:
             parser = _resumable(f, entry, size)
             if parser is None or detect_file_format(path) != entry.fmt:
@@ -470,7 +464,7 @@ def _grow(path: Path, cov: Covered, folder: Path, pricing: str, checked: _Checke
             entry.events = kept + more.events
             entry.rejects.extend(more.rejects)
             entry.copies = more.duplicates
-            _add_notes(entry.notes, more.notes)
+            store.add_counts(entry.notes, more.notes)
             entry.state, entry.held = state, n_held
         stats.parsed += cut - entry.offset
         entry.size, entry.mtime_ns, entry.offset = size, st.st_mtime_ns, cut

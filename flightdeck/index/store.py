@@ -124,6 +124,12 @@ _decoder: Final = msgspec.msgpack.Decoder(Entry)
 _follow_decoder: Final = msgspec.msgpack.Decoder(FollowEntry)
 
 
+def add_counts(into: dict[str, int], more: dict[str, int]) -> None:
+    """Count ``more``'s notes (lines read only in part, by reason) into ``into``: an entry's or a capture's."""
+    for reason, n in more.items():
+        into[reason] = into.get(reason, 0) + n
+
+
 def cache_root() -> Path:
     """``$XDG_CACHE_HOME/flightdeck`` (``~/.cache/flightdeck`` when unset or not absolute)."""
     base = os.environ.get("XDG_CACHE_HOME", "")

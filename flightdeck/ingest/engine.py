@@ -654,8 +654,7 @@ class Engine:
             windows = fmt.plan_windows
             notes = fmt.take_notes()  # lines accepted but not read whole, as in report
             if cap is not None:
-                for reason, n in notes.items():
-                    cap.notes[reason] = cap.notes.get(reason, 0) + n
+                cap.add_notes(notes)
             if copies or windows or notes:
                 with self._lock:
                     self._agg.duplicates += copies
