@@ -1099,12 +1099,14 @@ class Recorder:
         ahead of its clock. In batches its code stays warm: folded one call at a
         time, between the rest of each call's work, it took 16-30 us a call;
         batched, 8-16 (bench_recorder's loop, shared 2-core machine, noisy).
+        Only the sliding windows are kept (``Aggregator.add_window_calls``):
+        ``stats()`` reads nothing else.
         """
         pending, self._agg_pending = self._agg_pending, []
         if not pending or self._agg is None:
             return
         try:
-            self._agg.add_many(pending)
+            self._agg.add_window_calls(pending)  # the windows stats() reads, nothing else
         except Exception:
             warn_once("stats", "rolling stats failed:\n" + traceback.format_exc())
 

@@ -80,3 +80,60 @@ def test_a_proxy_reported_cost_is_still_read_from_the_payload(tmp_path: Path) ->
              if isinstance(ev, Event) and ev.kind == "llm_call"]
     assert [(ev.cost_status, ev.cost_usd) for ev in calls[:2]] == [("reported", "0.012300")] * 2
     assert calls[2].cost_status != "reported"  # OpenAI reports no cost: the usage is priced, or unknown
+
+
+def _varied_calls(n: int) -> list:
+    """llm_calls as a recorder writes them, varied: seconds apart or together, late ones, errors,
+    unknown costs, local calls, cache reads (savings), tiers, streamed or not, latencies missing."""
+    import random
+
+    from flightdeck.core.events import Event, Latency, Usage
+
+    rnd = random.Random(7)
+    t = 1_764_216_000.0
+    out = []
+    models = [("anthropic", "claude-haiku-4-5", "direct"), ("openai", "gpt-4o", "direct"),
+              ("ollama", "llama3", "local"), ("openai", "gpt-5", "direct"), ("x", "no-such-model", "direct")]
+    for i in range(n):
+        t += rnd.choice((0.0, 0.001, 0.3, 1.0, 7.0))
+        ts = t - 5000.0 if i % 97 == 0 else t  # now and then a call older than the windows' horizon
+        provider, model, route = rnd.choice(models)
+        lat = None if i % 13 == 0 else Latency(pre=rnd.random(), ttft=rnd.random() * 400 if i % 2 else None,
+                                              gen=rnd.random() * 900, post=rnd.random(), total=rnd.random() * 2000)
+        cost = None if i % 11 == 0 else f"0.{rnd.randrange(10**6):06d}"
+        out.append(Event(v=1, ts=ts, kind="llm_call", id=f"p-{i:x}", run="r", provider=provider, route=route,
+                         model=model, stream=bool(i % 2), error="E" if i % 17 == 0 else None,
+                         usage=Usage(input_tokens=rnd.randrange(5000), output_tokens=rnd.randrange(900),
+                                     cache_read_tokens=rnd.choice((0, 0, 8000, 150_000)),
+                                     cache_write_tokens=rnd.choice((0, 300))),
+                         cost_usd=cost, cost_status="unknown" if cost is None else
+                         ("local" if route == "local" else "priced"), latency_ms=lat,
+                         service_tier="flex" if i % 5 == 0 else None))
+    return out
+
+
+def test_the_windows_only_fold_gives_add_many_s_windows() -> None:
+    """``Aggregator.add_window_calls`` (rec.stats()'s fold) against ``add_many``, figure by figure."""
+    from flightdeck.core.aggregate import Aggregator
+    from flightdeck.core.aggregate.aggregator import FUTURE_SKEW
+
+    events = _varied_calls(3000)
+    now = max(ev.ts for ev in events)
+    future = events[-1].ts + FUTURE_SKEW + 10
+    from flightdeck.core.events import Event, Usage
+
+    events.append(Event(v=1, ts=future, kind="llm_call", id="p-future", run="r", provider="openai",
+                        model="gpt-4o", usage=Usage(input_tokens=1), cost_usd="0.000001"))
+    plain = Aggregator(clock=lambda: now, breakdowns=(), recent=0)
+    plain.add_many(events)
+    fast = Aggregator(clock=lambda: now, breakdowns=(), recent=0)
+    for i in range(0, len(events), 64):
+        fast.add_window_calls(events[i:i + 64])
+    assert fast.future_events == plain.future_events == 1
+    hour = plain.window(3600, now=now)
+    assert hour.cache_saved_usd > 0 and hour.unpriced and hour.errors and hour.stages["ttft"].count  # varied
+    for seconds in (1, 10, 60, 300, 900, 3600, 4000):
+        assert fast.window(seconds, now=now) == plain.window(seconds, now=now), seconds
+    assert fast.windows is not None and plain.windows is not None
+    assert fast.windows.day_cost == plain.windows.day_cost
+    assert fast.windows.first == plain.windows.first

@@ -602,6 +602,55 @@ class Aggregator:
         self._saving[key] = _DATED if dated else (compiled or 0)
         return compiled
 
+    def add_window_calls(self, events: Sequence[Event]) -> None:
+        """Count a writer's own llm_call events into the sliding windows only: what ``window()`` reads.
+
+        For ``Recorder.stats()`` (the recorder's aggregator is only ever read by
+        ``window()``): its events are llm_calls with unique ids and a float ``ts``,
+        so there is no duplicate check, no predicate, no ledger, and neither the
+        run totals, the breakdowns, ``events`` nor ``first_ts``/``last_ts`` are
+        kept. The windows end as ``add_many`` leaves them, so ``window()`` gives
+        the same figures (pinned in tests/recorder/test_recorder_speed.py). Per
+        call: one slice instead of two, no id bookkeeping: 9.9 -> 3.5 us a call
+        (timeit over 3,000 of the recorder's events, shared 2-core machine).
+        The savings rule is ``_add``'s (same rates key, same cache).
+
+        Args:
+            events: the recorder's llm_call events, in the order written.
+        """
+        windows = self.windows
+        if windows is None:
+            return
+        future_at = self.clock() + FUTURE_SKEW
+        saving = self._saving
+        for ev in events:
+            ts = ev.ts
+            if type(ts) is not float:
+                self._add(ev, future_at)  # a clock of the caller's that gives ints: the full path
+                continue
+            if ts > future_at:
+                self.future_events += 1  # counted, but it must not land in a window
+                continue
+            text = ev.cost_usd
+            cost = event_cost(text) if text else None
+            u = ev.usage
+            if u is None:
+                u = NO_USAGE
+            saved: Money = 0
+            read = u.cache_read_tokens
+            if read and ev.cost_status != "local":
+                rates_key = (ev.provider, ev.model, ev.route, ev.service_tier, ev.speed)
+                rates = saving.get(rates_key)
+                if rates is None or rates is _DATED:
+                    rates = self._saving_rates(rates_key, ts)
+                if rates:
+                    saved = rates.saving_units(u) if rates.tiers else read * rates.saving_per_token
+            slot = windows.top_acc if int(ts // 1) == windows.top else windows.slot(ts)
+            if slot is None:
+                windows.late(ts, cost)
+            else:
+                add_call((slot,), ev.error is not None, cost, u, saved, ev.latency_ms, ev.stream)
+
     # -- output -----------------------------------------------------------------------
 
     def _now(self, now: float | None) -> float:
