@@ -137,3 +137,105 @@ def test_the_windows_only_fold_gives_add_many_s_windows() -> None:
     assert fast.windows is not None and plain.windows is not None
     assert fast.windows.day_cost == plain.windows.day_cost
     assert fast.windows.first == plain.windows.first
+
+
+_MARK = st.one_of(st.none(), st.floats(min_value=-1e7, max_value=1e7, allow_nan=False),
+                  st.sampled_from([0.0, 1e6, 2e6, math.inf]))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_MARK, _MARK, _MARK, _MARK, _MARK, _MARK, _MARK, st.booleans())
+def test_stage_latency_is_ms_between_per_stage(pre_from: float | None, sent: float | None, first: float | None,
+                                               recv: float | None, post_to: float | None,
+                                               total_from: float | None, total_to: float | None,
+                                               stream: bool) -> None:
+    """The inlined stage arithmetic (``stage_latency``) against the five ``ms_between`` calls it replaced."""
+    from flightdeck.core.events import Latency
+    from flightdeck.recorder.recorder import stage_latency
+
+    if stream and first is not None:
+        ttft, gen = ms_between(sent, first), ms_between(first, recv)
+    else:
+        ttft, gen = None, ms_between(sent, recv)
+    plain = Latency(pre=ms_between(pre_from, sent), ttft=ttft, gen=gen, post=ms_between(recv, post_to),
+                    total=ms_between(total_from, total_to))
+    ours = stage_latency(pre_from, sent, first, recv, post_to, total_from, total_to, stream)
+    assert ours == plain
+
+
+_COUNT = st.one_of(st.integers(min_value=-3, max_value=2**60), st.sampled_from([0, 10**15 - 1, 10**15, 2**49]))
+_STAGE = st.one_of(st.none(), st.floats(min_value=-1.0, max_value=2e12), st.sampled_from([math.inf, math.nan, 1e12]))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.floats(min_value=9e8, max_value=8e9), st.lists(_COUNT, min_size=6, max_size=6),
+       # Costs as pricing writes them (format_usd, money._digits): plain digits, no leading zeros.
+       st.one_of(st.none(), st.from_regex(r"\A(0|[1-9][0-9]{0,11})\.[0-9]{6,30}\Z"), st.just("0.000000")),
+       st.lists(_STAGE, min_size=5, max_size=5))
+def test_the_quick_bounds_accept_only_what_check_event_accepts(ts: float, counts: list[int], cost: str | None,
+                                                               stages: list[float | None]) -> None:
+    """``_surely_bounded`` (the recorder's quick accept) never passes an event ``check_event`` rejects
+    (for the costs pricing writes: the recorder's only source of them)."""
+    from flightdeck.core.events import Event, Latency, Usage, check_event
+    from flightdeck.recorder.recorder import _surely_bounded
+
+    usage = Usage(**dict(zip(("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+                              "reasoning_tokens", "cache_write_1h_tokens"), counts)))
+    lat = Latency(**dict(zip(("pre", "ttft", "gen", "post", "total"), stages)))
+    ev = Event(v=1, ts=ts, kind="llm_call", id="x", run="r", provider="p", model="m", usage=usage,
+               cost_usd=cost, latency_ms=lat)
+    if _surely_bounded(ts, usage, cost, lat):
+        assert check_event(ev) is None
+
+
+def test_the_quick_bounds_pass_the_usual_call_and_refuse_odd_ones() -> None:
+    from flightdeck.core.events import Latency, Usage
+    from flightdeck.recorder.recorder import _surely_bounded
+
+    lat = Latency(pre=1.0, ttft=None, gen=800.0, post=0.5, total=801.5)
+    usual = Usage(input_tokens=1200, output_tokens=350, cache_read_tokens=8000)
+    assert _surely_bounded(1_764_216_000.0, usual, "0.011250", lat)
+    assert _surely_bounded(1_764_216_000.0, usual, None, lat)
+    assert not _surely_bounded(1_764_216_000.0, Usage(input_tokens=10**15), "0.1", lat)
+    assert not _surely_bounded(1_764_216_000.0, Usage(output_tokens=-1), "0.1", lat)
+    assert not _surely_bounded(1_764_216_000.0, Usage(output_tokens=1.5), "0.1", lat)  # type: ignore[arg-type]
+    assert not _surely_bounded(1_764_216_000.0, usual, "1000000000.000000", lat)
+    assert not _surely_bounded(1_764_216_000.0, usual, "0.1", Latency(total=math.inf))
+    assert not _surely_bounded(1.0, usual, "0.1", lat)
+
+
+def test_every_field_of_a_call_reaches_its_line(tmp_path: Path) -> None:
+    """The event copied from the recorder's template carries what the 22-keyword constructor did."""
+    from flightdeck.core.events import Event, decode_line
+    from flightdeck.recorder.recorder import Recorder
+
+    rec = Recorder(tmp_path / "run.jsonl", run="r-1", agent="a-1", stats=False)
+    with rec.call(provider="openai", model="gpt-5", name="plan", step=3, stream=False, tags={"k": "v"}) as call:
+        call.set_prompt([{"role": "user", "content": "hi"}])
+        call.sent()
+        call.received()
+        call.set_usage({"usage": {"prompt_tokens": 100, "completion_tokens": 10}, "service_tier": "flex"})
+    try:
+        with rec.call(provider="anthropic", model="claude-opus-4-6", stream=True) as call:
+            call.set_usage({"input_tokens": 5, "output_tokens": 1, "speed": "fast"})
+            raise KeyError("boom")
+    except KeyError:
+        pass
+    with rec.call(provider="nobody", model="no-such-model"):
+        pass
+    rec.close()
+    calls = [ev for ev in (decode_line(x) for x in (tmp_path / "run.jsonl").read_bytes().splitlines())
+             if isinstance(ev, Event) and ev.kind == "llm_call"]
+    first, second, third = calls
+    for ev in calls:
+        assert (ev.v, ev.run, ev.agent) == (1, "r-1", "a-1")
+        assert ev.latency_ms is not None and ev.latency_ms.total is not None
+    assert (first.provider, first.route, first.model, first.name, first.step, first.stream) == (
+        "openai", "direct", "gpt-5", "plan", 3, False)
+    assert first.tags == {"k": "v"} and first.prompt_hash and first.service_tier == "flex"
+    assert first.cost_status == "priced" and first.cost_usd and first.price_source
+    assert first.usage is not None and first.usage.input_tokens == 100 and first.error is None
+    assert second.error == "KeyError: 'boom'" and second.speed == "fast" and second.stream is True
+    assert second.name is None and second.step is None and second.tags is None and second.prompt_hash is None
+    assert third.cost_usd is None and third.cost_status == "unknown" and third.message
+    assert len({ev.id for ev in calls}) == 3

@@ -13,7 +13,7 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from flightdeck.core.events import Latency
-from flightdeck.recorder.recorder import Call, _read_usage, ms_between
+from flightdeck.recorder.recorder import Call, _read_usage, ms_between, stage_latency
 from flightdeck.recorder.sinks import warn_once
 from flightdeck.recorder.steps import Step, current_step
 
@@ -119,14 +119,9 @@ class TimedCall(Call):
     def write(self, exc: BaseException | None, post_end: float | None) -> None:
         """Fix the stages (``post`` ends at ``post_end``, None for no post) and write the event."""
         sent, first, recv = self._t_sent, self._t_first, self._t_recv
-        if self.stream and first is not None:
-            ttft, gen = ms_between(sent, first), ms_between(first, recv)
-        else:
-            ttft, gen = None, ms_between(sent, recv)
         start = self._pre_start if self._step is not None else sent
         end = post_end if post_end is not None else recv
-        self._fixed = Latency(pre=ms_between(self._pre_start, sent), ttft=ttft, gen=gen,
-                              post=ms_between(recv, post_end), total=ms_between(start, end))
+        self._fixed = stage_latency(self._pre_start, sent, first, recv, post_end, start, end, self.stream)
         if self._t_text is not None and first is not None and self._t_text > first:
             self.tag(TEXT_TAG, f"{ms_between(sent, self._t_text):.3f}")
         if self._notes:
