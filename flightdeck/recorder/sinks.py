@@ -125,7 +125,9 @@ class _DropCounter:
                     self._unreported = max(0, self._unreported - n)
 
     def pending_drops(self) -> int:
-        return max(0, self._unreported - self._in_flight)
+        # Read before every line: a subtraction and a compare, not max() (0.4 -> 0.1 us).
+        n = self._unreported - self._in_flight
+        return n if n > 0 else 0
 
     def lost(self, n: int = 1) -> None:
         """Count ``n`` lines lost before they reached the sink (one that could not be encoded)."""
@@ -268,10 +270,13 @@ class FileSink(_DropCounter):
         data = b"\n" + line if self._torn else line
         done = 0
         try:
+            done = os.write(fd, data)  # the usual line: one whole write, no loop entered
+            if done <= 0:
+                raise OSError(errno.ENOSPC, "no progress writing")
             while done < len(data):
                 # A short write happens only on a full disk or a signal mid-write;
                 # finishing the line keeps the file parseable.
-                n = os.write(fd, memoryview(data)[done:] if done else data)
+                n = os.write(fd, memoryview(data)[done:])
                 if n <= 0:
                     raise OSError(errno.ENOSPC, "no progress writing")
                 done += n
