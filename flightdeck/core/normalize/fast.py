@@ -78,11 +78,19 @@ def _anthropic(u: dict[str, Any]) -> tuple[Usage, str | None, str | None] | None
     """``anthropic.read_usage`` for a clean usage dict (no lone-delta note to give)."""
     if _LONE_DELTA in u:
         return None
-    plain = _count(u.get("input_tokens"))
-    output = _count(u.get("output_tokens"))
-    read = _count(u.get("cache_read_input_tokens"))
-    written = _count(u.get("cache_creation_input_tokens"))
-    if plain is None or plain is False or output is False or read is False or written is False:
+    # ``_count`` inlined for the four top-level counts (a plain int >= 0, or None where allowed):
+    # 2.4 -> 1.4 us a reading (timeit, interleaved, shared 2-core machine).
+    plain = u.get("input_tokens")
+    if type(plain) is not int or plain < 0:
+        return None
+    output = u.get("output_tokens")
+    if output is not None and (type(output) is not int or output < 0):
+        return None
+    read = u.get("cache_read_input_tokens")
+    if read is not None and (type(read) is not int or read < 0):
+        return None
+    written = u.get("cache_creation_input_tokens")
+    if written is not None and (type(written) is not int or written < 0):
         return None
     w5: int | bool | None = None
     w1h: int | bool | None = None
@@ -156,9 +164,12 @@ def _anthropic_stream(events: list[Any]) -> dict[str, Any] | None:
 def _openai_counts(u: dict[str, Any], total_key: str, out_key: str, in_details: str,
                    out_details: str) -> Usage | None:
     """``openai.read_chat`` / ``read_responses`` (same containment, other names) for a clean dict."""
-    total = _count(u.get(total_key))
-    output = _count(u.get(out_key))
-    if total is None or total is False or output is False:
+    # ``_count`` inlined for the two top-level counts, as in ``_anthropic``.
+    total = u.get(total_key)
+    if type(total) is not int or total < 0:
+        return None
+    output = u.get(out_key)
+    if output is not None and (type(output) is not int or output < 0):
         return None
     cached: int | bool | None = None
     written: int | bool | None = None

@@ -157,13 +157,20 @@ class ResponsesObserver(Observer):
     """Responses API stream events: text deltas, reasoning deltas, and the final
     ``response.completed`` (or ``.incomplete`` / ``.failed``) carrying ``response.usage``."""
 
-    __slots__ = ()
+    __slots__ = ("texted",)
     api = "responses"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texted = False
 
     def observe(self, event: Any) -> int:
         self.count += 1
         kind = getattr(event, "type", None)
         if kind in _RESPONSES_TEXT:
+            if self.texted:  # both marks are taken: no mark call per delta
+                return PASS
+            self.texted = True
             return TEXT
         if kind in _RESPONSES_THINKING:
             return TOKEN
@@ -183,19 +190,23 @@ class AnthropicObserver(Observer):
     ``message_delta`` carries the cumulative totals; ``text_delta`` and
     ``input_json_delta`` are visible output, ``thinking_delta`` a token."""
 
-    __slots__ = ("start",)
+    __slots__ = ("start", "texted")
     api = None
 
     def __init__(self) -> None:
         super().__init__()
         self.start: Any = None
+        self.texted = False
 
     def observe(self, event: Any) -> int:
         self.count += 1
         kind = getattr(event, "type", None)
         if kind == "content_block_delta":
+            if self.texted:  # both marks are taken (text comes last): most of a stream stops here
+                return PASS
             dtype = getattr(getattr(event, "delta", None), "type", None)
             if dtype == "text_delta" or dtype == "input_json_delta":
+                self.texted = True
                 return TEXT
             if dtype == "thinking_delta":
                 return TOKEN
