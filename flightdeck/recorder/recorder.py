@@ -167,6 +167,20 @@ def _default_route(provider: str) -> str:
     return "direct"
 
 
+_ROUTE_OF: dict[str, str] = {}  # provider name -> _default_route, looked up once per name
+
+
+def _route_for(provider: str) -> str:
+    """``_default_route(provider)``, cached (a call names its provider every time)."""
+    route = _ROUTE_OF.get(provider)
+    if route is None:
+        route = _default_route(provider)
+        if len(_ROUTE_OF) >= 1024:  # a flood of distinct names must not grow it forever
+            _ROUTE_OF.clear()
+        _ROUTE_OF[provider] = route
+    return route
+
+
 # The normaliser and the pricer are imported on the first call that needs them (``import
 # flightdeck.recorder`` stays light) and then kept: an ``import`` statement run on every
 # call cost 1-2 us each (timeit, shared 2-core machine), three of them per call.
@@ -350,7 +364,7 @@ class Call:
         self.name = name
         self.step = step
         self.stream = stream
-        self.route = route or _default_route(provider)
+        self.route = route or _ROUTE_OF.get(provider) or _route_for(provider)
         self.api = api
         self._t0 = 0.0
         self._t_sent: float | None = None
@@ -423,8 +437,10 @@ class Call:
 
     # -- context manager --------------------------------------------------------
     def __enter__(self) -> Call:
-        self._rec._gate_sync()
-        self._start()
+        rec = self._rec
+        rec._gate_sync()
+        self._entered = True  # _start, inlined: entered once per call
+        self._t0 = rec._mono()
         return self
 
     async def __aenter__(self) -> Call:
@@ -854,7 +870,9 @@ class Recorder:
         self.poll()
 
     def _gate_sync(self) -> None:
-        self._gate_poll()
+        # _gate_poll's throttle inline: most calls are entered between two sidecar checks.
+        if self._sidecar is None or self._poll_clock() >= self._next_gate_poll:
+            self._gate_poll()
         if not self._paused:
             return
         deadline = self._gate_deadline()
@@ -1134,7 +1152,10 @@ class Recorder:
         else:
             tier, speed = reading.service_tier, reading.speed
         reported = call._cost
-        if raw is not None and _proxied(provider):
+        proxied = _PROXIED.get(provider) if raw is not None else False
+        if proxied is None:
+            proxied = _proxied(provider)
+        if proxied:
             if reported is None:
                 reported = _reported_cost(provider, raw)
             # As the LiteLLM log reader attributes it; the route stays "proxy".

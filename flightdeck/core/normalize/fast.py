@@ -94,7 +94,8 @@ def _anthropic(u: dict[str, Any]) -> tuple[Usage, str | None, str | None] | None
         return None
     w5: int | bool | None = None
     w1h: int | bool | None = None
-    cc = _sub(u, "cache_creation")
+    # ``_sub`` only where the key holds something (most usages have no split, no details).
+    cc = None if u.get("cache_creation") is None else _sub(u, "cache_creation")
     if cc is False:
         return None
     if cc is not None:
@@ -109,7 +110,7 @@ def _anthropic(u: dict[str, Any]) -> tuple[Usage, str | None, str | None] | None
         return None
     out = output or 0
     thinking: int | bool | None = None
-    details = _sub(u, "output_tokens_details")
+    details = None if u.get("output_tokens_details") is None else _sub(u, "output_tokens_details")
     if details is False:
         return None
     if details is not None:
@@ -121,7 +122,8 @@ def _anthropic(u: dict[str, Any]) -> tuple[Usage, str | None, str | None] | None
         return None
     usage = Usage(input_tokens=plain, output_tokens=out, cache_read_tokens=read or 0,
                   cache_write_tokens=written, reasoning_tokens=thinking, cache_write_1h_tokens=w1h)
-    return usage, _tier(u.get("service_tier")), _tier(u.get("speed"))
+    tier, speed = u.get("service_tier"), u.get("speed")
+    return usage, None if tier is None else _tier(tier), None if speed is None else _tier(speed)
 
 
 def _anthropic_stream(events: list[Any]) -> dict[str, Any] | None:
