@@ -24,8 +24,6 @@ from flightdeck import Recorder
 from flightdeck.integrations.otel import FlightdeckSpanExporter
 from flightdeck.recorder.otel_emit import OtelEmitter
 
-T0 = time.time_ns() - 5_000_000_000  # recent: rec.stats() looks at the last 5 minutes
-
 
 def lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(x) for x in path.read_text().splitlines() if '"llm_call"' in x]
@@ -33,27 +31,30 @@ def lines(path: Path) -> list[dict[str, Any]]:
 
 def test_spans_from_instrumentors_become_recorded_calls(tmp_path: Path) -> None:
     log = tmp_path / "run.jsonl"
+    # Recent when the test runs (not when the module was collected, minutes earlier in a full
+    # run): rec.stats() looks at the last 5 minutes.
+    t0 = time.time_ns() - 5_000_000_000
     rec = Recorder(log, run="r-9", agent="app")
     tp = TracerProvider(resource=Resource.create({"service.name": "svc"}))
     tp.add_span_processor(SimpleSpanProcessor(FlightdeckSpanExporter(rec)))
     tracer = tp.get_tracer("any")
     # opentelemetry-instrumentation-openai-v2 style (current semconv).
-    s = tracer.start_span("chat gpt-4o", kind=SpanKind.CLIENT, start_time=T0, attributes={
+    s = tracer.start_span("chat gpt-4o", kind=SpanKind.CLIENT, start_time=t0, attributes={
         "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
         "gen_ai.usage.input_tokens": 1200, "gen_ai.usage.cache_read.input_tokens": 200,
         "gen_ai.usage.output_tokens": 100})
-    s.end(end_time=T0 + 800_000_000)
+    s.end(end_time=t0 + 800_000_000)
     # OpenInference (Arize) names: llm.token_count.*, prompt includes the cache details.
-    s = tracer.start_span("ChatCompletion", start_time=T0, attributes={
+    s = tracer.start_span("ChatCompletion", start_time=t0, attributes={
         "openinference.span.kind": "LLM", "llm.provider": "anthropic", "llm.model_name": "claude-sonnet-4-5",
         "llm.token_count.prompt": 2510, "llm.token_count.prompt_details.cache_read": 2000,
         "llm.token_count.prompt_details.cache_write": 500, "llm.token_count.completion": 300})
-    s.end(end_time=T0 + 2_000_000_000)
+    s.end(end_time=t0 + 2_000_000_000)
     # OpenLLMetry (traceloop) deprecated names.
-    s = tracer.start_span("openai.chat", start_time=T0, attributes={
+    s = tracer.start_span("openai.chat", start_time=t0, attributes={
         "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o", "llm.request.type": "chat",
         "gen_ai.usage.prompt_tokens": 1000, "gen_ai.usage.completion_tokens": 100})
-    s.end(end_time=T0 + 500_000_000)
+    s.end(end_time=t0 + 500_000_000)
     tracer.start_span("retrieve documents").end()  # not a model call
     tp.shutdown()
     rec.close()
