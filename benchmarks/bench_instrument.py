@@ -27,7 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +49,10 @@ from fakeprovider import (  # noqa: E402
 from flightdeck.recorder.recorder import Recorder  # noqa: E402
 
 BUDGET_US = 30.0
-MESSAGES = [{"role": "user", "content": "hi"}]
+MESSAGES: Any = [{"role": "user", "content": "hi"}]  # Any: the SDKs type their message params
 
 
-def _sse(events: list[tuple[str | None, Any]]) -> bytes:
+def _sse(events: Sequence[tuple[str | None, Any]]) -> bytes:
     out = []
     for name, data in events:
         head = f"event: {name}\n" if name else ""
@@ -66,8 +66,9 @@ CHAT_SSE = _sse([(None, _chunk("gpt-4o", {"role": "assistant", "content": ""}))]
                 + [(None, _chunk("gpt-4o", {}, finish="stop")), (None, _chunk("gpt-4o", None, usage=CHAT_USAGE)),
                    (None, "[DONE]")])
 MSG_JSON = json.dumps(anthropic_message("claude-haiku-4-5")).encode()
-_start = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5", "content": [],
-          "stop_reason": None, "stop_sequence": None, "usage": {**ANTHROPIC_USAGE, "output_tokens": 1}}
+_start: dict[str, Any] = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-4-5",
+                          "content": [], "stop_reason": None, "stop_sequence": None,
+                          "usage": {**ANTHROPIC_USAGE, "output_tokens": 1}}
 MSG_SSE = _sse([("message_start", {"type": "message_start", "message": _start}),
                 ("content_block_start", {"type": "content_block_start", "index": 0,
                                          "content_block": {"type": "text", "text": ""}})]
@@ -217,8 +218,12 @@ def _batch(fn: Callable[[], Any], n: int) -> tuple[float, float]:
 
 
 def _table(bare: dict[str, Callable[[], Any]], wrapped: dict[str, Callable[[], Any]], calls: int,
-           rounds: int) -> float:
-    """Interleaved bare/wrapped batches per case; prints the table; returns the worst median overhead."""
+           rounds: int, cpu_overheads: dict[str, list[float]] | None = None) -> float:
+    """Interleaved bare/wrapped batches per case; prints the table; returns the worst median overhead.
+
+    Args:
+        cpu_overheads: if given, filled with each case's per-round CPU overheads (us per call).
+    """
     for name in bare:  # warm both paths (imports, price caches)
         _batch(bare[name], 20)
         _batch(wrapped[name], 20)
@@ -236,6 +241,8 @@ def _table(bare: dict[str, Callable[[], Any]], wrapped: dict[str, Callable[[], A
             dc.append(w[1] - b[1])
         med = statistics.median(dw)
         worst = max(worst, med)
+        if cpu_overheads is not None:
+            cpu_overheads[name] = dc
         print(f"{name:<16} {min(bw):8.1f}/{statistics.median(bw):<8.1f} {min(ww):10.1f}/"
               f"{statistics.median(ww):<9.1f} {min(ww) - min(bw):11.1f}/{med:<10.1f} "
               f"{min(dc):10.1f}/{statistics.median(dc):<10.1f}")
@@ -258,7 +265,13 @@ def main() -> int:
         worst = _table(bare, wrapped, args.calls, args.rounds)
         print("\nflightdeck's share alone: stand-ins returning the SDK's own objects (us per call)")
         iso_bare, iso_wrapped = _isolated(rec)
-        iso = _table(iso_bare, iso_wrapped, args.calls * 5, args.rounds)
+        iso_cpu: dict[str, list[float]] = {}
+        iso = _table(iso_bare, iso_wrapped, args.calls * 5, args.rounds, iso_cpu)
+        print(f"\ntarget (issue 11): flightdeck's share at most {BUDGET_US:.0f} us a call (CPU, the alone table):")
+        for name, overs in iso_cpu.items():
+            med = statistics.median(overs)
+            verdict = "met" if med <= BUDGET_US else ("met at the min only" if min(overs) <= BUDGET_US else "not met")
+            print(f"  {name:<16} min {min(overs):6.1f} / median {med:6.1f} us: {verdict}")
         manual = _manual(rec, args.calls * 5, args.rounds)
         naive = _naive(Path(tmp) / "naive.jsonl", args.calls * 5, args.rounds)
         print(f"\nreference, same recorder: a hand-written rec.call with the same usage: "
