@@ -322,7 +322,9 @@ class Engine:
                 if self._captures is not None:
                     self._resume(path)
                 while not self._stop.is_set():
-                    if not self._ingest(self._tailer.poll([path]), history=True):
+                    # hold: no reader hands out what it holds in this loop, only after it
+                    # (below), as a cold read of each file to its end does.
+                    if not self._ingest(self._tailer.poll([path]), history=True, hold=True):
                         break
             # The history read to its line ends: folded here, stored or not (see
             # Aggregator.settle), so the figures agree to the last bit with the index.
@@ -608,11 +610,17 @@ class Engine:
             self._formats[follower.path] = known
         return known[1]
 
-    def _ingest(self, results: Iterable[tuple[Follower, PollResult]], *, history: bool) -> bool:
+    def _ingest(self, results: Iterable[tuple[Follower, PollResult]], *, history: bool,
+                hold: bool = False) -> bool:
         """Parse what the followers read, then count it under one lock per batch; True if more is waiting.
 
         A batch is flushed every BATCH_LINES lines, so memory stays bounded
-        while a folder of large files is read.
+        while a folder of large files is read. ``hold``: a follower with no new
+        lines keeps what its reader holds even when its file is quiet (the
+        backfill's file-by-file read: every file's held responses are handed
+        out after it, in one order whether a file was read, resumed from its
+        entry or restored from the stored state; a stored reader then stays
+        undecoded and is stored again as it was read).
         """
         more = False
         events: list[Event] = []
@@ -632,7 +640,8 @@ class Engine:
             rejects.extend(res.rejects)
             if not res.lines:
                 first = len(events)
-                self._settle(follower, events)
+                if not hold:
+                    self._settle(follower, events)
                 if cap is not None:
                     cap.events.extend(events[first:])
                     cap.rejects.extend((r.reason, r.detail) for r in rejects[first_reject:])
