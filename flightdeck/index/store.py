@@ -196,7 +196,18 @@ def entry_path(folder: Path, st: os.stat_result) -> Path:
         folder: ``index_dir()``.
         st: the log's ``os.stat`` result.
     """
-    return folder / f"{st.st_dev:x}-{st.st_ino:x}.idx"
+    return entry_path_of(folder, st.st_dev, st.st_ino)
+
+
+def entry_path_of(folder: Path, dev: int, ino: int) -> Path:
+    """``entry_path`` from the log's device and inode (what an entry says it was made from).
+
+    Args:
+        folder: ``index_dir()``.
+        dev: the log's ``st_dev``.
+        ino: the log's ``st_ino``.
+    """
+    return folder / f"{dev:x}-{ino:x}.idx"
 
 
 def head_hash(head: bytes) -> bytes:
@@ -236,6 +247,17 @@ def load(path: Path) -> Entry | None:
     data = read_private(path)
     if data is None:
         return None
+    return decode_entry(data)
+
+
+def decode_entry(data: bytes) -> Entry:
+    """The entry whose file bytes (``pack_entry``'s) are ``data``.
+
+    Args:
+        data: a whole entry file.
+
+    Raises ValueError as ``load`` does.
+    """
     if data[: len(MAGIC)] != MAGIC:
         raise ValueError("not a flightdeck index entry")
     if data[: len(_HEADER)] != _HEADER:
@@ -256,7 +278,17 @@ def save(path: Path, entry: Entry) -> None:
 
     Raises OSError (disk full, read-only cache): the caller goes on without it.
     """
-    write_atomic(path, _pack(_HEADER, entry))
+    write_atomic(path, pack_entry(entry))
+
+
+def pack_entry(entry: Entry) -> bytes:
+    """The bytes of ``entry``'s file (what ``save`` writes and ``decode_entry`` reads): a
+    parallel build makes them in a worker and the parent writes them.
+
+    Args:
+        entry: what to store.
+    """
+    return _pack(_HEADER, entry)
 
 
 def write_atomic(path: Path, body: bytes) -> None:
