@@ -302,8 +302,15 @@ class Engine:
         """``backfill``'s read: from the stored engine state and/or the entries when there is an index."""
         assert self._tailer is not None
         whole = self._whole_state_key()
-        restored = self._restore_state(whole) if whole is not None and use_state else None
-        if self._index is not None and restored != "exact":
+        # The cockpit's backfill (no flush at the end, no documents): an unchanged history
+        # opens from the state its last backfill ended with, hand-out included.
+        cockpit = not settle and not final and not self._documents
+        restored = None
+        if whole is not None and use_state and cockpit:
+            restored = self._restore_state(whole, settled=True)
+        if whole is not None and use_state and restored is None:
+            restored = self._restore_state(whole)
+        if self._index is not None and restored not in ("exact", "settled"):
             self._captures = {}
         blob = None
         # Kept for the index, every event read stays alive until the end; the cyclic
@@ -363,6 +370,12 @@ class Engine:
             self._count(held, [], history=True)
         if blob is not None and whole is not None:  # written once no conflict can come any more
             self._write_state(whole, blob)
+        if whole is not None and cockpit and restored != "settled":
+            # What the next cockpit on the same history restores, hand-out included: at
+            # 1M lines the quiet files hand out ~18k held responses, most of a warm start.
+            settled_blob = self._pickle_state(whole)
+            if settled_blob is not None:
+                self._write_state(whole, settled_blob, settled=True)
         self._backfilling = False
 
     def _whole_state_key(self) -> tuple[list[Path], list[Path], bytes] | None:
@@ -400,8 +413,14 @@ class Engine:
             positions[path], checks[path] = point, check
         from flightdeck.index.live import LazyFormat
 
-        # Readers stored apart, each decoded again only when its file needs it.
-        formats = {path: LazyFormat.of(known[1]) for path, known in self._formats.items() if path in positions}
+        # Readers stored apart, each decoded again only when its file needs it. The engine
+        # goes on with the same undecoded readers: a flush hands out what was worked out
+        # here, and the next store of an untouched one costs nothing.
+        with self._lock:
+            for path, known in list(self._formats.items()):
+                if path in positions:
+                    self._formats[path] = (known[0], LazyFormat.stored(known[1]))
+        formats = {path: known[1] for path, known in self._formats.items() if path in positions}
         state = (self._agg, self._tracker, self._blocks, self._plan_windows, self._agent_sources, formats,
                  positions, list(self._notices), checks)
         tracker = self._tracker
@@ -415,28 +434,32 @@ class Engine:
         finally:
             tracker.clock = self.clock
 
-    def _write_state(self, whole: tuple[list[Path], list[Path], bytes], blob: bytes) -> None:
+    def _write_state(self, whole: tuple[list[Path], list[Path], bytes], blob: bytes,
+                     settled: bool = False) -> None:
         from flightdeck.index.live import EngineStates
 
         assert self._index is not None
         try:
-            EngineStates.write(self._index, whole[0], blob)
+            EngineStates.write(self._index, whole[0], blob, settled)
         except OSError as exc:  # disk full, a read-only cache
             self._notice(f"index state not saved: {exc}")
 
-    def _restore_state(self, whole: tuple[list[Path], list[Path], bytes]) -> str | None:
+    def _restore_state(self, whole: tuple[list[Path], list[Path], bytes], settled: bool = False) -> str | None:
         """Take the engine's stored state for these paths: "exact" when no file changed since,
         "base" when files only grew or appeared (their new lines are read after it); None if
-        there is none or a file it covers changed otherwise."""
+        there is none or a file it covers changed otherwise. ``settled``: the cockpit's state
+        after its hand-out, taken only when no file changed ("settled")."""
         from flightdeck.index.live import EngineStates, matches
         from flightdeck.ingest.openfile import open_regular
 
         assert self._index is not None and self._tailer is not None
-        loaded = EngineStates.load(self._index, whole[0])
+        loaded = EngineStates.load(self._index, whole[0], settled)
         if loaded is None:
             return None
         stored_files, state = loaded
         exact = stored_files == whole[2]
+        if settled and not exact:
+            return None
         agg, tracker, blocks, plan_windows, agent_sources, formats, positions, notices, checks = state
         followers = self._tailer.followers
         opened: dict[Path, int] = {}
@@ -472,7 +495,7 @@ class Engine:
                 # ends the shortcut (see _BaseConflict).
                 self._base_seen = agg.seen.copy()
         self._index.resumed += len(positions)
-        return "exact" if exact else "base"
+        return ("settled" if settled else "exact") if exact else "base"
 
     def _reset_history(self, notices: list[str]) -> None:
         """Forget everything read from the files (and documents), to read them again from the start."""

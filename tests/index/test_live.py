@@ -474,3 +474,40 @@ def test_grown_cockpit_decodes_only_the_grown_readers(tmp_path: Path, cc_history
     assert got.total.cost_usd == want.total.cost_usd and got.total.tokens == want.total.tokens
     assert got.total.calls == want.total.calls and got.duplicates == want.duplicates
     close_enough(figures(got), figures(want))
+
+
+def test_unchanged_cockpit_opens_from_its_settled_state(tmp_path: Path, cc_history: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cockpit's backfill stores the state it ended with, the quiet files' held
+    responses handed out: an unchanged history opens from it with nothing left to count,
+    and the figures are a cold cockpit's field by field. A change falls back to the
+    state before the hand-out (the base), which still holds what a grown file may extend."""
+    logs = sorted(cc_history.rglob("*.jsonl"), key=str)
+    hour_ago = logs[0].stat().st_mtime - 3600
+    for log in logs:
+        os.utime(log, (hour_ago, hour_ago))
+    root = tmp_path / "cache"
+    want = snapshot_fields(backfill([str(cc_history)], None, settle=False))
+    assert snapshot_fields(backfill([str(cc_history)], FollowIndex(root), settle=False)) == want
+    assert len(list((root / "index").glob("engine-*.sum"))) == 2  # before and after the hand-out
+    counted: list[int] = []
+    real = Engine._count
+
+    def count(self: Engine, events: Any, rejects: Any, **kw: Any) -> None:
+        counted.append(len(events))
+        real(self, events, rejects, **kw)
+
+    monkeypatch.setattr(Engine, "_count", count)
+    index = FollowIndex(root)
+    assert snapshot_fields(backfill([str(cc_history)], index, settle=False)) == want
+    assert sum(counted) == 0 and index.resumed == len(logs) and index.saved == 0
+    monkeypatch.setattr(Engine, "_count", real)
+    grown = logs[0]
+    append(grown, cc_line("msg_new2", "req_new2", "s-new", "2026-11-28T12:00:00.000Z", 5, "u-new2"))
+    os.utime(grown, (hour_ago, hour_ago))
+    want = snapshot_fields(backfill([str(cc_history)], None, settle=False))
+    got = backfill([str(cc_history)], FollowIndex(root), settle=False)
+    close_enough(figures(got), figures(backfill([str(cc_history)], None, settle=False)))
+    assert got.total.cost_usd == want["total"]["cost_usd"] and got.total.calls == want["total"]["calls"]
+    # And the settled state stored by that run serves the next one.
+    assert snapshot_fields(backfill([str(cc_history)], FollowIndex(root), settle=False))["total"] == want["total"]
