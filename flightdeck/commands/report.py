@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             from flightdeck.index.reader import scan_indexed
 
             agg = scan_indexed(paths, since=since, until=until, by=aggregate_dims(dims), notices=notices,
-                               prices=args.prices, progress=True)
+                               prices=args.prices, progress=True, jobs=args.jobs)
     except ScanError as exc:
         return _fail(str(exc))
     add_documents(agg, documents, since=since, until=until)

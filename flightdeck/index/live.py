@@ -208,12 +208,13 @@ class LazyFormat(FileFormat):
     __slots__ = ("_blob", "_flushed", "_held_out", "_holding", "_name")
 
     def __init__(self, name: str | None, holding: int, blob: bytes | None, reader: Any = None,
-                 held_out: list[Event] | None = None) -> None:
+                 held_out: list[Event] | None = None, flushed: bool = False) -> None:
         """Args: the reader's format name and held count; its ``dumps_small`` bytes (None
-        when ``reader``, the reader itself, is given); what its flush hands out."""
+        when ``reader``, the reader itself, is given); what its flush hands out; whether
+        that was handed out already (the reader, once decoded, lets go of it too)."""
         super().__init__(reader)
         self._blob, self._name, self._holding = blob, name, holding
-        self._held_out, self._flushed = held_out, False
+        self._held_out, self._flushed = held_out, flushed
 
     @classmethod
     def of(cls, fmt: FileFormat) -> FileFormat:
@@ -221,6 +222,18 @@ class LazyFormat(FileFormat):
         if isinstance(fmt, LazyFormat) or fmt.name in (None, _V1):
             return fmt
         return cls(fmt.name, fmt.holding, None, fmt.format)
+
+    @classmethod
+    def stored(cls, fmt: FileFormat) -> FileFormat:
+        """``fmt`` as an undecoded LazyFormat: its state pickled now (``dumps_small``) and what
+        its flush would hand out worked out from a copy. Stored (pickled) as it is, at no
+        further cost, before or after that flush; flightdeck v1 and undecided readers as they are.
+        """
+        if fmt.name in (None, _V1) or (isinstance(fmt, LazyFormat) and fmt._blob is not None):
+            return fmt
+        blob = dumps_small(fmt.format)
+        held_out = FileFormat(loads_small(blob)).flush()
+        return cls(fmt.name, fmt.holding, blob, None, held_out)
 
     @property
     def format(self) -> Any:
@@ -249,15 +262,17 @@ class LazyFormat(FileFormat):
     def flush(self) -> list[Event]:
         """What the reader holds, handed out: from what was worked out when it was stored,
         if it has not been decoded since."""
-        if self._blob is not None and self._held_out is not None and not self._flushed:
+        if self._blob is not None and self._held_out is not None:
+            if self._flushed:
+                return []  # handed out already: nothing is held (decoding would say the same)
             out, self._held_out = self._held_out, []
             self._flushed, self._holding = True, 0
             return out
         return super().flush()
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        if self._blob is not None and not self._flushed:
-            return LazyFormat, (self._name, self._holding, self._blob, None, self._held_out)
+        if self._blob is not None:  # flushed or not: the blob and what is left to hand out
+            return LazyFormat, (self._name, self._holding, self._blob, None, self._held_out, self._flushed)
         blob = dumps_small(self.format)
         # What a flush would hand out, from a copy: the reader itself must keep holding.
         held_out = FileFormat(loads_small(blob)).flush()
@@ -343,21 +358,24 @@ class EngineStates:
     """Where ``FollowIndex`` keeps whole engine states: one per set of paths as given."""
 
     @staticmethod
-    def path(index: FollowIndex, roots: list[Path]) -> Path:
-        """The state file of the engine following ``roots`` (files and folders as given)."""
-        key = repr(([str(p) for p in roots], index.pricing, "engine")).encode("utf-8", "surrogateescape")
+    def path(index: FollowIndex, roots: list[Path], settled: bool = False) -> Path:
+        """The state file of the engine following ``roots`` (files and folders as given);
+        ``settled``: the cockpit's state after its backfill handed out what quiet files held."""
+        kind = "engine settled" if settled else "engine"
+        key = repr(([str(p) for p in roots], index.pricing, kind)).encode("utf-8", "surrogateescape")
         return index.folder / f"engine-{hashlib.sha256(key).hexdigest()[:32]}.sum"
 
     @staticmethod
-    def load(index: FollowIndex, roots: list[Path]) -> tuple[bytes, Any] | None:
+    def load(index: FollowIndex, roots: list[Path], settled: bool = False) -> tuple[bytes, Any] | None:
         """(the files' state when it was stored, the engine state); None if none (never raises).
 
         Args:
             index: the index.
             roots: the files and folders as given.
+            settled: the state after the cockpit's hand-out (``path``).
         """
         try:
-            data = store.read_private(EngineStates.path(index, roots))
+            data = store.read_private(EngineStates.path(index, roots, settled))
         except ValueError:
             return None
         head = len(_STATE_MAGIC)
@@ -369,7 +387,7 @@ class EngineStates:
             return None
         if not isinstance(files, bytes):
             return None
-        store.mark_used(EngineStates.path(index, roots))
+        store.mark_used(EngineStates.path(index, roots, settled))
         return files, state
 
     @staticmethod
@@ -382,9 +400,10 @@ class EngineStates:
         return _STATE_MAGIC + dumps((files, state))
 
     @staticmethod
-    def write(index: FollowIndex, roots: list[Path], blob: bytes) -> None:
-        """Store ``blob`` (``dumps``) as the state of the engine following ``roots``.
+    def write(index: FollowIndex, roots: list[Path], blob: bytes, settled: bool = False) -> None:
+        """Store ``blob`` (``dumps``) as the state of the engine following ``roots``
+        (``settled``: after the cockpit's hand-out, see ``path``).
 
         Raises OSError: the caller goes on without it.
         """
-        store.write_atomic(EngineStates.path(index, roots), blob)
+        store.write_atomic(EngineStates.path(index, roots, settled), blob)

@@ -37,7 +37,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Final, cast
+from typing import Any, BinaryIO, Final, cast
 
 from flightdeck import __version__
 from flightdeck.core.aggregate import Aggregator
@@ -294,35 +294,183 @@ def _one_file(path: Path, folder: Path, pricing: str, agg: Aggregator, lo: float
                 entry.state, entry.held = state, held
                 return _finish(agg, f, name, epath, st, head, entry, size, lo, hi, index_notices, stats,
                                parsed=size - entry.offset)
-        fmt = detect_file_format(path)
-        cut = _last_line_end(f, 0, size) if fmt == V1 else size
-        cap, state, held = _capture(f, name, fmt, 0, cut)
-        fresh = Entry(dev=st.st_dev, ino=st.st_ino, size=size, mtime_ns=st.st_mtime_ns, head=b"",
-                      head_len=0, fmt=fmt, offset=0, pricing=pricing, events=cap.events,
-                      rejects=cap.rejects, copies=cap.duplicates, notes=cap.notes, state=state, held=held)
-        return _finish(agg, f, name, epath, st, head, fresh, cut, lo, hi, index_notices, stats, parsed=cut)
+        fresh = _fresh_entry(f, path, st, head, pricing)
+        return _finish(agg, f, name, epath, st, head, fresh, fresh.offset, lo, hi, index_notices, stats,
+                       parsed=fresh.offset)
+
+
+def _fresh_entry(f: BinaryIO, path: Path, st: os.stat_result, head: bytes, pricing: str) -> Entry:
+    """A new entry for the whole of an open log (a v1 log up to its last line end), sealed."""
+    name = str(path)
+    fmt = detect_file_format(path)
+    cut = _last_line_end(f, 0, st.st_size) if fmt == V1 else st.st_size
+    cap, state, held = _capture(f, name, fmt, 0, cut)
+    entry = Entry(dev=st.st_dev, ino=st.st_ino, size=st.st_size, mtime_ns=st.st_mtime_ns, head=b"",
+                  head_len=0, fmt=fmt, offset=0, pricing=pricing, events=cap.events,
+                  rejects=cap.rejects, copies=cap.duplicates, notes=cap.notes, state=state, held=held)
+    _seal(entry, f, st, head, cut)
+    return entry
+
+
+def _seal(entry: Entry, f: BinaryIO, st: os.stat_result, head: bytes, cut: int) -> None:
+    """Say in ``entry`` what it was made from: the log as ``st`` and ``head`` saw it, up to ``cut``."""
+    size = st.st_size
+    entry.size, entry.mtime_ns, entry.offset = size, st.st_mtime_ns, cut
+    entry.head_len = min(size, store.FINGERPRINT_BYTES)
+    entry.head = store.head_hash(head[: entry.head_len])
+    entry.tail = _tail_hash(f, cut)
 
 
 def _finish(agg: Aggregator, f: BinaryIO, name: str, epath: Path, st: os.stat_result, head: bytes,
             entry: Entry, cut: int, lo: float, hi: float, notices: list[str], stats: _Stats,
             *, parsed: int) -> Covered:
     """Store ``entry`` as covering [0, cut), count it, and parse what lies beyond ``cut``."""
-    size = st.st_size
-    entry.size, entry.mtime_ns, entry.offset = size, st.st_mtime_ns, cut
-    entry.head_len = min(size, store.FINGERPRINT_BYTES)
-    entry.head = store.head_hash(head[: entry.head_len])
-    entry.tail = _tail_hash(f, cut)
+    _seal(entry, f, st, head, cut)
     try:
         store.save(epath, entry)
     except OSError as exc:  # disk full, read-only cache: the report still comes out
         notices.append(f"{name}: index entry not saved: {exc}")
+    return _count_entry(agg, entry, _rest(f, name, entry), lo, hi, stats, parsed)
+
+
+def _rest(f: BinaryIO, name: str, entry: Entry) -> Capture | None:
+    """What lies beyond ``entry``'s offset in its log: a v1 log's unfinished last line, parsed."""
+    if entry.offset >= entry.size:
+        return None
+    rest, _state, _held = _capture(f, name, V1, entry.offset, entry.size)
+    return rest
+
+
+def _count_entry(agg: Aggregator, entry: Entry, rest: Capture | None, lo: float, hi: float, stats: _Stats,
+                 parsed: int) -> Covered:
+    """Replay a stored entry and what its log holds beyond it; what the entry covers."""
     _replay(agg, entry.events, entry.rejects, entry.copies, lo, hi, entry.notes)
     stats.parsed += parsed
-    if cut < size:  # a v1 log's unfinished last line
-        rest, _state, _held = _capture(f, name, V1, cut, size)
-        stats.parsed += size - cut
+    if rest is not None:  # a v1 log's unfinished last line
+        stats.parsed += entry.size - entry.offset
         _replay(agg, rest.events, rest.rejects, rest.duplicates, lo, hi, rest.notes)
-    return Covered(st.st_dev, st.st_ino, size, st.st_mtime_ns, cut, entry.tail)
+    return Covered(entry.dev, entry.ino, entry.size, entry.mtime_ns, entry.offset, entry.tail)
+
+
+# -- report --jobs N: a cold index built by worker processes ------------------------
+
+# What a worker made of one log: its entry's file bytes and what lies beyond the
+# entry (a v1 log's unfinished last line), or the notice of a log it could not read.
+_Built = tuple[bytes, "Capture | None"] | str
+
+
+def _build_task(task: tuple[list[str], str]) -> list[_Built]:
+    """In a worker: the fresh entries of the named logs (``task``: names, pricing
+    fingerprint), each as its file bytes (``store.pack_entry``) for the parent to write
+    and replay. The parent replays them in the listed order, so dedupe across files
+    stays exact; the workers only parse and compress."""
+    names, pricing = task
+    out: list[_Built] = []
+    was_enabled = gc.isenabled()
+    gc.disable()  # millions of acyclic objects (as in ingest.scan's workers)
+    try:
+        for name in names:
+            path = Path(name)
+            try:
+                f = open_log(path)
+            except OSError as exc:  # vanished or replaced since it was listed
+                out.append(f"{path}: not read: {exc}")
+                continue
+            with f:
+                st = os.fstat(f.fileno())
+                head = f.read(store.FINGERPRINT_BYTES)
+                entry = _fresh_entry(f, path, st, head, pricing)
+                out.append((store.pack_entry(entry), _rest(f, name, entry)))
+    finally:
+        if was_enabled:
+            gc.enable()
+    return out
+
+
+class _Builds:
+    """The logs a cold ``report --jobs N`` has built by worker processes, handed back in order.
+
+    ``names`` are the logs with no entry yet that workers parse (none when one
+    process is asked for, the fork start method is missing, or they hold less
+    than ``ingest.scan.PARALLEL_MIN_BYTES``); ``take`` gives the next one's
+    result, in the order of ``names``, while the workers go on with later ones.
+    """
+
+    def __init__(self, listed: list[Path], folder: Path, pricing: str, jobs: int, max_entry: int) -> None:
+        self.names: set[str] = set()
+        self._pool: Any = None
+        self._results: Any = iter(())
+        self._batch: list[_Built] = []
+        workers = jobs if jobs > 0 else (os.cpu_count() or 1)
+        if workers <= 1:
+            return
+        from multiprocessing import get_all_start_methods
+
+        if "fork" not in get_all_start_methods():
+            return  # spawned workers would import and load the price data each: one process
+        from flightdeck.ingest.scan import PARALLEL_MIN_BYTES, _warm_pricing
+
+        todo: list[tuple[str, int]] = []
+        for path in listed:
+            try:
+                st = path.stat()
+            except OSError:  # vanished: the one-process path says so
+                continue
+            # A big log (streamed, or a big entry) and one that has an entry (replayed,
+            # extended or rebuilt) go through the one-process path.
+            if (st.st_size <= max_entry // 8 and str(path) not in self.names
+                    and not os.path.lexists(store.entry_path(folder, st))):
+                todo.append((str(path), st.st_size))
+                self.names.add(str(path))
+        total = sum(size for _name, size in todo)
+        if total < PARALLEL_MIN_BYTES:
+            self.names.clear()
+            return
+        # Tasks of a few MB each, in order: a worker slowed down by the machine takes fewer.
+        step = max(total // (workers * 8), 1 << 20)
+        tasks: list[list[str]] = [[]]
+        acc = 0
+        for name, size in todo:
+            if acc >= step:
+                tasks.append([])
+                acc = 0
+            tasks[-1].append(name)
+            acc += size
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        _warm_pricing([Segment(name, 0, size, detect_file_format(name)) for name, size in todo[:4]])
+        self._pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=get_context("fork"))
+        self._results = self._pool.map(_build_task, [(t, pricing) for t in tasks])
+
+    def take(self, name: str) -> _Built:
+        """The result of ``name``, the next of ``names`` in the listed order (waits for its
+        worker); a later listing of the same log finds its entry, as one process would."""
+        self.names.discard(name)
+        if not self._batch:
+            self._batch = list(reversed(next(self._results)))
+        return self._batch.pop()
+
+    def close(self) -> None:
+        """Stop the workers (what they have not handed back is not needed)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _built_file(name: str, built: _Built, folder: Path, agg: Aggregator, lo: float, hi: float,
+                notices: list[str], stats: _Stats, index_notices: list[str]) -> Covered | None:
+    """Write what a worker built of log ``name`` and count it (as ``_one_file`` does a fresh one)."""
+    if isinstance(built, str):
+        notices.append(built)
+        return None
+    body, rest = built
+    entry = store.decode_entry(body)
+    try:
+        store.write_atomic(store.entry_path_of(folder, entry.dev, entry.ino), body)
+    except OSError as exc:  # disk full, read-only cache: the report still comes out
+        index_notices.append(f"{name}: index entry not saved: {exc}")
+    return _count_entry(agg, entry, rest, lo, hi, stats, entry.offset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,6 +642,7 @@ def scan_indexed(
     root: Path | None = None,
     progress: bool = False,
     max_entry_bytes: int = MAX_ENTRY_BYTES,
+    jobs: int = 1,
 ) -> Aggregator:
     """What ``ingest.scan.scan`` returns for the same arguments, through the index.
 
@@ -510,6 +659,8 @@ def scan_indexed(
             when it is a terminal and the read takes a while (``index.progress``).
         max_entry_bytes: a log bigger than this (a v1 log: an eighth of it) is
             read as ``ingest.scan`` reads it (constant memory) and gets no entry.
+        jobs: processes that build the entries of logs not indexed yet (0: one per
+            core; ``_Builds``); what is indexed is replayed in this one, in order.
 
     Raises ``ingest.scan.ScanError`` for a named path that cannot be read;
     an index that cannot be used is said in ``notices`` and the logs are
@@ -526,7 +677,7 @@ def scan_indexed(
         notes.append(f"parse-once index not used: {exc}")
         from flightdeck.ingest.scan import scan
 
-        return scan(listed, jobs=1, since=since, until=until, by=by, recent=recent, notices=notes)
+        return scan(listed, jobs=jobs, since=since, until=until, by=by, recent=recent, notices=notes)
     pricing = pricing_fingerprint(prices)
     # No time range: the whole aggregate, stored. An unchanged history is
     # answered by it; one whose logs only grew or were added starts from it.
@@ -562,17 +713,24 @@ def scan_indexed(
 
         bar = ReadProgress(len(listed), sum(_size(p) for p in listed))
     covered: dict[str, Covered | None] = {}
+    builds = _Builds(listed, folder, pricing, jobs, max_entry_bytes)
     was_enabled = gc.isenabled()
     gc.disable()  # as in ingest.scan: millions of acyclic objects, nothing to collect
     try:
         for path in listed:
-            covered[str(path)] = _one_file(path, folder, pricing, agg, lo, hi, file_notes, stats, index_notes,
-                                           max_entry_bytes)
+            name = str(path)
+            if name in builds.names:
+                covered[name] = _built_file(name, builds.take(name), folder, agg, lo, hi, file_notes, stats,
+                                            index_notes)
+            else:
+                covered[name] = _one_file(path, folder, pricing, agg, lo, hi, file_notes, stats, index_notes,
+                                          max_entry_bytes)
             stats.files += 1
             if bar is not None:
                 done += _size(path)
                 bar.update(stats.files, done, stats.parsed)
     finally:
+        builds.close()
         if was_enabled:
             gc.enable()
         if bar is not None:

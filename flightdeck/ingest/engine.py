@@ -302,8 +302,15 @@ class Engine:
         """``backfill``'s read: from the stored engine state and/or the entries when there is an index."""
         assert self._tailer is not None
         whole = self._whole_state_key()
-        restored = self._restore_state(whole) if whole is not None and use_state else None
-        if self._index is not None and restored != "exact":
+        # The cockpit's backfill (no flush at the end, no documents): an unchanged history
+        # opens from the state its last backfill ended with, hand-out included.
+        cockpit = not settle and not final and not self._documents
+        restored = None
+        if whole is not None and use_state and cockpit:
+            restored = self._restore_state(whole, settled=True)
+        if whole is not None and use_state and restored is None:
+            restored = self._restore_state(whole)
+        if self._index is not None and restored not in ("exact", "settled"):
             self._captures = {}
         blob = None
         # Kept for the index, every event read stays alive until the end; the cyclic
@@ -322,7 +329,9 @@ class Engine:
                 if self._captures is not None:
                     self._resume(path)
                 while not self._stop.is_set():
-                    if not self._ingest(self._tailer.poll([path]), history=True):
+                    # hold: no reader hands out what it holds in this loop, only after it
+                    # (below), as a cold read of each file to its end does.
+                    if not self._ingest(self._tailer.poll([path]), history=True, hold=True):
                         break
             # The history read to its line ends: folded here, stored or not (see
             # Aggregator.settle), so the figures agree to the last bit with the index.
@@ -361,6 +370,12 @@ class Engine:
             self._count(held, [], history=True)
         if blob is not None and whole is not None:  # written once no conflict can come any more
             self._write_state(whole, blob)
+        if whole is not None and cockpit and restored != "settled":
+            # What the next cockpit on the same history restores, hand-out included: at
+            # 1M lines the quiet files hand out ~18k held responses, most of a warm start.
+            settled_blob = self._pickle_state(whole)
+            if settled_blob is not None:
+                self._write_state(whole, settled_blob, settled=True)
         self._backfilling = False
 
     def _whole_state_key(self) -> tuple[list[Path], list[Path], bytes] | None:
@@ -398,8 +413,14 @@ class Engine:
             positions[path], checks[path] = point, check
         from flightdeck.index.live import LazyFormat
 
-        # Readers stored apart, each decoded again only when its file needs it.
-        formats = {path: LazyFormat.of(known[1]) for path, known in self._formats.items() if path in positions}
+        # Readers stored apart, each decoded again only when its file needs it. The engine
+        # goes on with the same undecoded readers: a flush hands out what was worked out
+        # here, and the next store of an untouched one costs nothing.
+        with self._lock:
+            for path, known in list(self._formats.items()):
+                if path in positions:
+                    self._formats[path] = (known[0], LazyFormat.stored(known[1]))
+        formats = {path: known[1] for path, known in self._formats.items() if path in positions}
         state = (self._agg, self._tracker, self._blocks, self._plan_windows, self._agent_sources, formats,
                  positions, list(self._notices), checks)
         tracker = self._tracker
@@ -413,28 +434,32 @@ class Engine:
         finally:
             tracker.clock = self.clock
 
-    def _write_state(self, whole: tuple[list[Path], list[Path], bytes], blob: bytes) -> None:
+    def _write_state(self, whole: tuple[list[Path], list[Path], bytes], blob: bytes,
+                     settled: bool = False) -> None:
         from flightdeck.index.live import EngineStates
 
         assert self._index is not None
         try:
-            EngineStates.write(self._index, whole[0], blob)
+            EngineStates.write(self._index, whole[0], blob, settled)
         except OSError as exc:  # disk full, a read-only cache
             self._notice(f"index state not saved: {exc}")
 
-    def _restore_state(self, whole: tuple[list[Path], list[Path], bytes]) -> str | None:
+    def _restore_state(self, whole: tuple[list[Path], list[Path], bytes], settled: bool = False) -> str | None:
         """Take the engine's stored state for these paths: "exact" when no file changed since,
         "base" when files only grew or appeared (their new lines are read after it); None if
-        there is none or a file it covers changed otherwise."""
+        there is none or a file it covers changed otherwise. ``settled``: the cockpit's state
+        after its hand-out, taken only when no file changed ("settled")."""
         from flightdeck.index.live import EngineStates, matches
         from flightdeck.ingest.openfile import open_regular
 
         assert self._index is not None and self._tailer is not None
-        loaded = EngineStates.load(self._index, whole[0])
+        loaded = EngineStates.load(self._index, whole[0], settled)
         if loaded is None:
             return None
         stored_files, state = loaded
         exact = stored_files == whole[2]
+        if settled and not exact:
+            return None
         agg, tracker, blocks, plan_windows, agent_sources, formats, positions, notices, checks = state
         followers = self._tailer.followers
         opened: dict[Path, int] = {}
@@ -470,7 +495,7 @@ class Engine:
                 # ends the shortcut (see _BaseConflict).
                 self._base_seen = agg.seen.copy()
         self._index.resumed += len(positions)
-        return "exact" if exact else "base"
+        return ("settled" if settled else "exact") if exact else "base"
 
     def _reset_history(self, notices: list[str]) -> None:
         """Forget everything read from the files (and documents), to read them again from the start."""
@@ -608,11 +633,17 @@ class Engine:
             self._formats[follower.path] = known
         return known[1]
 
-    def _ingest(self, results: Iterable[tuple[Follower, PollResult]], *, history: bool) -> bool:
+    def _ingest(self, results: Iterable[tuple[Follower, PollResult]], *, history: bool,
+                hold: bool = False) -> bool:
         """Parse what the followers read, then count it under one lock per batch; True if more is waiting.
 
         A batch is flushed every BATCH_LINES lines, so memory stays bounded
-        while a folder of large files is read.
+        while a folder of large files is read. ``hold``: a follower with no new
+        lines keeps what its reader holds even when its file is quiet (the
+        backfill's file-by-file read: every file's held responses are handed
+        out after it, in one order whether a file was read, resumed from its
+        entry or restored from the stored state; a stored reader then stays
+        undecoded and is stored again as it was read).
         """
         more = False
         events: list[Event] = []
@@ -632,7 +663,8 @@ class Engine:
             rejects.extend(res.rejects)
             if not res.lines:
                 first = len(events)
-                self._settle(follower, events)
+                if not hold:
+                    self._settle(follower, events)
                 if cap is not None:
                     cap.events.extend(events[first:])
                     cap.rejects.extend((r.reason, r.detail) for r in rejects[first_reject:])

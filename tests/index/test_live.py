@@ -411,3 +411,103 @@ def test_cockpit_backfill_hands_out_what_quiet_files_hold(tmp_path: Path, cached
     snap = backfill([str(old), str(fresh)], index, settle=False)
     assert snap.total.tokens.output_tokens == 10 + 3 + 10  # old: both; fresh: msg_f2 still held
     assert snap.total.calls == 3
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_cockpit_backfill_hands_out_what_released_quiet_files_hold(
+        tmp_path: Path, cached: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More files than stay open (``tail.open_limit``): a quiet file whose descriptor was
+    given back between polls is as quiet as an open one; its last response counts at the
+    end of the backfill (it was held: the follower said it did not know when the file was
+    written)."""
+    from flightdeck.ingest import tail
+
+    monkeypatch.setattr(tail, "open_limit", lambda: 2)
+    logs = [tmp_path / f"s{i}.jsonl" for i in range(6)]
+    for i, log in enumerate(logs):
+        log.write_bytes(cc_line(f"msg_{i}a", f"req_{i}a", f"s{i}", "2026-11-28T12:00:00.000Z", 10, f"{i}a")
+                        + cc_line(f"msg_{i}b", f"req_{i}b", f"s{i}", "2026-11-28T12:00:10.000Z", 3, f"{i}b"))
+        hour_ago = os.stat(log).st_mtime - 3600
+        os.utime(log, (hour_ago, hour_ago))
+    paths = [str(p) for p in logs]
+    index = FollowIndex(tmp_path / "cache") if cached else None
+    if index is not None:
+        backfill(paths, index, settle=False)
+        index = FollowIndex(tmp_path / "cache")
+    snap = backfill(paths, index, settle=False)
+    assert snap.total.calls == 12  # every file's held last response handed out
+    assert snap.total.tokens.output_tokens == 6 * (10 + 3)
+
+
+def test_grown_cockpit_decodes_only_the_grown_readers(tmp_path: Path, cc_history: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cockpit after one session grew (every file quiet): the stored readers of the
+    other files stay undecoded (their held responses come from what was worked out when
+    they were stored, after the file-by-file read) and the figures are a cold read's."""
+    from flightdeck.index import live
+
+    logs = sorted(cc_history.rglob("*.jsonl"), key=str)
+    hour_ago = logs[0].stat().st_mtime - 3600
+    for log in logs:
+        os.utime(log, (hour_ago, hour_ago))
+    root = tmp_path / "cache"
+    backfill([str(cc_history)], FollowIndex(root), settle=False)
+    grown = logs[1]
+    append(grown, cc_line("msg_new1", "req_new1", "s-new", "2026-11-28T12:00:00.000Z", 7, "u-new1"))
+    os.utime(grown, (hour_ago, hour_ago))
+    decoded: list[int] = []
+    real = live.loads_small
+
+    def counted(data: bytes) -> Any:
+        decoded.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(live, "loads_small", counted)
+    index = FollowIndex(root)
+    got = backfill([str(cc_history)], index, settle=False)
+    monkeypatch.setattr(live, "loads_small", real)
+    want = backfill([str(cc_history)], None, settle=False)
+    assert index.resumed == len(logs)
+    # The grown file's reader, decoded to read its new line, and stored again with what
+    # its flush hands out: no other reader's state is decoded.
+    assert 1 <= len(decoded) <= 3
+    assert got.total.cost_usd == want.total.cost_usd and got.total.tokens == want.total.tokens
+    assert got.total.calls == want.total.calls and got.duplicates == want.duplicates
+    close_enough(figures(got), figures(want))
+
+
+def test_unchanged_cockpit_opens_from_its_settled_state(tmp_path: Path, cc_history: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cockpit's backfill stores the state it ended with, the quiet files' held
+    responses handed out: an unchanged history opens from it with nothing left to count,
+    and the figures are a cold cockpit's field by field. A change falls back to the
+    state before the hand-out (the base), which still holds what a grown file may extend."""
+    logs = sorted(cc_history.rglob("*.jsonl"), key=str)
+    hour_ago = logs[0].stat().st_mtime - 3600
+    for log in logs:
+        os.utime(log, (hour_ago, hour_ago))
+    root = tmp_path / "cache"
+    want = snapshot_fields(backfill([str(cc_history)], None, settle=False))
+    assert snapshot_fields(backfill([str(cc_history)], FollowIndex(root), settle=False)) == want
+    assert len(list((root / "index").glob("engine-*.sum"))) == 2  # before and after the hand-out
+    counted: list[int] = []
+    real = Engine._count
+
+    def count(self: Engine, events: Any, rejects: Any, **kw: Any) -> None:
+        counted.append(len(events))
+        real(self, events, rejects, **kw)
+
+    monkeypatch.setattr(Engine, "_count", count)
+    index = FollowIndex(root)
+    assert snapshot_fields(backfill([str(cc_history)], index, settle=False)) == want
+    assert sum(counted) == 0 and index.resumed == len(logs) and index.saved == 0
+    monkeypatch.setattr(Engine, "_count", real)
+    grown = logs[0]
+    append(grown, cc_line("msg_new2", "req_new2", "s-new", "2026-11-28T12:00:00.000Z", 5, "u-new2"))
+    os.utime(grown, (hour_ago, hour_ago))
+    want = snapshot_fields(backfill([str(cc_history)], None, settle=False))
+    got = backfill([str(cc_history)], FollowIndex(root), settle=False)
+    close_enough(figures(got), figures(backfill([str(cc_history)], None, settle=False)))
+    assert got.total.cost_usd == want["total"]["cost_usd"] and got.total.calls == want["total"]["calls"]
+    # And the settled state stored by that run serves the next one.
+    assert snapshot_fields(backfill([str(cc_history)], FollowIndex(root), settle=False))["total"] == want["total"]

@@ -297,3 +297,47 @@ def test_new_log_repeating_a_counted_id_reads_all_again(v1_history: Path, tmp_pa
                                                + b"\n")
     assert indexed([v1_history], root, summary=True) == fresh([v1_history])
     assert used == [False]
+
+
+def test_jobs_build_the_cold_index_in_workers(cc_history: Path, v1_history: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """``report --jobs 2`` on an empty cache: workers parse the logs and hand back their
+    entries, the parent writes them and counts them in the listed order. Same figures as
+    one process, the same entries field by field, and a warm run replays them."""
+    from flightdeck.index import reader
+    from flightdeck.ingest import scan as scan_mod
+
+    monkeypatch.setattr(scan_mod, "PARALLEL_MIN_BYTES", 1)  # the test's logs are small
+    paths = [cc_history, v1_history]  # b.jsonl repeats a.jsonl's ids; c.jsonl's last line unfinished
+    want = fresh(paths)
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert indexed(paths, one) == want
+    built: list[int] = []
+    real_take = reader._Builds.take
+
+    def take(self: Any, name: str) -> Any:
+        built.append(1)
+        return real_take(self, name)
+
+    monkeypatch.setattr(reader._Builds, "take", take)
+    assert indexed(paths, two, jobs=2) == want
+    n_logs = len(list(cc_history.rglob("*.jsonl"))) + len(list(v1_history.glob("*.jsonl")))
+    assert len(built) == n_logs  # every log was built by a worker
+    by_file = {(e.dev, e.ino): e for e in entries(one)}
+    got = entries(two)
+    assert len(got) == len(by_file) == n_logs
+    for e in got:
+        assert e == by_file[(e.dev, e.ino)]  # the same entry, field by field
+    built.clear()
+    captured: list[str] = []
+    real_capture = reader._capture
+
+    def capture(*args: Any, **kw: Any) -> Any:
+        captured.append(args[1])
+        return real_capture(*args, **kw)
+
+    monkeypatch.setattr(reader, "_capture", capture)
+    assert indexed(paths, two, jobs=2) == want  # warm (summary dropped): the entries replayed
+    assert built == []
+    assert captured == [str(v1_history / "c.jsonl")]  # only the unfinished last line, never stored
+    assert indexed(paths, two, jobs=2, summary=True) == want

@@ -223,3 +223,29 @@ def test_an_entry_in_use_is_marked_and_kept(tmp_path: Path) -> None:
     assert time.time() - entry.stat().st_mtime < 3600
     assert store.prune(root / "index", force=True) == 0
     assert entry.exists()
+
+
+def test_entries_are_compressed_under_15_percent_of_the_logs(cc_history: Path, tmp_path: Path) -> None:
+    """Issue 14: the index at most 15 % of the logs' size, for report's entries and the
+    monitor's; the same figures with and without it (compressed entries decode exactly)."""
+    from flightdeck.index.live import FollowIndex
+    from tests.index.test_live import backfill, snapshot_fields
+
+    logs = sum(p.stat().st_size for p in cc_history.rglob("*.jsonl"))
+    root = tmp_path / "cache"
+    assert indexed([cc_history], root) == fresh([cc_history])
+    idx = sum(p.stat().st_size for p in (root / "index").glob("*.idx"))
+    assert 0 < idx < 0.15 * logs
+    for e in entries(root):  # what is stored decodes to whole events (not only their count)
+        assert e.events and all(ev.usage is not None and ev.cost_usd for ev in e.events)
+    assert indexed([cc_history], root) == fresh([cc_history])  # replayed from the compressed entries
+    live = tmp_path / "live"
+    want = snapshot_fields(backfill([str(cc_history)], None))
+    assert snapshot_fields(backfill([str(cc_history)], FollowIndex(live))) == want
+    fol = sum(p.stat().st_size for p in (live / "index").glob("*.fol"))
+    assert 0 < fol < 0.15 * logs
+    for p in (live / "index").glob("engine-*.sum"):
+        p.unlink()  # so the per-log entries are what is read
+    warm = FollowIndex(live)
+    assert snapshot_fields(backfill([str(cc_history)], warm)) == want
+    assert warm.resumed == len(list(cc_history.rglob("*.jsonl")))
