@@ -424,6 +424,23 @@ class Pricer:
         except Exception:
             return None
 
+    def rates_hold_all_day(self, provider: str, model: str, route: str | None = None) -> bool:
+        """Whether ``rates()`` gives one answer for all calls of a UTC day (at each tier and speed).
+
+        Arguments as in ``price``. True unless the model has off-peak hours:
+        dated changes (genai-prices' start dates, dated overrides) fall on UTC
+        midnights, which is also how answers are cached here. A model whose
+        answers are kept (``keep_rates``) has none, so this loads nothing.
+        """
+        kept = self._kept
+        if kept is not None and (provider, model, route) in kept.models:
+            return True  # only models without off-peak hours are kept (_change_days)
+        try:
+            res = self._resolved.get((provider, model, route)) or self._resolve(provider, model, route)
+        except Exception:
+            return False  # as rates(): never raises; the caller then asks for every call
+        return not res.windows
+
     def keep_rates(self, folder: str | os.PathLike[str]) -> None:
         """Keep ``rates()`` answers in ``folder`` across runs (``flightdeck report``'s start-up).
 

@@ -184,3 +184,16 @@ def test_a_report_with_every_rate_kept_never_imports_genai_prices(tmp_path: Path
     assert runs[0] == [runs[1][0], "True"]  # the first run looked the rate up
     assert runs[1][1] == "False"  # the second found it kept
     assert runs[0][0] == "0.000630"  # 10 x 3 + 20 x 15 + 1000 x 0.30 USD per MTok
+
+
+def test_rates_hold_all_day_unless_the_model_has_off_peak_hours(tmp_path: Path) -> None:
+    pricer = Pricer()
+    assert pricer.rates_hold_all_day("anthropic", "claude-opus-4-6", "direct")  # dated, at UTC midnight
+    assert pricer.rates_hold_all_day("anthropic", "claude-sonnet-4-5", "direct")
+    assert not pricer.rates_hold_all_day("deepseek", "deepseek-chat")  # off-peak hours
+    first = Pricer()
+    first.keep_rates(tmp_path)
+    first.rates("anthropic", "claude-opus-4-6", NOW, route="direct")
+    kept = Pricer()
+    kept.keep_rates(tmp_path)
+    assert kept.rates_hold_all_day("anthropic", "claude-opus-4-6", "direct") and not kept._resolved

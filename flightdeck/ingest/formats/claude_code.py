@@ -649,12 +649,15 @@ class ClaudeCode:
         if entry is None:
             from flightdeck.core.pricing import default_pricer
 
-            rates = default_pricer().rates("anthropic", model, ts, route="direct", speed=speed)
+            pricer = default_pricer()
+            rates = pricer.rates("anthropic", model, ts, route="direct", speed=speed)
             exact = compile_rates(rates) if rates is not None else None
-            # Rates with a schedule may change within a day (off-peak hours):
-            # the pricer, which knows the windows, is asked every time, and
-            # every copy is priced at once (limit -1).
-            if rates is None or not rates.date_matters:
+            # Rates with off-peak hours may change within a day: the pricer,
+            # which knows the windows, is asked every time, and every copy is
+            # priced at once (limit -1). Dated changes (claude-opus-4-6 and
+            # claude-sonnet-4-6 have them) fall on UTC midnights: cached per day,
+            # and lazy (those two took the eager path for every copy before).
+            if rates is None or not rates.date_matters or pricer.rates_hold_all_day("anthropic", model, "direct"):
                 entry = (rates, exact, _lazy_limit(exact) if rates is not None else MAX_TOKENS - 1)
                 if len(self._rates) >= 4096:
                     self._rates.clear()
