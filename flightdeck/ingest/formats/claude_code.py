@@ -710,7 +710,7 @@ class ClaudeCode:
 def _call_event(row: _CCLine | _CCFastLine, message_id: str | None, line: bytes, ts: float, model: str,
                 usage: Usage, cost: str | None, status: str, speed: str | None) -> Event:
     """The llm_call of one assistant line, the same from the fast and the generic decode."""
-    return Event(
+    ev = Event(
         v=1,
         ts=ts,
         kind=KIND_LLM_CALL,
@@ -720,14 +720,22 @@ def _call_event(row: _CCLine | _CCFastLine, message_id: str | None, line: bytes,
         provider="anthropic",
         route="direct",
         model=model,
-        name="subagent" if row.isSidechain else None,
         usage=usage,
-        cost_usd=cost,
+        cost_usd=cost,  # None (unknown) is not the field's default (UNSET): always given
         cost_status=status,
-        error="api_error" if row.isApiErrorMessage else None,
-        speed=speed,
-        tags={"project": row.cwd} if row.cwd else None,
     )
+    # The optional fields are set only when they hold something: passing their default
+    # (None) to Event() was the slow part (this function over the bench's assistant rows,
+    # 9 interleaved rounds: 1.62 -> 0.73 us min); the Event is the same, field for field.
+    if row.isSidechain:
+        ev.name = "subagent"
+    if row.isApiErrorMessage:
+        ev.error = "api_error"
+    if speed is not None:
+        ev.speed = speed
+    if row.cwd:
+        ev.tags = {"project": row.cwd}
+    return ev
 
 
 def _thread_of(sidechain: bool | None, agent_id: str | None) -> tuple[bool, str | None] | None:
