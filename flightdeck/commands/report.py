@@ -49,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
 
     # The rates of earlier runs, kept in the cache folder: most reports then never load
     # genai-prices (0.3-0.4 s of every start, measured on a one-line Claude Code log).
-    default_pricer().keep_rates(cache_root())
+    try:
+        default_pricer().keep_rates(cache_root())
+    except (OSError, RuntimeError):  # no home folder to keep them in: looked up as before
+        pass
     from flightdeck.ingest.discover import add_documents, resolve_sources, with_plan_windows
 
     try:
