@@ -417,7 +417,17 @@ class ClaudeCode:
 
     def parse(self, line: bytes) -> ParseResult:
         """The responses this line completes (often none); a Rejected for a bad or skipped line."""
-        if self.LAZY and b'"assistant"' in line:
+        if b"assistant" not in line:
+            # _read's first case, here (a third of the lines: prompts, tool results): the same
+            # answers without its call and checks: 2.7 -> 2.0 us a line (40 files in memory, min of 5).
+            try:
+                kind = _cc_kind_decoder.decode(line).type
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                return Rejected("bad claude-code line", str(exc)[:200])
+            if kind != "assistant":
+                return _costless(kind, line)
+            # "assistant" spelt with escapes: _read decides, as for any other line.
+        elif self.LAZY and b'"assistant"' in line:
             lazy = self._lazy(line)
             if lazy is not None:
                 return lazy
