@@ -30,15 +30,20 @@ if TYPE_CHECKING:
 CLAUDE_CODE_AGENT: Final = "claude-code"
 
 
-class _CCMessage(msgspec.Struct):
+class _CCMessage(msgspec.Struct, gc=False):
     id: str | None = None
     model: str | None = None
     usage: dict[str, Any] | None = None
 
 
-class _CCLine(msgspec.Struct):
+class _CCLine(msgspec.Struct, gc=False):
     # Only the fields we need: msgspec skips the (large) message content
     # without building Python objects for it, which is what makes 1M lines fast.
+    # gc=False (all the line structs here): decoded from JSON, they can hold no
+    # reference cycle, so the cyclic collector need not track them; with it
+    # running (the live engine) the typed decode of the bench's assistant lines
+    # went 3.86 -> 2.39 us (min of 9, rows kept as the reader keeps them), with
+    # it off (report) 2.33 -> 2.23.
     type: str | None = None
     message: _CCMessage | None = None
     requestId: str | None = None
@@ -61,16 +66,16 @@ _cc_decoder = msgspec.json.Decoder(_CCLine)
 _Tokens = Annotated[int, msgspec.Meta(ge=0)]
 
 
-class _CCCacheSplit(msgspec.Struct, forbid_unknown_fields=True):  # a new TTL: the generic path notes it
+class _CCCacheSplit(msgspec.Struct, forbid_unknown_fields=True, gc=False):  # a new TTL: the generic path notes it
     ephemeral_5m_input_tokens: _Tokens | None = None
     ephemeral_1h_input_tokens: _Tokens | None = None
 
 
-class _CCOutputDetails(msgspec.Struct, forbid_unknown_fields=True):
+class _CCOutputDetails(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     thinking_tokens: _Tokens | None = None
 
 
-class _CCUsage(msgspec.Struct, forbid_unknown_fields=True):
+class _CCUsage(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     input_tokens: _Tokens | None = None
     output_tokens: _Tokens | None = None
     cache_read_input_tokens: _Tokens | None = None
@@ -95,13 +100,13 @@ class _CCUsage(msgspec.Struct, forbid_unknown_fields=True):
     iterations: Any = msgspec.UNSET
 
 
-class _CCFastMessage(msgspec.Struct):
+class _CCFastMessage(msgspec.Struct, gc=False):
     id: str | None = None
     model: str | None = None
     usage: _CCUsage | None = None
 
 
-class _CCFastLine(msgspec.Struct):
+class _CCFastLine(msgspec.Struct, gc=False):
     type: str | None = None
     message: _CCFastMessage | None = None
     requestId: str | None = None
@@ -115,7 +120,7 @@ class _CCFastLine(msgspec.Struct):
     cwd: str | None = None
 
 
-class _CCKind(msgspec.Struct):
+class _CCKind(msgspec.Struct, gc=False):
     type: str | None = None
 
 
