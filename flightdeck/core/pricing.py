@@ -28,6 +28,9 @@ multiplications over our canonical buckets. The result is checked against
 
 from __future__ import annotations
 
+import bisect
+import hashlib
+import importlib.util
 import math
 import os
 import sys
@@ -35,9 +38,13 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+import msgspec
+
 from flightdeck.core.events import Usage, format_usd, parse_ts
+from flightdeck.core.fsopen import open_regular, private_dir
 from flightdeck.core.money import IntRates, compile_rates
 from flightdeck.core.price_overrides import (
     OverrideError,
@@ -270,6 +277,7 @@ class Pricer:
         self.corrections: Overrides | None = _corrections()
         self._resolved: dict[tuple[str, str, str | None], _Resolved] = {}
         self._quotes: dict[tuple[str, str, str | None, str | None, str | None], _Quote] = {}
+        self._kept: _KeptRates | None = None  # rates() answers kept across runs (keep_rates)
 
     # -- public -------------------------------------------------------------
 
@@ -385,18 +393,121 @@ class Pricer:
     ) -> Rates | None:
         """The rates in force for a call at ``when`` (default now); None when unknown.
 
-        Arguments as in ``price``.
+        Arguments as in ``price``. With ``keep_rates``, an answer stored by an
+        earlier run with the same pricing inputs is returned without loading
+        genai-prices.
         """
         try:
+            kept = self._kept
+            ts: float | None = None
+            if kept is not None:
+                try:
+                    ts = _epoch(when)  # once: the answer looked up and the one stored are for the same time
+                except (ValueError, OverflowError, TypeError):
+                    ts = None  # what the lookup below makes of it (a local model needs no time)
+                else:
+                    found = kept.get(provider, model, route, service_tier, speed, ts)
+                    if found is not _MISSING:
+                        return found  # type: ignore[return-value]
             res = self._resolved.get((provider, model, route)) or self._resolve(provider, model, route)
             if res.local:
                 return _LOCAL_RATES
             if not res.priceable:
-                return None
-            rates = self._rates_at(res, _epoch(when), service_tier, speed)
-            return None if isinstance(rates, Price) else rates
+                answer: Rates | None = None
+            else:
+                at = ts if ts is not None else _epoch(when)
+                rates = self._rates_at(res, at, service_tier, speed)
+                answer = None if isinstance(rates, Price) else rates
+            if kept is not None and ts is not None:
+                kept.put(provider, model, route, service_tier, speed, ts, answer, self._change_days(res))
+            return answer
         except Exception:
             return None
+
+    def rates_hold_all_day(self, provider: str, model: str, route: str | None = None) -> bool:
+        """Whether ``rates()`` gives one answer for all calls of a UTC day (at each tier and speed).
+
+        Arguments as in ``price``. True unless the model has off-peak hours:
+        dated changes (genai-prices' start dates, dated overrides) fall on UTC
+        midnights, which is also how answers are cached here. A model whose
+        answers are kept (``keep_rates``) has none, so this loads nothing.
+        """
+        kept = self._kept
+        if kept is not None and (provider, model, route) in kept.models:
+            return True  # only models without off-peak hours are kept (_change_days)
+        try:
+            res = self._resolved.get((provider, model, route)) or self._resolve(provider, model, route)
+        except Exception:
+            return False  # as rates(): never raises; the caller then asks for every call
+        return not res.windows
+
+    def keep_rates(self, folder: str | os.PathLike[str]) -> None:
+        """Keep ``rates()`` answers in ``folder`` across runs (``flightdeck report``'s start-up).
+
+        Args:
+            folder: a folder of the user's cache (``$XDG_CACHE_HOME/flightdeck``):
+                made 0700 if missing, never followed through a link.
+
+        Loading genai-prices (its package imports httpx, asyncio and pydantic)
+        is most of a small report's start-up; the rates a history needs are a
+        few (model, tier, period) answers. They are stored in
+        ``rates.msgpack`` there, with a fingerprint of every input they come
+        from (``pricing_inputs``): any change there (a new genai-prices, a
+        changed correction or override file, another flightdeck) discards the
+        file. An answer is stored for the span of days between two dates where
+        the model's prices may change (genai-prices' start dates, dated
+        overrides and corrections), so a new day needs no new lookup; a model
+        with off-peak hours is never stored. A missing, foreign or damaged
+        file is ignored and rewritten; the cache never makes a lookup fail.
+        """
+        path = Path(folder) / _KEPT_NAME
+        self._kept = _KeptRates(path, self.pricing_inputs())
+
+    def pricing_inputs(self) -> str:
+        """A hash of everything this pricer's answers come from (see ``keep_rates``)."""
+        h = hashlib.sha256(b"flightdeck rates 1\n")
+        from flightdeck import __version__
+        from flightdeck.core import price_overrides
+
+        h.update(__version__.encode() + b"\n")
+        for module_file in (__file__, price_overrides.__file__):  # this code: a changed rule changes answers
+            h.update(_file_state(module_file))
+        h.update(package_state("genai_prices"))
+        for table in (self.corrections, self.overrides):
+            if table is None:
+                h.update(b"none\n")
+                continue
+            h.update(os.fsencode(table.path) + b"\n")
+            try:
+                h.update(Path(table.path).read_bytes())
+            except OSError:
+                h.update(b"unreadable")
+            h.update(b"\n--\n")
+        return h.hexdigest()
+
+    def _change_days(self, res: _Resolved) -> list[int] | None:
+        """Epoch days (UTC) on which this model's answers may change, ascending; None: they may
+        change within a day (off-peak windows) or by a rule not known here, so nothing is kept."""
+        if res.local or res.windows:
+            return None
+        days: set[date] = set()
+        for table in (self.overrides, self.corrections):  # every dated entry (more spans than needed is safe)
+            if table is not None:
+                days.update(e.since for group in table.groups for e in group if e.since is not None)
+        if res.genai is not None:
+            from genai_prices.types import StartDateConstraint
+
+            model = res.genai[1]
+            constraints = [c.constraint for c in model.prices] if isinstance(model.prices, list) else []
+            constraints += [v.constraint for v in model.price_variants or ()]
+            for constraint in constraints:
+                if constraint is None:
+                    continue
+                if type(constraint) is not StartDateConstraint or type(constraint.start_date) is not date:
+                    return None
+                days.add(constraint.start_date)
+        epoch = date(1970, 1, 1).toordinal()
+        return sorted(d.toordinal() - epoch for d in days)
 
     def unknown_reason(self, provider: str, model: str, route: str | None = None, *,
                        when: float | datetime | None = None, service_tier: str | None = None,
@@ -526,6 +637,125 @@ class Pricer:
                      f"no rate for {model} at {what} in your overrides, flightdeck's corrections or "
                      f"genai-prices {_genai_version()} (standard: {standard.source}): add a [[model]] "
                      f"entry with {fields} to your prices.toml")
+
+
+# -- rates kept across runs (Pricer.keep_rates) -----------------------------------
+
+_KEPT_NAME: Final = "rates.msgpack"
+_KEPT_MAX: Final = 4096  # answers kept; beyond it the file is not grown (a flood of model names)
+
+
+class _KeptFile(msgspec.Struct, array_like=True):
+    """``rates.msgpack``: the answers of earlier runs, valid while ``inputs`` is unchanged."""
+
+    inputs: str
+    # (provider, model, route) -> the epoch days its answers may change on (see Pricer._change_days).
+    models: list[tuple[str, str, str | None, list[int]]]
+    # (provider, model, route, service_tier, speed, span between change days) -> the answer.
+    answers: list[tuple[str, str, str | None, str | None, str | None, int, Rates | None]]
+
+
+_kept_decoder = msgspec.msgpack.Decoder(_KeptFile)
+
+
+class _KeptRates:
+    """The answers of ``rates.msgpack`` in memory; a new answer is written through at once.
+
+    Misses are few (one per model, tier and span of days), so each is written
+    when it is found: a forked report worker's answers are kept too. Two
+    processes writing at once each replace the file whole (temporary file,
+    rename): one's new answers may be lost, and found again next time.
+    """
+
+    def __init__(self, path: Path, inputs: str) -> None:
+        self.path = path
+        self.inputs = inputs
+        self.models: dict[tuple[str, str, str | None], list[int]] = {}
+        self.answers: dict[tuple[str, str, str | None, str | None, str | None, int], Rates | None] = {}
+        try:
+            fd = open_regular(path, os.O_RDONLY, follow=False)
+            with os.fdopen(fd, "rb") as f:
+                doc = _kept_decoder.decode(f.read(8 << 20))
+        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
+            return  # none yet, or damaged: answers are looked up and the file rewritten
+        if doc.inputs != inputs:
+            return  # made from other price data: none of it holds
+        self.models = {(p, m, r): days for p, m, r, days in doc.models}
+        self.answers = {(p, m, r, t, s, i): a for p, m, r, t, s, i, a in doc.answers}
+
+    def get(self, provider: str, model: str, route: str | None, service_tier: str | None,
+            speed: str | None, ts: float) -> object:
+        """The stored answer for a call at ``ts``; ``_MISSING`` when none is."""
+        days = self.models.get((provider, model, route))
+        if days is None or not math.isfinite(ts):
+            return _MISSING
+        span = bisect.bisect_right(days, ts // _DAY) if days else 0
+        return self.answers.get((provider, model, route, service_tier, speed, span), _MISSING)
+
+    def put(self, provider: str, model: str, route: str | None, service_tier: str | None, speed: str | None,
+            ts: float, answer: Rates | None, days: list[int] | None) -> None:
+        """Store a looked-up answer (``days`` None: this model's answers are not kept) and write the file."""
+        if days is None or not math.isfinite(ts) or len(self.answers) >= _KEPT_MAX:
+            return
+        if not all(type(x) is str or x is None for x in (provider, model, route, service_tier, speed)):
+            return
+        self.models[(provider, model, route)] = days
+        span = bisect.bisect_right(days, ts // _DAY) if days else 0
+        self.answers[(provider, model, route, service_tier, speed, span)] = answer
+        self._write()
+
+    def _write(self) -> None:
+        doc = _KeptFile(self.inputs, [(p, m, r, d) for (p, m, r), d in self.models.items()],
+                        [(*key, a) for key, a in self.answers.items()])
+        folder = self.path.parent
+        tmp = folder / f".{_KEPT_NAME}.{os.getpid()}.tmp"
+        try:
+            os.makedirs(folder.parent, 0o700, exist_ok=True)
+            private_dir(folder)  # core.fsopen: the one rule for a folder of ours
+            fd = open_regular(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600, follow=False)
+            with os.fdopen(fd, "wb") as f:
+                f.write(msgspec.msgpack.encode(doc))
+            os.replace(tmp, self.path)
+        except (OSError, TypeError, ValueError):  # a cache: lookups go on without it
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _file_state(path: str) -> bytes:
+    """A file's name, size and mtime: changes when it is rewritten."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return f"{path}: none\n".encode("utf-8", "surrogateescape")
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape")
+
+
+def package_state(name: str) -> bytes:
+    """The names, sizes and mtimes of an installed package's files, without importing it.
+
+    Args:
+        name: the package's import name (``genai_prices``).
+
+    Any upgrade or reinstall of genai-prices (its price data is a module of
+    it) changes these; ``importlib.metadata`` would say the version too, but
+    costs more to import than a warm report takes.
+    """
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return f"{name} none\n".encode()
+    out = []
+    for folder in spec.submodule_search_locations:
+        try:
+            with os.scandir(folder) as it:
+                for e in it:
+                    if e.is_file():
+                        st = e.stat()
+                        out.append(f"{e.name}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            out.append(f"{folder}: unreadable")
+    return "\n".join(sorted(out)).encode("utf-8", "surrogateescape")
 
 
 # -- genai-prices --------------------------------------------------------------

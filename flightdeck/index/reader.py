@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import importlib.util
 import math
 import os
 from collections.abc import Sequence
@@ -43,6 +42,7 @@ from flightdeck import __version__
 from flightdeck.core.aggregate import Aggregator
 from flightdeck.core.dedupe import SeenIds
 from flightdeck.core.events import Event
+from flightdeck.core.pricing import package_state as _package_state  # one rule with Pricer.pricing_inputs
 from flightdeck.index import store
 from flightdeck.index.state import dumps_small, loads_small
 from flightdeck.index.store import Entry, IndexUnavailable
@@ -120,29 +120,6 @@ def pricing_fingerprint(prices: str | os.PathLike[str] | None = None) -> str:
             h.update(b"none")
         h.update(b"\n--\n")
     return h.hexdigest()
-
-
-def _package_state(name: str) -> bytes:
-    """The names, sizes and mtimes of an installed package's files, without importing it.
-
-    Any upgrade or reinstall of genai-prices (its price data is a module of
-    it) changes these; ``importlib.metadata`` would say the version too, but
-    costs more to import than a warm report takes.
-    """
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        return f"{name} none\n".encode()
-    out = []
-    for folder in spec.submodule_search_locations:
-        try:
-            with os.scandir(folder) as it:
-                for e in it:
-                    if e.is_file():
-                        st = e.stat()
-                        out.append(f"{e.name}:{st.st_size}:{st.st_mtime_ns}")
-        except OSError:
-            out.append(f"{folder}: unreadable")
-    return "\n".join(sorted(out)).encode("utf-8", "surrogateescape")
 
 
 def _last_line_end(f: BinaryIO, start: int, size: int) -> int:

@@ -16,12 +16,16 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from flightdeck.core.events import Rejected, check_event
 from flightdeck.ingest.formats import ClaudeCode
 from flightdeck.ingest.scan import scan
 
+# claude-opus-4-6 and claude-sonnet-4-6 have dated prices (genai-prices: from 2026-03-13), so the
+# times below fall on either side of that date (each copy priced from its own day's rates).
 MODELS = ["claude-sonnet-4-5-20250929", "claude-opus-4-1-20250805", "claude-haiku-4-5-20251001",
-          "no-such-model-xyz", "<synthetic>"]
+          "no-such-model-xyz", "<synthetic>", "claude-opus-4-6", "claude-sonnet-4-6"]
 
 
 def _usage(rng: random.Random, out: int) -> dict[str, Any]:
@@ -58,10 +62,10 @@ def _usage(rng: random.Random, out: int) -> dict[str, Any]:
 def _lines(seed: int, responses: int = 400) -> list[bytes]:
     rng = random.Random(seed)
     out: list[bytes] = []
-    ts = 1_795_000_000.0
+    ts = 1_773_360_000.0 - 75 * responses  # 2026-03-13 (a dated price change) about halfway
     for n in range(responses):
         ts += rng.uniform(1, 300)
-        model = rng.choices(MODELS, (6, 2, 2, 1, 1))[0]
+        model = rng.choices(MODELS, (6, 2, 2, 1, 1, 2, 2))[0]
         msg = f"msg_{n % 350:04d}"  # some ids come back later: copies after release, resumed sessions
         req = rng.choice((f"req_{n}", f"req_{n}", None, "req_other"))
         agent = rng.choice((None, None, "a1", "a2"))
@@ -168,6 +172,33 @@ def test_the_lazy_path_builds_only_the_copies_it_hands_out(monkeypatch: Any) -> 
     assert [ev.id for ev in got] == ["msg_a", "msg_b"]
     assert [ev.usage.output_tokens for ev in got] == [412, 412]  # type: ignore[union-attr]
     assert built == ["msg_a", "msg_b"]  # one Event per response, not one per copy (6 lines)
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5-20250929", "claude-opus-4-6", "claude-sonnet-4-6"])
+def test_dated_prices_take_the_lazy_path_too(monkeypatch: Any, model: str) -> None:
+    # genai-prices dates a change of claude-opus-4-6's and claude-sonnet-4-6's prices: such
+    # rates change only at UTC midnights, so they are cached per day and priced lazily, as others.
+    import flightdeck.ingest.formats.claude_code as cc_mod
+    from tests.ingest.formats.test_claude_code import streamed
+
+    built: list[str] = []
+    real = cc_mod._call_event
+
+    def counting(*args: Any) -> Any:
+        ev = real(*args)
+        built.append(ev.id)
+        return ev
+
+    monkeypatch.setattr(cc_mod, "_call_event", counting)
+    lines = streamed("msg_a", model=model) + streamed("msg_b", model=model, ts="2026-03-13T00:00:01.000Z")
+    cc = ClaudeCode()
+    got = [ev for line in lines for ev in cc.parse(line)]  # type: ignore[union-attr]
+    got += cc.flush()
+    assert built == ["msg_a", "msg_b"]  # one Event per response: the lazy path
+    plain = ClaudeCode()
+    plain.LAZY = False
+    want = [ev for line in lines for ev in plain.parse(line)] + plain.flush()  # type: ignore[union-attr]
+    assert got == want and all(ev.cost_usd for ev in got)
 
 
 def test_a_report_is_the_same_with_and_without_the_lazy_path(tmp_path: Path, monkeypatch: Any) -> None:
