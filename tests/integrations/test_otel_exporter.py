@@ -30,9 +30,6 @@ def lines(path: Path) -> list[dict[str, Any]]:
 
 
 def test_spans_from_instrumentors_become_recorded_calls(tmp_path: Path) -> None:
-    # Taken now, not at import: a suite that takes over 5 minutes to get here (a loaded
-    # machine) left the module's T0 outside rec.stats()'s window.
-    T0 = time.time_ns() - 5_000_000_000
     log = tmp_path / "run.jsonl"
     # Recent when the test runs (not when the module was collected, minutes earlier in a full
     # run): rec.stats() looks at the last 5 minutes.
