@@ -70,6 +70,15 @@ def run(args: argparse.Namespace) -> int:
             set_default_pricer(Pricer(args.prices))
         except (OSError, ValueError) as exc:
             return _fail(f"--prices {args.prices}: {exc}", EXIT_USAGE)
+    # As report does: the rates of earlier runs, kept in the cache folder, spare most starts
+    # the load of genai-prices (about half of the cockpit's after-1 % run at 200k lines).
+    try:
+        from flightdeck.core.pricing import default_pricer
+        from flightdeck.index.store import cache_root
+
+        default_pricer().keep_rates(cache_root())
+    except (OSError, RuntimeError):  # no home folder to keep them in: looked up as before
+        pass
     try:
         otlp, exporters = _telemetry_options(args)
     except _OptionError as exc:

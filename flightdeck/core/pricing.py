@@ -34,6 +34,7 @@ import importlib.util
 import math
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -672,6 +673,9 @@ class _KeptRates:
         self.inputs = inputs
         self.models: dict[tuple[str, str, str | None], list[int]] = {}
         self.answers: dict[tuple[str, str, str | None, str | None, str | None, int], Rates | None] = {}
+        # The cockpit prices on its engine thread and on the UI's (a call's audit): a put
+        # while another thread writes the file would change the dicts under its iteration.
+        self._lock = threading.Lock()
         try:
             fd = open_regular(path, os.O_RDONLY, follow=False)
             with os.fdopen(fd, "rb") as f:
@@ -699,10 +703,11 @@ class _KeptRates:
             return
         if not all(type(x) is str or x is None for x in (provider, model, route, service_tier, speed)):
             return
-        self.models[(provider, model, route)] = days
         span = bisect.bisect_right(days, ts // _DAY) if days else 0
-        self.answers[(provider, model, route, service_tier, speed, span)] = answer
-        self._write()
+        with self._lock:
+            self.models[(provider, model, route)] = days
+            self.answers[(provider, model, route, service_tier, speed, span)] = answer
+            self._write()
 
     def _write(self) -> None:
         doc = _KeptFile(self.inputs, [(p, m, r, d) for (p, m, r), d in self.models.items()],

@@ -94,6 +94,36 @@ def test_kept_answers_equal_fresh_ones_field_by_field(tmp_path: Path) -> None:
     assert not any(key[1] == "deepseek-chat" for key in second._kept.answers)
 
 
+def test_threads_pricing_at_once_keep_every_answer(tmp_path: Path) -> None:
+    # The cockpit prices on its engine thread and on the UI's: answers put while another
+    # thread writes the file must neither fail a lookup nor be lost.
+    import threading
+
+    pricer = Pricer()
+    pricer.keep_rates(tmp_path)
+    plain = Pricer()
+    days = [NOW - k * DAY for k in range(0, 400, 7)]  # many spans: many puts and writes
+    failures: list[str] = []
+
+    def work(model: str) -> None:
+        for ts in days:
+            got = fields(pricer.rates("anthropic", model, ts, route="direct"))
+            if got != fields(plain.rates("anthropic", model, ts, route="direct")):
+                failures.append(f"{model} {ts}")
+
+    models = ["claude-sonnet-4-5-20250929", "claude-opus-4-6", "claude-haiku-4-5-20251001", "claude-opus-4-1-20250805"]
+    threads = [threading.Thread(target=work, args=(m,)) for m in models]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    again = Pricer()
+    again.keep_rates(tmp_path)
+    assert again._kept is not None
+    assert {key[1] for key in again._kept.answers} == set(models)  # every model's answers reached the file
+
+
 def test_a_new_day_in_the_same_span_needs_no_lookup(tmp_path: Path) -> None:
     first = Pricer()
     first.keep_rates(tmp_path)
