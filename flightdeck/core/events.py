@@ -309,6 +309,26 @@ def decode_structs(block: bytes) -> list[Event]:
         raise msgspec.DecodeError(TOO_DEEP) from None
 
 
+def decode_each(lines: list[bytes]) -> list[Event]:
+    """Each line decoded alone, as ``decode_line`` decodes it, in one C-level ``map``; no ``validate``.
+
+    Args:
+        lines: lines without their newline, none longer than ``MAX_LINE_BYTES``.
+
+    All or nothing, like ``decode_structs``: raises ValueError (msgspec's
+    DecodeError or ValidationError) at the first line that is not exactly
+    one Event; the caller then decodes those lines one by one with
+    ``decode_line`` to name the bad ones. Unlike ``decode_lines``, which reads
+    a stream of values, a line here is one value or an error, so no check
+    that the values fell one per line is needed (that check was two passes
+    over the bytes: as many instructions as a third of the decoding).
+    """
+    try:
+        return list(map(_event_decoder.decode, lines))
+    except RecursionError:  # a deep line: the caller redoes them line by line
+        raise msgspec.DecodeError(TOO_DEEP) from None
+
+
 def validate(event: Event) -> Event | Rejected:
     """The checks msgspec cannot express; converts an ISO ``ts`` to seconds."""
     ts = event.ts
