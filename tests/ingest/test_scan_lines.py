@@ -71,3 +71,45 @@ def test_decode_each_is_decode_line_for_each_line_or_fails() -> None:
     deep = b"[" * 100_000 + b"]" * 100_000
     with pytest.raises(ValueError):  # a RecursionError inside msgspec becomes a DecodeError
         decode_each([lines[0], deep])
+
+
+def _plain_batches(data: bytes, start: int, end: int | None) -> list[list[bytes] | int]:
+    """read_batches as it was: each of read_blocks' blocks split into lines."""
+    import io
+
+    from flightdeck.ingest.scan import read_blocks
+
+    out: list[list[bytes] | int] = []
+    for block in read_blocks(io.BytesIO(data), start, end):
+        if isinstance(block, int):
+            out.append(block)
+            continue
+        lines = block.split(b"\n")
+        if not lines[-1]:
+            lines.pop()
+        if lines:
+            out.append(lines)
+    return out
+
+
+def test_read_batches_gives_the_lines_of_read_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import random
+
+    from flightdeck.ingest import scan as scan_mod
+
+    rng = random.Random(3)
+    for _ in range(400):
+        monkeypatch.setattr(scan_mod, "CHUNK_BYTES", rng.randint(1, 40))
+        monkeypatch.setattr(scan_mod, "MAX_LINE_BYTES", rng.randint(1, 30))
+        pieces = [b"", b"a" * rng.randint(1, 45), b"\xef\xbb\xbf", b"{}"]
+        parts = [rng.choice(pieces) for _ in range(rng.randint(0, 12))]
+        data = (b"\xef\xbb\xbf" if rng.random() < 0.2 else b"") + b"\n".join(parts)
+        if rng.random() < 0.5:
+            data += b"\n"
+        start = rng.choice([0, 0, rng.randint(0, max(len(data), 1))])
+        end = rng.choice([None, rng.randint(start, max(len(data), start))])
+        got = list(scan_mod.read_batches(io.BytesIO(data), start, end))
+        want = _plain_batches(data, start, end)
+        flat = [x for b in got for x in (b if isinstance(b, list) else [b])]
+        assert flat == [x for b in want for x in (b if isinstance(b, list) else [b])], (data, start, end)
