@@ -49,15 +49,19 @@ MIN_POSITIVE = 1e-9
 
 FLUSH_AT = 1024
 EXACT_MAX: Final = 256  # samples kept for exact quantiles; beyond, the bins answer
-_log = math.log
+# Bins are floor(log2(x) / log2(gamma)), the same bins as with the natural log:
+# math.log (which takes an optional base) costs two to three times math.log2
+# per call (timeit, 1024 values: 280-500 vs 100-180 ns on a loaded 2-core
+# machine), and it was half of what binning a value cost.
+_log2 = math.log2
 _floor = math.floor
 _isfinite = math.isfinite
 
 
 def _constants(accuracy: float) -> tuple[float, float]:
-    """(gamma, 1 / log(gamma)) of a relative accuracy."""
+    """(gamma, 1 / log2(gamma)) of a relative accuracy."""
     gamma = (1.0 + accuracy) / (1.0 - accuracy)
-    return gamma, 1.0 / math.log(gamma)
+    return gamma, 1.0 / math.log2(gamma)
 
 
 _DEFAULT_CONSTANTS: Final = _constants(DEFAULT_ACCURACY)
@@ -99,7 +103,7 @@ class Sketch:
 
     __slots__ = (
         "_count",
-        "_inv_log_gamma",
+        "_inv_log2_gamma",
         "_max",
         "_min",
         "_sum",
@@ -121,7 +125,7 @@ class Sketch:
         self.accuracy = accuracy
         # Reports make hundreds of thousands of sketches (five per minute and
         # model), nearly all of the default accuracy: its constants are computed once.
-        self.gamma, self._inv_log_gamma = _DEFAULT_CONSTANTS if accuracy == DEFAULT_ACCURACY else _constants(accuracy)
+        self.gamma, self._inv_log2_gamma = _DEFAULT_CONSTANTS if accuracy == DEFAULT_ACCURACY else _constants(accuracy)
         self.max_bins = max_bins
         self.bins: dict[int, int] = {}
         self._zeros = 0
@@ -173,7 +177,7 @@ class Sketch:
         else:
             keys_from = p
         if keys_from:
-            _count_elements(self.bins, map(_floor, map(mul, map(_log, keys_from), repeat(self._inv_log_gamma))))
+            _count_elements(self.bins, map(_floor, map(mul, map(_log2, keys_from), repeat(self._inv_log2_gamma))))
             if len(self.bins) > self.max_bins:
                 self._collapse()
         samples = self.samples
@@ -235,7 +239,7 @@ class Sketch:
         new = Sketch.__new__(Sketch)
         new.accuracy = self.accuracy
         new.gamma = self.gamma
-        new._inv_log_gamma = self._inv_log_gamma
+        new._inv_log2_gamma = self._inv_log2_gamma
         new.max_bins = self.max_bins
         new.bins = dict(self.bins)
         new._zeros = self._zeros
@@ -360,7 +364,7 @@ class Sketch:
     def __setstate__(self, state: tuple[object, ...]) -> None:
         accuracy, max_bins, bins, zeros, count, total, lo, hi, invalid, samples = state
         self.accuracy = float(accuracy)  # type: ignore[arg-type]
-        self.gamma, self._inv_log_gamma = _constants(self.accuracy)
+        self.gamma, self._inv_log2_gamma = _constants(self.accuracy)
         self.max_bins = int(max_bins)  # type: ignore[call-overload]
         self.bins = bins  # type: ignore[assignment]
         self._zeros = zeros  # type: ignore[assignment]

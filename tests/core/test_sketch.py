@@ -212,3 +212,21 @@ def test_merged_samples_stay_exact_until_there_are_too_many() -> None:
     a.merge(big)
     a.flush()
     assert a.samples is None and a.count == EXACT_MAX + 4
+
+
+def test_bins_are_the_natural_log_bins() -> None:
+    # Sketch.flush bins with math.log2 (cheaper per call than math.log): the same
+    # bins as floor(log(x) / log(gamma)), on values of every size and spelling.
+    from collections import Counter
+
+    rng = random.Random(7)
+    values = [rng.lognormvariate(6, 2.5) for _ in range(20_000)]
+    values += [round(rng.uniform(0, 5000), 3) for _ in range(20_000)]
+    values += [1.0, 2.0, 0.5, 1000.0, 1e-6, 1e11]
+    sk = Sketch()
+    sk.pending.extend(values)
+    sk.flush()
+    gamma = sk.gamma
+    inv = 1.0 / math.log(gamma)  # the natural-log binning, as it was
+    want = Counter(math.floor(math.log(x) * inv) for x in values if x > 1e-9)
+    assert sk.bins == dict(want)

@@ -1,10 +1,11 @@
 """Reading lines in bulk must give what reading line by line gives.
 
-The v1 fast path decodes a block of lines at once; it must count what the line reader counts.
+The v1 fast path decodes a block of lines at once (``decode_each``); it must count what the
+line reader counts.
 
-``decode_lines`` reads a stream of JSON values, not lines: two events on
-one line (a lost newline) or one event over two lines would each count,
-where reading line by line rejects every such line. ``scan`` and a
+msgspec's ``decode_lines`` reads a stream of JSON values, not lines: two
+events on one line (a lost newline) or one event over two lines would each
+count, where reading line by line rejects every such line. ``scan`` and a
 ``FileFormat`` reading the same bytes line by line must agree.
 """
 
@@ -14,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from flightdeck.core.events import Event, Usage, encode_event
+from flightdeck.core.events import Event, Usage, decode_each, decode_line, encode_event
 from flightdeck.ingest.formats import FileFormat
-from flightdeck.ingest.scan import _one_per_line, scan
+from flightdeck.ingest.scan import scan
 
 
 def _ev(i: int) -> bytes:
@@ -61,12 +62,15 @@ def test_a_report_counts_what_the_line_reader_counts(tmp_path: Path, tail: bytes
     assert (agg.events, agg.rejected) == _per_line(data)
 
 
-def test_one_per_line_is_true_for_what_the_recorder_writes() -> None:
-    block = b"".join(_ev(i) for i in range(5))
-    assert _one_per_line(block, 5)
-    assert _one_per_line(block.rstrip(b"\n"), 5)
-    assert not _one_per_line(block, 4)
-    assert not _one_per_line(block + b"\n", 5)
+def test_decode_each_is_decode_line_for_each_line_or_fails() -> None:
+    lines = [_ev(i).rstrip(b"\n") for i in range(5)]
+    assert decode_each(lines) == [decode_line(line) for line in lines]
+    for bad in (lines[0] + b" " + lines[1], SPLIT.split(b"\n")[0], b"", b"[]", lines[0] + b"}"):
+        with pytest.raises(ValueError):
+            decode_each([lines[0], bad, lines[1]])
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(ValueError):  # a RecursionError inside msgspec becomes a DecodeError
+        decode_each([lines[0], deep])
 
 
 def _plain_batches(data: bytes, start: int, end: int | None) -> list[list[bytes] | int]:
