@@ -35,7 +35,7 @@ from flightdeck.core.aggregate.accumulator import NO_USAGE, Acc, add_call
 from flightdeck.core.aggregate.ledger import OTHER, Ledger
 from flightdeck.core.aggregate.windows import PROJECTION_WINDOW, Windows
 from flightdeck.core.dedupe import SeenIds
-from flightdeck.core.events import KIND_LLM_CALL, Command, Event, parse_ts
+from flightdeck.core.events import KIND_LLM_CALL, Command, Event, Usage, parse_ts
 from flightdeck.core.money import POW10, UNIT_PLACES, IntRates, Money, compile_rates, cost_units
 from flightdeck.core.plan_windows import ClaudeBlocks
 from flightdeck.core.sketch import FLUSH_AT
@@ -306,7 +306,7 @@ class Aggregator:
         seen_add = self.seen.add
         deltas = self._deltas
         combo, combo_ts = self._combo_key, self._combo_key_ts
-        saving = self._saving
+        cache_saving = self._cache_saving
         first, last = self.first_ts, self.last_ts
         calls = dups = future_n = 0
         for ev in events:
@@ -362,14 +362,7 @@ class Aggregator:
             acc.reasoning += u.reasoning_tokens
             acc.cache_write_1h += u.cache_write_1h_tokens
             if read and ev.cost_status != "local":
-                rates_key = (ev.provider, ev.model, ev.route, ev.service_tier, ev.speed)
-                rates = saving.get(rates_key)
-                if rates is None or rates is _DATED:
-                    rates = self._saving_rates(rates_key, ts)
-                if rates:
-                    saved = rates.saving_units(u) if rates.tiers else read * rates.saving_per_token
-                    if saved:
-                        acc.saved += saved
+                acc.saved += cache_saving(ev, u, ts)
             lat = ev.latency_ms
             if lat is not None:
                 (acc.lats if ev.stream else acc.lats_ns).append(lat)
@@ -425,12 +418,7 @@ class Aggregator:
             u = NO_USAGE
         saved: Money = 0
         if u.cache_read_tokens and ev.cost_status != "local":
-            rates_key = (ev.provider, ev.model, ev.route, ev.service_tier, ev.speed)
-            rates = self._saving.get(rates_key)
-            if rates is None or rates is _DATED:  # not looked up yet, or dated: ask pricing
-                rates = self._saving_rates(rates_key, ts)
-            if rates:  # untiered rates: one multiply (saving_units does the tier pick)
-                saved = rates.saving_units(u) if rates.tiers else u.cache_read_tokens * rates.saving_per_token
+            saved = self._cache_saving(ev, u, ts)
         lat = ev.latency_ms
         stream = ev.stream
         err = ev.error is not None
@@ -602,6 +590,24 @@ class Aggregator:
         self._saving[key] = _DATED if dated else (compiled or 0)
         return compiled
 
+    def _cache_saving(self, ev: Event, u: Usage, ts: float) -> Money:
+        """What one call's cache reads saved: the one savings rule of every add path.
+
+        Args:
+            ev: a call with cache reads whose cost is not local (the callers test that,
+                so the common call without cache reads costs no method call).
+            u: its usage.
+            ts: its time (dated rates are looked up for it).
+        """
+        rates_key = (ev.provider, ev.model, ev.route, ev.service_tier, ev.speed)
+        rates = self._saving.get(rates_key)
+        if rates is None or rates is _DATED:  # not looked up yet, or dated: ask pricing
+            rates = self._saving_rates(rates_key, ts)
+        if not rates:
+            return 0
+        # Untiered rates: one multiply (saving_units does the tier pick).
+        return rates.saving_units(u) if rates.tiers else u.cache_read_tokens * rates.saving_per_token
+
     def add_window_calls(self, events: Sequence[Event]) -> None:
         """Count a writer's own llm_call events into the sliding windows only: what ``window()`` reads.
 
@@ -622,7 +628,7 @@ class Aggregator:
         if windows is None:
             return
         future_at = self.clock() + FUTURE_SKEW
-        saving = self._saving
+        cache_saving = self._cache_saving
         for ev in events:
             ts = ev.ts
             if type(ts) is not float:
@@ -637,14 +643,8 @@ class Aggregator:
             if u is None:
                 u = NO_USAGE
             saved: Money = 0
-            read = u.cache_read_tokens
-            if read and ev.cost_status != "local":
-                rates_key = (ev.provider, ev.model, ev.route, ev.service_tier, ev.speed)
-                rates = saving.get(rates_key)
-                if rates is None or rates is _DATED:
-                    rates = self._saving_rates(rates_key, ts)
-                if rates:
-                    saved = rates.saving_units(u) if rates.tiers else read * rates.saving_per_token
+            if u.cache_read_tokens and ev.cost_status != "local":
+                saved = cache_saving(ev, u, ts)
             slot = windows.top_acc if int(ts // 1) == windows.top else windows.slot(ts)
             if slot is None:
                 windows.late(ts, cost)
