@@ -152,7 +152,8 @@ def test_the_lazy_path_gives_what_building_every_copy_gives() -> None:
     assert any(isinstance(r, list) and r for r in eager) and plain.copies
 
 
-def test_the_lazy_path_builds_only_the_copies_it_hands_out(monkeypatch: Any) -> None:
+def built_events(monkeypatch: Any) -> list[str]:
+    """The ids of the Events the reader builds from now on (``_call_event`` counted)."""
     import flightdeck.ingest.formats.claude_code as cc_mod
 
     built: list[str] = []
@@ -164,6 +165,11 @@ def test_the_lazy_path_builds_only_the_copies_it_hands_out(monkeypatch: Any) -> 
         return ev
 
     monkeypatch.setattr(cc_mod, "_call_event", counting)
+    return built
+
+
+def test_the_lazy_path_builds_only_the_copies_it_hands_out(monkeypatch: Any) -> None:
+    built = built_events(monkeypatch)
     from tests.ingest.formats.test_claude_code import streamed
 
     cc = ClaudeCode()
@@ -178,18 +184,9 @@ def test_the_lazy_path_builds_only_the_copies_it_hands_out(monkeypatch: Any) -> 
 def test_dated_prices_take_the_lazy_path_too(monkeypatch: Any, model: str) -> None:
     # genai-prices dates a change of claude-opus-4-6's and claude-sonnet-4-6's prices: such
     # rates change only at UTC midnights, so they are cached per day and priced lazily, as others.
-    import flightdeck.ingest.formats.claude_code as cc_mod
     from tests.ingest.formats.test_claude_code import streamed
 
-    built: list[str] = []
-    real = cc_mod._call_event
-
-    def counting(*args: Any) -> Any:
-        ev = real(*args)
-        built.append(ev.id)
-        return ev
-
-    monkeypatch.setattr(cc_mod, "_call_event", counting)
+    built = built_events(monkeypatch)
     lines = streamed("msg_a", model=model) + streamed("msg_b", model=model, ts="2026-03-13T00:00:01.000Z")
     cc = ClaudeCode()
     got = [ev for line in lines for ev in cc.parse(line)]  # type: ignore[union-attr]
