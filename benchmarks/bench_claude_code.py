@@ -57,6 +57,9 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_env import bytecode_env
+
 # $/MTok list rates: input, output, cache read, 5m write, 1h write (Anthropic's price page).
 RATES: dict[str, tuple[str, str, str, str, str]] = {
     "claude-sonnet-4-5-20250929": ("3", "15", "0.30", "3.75", "6"),
@@ -242,25 +245,6 @@ def _run_with_rss(cmd: list[str], env: dict[str, str] | None = None) -> tuple[fl
 
 
 LAST_CPU = [0.0]  # CPU seconds of the last _run_with_rss
-
-
-def _bytecode_env(root: Path) -> dict[str, str]:
-    """The environment flightdeck runs in: its modules' bytecode compiled once, as an installed package has it.
-
-    A source tree run with ``PYTHONDONTWRITEBYTECODE`` (set here) compiles
-    every flightdeck module on every start: 0.12 s of CPU of a one-line
-    report (0.29 -> 0.17 s measured), which a ``pip install`` (bytecode
-    compiled at install) never pays. The bytecode goes to a folder of the
-    benchmark's (``PYTHONPYCACHEPREFIX``), compiled here before any timing.
-    """
-    env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
-    import flightdeck
-
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(flightdeck.__file__).parent)],
-                   env=env, check=True, stdout=subprocess.DEVNULL)
-    return env
 
 
 def _ccusage_binary() -> Path | None:
@@ -522,7 +506,7 @@ def main() -> int:
         # HOME too: ccusage 20 reads every agent CLI it knows in the home folder.
         cc_env = dict(os.environ, CLAUDE_CONFIG_DIR=str(root), HOME=str(root), TZ="UTC")
         cc_args = ["claude", "daily", "--json", "--offline", "--breakdown"]
-        fd_env = _bytecode_env(root)
+        fd_env = bytecode_env(root)
         runs: dict[str, tuple[list[str], dict[str, str] | None]] = {
             "flightdeck report (1 process)": ([py, "-m", "flightdeck", "report", projects, "--json", "--no-cache",
                                                "--jobs", "1"], fd_env),

@@ -40,6 +40,7 @@ from typing import IO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_claude_code import Generator  # a sibling script, not a package
+from bench_env import bytecode_env
 
 # The cockpit's engine in a child: started as ``tail`` starts it for the screen
 # (history on the ingest thread, settle=False), until its figures are complete.
@@ -181,9 +182,7 @@ def main() -> int:
             for m in modes:
                 cache = root / f"cache-{m}-{r}"
                 shutil.rmtree(cache, ignore_errors=True)
-                env = dict(os.environ, XDG_CACHE_HOME=str(cache), PYTHONPYCACHEPREFIX=str(root / "pycache"))
-                # Bytecode cached as an installed package has it (this machine sets PYTHONDONTWRITEBYTECODE).
-                env.pop("PYTHONDONTWRITEBYTECODE", None)
+                env = bytecode_env(root, XDG_CACHE_HOME=str(cache))  # bytecode as an installed package has it
                 envs[m] = env
                 if r == 0:
                     run([*commands["report"], "--no-cache", "--since", "2100-01-01"], env)  # bytecode, not timed
