@@ -177,7 +177,9 @@ class FollowIndex:
             if (st.st_dev, st.st_ino) != ino or st.st_size < offset:
                 return
             fmt = reader.name
-            state = b"" if fmt in (None, _V1) else dumps_small(reader.format)
+            # A reader the engine has just stored (LazyFormat.stored) is pickled once, for both.
+            blob = reader.blob if isinstance(reader, LazyFormat) else None
+            state = b"" if fmt in (None, _V1) else blob if blob is not None else dumps_small(reader.format)
             head_len = min(st.st_size, store.FINGERPRINT_BYTES)
             entry = FollowEntry(dev=st.st_dev, ino=st.st_ino, head=_fingerprint(fd, 0, head_len), head_len=head_len,
                                 tail=_fingerprint(fd, max(0, offset - store.FINGERPRINT_BYTES), offset),
@@ -225,15 +227,25 @@ class LazyFormat(FileFormat):
 
     @classmethod
     def stored(cls, fmt: FileFormat) -> FileFormat:
-        """``fmt`` as an undecoded LazyFormat: its state pickled now (``dumps_small``) and what
-        its flush would hand out worked out from a copy. Stored (pickled) as it is, at no
-        further cost, before or after that flush; flightdeck v1 and undecided readers as they are.
+        """``fmt`` as an undecoded LazyFormat, to be used in its place (``fmt`` is spent): its
+        state pickled now (``dumps_small``), then ``fmt`` flushed for what a flush of that state
+        will hand out. Stored (pickled) as it is, at no further cost, before or after that
+        flush; flightdeck v1 and undecided readers as they are.
         """
         if fmt.name in (None, _V1) or (isinstance(fmt, LazyFormat) and fmt._blob is not None):
             return fmt
+        name, holding = fmt.name, fmt.holding
         blob = dumps_small(fmt.format)
-        held_out = FileFormat(loads_small(blob)).flush()
-        return cls(fmt.name, fmt.holding, blob, None, held_out)
+        # The reader itself is flushed, not a copy decoded from ``blob`` (it is replaced by
+        # the LazyFormat): the same events, without decoding every reader once more
+        # (bench_index, 200k lines: 0.28 s of a 6.8 s cold cockpit start).
+        held_out = fmt.flush()
+        return cls(name, holding, blob, None, held_out)
+
+    @property
+    def blob(self) -> bytes | None:
+        """The reader's ``dumps_small`` bytes while it is undecoded, else None."""
+        return self._blob
 
     @property
     def format(self) -> Any:
