@@ -117,7 +117,9 @@ class FollowEntry(msgspec.Struct, array_like=True):
     pricing: str
     fmt: str | None  # the reader's format name; None while no line said
     state: bytes  # the pickled reader (empty for stateless flightdeck v1)
-    events: list[Event]
+    # An int is the event at that place in ``state``'s own events (``index.state.
+    # dumps_small_events``): Claude Code's recently released responses are stored once.
+    events: list[Event | int]
     rejects: list[tuple[str, str]]
     copies: int
     notes: dict[str, int] = {}  # lines read only in part, by reason, up to offset

@@ -589,12 +589,14 @@ class Engine:
                 or known[0] != cap.generation:
             return
         reader = known[1]
+        state_events: list[Event] | None = None
         if lazy and point[1] > cap.base:  # an entry to write: its reader pickled once for both
+            state_events = []
             with self._lock:
-                reader = LazyFormat.stored(reader)
+                reader = LazyFormat.stored(reader, state_events)
                 self._formats[path] = (known[0], reader)
         notes: list[str] = []
-        index.save(path, point[0], point[1], reader, cap, notes)
+        index.save(path, point[0], point[1], reader, cap, notes, state_events)
         for note in notes:
             self._notice(note)
 
