@@ -66,6 +66,11 @@ def dumps(obj: object) -> bytes:
 
     Raises a pickling error for a value that will not pickle.
     """
+    return _dumps(obj)[0]
+
+
+def _dumps(obj: object) -> tuple[bytes, list[Event]]:
+    """``dumps``, and the events its array holds, in their order there."""
     events: list[Event] = []
 
     def by_index(ev: Event) -> tuple[Any, tuple[int]]:
@@ -82,7 +87,7 @@ def dumps(obj: object) -> bytes:
     pickler.dispatch_table = table
     pickler.dump(obj)
     blob = _events_encoder.encode(events)
-    return b"".join((len(blob).to_bytes(8, "little"), blob, buf.getvalue()))
+    return b"".join((len(blob).to_bytes(8, "little"), blob, buf.getvalue())), events
 
 
 def loads(data: bytes | memoryview) -> Any:
@@ -94,6 +99,11 @@ def loads(data: bytes | memoryview) -> Any:
 
     Raises ValueError, msgspec's and pickle's errors for bytes that are not one.
     """
+    return _loads(data)[0]
+
+
+def _loads(data: bytes | memoryview) -> tuple[Any, list[Event]]:
+    """``loads``, and the events of its array (the objects the result refers to)."""
     view = memoryview(data)
     n = int.from_bytes(view[:8], "little")
     # Millions of new objects and no cycle among them: the cyclic collector
@@ -101,8 +111,8 @@ def loads(data: bytes | memoryview) -> Any:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        _loading.events = _events_decoder.decode(view[8 : 8 + n])
-        return pickle.loads(view[8 + n :])
+        _loading.events = events = _events_decoder.decode(view[8 : 8 + n])
+        return pickle.loads(view[8 + n :]), events
     finally:
         _loading.events = None
         if was_enabled:
@@ -116,10 +126,30 @@ def dumps_small(obj: object) -> bytes:
     Args:
         obj: a reader.
     """
-    return zlib.compress(dumps(obj), 1)
+    return dumps_small_events(obj)[0]
+
+
+def dumps_small_events(obj: object) -> tuple[bytes, list[Event]]:
+    """``dumps_small``, and the events it holds in the order ``loads_small_events`` gives them
+    (a follow entry refers to these instead of storing them twice: ``index.store.FollowEntry``).
+
+    Args:
+        obj: a reader.
+    """
+    data, events = _dumps(obj)
+    return zlib.compress(data, 1), events
 
 
 def loads_small(data: bytes) -> Any:
     """What ``dumps_small`` made ``data`` from (raises as ``loads``, or zlib.error)."""
     return loads(zlib.decompress(data))
+
+
+def loads_small_events(data: bytes) -> tuple[Any, list[Event]]:
+    """``loads_small``, and the events it holds, in ``dumps_small_events``' order.
+
+    Args:
+        data: ``dumps_small`` bytes.
+    """
+    return _loads(zlib.decompress(data))
 

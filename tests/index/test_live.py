@@ -354,7 +354,7 @@ def test_restored_readers_are_decoded_only_when_needed(tmp_path: Path, cc_histor
     append(grown, cc_line("msg_late", "req_late", grown.stem, "2026-11-28T12:00:00.000Z", 42, "late"))
     after = Engine(paths, clock=lambda: CLOCK, index=FollowIndex(root))
     after.backfill()
-    assert len(decoded) == 2  # its reader; and a copy when stored again, for what a flush hands out
+    assert len(decoded) == 1  # its reader only: stored again, it is flushed itself, not a decoded copy
     close_enough(figures(after.snapshot()), figures(backfill(paths, None)))
 
 
@@ -511,3 +511,34 @@ def test_unchanged_cockpit_opens_from_its_settled_state(tmp_path: Path, cc_histo
     assert got.total.cost_usd == want["total"]["cost_usd"] and got.total.calls == want["total"]["calls"]
     # And the settled state stored by that run serves the next one.
     assert snapshot_fields(backfill([str(cc_history)], FollowIndex(root), settle=False))["total"] == want["total"]
+
+
+def test_entries_store_a_released_response_once(cc_history: Path, tmp_path: Path) -> None:
+    """An event the stored reader still holds (a recently released response) is stored once, in
+    the reader's state, and the entry refers to it: read back, the figures are a cold read's; a
+    reference past the state's events is refused, said, and the file read again."""
+    paths = [str(cc_history)]
+    root = tmp_path / "cache"
+    want = backfill(paths, None, settle=False)
+    backfill(paths, FollowIndex(root), settle=False)  # the cockpit's: readers stored once for both
+    folder = store.index_dir(root)
+    entries = {p: store.load_follow(p) for p in sorted(folder.glob("*.fol"))}
+    refs = [ev for e in entries.values() if e is not None for ev in e.events if isinstance(ev, int)]
+    assert refs and len(refs) < sum(len(e.events) for e in entries.values() if e is not None)
+    for p in folder.glob("engine-*.sum"):
+        p.unlink()  # the per-file entries answer, not the engine's whole state
+    index = FollowIndex(root)
+    assert snapshot_fields(backfill(paths, index, settle=False)) == snapshot_fields(want)
+    assert index.resumed == len(entries)
+    for p in folder.glob("engine-*.sum"):
+        p.unlink()
+    path, entry = next((p, e) for p, e in entries.items()
+                       if e is not None and any(isinstance(x, int) for x in e.events))
+    entry.events = [10**6 if isinstance(x, int) else x for x in entry.events]
+    store.save_follow(path, entry)
+    engine = Engine(paths, clock=lambda: CLOCK, index=FollowIndex(root))
+    engine.backfill(settle=False)
+    snap = engine.snapshot()
+    engine.stop()
+    assert any("index entry ignored" in n and "refers to event" in n for n in snap.source.notices)
+    assert snapshot_fields(snap) == snapshot_fields(want)

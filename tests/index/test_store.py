@@ -249,3 +249,27 @@ def test_entries_are_compressed_under_15_percent_of_the_logs(cc_history: Path, t
     warm = FollowIndex(live)
     assert snapshot_fields(backfill([str(cc_history)], warm)) == want
     assert warm.resumed == len(list(cc_history.rglob("*.jsonl")))
+
+
+def test_follow_entry_keeps_its_reader_state_beside_the_body(tmp_path: Path) -> None:
+    """A follow entry round-trips field by field, its reader state stored as given (not through
+    zlib again); an entry cut anywhere is refused with a reason, never half read."""
+    from flightdeck.core.events import Event
+    from flightdeck.index.state import dumps_small, loads_small
+
+    state = dumps_small({"held": [1, 2, 3]})
+    ev = Event(v=1, ts=1.0, kind="llm_call", id="e1", run="r", agent="a", model="m", cost_usd="0.5")
+    entry = store.FollowEntry(dev=1, ino=2, head=b"h" * 32, head_len=10, tail=b"t" * 32, offset=99,
+                              pricing="p", fmt="claude-code", state=state, events=[ev], rejects=[("bad", "x")],
+                              copies=3, notes={"n": 1})
+    path = tmp_path / "e.fol"
+    store.save_follow(path, entry)
+    assert entry.state == state  # the caller's entry is left as it was
+    data = path.read_bytes()
+    assert state in data  # stored as it came, not compressed again
+    got = store.load_follow(path)
+    assert got is not None and got == entry and loads_small(got.state) == {"held": [1, 2, 3]}
+    for cut in (len(store._FOLLOW_HEADER) + 4, len(store._FOLLOW_HEADER) + 8 + len(state) // 2, len(data) - 3):
+        path.write_bytes(data[:cut])
+        with pytest.raises(ValueError):
+            store.load_follow(path)
