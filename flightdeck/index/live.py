@@ -332,23 +332,6 @@ def _reader(fmt: str | None, state: bytes) -> tuple[FileFormat, list[Event]]:
 _STATE_MAGIC: Final = b"FDIE" + store.VERSION.to_bytes(2, "little")
 
 
-def files_state(paths: list[Path]) -> bytes:
-    """Every followed file's path, device, inode, size and mtime: what tells an unchanged history.
-
-    Args:
-        paths: the followed files, in the engine's order.
-    """
-    parts = []
-    for p in paths:
-        try:
-            st = os.stat(p)
-        except OSError:
-            parts.append(f"{p}\0-")
-            continue
-        parts.append(f"{p}\0{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}")
-    return "\n".join(parts).encode("utf-8", "surrogateescape")
-
-
 def fingerprints(path: Path, ino: tuple[int, int], offset: int) -> tuple[int, bytes, bytes] | None:
     """(head length, head hash, hash of the bytes before ``offset``) of ``path``; None when
     it is not the file ``ino`` any more or is shorter than ``offset``.
@@ -427,7 +410,7 @@ class EngineStates:
 
     @staticmethod
     def dumps(files: bytes, state: object) -> bytes:
-        """``state`` pickled (``dumps``) with ``files``, the files' state (``files_state``)
+        """``state`` pickled (``dumps``) with ``files``, the files' state (``index.reader.files_state``)
         before the read. The state must not hold the engine's clock (it may be a lambda).
 
         Raises a pickling error for a value that will not pickle.

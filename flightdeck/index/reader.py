@@ -659,7 +659,7 @@ def scan_indexed(
     # No time range: the whole aggregate, stored. An unchanged history is
     # answered by it; one whose logs only grew or were added starts from it.
     summary = None
-    state = _state(listed)
+    state = files_state(listed)
     stats = _Stats()
     file_notes: list[str] = []
     index_notes: list[str] = []
@@ -730,8 +730,14 @@ def _save_summary(path: Path, state: bytes, agg: Aggregator, file_notes: list[st
         notes.append(f"index summary not saved: {exc}")
 
 
-def _state(files: list[Path]) -> bytes:
-    """Every file's path, device, inode, size and mtime: what a stored summary must match."""
+def files_state(files: list[Path]) -> bytes:
+    """Every file's path, device, inode, size and mtime: what tells an unchanged history.
+
+    What a stored report summary and the cockpit's stored engine state must match.
+
+    Args:
+        files: the logs, in the order they are read.
+    """
     parts = []
     for p in files:
         try:

@@ -389,7 +389,7 @@ class Engine:
                 or self._socket_path is not None or self._otlp_address is not None or self._fanout is not None
                 or self._sent or self._agg.events or self._agg.rejected):
             return None
-        from flightdeck.index.live import files_state
+        from flightdeck.index.reader import files_state
 
         if not all(f.unread for f in self._tailer.followers.values()):
             return None
