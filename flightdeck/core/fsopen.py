@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 
-__all__ = ["NotRegularFile", "file_kind", "open_regular", "private_dir"]
+__all__ = ["NotRegularFile", "file_kind", "open_regular", "private_dir", "replace_file"]
 
 
 class NotRegularFile(OSError):
@@ -98,3 +99,31 @@ def private_dir(path: str | os.PathLike[str]) -> None:
         raise PermissionError(f"{os.fspath(path)}: belongs to another user")
     if stat.S_IMODE(st.st_mode) != 0o700:
         os.chmod(path, 0o700)  # ours: tighten it rather than give up
+
+
+def replace_file(path: str | os.PathLike[str], body: bytes, *, suffix: str = ".tmp") -> None:
+    """Write ``body`` to ``path`` whole: a temporary file in its folder, renamed over it.
+
+    Args:
+      path: the file, in a folder of ours (``private_dir``).
+      body: its new contents.
+      suffix: the temporary file's suffix (its name is ``.tmp-<random><suffix>``: the
+        index's pruning knows a crashed writer's leftovers by it).
+
+    ``mkstemp`` creates the temporary file with O_EXCL and mode 0600, under a
+    name no other process can have planted; the rename replaces a link planted
+    at ``path`` itself, never its target. A reader sees the old file or the
+    new one, never part of one. On any failure the temporary file is removed
+    and the error raised.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=os.path.dirname(os.fspath(path)) or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

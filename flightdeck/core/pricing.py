@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Final
 import msgspec
 
 from flightdeck.core.events import Usage, format_usd, parse_ts
-from flightdeck.core.fsopen import open_regular, private_dir
+from flightdeck.core.fsopen import open_regular, private_dir, replace_file
 from flightdeck.core.money import IntRates, compile_rates
 from flightdeck.core.price_overrides import (
     OverrideError,
@@ -713,19 +713,13 @@ class _KeptRates:
         doc = _KeptFile(self.inputs, [(p, m, r, d) for (p, m, r), d in self.models.items()],
                         [(*key, a) for key, a in self.answers.items()])
         folder = self.path.parent
-        tmp = folder / f".{_KEPT_NAME}.{os.getpid()}.tmp"
         try:
+            body = msgspec.msgpack.encode(doc)
             os.makedirs(folder.parent, 0o700, exist_ok=True)
             private_dir(folder)  # core.fsopen: the one rule for a folder of ours
-            fd = open_regular(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600, follow=False)
-            with os.fdopen(fd, "wb") as f:
-                f.write(msgspec.msgpack.encode(doc))
-            os.replace(tmp, self.path)
+            replace_file(self.path, body, suffix=".rates")  # and the one way to replace a file of ours
         except (OSError, TypeError, ValueError):  # a cache: lookups go on without it
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            pass
 
 
 def _file_state(path: str) -> bytes:

@@ -30,7 +30,6 @@ import hashlib
 import os
 import pickle
 import stat
-import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -40,7 +39,7 @@ import msgspec
 
 from flightdeck.core.aggregate import Aggregator
 from flightdeck.core.events import Event
-from flightdeck.core.fsopen import NotRegularFile, open_regular, private_dir
+from flightdeck.core.fsopen import NotRegularFile, open_regular, private_dir, replace_file
 
 MAGIC: Final = b"FDIX"
 VERSION: Final = 5  # bump when the entry layout or any reader's output changes
@@ -302,19 +301,7 @@ def write_atomic(path: Path, body: bytes) -> None:
         path: a file in ``index_dir()``.
         body: its new contents.
     """
-    folder = path.parent
-    # mkstemp: O_EXCL, 0600, a name no other process can have planted.
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".idx", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(body)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    replace_file(path, body, suffix=".idx")  # core.fsopen; prune() knows a crashed writer's .tmp-*.idx
 
 
 def follow_path(folder: Path, st: os.stat_result) -> Path:
