@@ -84,11 +84,12 @@ def test_bad_input_prints_a_plain_line_and_exits_0(stdin: bytes) -> None:
     assert not claude_status.state_file().exists()
 
 
-def test_a_stdin_that_never_ends_does_not_hang_the_status_line() -> None:
+def statusline_with_stdin_left_open(data: bytes) -> tuple[int, bytes]:
+    """(exit code, stdout) of ``flightdeck statusline`` given ``data`` on a stdin never closed."""
     proc = subprocess.Popen([sys.executable, "-m", "flightdeck", "statusline"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdin is not None
-    proc.stdin.write(b'{"model": {"display_name": "Opus"}')  # and never closed
+    proc.stdin.write(data)
     proc.stdin.flush()
     try:
         # wait(), not communicate(): that would close stdin. The timeout guards a hang, it claims no time.
@@ -98,7 +99,12 @@ def test_a_stdin_that_never_ends_does_not_hang_the_status_line() -> None:
     assert proc.stdout is not None
     out = proc.stdout.read()
     proc.stdin.close()
-    assert proc.returncode == 0 and out.startswith(b"flightdeck: no status JSON")
+    return proc.returncode, out
+
+
+def test_a_stdin_that_never_ends_does_not_hang_the_status_line() -> None:
+    code, out = statusline_with_stdin_left_open(b'{"model": {"display_name": "Opus"}')  # an object never ended
+    assert code == 0 and out.startswith(b"flightdeck: no status JSON")
 
 
 def test_strings_from_the_json_are_shown_as_text() -> None:
@@ -215,20 +221,8 @@ def test_stale_reported_windows_leave_the_computed_block_live(tmp_path: Path) ->
 
 
 def test_a_whole_object_on_a_stdin_left_open_is_still_used() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "flightdeck", "statusline"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdin is not None
-    proc.stdin.write(json.dumps(status_json()).encode())  # complete, but stdin never closed
-    proc.stdin.flush()
-    try:
-        # wait(), not communicate(): that would close stdin. The timeout guards a hang, it claims no time.
-        proc.wait(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.stdout is not None
-    out = proc.stdout.read()
-    proc.stdin.close()
-    assert proc.returncode == 0 and out.startswith("Opus 4.6 · $1.37 · 5h 24%".encode())
+    code, out = statusline_with_stdin_left_open(json.dumps(status_json()).encode())  # complete, never closed
+    assert code == 0 and out.startswith("Opus 4.6 · $1.37 · 5h 24%".encode())
 
 
 def test_a_temporary_file_left_by_a_killed_run_is_replaced() -> None:
