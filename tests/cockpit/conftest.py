@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 from pathlib import Path
@@ -45,3 +46,13 @@ def screen_text(app: App) -> str:
                       force_terminal=True, legacy_windows=False, safe_box=False)
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return console.export_text()
+
+
+async def wait_for(app: App, *needles: str, timeout: float = 5.0) -> str:
+    """The screen once every needle is on it (or at the timeout, for the assertion to show)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = screen_text(app)
+        if all(n in text for n in needles) or time.monotonic() > deadline:
+            return text
+        await asyncio.sleep(0.05)

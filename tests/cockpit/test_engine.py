@@ -13,7 +13,7 @@ from flightdeck.core.control import sidecar_path
 from flightdeck.core.events import Event, IdSource, Latency, Usage, decode_command, encode_event
 from flightdeck.ingest.engine import Engine
 
-from .conftest import screen_text
+from .conftest import screen_text, wait_for
 
 ids = IdSource()
 
@@ -26,16 +26,6 @@ def call(ts: float, model: str, name: str) -> Event:
         cost_usd="0.004500", cost_status="priced",
         latency_ms=Latency(pre=20.0, ttft=300.0, gen=700.0, post=15.0, total=1035.0),
     )
-
-
-async def wait_for(app: FlightdeckApp, *needles: str, timeout: float = 5.0) -> str:
-    """The screen once every needle is on it (or at the timeout, for the assertion to show)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        text = screen_text(app)
-        if all(n in text for n in needles) or time.monotonic() > deadline:
-            return text
-        await asyncio.sleep(0.05)
 
 
 async def test_real_engine_pause_and_ack(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ every one of them must reach the screen.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from pathlib import Path
@@ -21,20 +20,10 @@ from tests.ingest.formats.agent_logs import oc_tokens as oc_tok
 from tests.ingest.formats.codex_logs import token_count, turn_context, usage
 from tests.ingest.formats.test_claude_code import block_line
 
-from .conftest import screen_text
+from .conftest import wait_for
 
 NEW_MODELS = {"claude-code": "claude-opus-4-5-20251101", "codex": "gpt-5.1-codex",
               "gemini-cli": "gemini-2.5-flash-lite", "opencode": "claude-opus-4-1-20250805"}
-
-
-async def wait_for(app: FlightdeckApp, *needles: str, timeout: float = 20.0) -> str:
-    """The screen once every needle is on it (or at the timeout, for the assertion to show)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        text = screen_text(app)
-        if all(n in text for n in needles) or time.monotonic() > deadline:
-            return text
-        await asyncio.sleep(0.1)
 
 
 def append_new_calls(home: Path, now: float) -> None:
@@ -73,10 +62,10 @@ async def test_the_cockpit_follows_all_four_tools_at_once(tmp_path: Path) -> Non
     app = FlightdeckApp(engine, refresh_interval=0.05)
     async with app.run_test(size=(200, 60)):
         assert engine.wait_backfilled(30)
-        text = await wait_for(app, "gpt-5-codex", "gemini-2.5-pro", "claude-haiku-4-5")
+        text = await wait_for(app, "gpt-5-codex", "gemini-2.5-pro", "claude-haiku-4-5", timeout=20.0)
         assert "gpt-5-codex" in text and "gemini-2.5-pro" in text and "claude-haiku-4-5" in text, text
         append_new_calls(home, time.time())
-        text = await wait_for(app, *NEW_MODELS.values())
+        text = await wait_for(app, *NEW_MODELS.values(), timeout=20.0)
         missing = [m for m in NEW_MODELS.values() if m not in text]
         assert not missing, text
         agents = {g.key for g in engine.snapshot().breakdowns["agent"]}
