@@ -36,6 +36,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -66,6 +67,7 @@ __all__ = [
     "Price",
     "Pricer",
     "Rates",
+    "TextQuote",
     "default_pricer",
     "price",
     "price_text",
@@ -253,6 +255,35 @@ class _Quote:
         self.since, self.until, self.timeless = since, until, timeless
 
 
+class TextQuote:
+    """``Pricer.price_text`` for a run of calls with the same names, while its answer cannot change.
+
+    For a caller that prices every call it makes (the recorder): ``cost(usage)``
+    is the cost string ``price_text`` gives a call at ``since <= ts < until``
+    with no reported amount, ``status`` and ``source`` are its other two
+    answers (``source`` "" when there is none). ``pricer`` is the Pricer that
+    answered, so a caller can see that ``set_default_pricer`` replaced it.
+    ``cost`` raises where ``price_text`` would have answered "pricing failed"
+    (a negative count): the caller then asks ``price_text``, which says why.
+    Pinned to ``price_text`` in tests/core/test_pricing_quote.py.
+    """
+
+    __slots__ = ("cost", "pricer", "since", "source", "status", "until")
+
+    def __init__(self, pricer: Pricer, quote: _Quote) -> None:
+        found = quote.answer
+        self.pricer = pricer
+        self.since, self.until = (-math.inf, math.inf) if quote.timeless else (quote.since, quote.until)
+        self.status, self.source = found.status, found.source
+        if isinstance(found, Price):  # local, unknown: one answer whatever the usage
+            text = None if found.usd is None else format_usd(found.usd)
+            self.cost: Callable[[Usage], str | None] = lambda _usage: text
+        elif quote.exact is not None:
+            self.cost = quote.exact.cost_text  # the integer arithmetic of core.money
+        else:
+            self.cost = lambda usage: format_usd(found.cost(usage))
+
+
 def _in_window(sod: float, window: tuple[float, float]) -> bool:
     start, end = window
     if end < start:
@@ -346,6 +377,16 @@ class Pricer:
             return text, found.status, found.source
         except Exception as exc:  # pricing must never break the agent or the monitor
             return None, "unknown", f"pricing failed: {type(exc).__name__}: {exc}"
+
+    def text_quote(self, provider: str, model: str, when: float | datetime | None = None, *,
+                   route: str | None = None, service_tier: str | None = None,
+                   speed: str | None = None) -> TextQuote:
+        """What ``price_text`` answers for these names at ``when``, and for how long it holds (``TextQuote``).
+
+        Arguments as in ``price``, without a reported amount (``price_text``
+        answers those). Raises as ``_epoch`` for a ``when`` that is not a time.
+        """
+        return TextQuote(self, self._quote(provider, model, when, route, service_tier, speed))
 
     def _lookup(self, provider: str, model: str, when: float | datetime | None, route: str | None,
                 reported_usd: Decimal | None, service_tier: str | None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -163,6 +164,33 @@ def test_stage_latency_is_ms_between_per_stage(pre_from: float | None, sent: flo
     assert ours == plain
 
 
+_NEAR = st.one_of(st.none(), st.floats(min_value=-5.0, max_value=5.0, allow_nan=False),
+                  st.sampled_from([0.0, 1e6, 2e6, -1e6, math.inf]))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.floats(min_value=0.0, max_value=1e7, allow_nan=False), _NEAR, _NEAR, _NEAR, _NEAR, st.booleans())
+def test_a_with_block_s_stages_are_stage_latency_s(t0: float, sent: float | None, first: float | None,
+                                                   recv: float | None, end: float | None, stream: bool) -> None:
+    """``Call._latency``'s inlined usual case against ``stage_latency`` with the with block's marks."""
+    import tempfile
+
+    from flightdeck.recorder.recorder import Call, Recorder, stage_latency
+
+    with tempfile.TemporaryDirectory() as folder:
+        rec = Recorder(Path(folder) / "run.jsonl", run="r", stats=False)
+        call = Call(rec, "anthropic", "m", None, None, stream, None, None, None)
+        rec.close()
+    marks = [t0 if d is None else t0 + d for d in (sent, first, recv, end)]
+    call._t0 = t0
+    call._t_sent = None if sent is None else marks[0]
+    call._t_first = None if first is None else marks[1]
+    call._t_recv = None if recv is None else marks[2]
+    t_end = marks[3]
+    want = stage_latency(t0, call._t_sent, call._t_first, call._t_recv, t_end, t0, t_end, stream)
+    assert call._latency(t_end) == want
+
+
 _COUNT = st.one_of(st.integers(min_value=-3, max_value=2**60), st.sampled_from([0, 10**15 - 1, 10**15, 2**49]))
 _STAGE = st.one_of(st.none(), st.floats(min_value=-1.0, max_value=2e12), st.sampled_from([math.inf, math.nan, 1e12]))
 
@@ -239,3 +267,85 @@ def test_every_field_of_a_call_reaches_its_line(tmp_path: Path) -> None:
     assert second.name is None and second.step is None and second.tags is None and second.prompt_hash is None
     assert third.cost_usd is None and third.cost_status == "unknown" and third.message
     assert len({ev.id for ev in calls}) == 3
+
+
+def _call_shapes(rec: object) -> None:
+    """Calls of every shape the recorder's quick paths meet, and the ones they must leave alone."""
+    from anthropic.types import Usage as AnthropicUsage
+
+    from flightdeck.core.events import Usage
+
+    shapes: list[tuple[str, str, object, dict]] = [
+        ("anthropic", "claude-3-5-sonnet-20241022", {"input_tokens": 1200, "output_tokens": 350,
+                                                    "cache_read_input_tokens": 8000,
+                                                    "cache_creation_input_tokens": 0}, {}),
+        ("anthropic", "claude-opus-4-6", {"input_tokens": 5, "output_tokens": 1, "speed": "fast",
+                                          "cache_creation": {"ephemeral_5m_input_tokens": 3,
+                                                             "ephemeral_1h_input_tokens": 4}}, {}),
+        ("anthropic", "claude-opus-4-5", {"input_tokens": 5, "output_tokens": 1, "service_tier": "batch"}, {}),
+        ("anthropic", "claude-opus-4-5", {"input_tokens": 5, "output_tokens": 1, "service_tier": "flex"}, {}),
+        ("anthropic", "claude-haiku-4-5", AnthropicUsage(input_tokens=10, output_tokens=2,
+                                                         cache_read_input_tokens=30), {}),
+        ("anthropic", "claude-haiku-4-5", {"input_tokens": "10", "output_tokens": 2}, {}),  # a bad count
+        ("anthropic", "claude-haiku-4-5", {"input_tokens": 10, "output_tokens": 2, "novel": 1}, {}),
+        ("openai", "gpt-4o", {"prompt_tokens": 100, "completion_tokens": 10,
+                              "prompt_tokens_details": {"cached_tokens": 40}}, {"api": "chat"}),
+        ("openai", "o4-mini", {"usage": {"input_tokens": 100, "output_tokens": 50,
+                                         "output_tokens_details": {"reasoning_tokens": 20}},
+                               "service_tier": "priority"}, {"api": "responses"}),
+        ("openrouter", "anthropic/claude-sonnet-4", {"prompt_tokens": 10, "completion_tokens": 2,
+                                                     "cost": 0.00042}, {}),
+        ("ollama", "llama3", {"prompt_eval_count": 10, "eval_count": 3}, {}),
+        ("nobody", "no-such-model", {"input_tokens": 1, "output_tokens": 1}, {}),
+        ("anthropic", "claude-haiku-4-5", Usage(input_tokens=-5, output_tokens=1), {}),
+        ("anthropic", "claude-haiku-4-5", Usage(input_tokens=10**15, output_tokens=1), {}),
+        ("anthropic", "claude-haiku-4-5", None, {}),
+    ]
+    for round_ in range(2):  # the second round finds every quote and canonical name kept
+        for provider, model, usage, kw in shapes:
+            with rec.call(provider=provider, model=model, name=f"s{round_}", **kw) as call:  # type: ignore[attr-defined]
+                call.sent()
+                call.received()
+                if usage is not None:
+                    call.set_usage(usage)
+
+
+def test_the_quick_usage_and_price_paths_write_the_lines_the_full_paths_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Call.set_usage``'s quick reading and ``_record_call``'s kept ``TextQuote`` against
+    ``_read_usage`` and ``_price`` (what they stand for), line by line, on every shape."""
+    import msgspec
+
+    from flightdeck.core.events import decode_line
+    from flightdeck.recorder import recorder
+    from flightdeck.recorder.recorder import Recorder
+
+    def lines(path: Path, *, quick: bool) -> list[dict]:
+        ticks = iter(range(10_000))
+        rec = Recorder(path, run="r", agent="a", stats=False, clock=lambda: 1_764_216_000.0 + next(ticks),
+                       monotonic=lambda: 100.0 + next(ticks) / 8)
+        if not quick:
+            monkeypatch.setattr(recorder, "_QUICK", None)
+            monkeypatch.setattr(rec, "_quote", lambda key, ts: None)
+        _call_shapes(rec)
+        if quick:  # the quick paths were taken (their answers are compared below)
+            assert ("anthropic", "claude-3-5-sonnet-20241022", "direct", None, None) in rec._quotes
+            assert recorder._CANONICAL_OF.get("anthropic") == "anthropic"
+        rec.close()
+        monkeypatch.undo()
+        out = []
+        for raw in path.read_bytes().splitlines():
+            ev = decode_line(raw)
+            if getattr(ev, "kind", None) == "llm_call":
+                row = msgspec.to_builtins(ev)
+                row.pop("id")
+                out.append(row)
+        return out
+
+    recorder._normalizer()  # the quick reading is there from the first call on
+    fast = lines(tmp_path / "fast.jsonl", quick=True)
+    full = lines(tmp_path / "full.jsonl", quick=False)
+    assert len(fast) == 30 and fast == full
+    assert sum(row["cost_status"] == "priced" for row in fast) >= 12
+    negative = [row for row in fast if "out of bounds" in (row.get("message") or "")]
+    assert len(negative) == 4 and all(row["cost_status"] == "unknown" for row in negative)
