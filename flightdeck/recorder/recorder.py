@@ -473,7 +473,10 @@ class Call:
     # -- context manager --------------------------------------------------------
     def __enter__(self) -> Call:
         rec = self._rec
-        rec._gate_sync()
+        # _gate_sync's test inline: a file recorder between two sidecar checks, not paused, has
+        # nothing to do (one frame fewer per call); any other case runs the gate.
+        if rec._sidecar is None or rec._paused or rec._poll_clock() >= rec._next_gate_poll:
+            rec._gate_sync()
         self._entered = True  # _start, inlined: entered once per call
         self._t0 = rec._mono()
         return self
@@ -1305,7 +1308,7 @@ class Recorder:
                 pending.append(ev)
                 if len(pending) >= _FOLD_EVERY:
                     self._fold()
-            firings = self.rules.observe(ev)
+            firings = self.rules.observe(ev) if self.rules._states else ()  # no rules: no call
             for firing in firings:
                 self._fire(firing)
         for firing in firings:
