@@ -130,3 +130,27 @@ def test_sums_of_costs_finer_than_a_unit_stay_exact() -> None:
     total = cost_units(cost) + cost_units(cost) + cost_units("0.000001")
     assert str(units_to_usd(total)) == "2000000000.000000" + "9" * 33 + "8"  # 40 places, none lost
     assert cost_units("0.25") == 250_000_000_000 and type(cost_units("0.0000000000005")) is not int
+
+
+def _digits_by_slicing(n: int, k: int) -> str:
+    """``money._digits`` as first written: two str() and a slice (the plain version of its %-format)."""
+    if not n:
+        return "0." + "0" * max(6, k)
+    places = k + 6
+    z = min(k, 6)
+    while z and not n % 10:
+        n //= 10
+        places -= 1
+        z -= 1
+    scale = 10**places
+    q, r = divmod(n, scale)
+    return str(q) + "." + str(r + scale)[1:]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(st.integers(min_value=0, max_value=10**60), st.integers(min_value=0, max_value=10**6).map(
+    lambda n: n * 10**7)), st.integers(min_value=0, max_value=40))
+def test_the_digits_of_a_scaled_cost_are_the_sliced_ones(n: int, k: int) -> None:
+    from flightdeck.core.money import _digits
+
+    assert _digits(n, k) == _digits_by_slicing(n, k)
