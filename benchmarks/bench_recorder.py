@@ -2,7 +2,7 @@
 
 Prints per-call microseconds and ratios; both measured in this run, on this machine.
 
-    python benchmarks/bench_recorder.py [--calls N] [--rounds R] [--profile]
+    python benchmarks/bench_recorder.py [--calls N] [--rounds R] [--profile] [--instructions]
 
 Variants: the bare loop (builds the same usage dict, no recording); a naive
 hand-rolled JSON logger (the second baseline: what "just log it" costs); a Recorder
@@ -11,7 +11,9 @@ The "usage" passed is a raw Anthropic usage dict, so normalising and pricing
 are part of what is measured, as in a real agent. Every round runs each
 variant once, in turn (interleaved); the table gives min and median, wall and
 CPU time, and the ratio to the naive logger of the same round. ``--profile``
-adds where the recorded calls' time goes.
+adds where the recorded calls' time goes; ``--instructions`` adds each
+variant's instructions per call, counted by valgrind (the same on every run,
+however contended the machine: ``bench_env.marginal_instructions``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import json
 import os
 import pstats
 import statistics
+import sys
 import tempfile
 import time
 import tomllib
@@ -29,6 +32,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flightdeck.recorder.recorder import Recorder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_env import marginal_instructions
 
 REPO = Path(__file__).resolve().parents[1]
 # Issue 11's budget: the recorder's own cost per call, a default recorder (stats on).
@@ -116,11 +122,44 @@ def _profile(n: int, folder: Path) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
+def _one_loop(variant: str, n: int) -> None:
+    """One variant's loop of ``n`` calls, alone (what ``--instructions`` runs under valgrind)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "loop.jsonl"
+        recorded(200, Path(tmp) / "warm.jsonl")  # imports, pricing caches: the same in both counted runs
+        if variant == "naive":
+            naive_log(n, path)
+        elif variant == "stats-off":
+            recorded(n, path, stats=False)
+        elif variant == "stats-on":
+            recorded(n, path)
+        elif variant == "rules":
+            recorded(n, path, rules=alert_only_rules())
+        else:
+            raise SystemExit(f"unknown variant {variant!r}")
+
+
+def _instructions(n: int) -> None:
+    print(f"\ninstructions per call (valgrind, ({2 * n} calls - {n} calls) / {n}; the same on every run):")
+    for variant, label in (("naive", "naive json.dumps + os.write"), ("stats-off", "recorder, stats off"),
+                           ("stats-on", "recorder, stats on"), ("rules", "recorder, stats + demo rules")):
+        count = marginal_instructions([sys.executable, __file__, "--loop", variant], n)
+        if count is None:
+            print("  valgrind is not installed: no counts")
+            return
+        print(f"  {label:30s} {count / 1000:8.1f}k")
+
+
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--loop":  # bench_env.marginal_instructions runs this
+        _one_loop(sys.argv[2], int(sys.argv[3]))
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=5000, help="calls per batch")
     ap.add_argument("--rounds", type=int, default=5, help="rounds; every variant runs once per round, in turn")
     ap.add_argument("--profile", action="store_true", help="also print a profile of the recorded calls")
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count each variant's instructions per call with valgrind (about a minute)")
     args = ap.parse_args()
     n = args.calls
     rules = alert_only_rules()
@@ -163,6 +202,8 @@ def main() -> None:
     naive_med = statistics.median(c for _, c in naive)
     print(f"  same run: the naive json.dumps + os.write logger costs {naive_med:.2f} us (the machine's pace: "
           "on a shared machine read the ratios)")
+    if args.instructions:
+        _instructions(min(n, 2000))
 
 
 if __name__ == "__main__":
