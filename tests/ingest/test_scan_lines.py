@@ -163,3 +163,30 @@ def test_a_report_names_bad_lines_as_decode_line_does_with_newlines_kept(tmp_pat
     got = [(reason, detail) for _, reason, detail in agg.ledger.recent_rejects]
     assert got == [(r.reason, r.detail[:300]) for r in want]
     assert agg.snapshot().events == 40
+
+
+def test_iso_times_and_other_kinds_in_a_clean_group_count_as_line_by_line(tmp_path: Path) -> None:
+    """A group decode_each takes whole, with events the inlined checks send to validate()."""
+    from flightdeck.core.events import Rejected
+
+    lines = [_ev(i) for i in range(30)]
+    lines.insert(3, b'{"v":1,"ts":"2025-11-27T04:00:05Z","kind":"llm_call","id":"bb-1","run":"r",'
+                    b'"provider":"openai","model":"m","usage":{"input_tokens":5},"cost_usd":"0.5"}\n')
+    lines.insert(7, b'{"v":1,"ts":1764216003.0,"kind":"run_start","id":"bb-2","run":"r"}\n')
+    lines.insert(9, b'{"v":1,"ts":5.0,"kind":"run_start","id":"bb-3","run":"r"}\n')  # out of bounds
+    lines.insert(11, b'{"v":1,"ts":1764216004.0,"kind":"llm_call","id":"bb-4","run":"r","provider":"p",'
+                     b'"model":"m","usage":{"output_tokens":1,"reasoning_tokens":2}}\n')  # reasoning > output
+    path = tmp_path / "iso.jsonl"
+    path.write_bytes(b"".join(lines))
+    for since, until in ((None, None), (1_764_216_004.5, 1_764_216_020.0), (1_764_216_000.0, 1_764_216_006.0)):
+        agg = scan([path], jobs=1, since=since, until=until)
+        want_events = want_rejected = 0
+        for line in lines:
+            r = decode_line(line)
+            if isinstance(r, Rejected):
+                want_rejected += 1
+            elif r.kind == "llm_call" and (since is None or since <= r.ts) and (until is None or r.ts < until):  # type: ignore[operator]
+                want_events += 1
+        snap = agg.snapshot()
+        assert (snap.events, snap.rejected) == (want_events, want_rejected), (since, until)
+        assert snap.rejected_reasons == {"bad ts": 1, "bad usage.reasoning_tokens": 1}
