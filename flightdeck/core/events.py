@@ -319,7 +319,8 @@ def decode_each(lines: list[bytes]) -> list[Event]:
     """Each line decoded alone, as ``decode_line`` decodes it, in one C-level ``map``; no ``validate``.
 
     Args:
-        lines: lines without their newline, none longer than ``MAX_LINE_BYTES``.
+        lines: lines with or without their newline (JSON whitespace), none
+            longer than ``MAX_LINE_BYTES``.
 
     All or nothing, like ``decode_structs``: raises ValueError (msgspec's
     DecodeError or ValidationError) at the first line that is not exactly

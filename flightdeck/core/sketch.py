@@ -98,7 +98,9 @@ class Sketch:
     ``add`` is the hot path (several calls per ingested event): an append.
     Values that are negative, NaN or infinite are not latencies; ``add``
     refuses them with ValueError, and values appended to ``pending`` directly
-    that turn out so are dropped at flush and counted in ``invalid``.
+    that turn out so are dropped at flush and counted in ``invalid``. A None
+    in ``pending`` (a stage that was not measured: the accumulator hands on
+    whole stage columns) is skipped, not counted.
     """
 
     __slots__ = (
@@ -161,8 +163,14 @@ class Sketch:
         # Cleared in place: holders of the list (the aggregator) keep appending to it.
         p = batch[:]
         batch.clear()
+        try:
+            total = sum(p)
+        except TypeError:  # a None among them (anything else raises again, as min() did)
+            p = [x for x in p if x is not None]
+            if not p:
+                return
+            total = sum(p)
         lo = min(p)
-        total = sum(p)
         if not (lo > MIN_POSITIVE and _isfinite(total)):
             # Rare: zeros or bad values in the batch; sort them out one by one.
             good = [x for x in p if 0.0 <= x < math.inf]

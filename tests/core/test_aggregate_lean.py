@@ -97,3 +97,29 @@ def test_the_monitor_keeps_the_plain_path(monkeypatch: pytest.MonkeyPatch) -> No
     assert not called
     Aggregator(live=False).add_many(_events(1, 50))
     assert called
+
+
+ODD_COSTS = ["0.5", ".5", "1.", "²", "0.²", "١٢.٥", "0.1234567890123", "0.123456789012", "1_0", " 1.5", "1e-3",
+             "-0.5", "+1", "0.000000", "007.25", "99999999.999999999999", "0x10", "1.5.1"]
+
+
+def test_the_inlined_cost_parse_is_event_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report loop's inlined cost parse against event_cost (the plain path) on odd spellings."""
+    from flightdeck.core.aggregate.aggregator import event_cost
+
+    assert event_cost("²") is None  # isdigit passes it, int() refuses it: unknown, not a crash
+    assert event_cost("0.011250") == 11_250_000_000
+    events = [Event(v=1, ts=T0 + i, kind="llm_call", id=f"{7:012x}-{i:x}", run="r", provider="openai",
+                    route="direct", model=f"m{i % 3}", usage=Usage(input_tokens=1), cost_usd=cost,
+                    cost_status="priced") for i, cost in enumerate(ODD_COSTS * 3)]
+    results = []
+    for lean in (False, True):
+        monkeypatch.setattr(Aggregator, "LEAN", lean)
+        agg = Aggregator(live=False, breakdowns=("model",), clock=lambda: T0 + 86400, rates=lambda p, m, t: None)
+        agg.add_many(events)
+        results.append(agg.snapshot())
+    assert results[0] == results[1]
+    per_model = {g.key: (g.figures.cost_usd, g.figures.unpriced) for g in results[1].breakdowns["model"]}
+    for m in range(3):
+        units = [event_cost(c) for i, c in enumerate(ODD_COSTS * 3) if i % 3 == m]
+        assert per_model[f"m{m}"][1] == sum(u is None for u in units)

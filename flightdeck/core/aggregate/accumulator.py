@@ -8,8 +8,8 @@ only code that counts a call into an ``Acc``: ``Aggregator.add`` and
 Latencies are not binned per call: the call's ``Latency`` struct is kept in
 ``lats`` (streamed calls) or ``lats_ns`` (the others: their ttft does not
 count), and every ``FLUSH_AT`` calls, or before any read, the stage values
-are pulled out and binned with C-level ``map``/``filter``: one append per
-call instead of five sketch updates.
+are pulled out in columns (``msgspec.structs.astuple`` and ``zip``, in C)
+and binned in bulk: one append per call instead of five sketch updates.
 
 The five sketches are made on first need: the windows make one ``Acc`` per
 second of event time, most of which are dropped unread (a report only reads
@@ -18,9 +18,9 @@ the last hour), and five empty sketches cost more than the calls they hold.
 
 from __future__ import annotations
 
-from functools import partial
-from operator import attrgetter, is_not
-from typing import Any, Final
+from typing import Any, Final, cast
+
+from msgspec.structs import astuple
 
 from flightdeck.core.events import STAGES, Latency, Usage
 from flightdeck.core.money import Money, units_to_usd
@@ -28,10 +28,19 @@ from flightdeck.core.sketch import FLUSH_AT, Sketch
 from flightdeck.core.snapshot import Figures, Quantiles, Tokens
 
 QUANTILES: Final = (0.5, 0.9, 0.99)
-_PRE, _TTFT, _GEN, _POST, _TOTAL = (attrgetter(stage) for stage in STAGES)
-_not_none = partial(is_not, None)
 NO_USAGE: Final = Usage()
 _PICKLE_RAW: Final = 64  # latencies an unbinned Acc pickles as they are
+_TTFT_AT: Final = STAGES.index("ttft")  # the column a call that is not streamed has no say in
+_COLUMN_ROWS: Final = 4096  # latencies turned into columns at a time (zip(*rows) takes them as arguments)
+
+
+def _columns(lats: list[Latency]) -> list[tuple[tuple[float | None, ...], ...]]:
+    """The stage columns (in ``STAGES`` order, None where not measured) of ``lats``, in slices.
+
+    ``astuple`` reads a Latency's fields in declaration order, which is
+    ``STAGES`` (a test pins it); ``zip(*rows)`` turns rows into columns.
+    """
+    return [tuple(zip(*map(astuple, lats[at:at + _COLUMN_ROWS]))) for at in range(0, len(lats), _COLUMN_ROWS)]
 
 
 class Acc:
@@ -89,12 +98,21 @@ class Acc:
             sk = self.sk
             if sk is None:
                 sk = self.sk = (Sketch(), Sketch(), Sketch(), Sketch(), Sketch())
-            pre, ttft, gen, post, total = sk
-            for s, get in ((pre, _PRE), (gen, _GEN), (post, _POST), (total, _TOTAL)):
-                pending = s.pending
-                pending.extend(filter(_not_none, map(get, streamed)))
-                pending.extend(filter(_not_none, map(get, other)))
-            ttft.pending.extend(filter(_not_none, map(_TTFT, streamed)))
+            # Whole columns, Nones included: Sketch.flush skips None (a stage not
+            # measured). Each sketch gets the streamed calls' values, then the
+            # others', as the map/filter per stage and list did (the same order,
+            # so the same float sums): per latency 2.6k -> 1.7k instructions
+            # (valgrind, 1,611 latencies of v1 events; the old way is kept in
+            # tests/core/test_accumulator_columns.py and pinned against this one).
+            cols_s = _columns(streamed)
+            cols_o = _columns(other)
+            for i, s in enumerate(sk):
+                pending = cast("list[float | None]", s.pending)  # Sketch.flush skips the Nones
+                for cols in cols_s:
+                    pending.extend(cols[i])
+                if i != _TTFT_AT:
+                    for cols in cols_o:
+                        pending.extend(cols[i])
             streamed.clear()
             other.clear()
             for s in sk:
