@@ -47,9 +47,15 @@ PASS, TOKEN, TEXT, HIDE = 0, 1, 2, 3
 class Observer:
     """Reads one wire format's events: marks, usage, completion. Subclasses per API.
 
+    A stream is read in two phases. ``observe`` reads each event until the
+    first visible text (TEXT is the last mark a stream can take); from then on
+    the proxy hands the events to ``tail``, which only looks for the usage and
+    the end. Most events of a stream come after its first text, so the common
+    path is one cheap method (see ``tail``'s measurement).
+
     ``usage`` is what ``Call.set_usage`` gets once the stream is complete
     (None until the usage-bearing event came); ``complete`` is True once the
-    stream's last meaningful event was seen.
+    stream's last meaningful event was seen; ``count`` the events read so far.
     """
 
     __slots__ = ("complete", "count", "tier", "usage")
@@ -62,7 +68,20 @@ class Observer:
         self.count = 0
 
     def observe(self, event: Any) -> int:
-        """PASS (0), TOKEN (a generated token, e.g. thinking), TEXT (visible output) or HIDE."""
+        """PASS (0), TOKEN (a generated token, e.g. thinking), TEXT (visible output) or HIDE.
+
+        Args:
+            event: one event of the SDK stream, before the first visible text.
+        """
+        raise NotImplementedError
+
+    def tail(self, event: Any) -> int:
+        """PASS or HIDE for an event after the first visible text: the marks are taken,
+        only the usage and the end are read.
+
+        Args:
+            event: one event of the SDK stream.
+        """
         raise NotImplementedError
 
     def final_usage(self) -> Any:
@@ -107,38 +126,50 @@ class ChatObserver(Observer):
     hidden when the wrapper asked for it on the caller's behalf.
     """
 
-    __slots__ = ("hide_usage_chunk", "refused", "texted")
+    __slots__ = ("hide_usage_chunk", "refused")
     api = "chat"
 
-    def __init__(self, hide_usage_chunk: bool) -> None:
+    def __init__(self, hide_usage_chunk: bool, refused: bool = False) -> None:
+        """Args:
+            hide_usage_chunk: the wrapper asked for the usage chunk: keep it from the caller.
+            refused: the server refused ``stream_options`` (the reason the usage is missing).
+        """
         super().__init__()
         self.hide_usage_chunk = hide_usage_chunk
-        self.refused = False
-        self.texted = False
+        self.refused = refused
 
     def observe(self, event: Any) -> int:
         self.count += 1
         usage = getattr(event, "usage", None)
         choices = getattr(event, "choices", None)
-        if usage is not None:
-            self.usage = usage
-            self.tier = getattr(event, "service_tier", None)
-            self.complete = True
-            if not choices:
-                return HIDE if self.hide_usage_chunk else PASS
-        if self.texted:  # marks are taken: only the usage matters from here on
-            return PASS
+        if usage is not None and self._usage_chunk(event, usage, choices):
+            return HIDE
         seen = PASS
         for choice in choices or ():
             delta = getattr(choice, "delta", None)
             if delta is None:
                 continue
             if delta.content or getattr(delta, "tool_calls", None) or getattr(delta, "refusal", None):
-                self.texted = True
                 return TEXT
             if _extra(delta, "reasoning_content") or _extra(delta, "reasoning"):
                 seen = TOKEN
         return seen
+
+    def tail(self, event: Any) -> int:
+        # One attribute read per chunk: the choices are only read on the (last) usage chunk.
+        self.count += 1
+        usage = getattr(event, "usage", None)
+        if usage is None:
+            return PASS
+        return HIDE if self._usage_chunk(event, usage, getattr(event, "choices", None)) else PASS
+
+    def _usage_chunk(self, event: Any, usage: Any, choices: Any) -> bool:
+        """Keep a chunk's usage (the last one wins); True when the chunk is to be hidden:
+        a usage-only chunk the caller did not ask for."""
+        self.usage = usage
+        self.tier = getattr(event, "service_tier", None)
+        self.complete = True
+        return not choices and self.hide_usage_chunk
 
     def missing_usage(self) -> str:
         if self.refused:
@@ -157,29 +188,31 @@ class ResponsesObserver(Observer):
     """Responses API stream events: text deltas, reasoning deltas, and the final
     ``response.completed`` (or ``.incomplete`` / ``.failed``) carrying ``response.usage``."""
 
-    __slots__ = ("texted",)
+    __slots__ = ()
     api = "responses"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.texted = False
 
     def observe(self, event: Any) -> int:
         self.count += 1
         kind = getattr(event, "type", None)
         if kind in _RESPONSES_TEXT:
-            if self.texted:  # both marks are taken: no mark call per delta
-                return PASS
-            self.texted = True
             return TEXT
         if kind in _RESPONSES_THINKING:
             return TOKEN
         if kind in _RESPONSES_END:
-            response = getattr(event, "response", None)
-            self.usage = getattr(response, "usage", None)
-            self.tier = getattr(response, "service_tier", None)
-            self.complete = True
+            self._end_event(event)
         return PASS
+
+    def tail(self, event: Any) -> int:
+        self.count += 1
+        if getattr(event, "type", None) in _RESPONSES_END:
+            self._end_event(event)
+        return PASS
+
+    def _end_event(self, event: Any) -> None:
+        response = getattr(event, "response", None)
+        self.usage = getattr(response, "usage", None)
+        self.tier = getattr(response, "service_tier", None)
+        self.complete = True
 
     def missing_usage(self) -> str:
         return "the stream ended before response.completed carried its usage"
@@ -190,37 +223,42 @@ class AnthropicObserver(Observer):
     ``message_delta`` carries the cumulative totals; ``text_delta`` and
     ``input_json_delta`` are visible output, ``thinking_delta`` a token."""
 
-    __slots__ = ("start", "texted")
+    __slots__ = ("start",)
     api = None
 
     def __init__(self) -> None:
         super().__init__()
         self.start: Any = None
-        self.texted = False
 
     def observe(self, event: Any) -> int:
         self.count += 1
         kind = getattr(event, "type", None)
         if kind == "content_block_delta":
-            if self.texted:  # both marks are taken (text comes last): most of a stream stops here
-                return PASS
             dtype = getattr(getattr(event, "delta", None), "type", None)
             if dtype == "text_delta" or dtype == "input_json_delta":
-                self.texted = True
                 return TEXT
             if dtype == "thinking_delta":
                 return TOKEN
             return PASS
+        if kind == "content_block_start":
+            block = getattr(getattr(event, "content_block", None), "type", None)
+            return TOKEN if block == "redacted_thinking" else PASS
+        self._usage_event(event, kind)
+        return PASS
+
+    def tail(self, event: Any) -> int:
+        self.count += 1
+        kind = getattr(event, "type", None)
+        if kind != "content_block_delta":  # the deltas, most of a stream, stop here
+            self._usage_event(event, kind)
+        return PASS
+
+    def _usage_event(self, event: Any, kind: Any) -> None:
         if kind == "message_start":
             self.start = getattr(getattr(event, "message", None), "usage", None)
         elif kind == "message_delta":
             self.usage = getattr(event, "usage", None)
             self.complete = True
-        elif kind == "content_block_start":
-            block = getattr(getattr(event, "content_block", None), "type", None)
-            if block == "redacted_thinking":
-                return TOKEN
-        return PASS
 
     def final_usage(self) -> Any:
         # The normaliser merges start and the cumulative delta (the rule lives there). The SDK's
@@ -233,29 +271,29 @@ class AnthropicObserver(Observer):
         return "the stream ended before message_delta carried its usage"
 
 
-def _mark(call: TimedCall, what: int) -> None:
-    if what == TEXT:
-        call.first_text()
-    else:
-        call.first_token()
-
-
 # ``for`` loops run in a generator (a resume per event, not a Python ``__next__`` call).
 # It holds the proxy while the loop runs; the proxy never holds it, so there is no
 # reference cycle and a proxy dropped half-way is freed (written as abandoned) at once.
+# The observer's method in force (``observe``, then ``tail`` from the first visible text)
+# is a local, switched once per stream: no per-event lookup, no per-event phase test.
 def _sync_events(proxy: SyncStreamProxy) -> Any:
     inner, obs, call = proxy._inner, proxy._obs, proxy._call
+    see = proxy._see
     try:
         for event in inner:
             try:
-                what = obs.observe(event)
+                what = see(event)
             except Exception:
                 _observe_failed()
                 what = PASS
             if what:  # PASS is 0: most events stop here
                 if what == HIDE:
                     continue
-                _mark(call, what)
+                if what == TEXT:  # the last mark: only the usage is read from here on
+                    see = proxy._see = obs.tail
+                    call.first_text()
+                else:
+                    call.first_token()
             yield event
     except GeneratorExit:  # the loop stopped early: close() or the proxy's end records it
         raise
@@ -267,17 +305,22 @@ def _sync_events(proxy: SyncStreamProxy) -> Any:
 
 async def _async_events(proxy: AsyncStreamProxy) -> Any:
     inner, obs, call = proxy._inner, proxy._obs, proxy._call
+    see = proxy._see
     try:
         async for event in inner:
             try:
-                what = obs.observe(event)
+                what = see(event)
             except Exception:
                 _observe_failed()
                 what = PASS
             if what:
                 if what == HIDE:
                     continue
-                _mark(call, what)
+                if what == TEXT:
+                    see = proxy._see = obs.tail
+                    call.first_text()
+                else:
+                    call.first_token()
             yield event
     except GeneratorExit:
         raise
@@ -294,12 +337,13 @@ def _observe_failed() -> None:
 class _Watch:
     """What both proxies share: the call, its observer, and the single write."""
 
-    __slots__ = ("__weakref__", "_call", "_ended", "_inner", "_obs")
+    __slots__ = ("__weakref__", "_call", "_ended", "_inner", "_obs", "_see")
 
     def __init__(self, inner: Any, call: TimedCall, observer: Observer) -> None:
         self._inner = inner
         self._call = call
         self._obs = observer
+        self._see = observer.observe  # then observer.tail, from the first visible text
         self._ended = False
 
     def __getattr__(self, name: str) -> Any:
@@ -324,6 +368,23 @@ class _Watch:
             warn_once("stream-end", "internal error ending a stream:\n" + traceback.format_exc())
         call.finish(exc)
 
+    def _seen(self, event: Any) -> bool:
+        """One event read by ``next()``: mark it; False for an event hidden from the caller."""
+        try:
+            what = self._see(event)
+        except Exception:
+            _observe_failed()
+            return True
+        if what:
+            if what == HIDE:
+                return False
+            if what == TEXT:
+                self._see = self._obs.tail
+                self._call.first_text()
+            else:
+                self._call.first_token()
+        return True
+
     def _abandoned(self) -> str:
         return f"stream abandoned after {self._obs.count} events, before its usage (never closed or read to its end)"
 
@@ -344,7 +405,7 @@ class SyncStreamProxy(_Watch):
         return _sync_events(self)
 
     def __next__(self) -> Any:
-        inner, obs = self._inner, self._obs
+        inner = self._inner
         while True:
             try:
                 event = next(inner)
@@ -354,16 +415,8 @@ class SyncStreamProxy(_Watch):
             except BaseException as exc:
                 self._end(exc)
                 raise
-            try:
-                what = obs.observe(event)
-            except Exception:
-                _observe_failed()
+            if self._seen(event):
                 return event
-            if what:
-                if what == HIDE:
-                    continue
-                _mark(self._call, what)
-            return event
 
     def __enter__(self) -> SyncStreamProxy:
         return self
@@ -388,7 +441,7 @@ class AsyncStreamProxy(_Watch):
         return _async_events(self)
 
     async def __anext__(self) -> Any:
-        inner, obs = self._inner, self._obs
+        inner = self._inner
         while True:
             try:
                 event = await inner.__anext__()
@@ -398,16 +451,8 @@ class AsyncStreamProxy(_Watch):
             except BaseException as exc:
                 self._end(exc)
                 raise
-            try:
-                what = obs.observe(event)
-            except Exception:
-                _observe_failed()
+            if self._seen(event):
                 return event
-            if what:
-                if what == HIDE:
-                    continue
-                _mark(self._call, what)
-            return event
 
     async def __aenter__(self) -> AsyncStreamProxy:
         return self
