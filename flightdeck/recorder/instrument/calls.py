@@ -49,8 +49,8 @@ class TimedCall(Call):
                 (Claude on Bedrock through the Anthropic SDK speaks Anthropic, not Bedrock).
         """
         # Outside any step (the usual case) the context variable alone says so, without
-        # current_step's call; Call.__init__ by name, not through super(): 7.1k -> {} instructions
-        # a call (valgrind).
+        # current_step's call; Call.__init__ by name, not through super(): 7.5k -> 6.7k
+        # instructions a call made (valgrind).
         current = None if STEP.get() is None else current_step(rec)
         if current is not None:
             name = name if name is not None else current.name

@@ -60,6 +60,10 @@ class Observer:
 
     __slots__ = ("complete", "count", "tier", "usage")
     api: str | None = None
+    # ``tail``'s commonest answer, restated for the proxy's ``for`` loop to test inline: an event
+    # whose ``quiet_field`` equals ``quiet`` is one ``tail`` would only count (None: no such test).
+    quiet_field: str | None = None
+    quiet: Any = None
 
     def __init__(self) -> None:
         self.usage: Any = None
@@ -128,6 +132,7 @@ class ChatObserver(Observer):
 
     __slots__ = ("hide_usage_chunk", "refused")
     api = "chat"
+    quiet_field = "usage"  # a chunk without usage (quiet None)
 
     def __init__(self, hide_usage_chunk: bool, refused: bool = False) -> None:
         """Args:
@@ -230,6 +235,7 @@ class AnthropicObserver(Observer):
 
     __slots__ = ("start",)
     api = None
+    quiet_field, quiet = "type", "content_block_delta"
 
     def __init__(self) -> None:
         self.usage: Any = None  # Observer's fields, as in ChatObserver.__init__
@@ -356,10 +362,22 @@ class SyncStreamProxy(_Watch):
         # reference cycle and a proxy dropped half-way is freed (written as abandoned) at once.
         # The observer's method in force (``observe``, then ``tail`` from the first visible text)
         # is a local, switched once per stream: no per-event lookup, no per-event phase test.
+        #
+        # In the tail phase the observer's quiet test (``Observer.quiet_field``) runs here, inline:
+        # most events of a stream only need counting, and calling ``tail`` for them cost about 500
+        # instructions more an event (valgrind, the proxy's cost per chunk over the bare SDK
+        # stream: chat 1637 -> 1168, messages 1640 -> 1114). Pinned, with ``next()`` (which
+        # always calls ``tail``), by tests/recorder/test_instrument_streams.py.
         inner, obs, call = self._inner, self._obs, self._call
         see = self._see
+        field: str | None = None  # the quiet field, once in the tail phase
+        quiet = obs.quiet
         try:
             for event in inner:
+                if field is not None and getattr(event, field, None) == quiet:
+                    obs.count += 1
+                    yield event
+                    continue
                 try:
                     what = see(event)
                 except Exception:
@@ -370,6 +388,7 @@ class SyncStreamProxy(_Watch):
                         continue
                     if what == TEXT:  # the last mark: only the usage is read from here on
                         see = self._see = obs.tail
+                        field = obs.quiet_field
                         call.first_text()
                     else:
                         call.first_token()
@@ -415,11 +434,17 @@ class AsyncStreamProxy(_Watch):
     __slots__ = ()
 
     async def __aiter__(self) -> Any:
-        # As SyncStreamProxy.__iter__.
+        # As SyncStreamProxy.__iter__, the quiet test included.
         inner, obs, call = self._inner, self._obs, self._call
         see = self._see
+        field: str | None = None
+        quiet = obs.quiet
         try:
             async for event in inner:
+                if field is not None and getattr(event, field, None) == quiet:
+                    obs.count += 1
+                    yield event
+                    continue
                 try:
                     what = see(event)
                 except Exception:
@@ -430,6 +455,7 @@ class AsyncStreamProxy(_Watch):
                         continue
                     if what == TEXT:
                         see = self._see = obs.tail
+                        field = obs.quiet_field
                         call.first_text()
                     else:
                         call.first_token()
