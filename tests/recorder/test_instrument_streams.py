@@ -67,6 +67,13 @@ from flightdeck.recorder.instrument.streams import (
 # -- the plain version (instrument/streams.py before the two phases) ------------------------
 
 
+def _extra(obj: Any, name: str) -> Any:
+    extra = getattr(obj, "__pydantic_extra__", None)
+    if isinstance(extra, dict):
+        return extra.get(name) or obj.__dict__.get(name)
+    return getattr(obj, name, None)
+
+
 class PlainChat:
     api = "chat"
 
@@ -99,7 +106,7 @@ class PlainChat:
             if delta.content or getattr(delta, "tool_calls", None) or getattr(delta, "refusal", None):
                 self.texted = True
                 return TEXT
-            if streams._extra(delta, "reasoning_content") or streams._extra(delta, "reasoning"):
+            if _extra(delta, "reasoning_content") or _extra(delta, "reasoning"):
                 seen = TOKEN
         return seen
 

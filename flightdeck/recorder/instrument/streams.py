@@ -108,16 +108,21 @@ def with_tier(usage: Any, tier: Any) -> Any:
     return {"usage": usage, "service_tier": tier} if isinstance(tier, str) and tier else usage
 
 
-def _extra(obj: Any, name: str) -> Any:
-    """A field a provider adds beyond the SDK's type (DeepSeek's ``reasoning_content``), or None.
+def _thinking(delta: Any) -> bool:
+    """Whether a Chat delta carries reasoning: ``reasoning_content`` (DeepSeek, vLLM) or
+    ``reasoning`` (OpenRouter, Ollama), fields a provider adds beyond the SDK's type.
 
-    Read from the pydantic model's extras, not with ``getattr``: a missing
-    attribute costs pydantic a raised AttributeError, microseconds per chunk.
+    Read from the pydantic model's extras (or its fields, for an SDK that declares them), not
+    with ``getattr``: a missing attribute costs pydantic a raised AttributeError, microseconds
+    per chunk. Both names from one lookup of the extras: every chunk of a reasoning model's
+    thinking comes here.
     """
-    extra = getattr(obj, "__pydantic_extra__", None)
+    extra = getattr(delta, "__pydantic_extra__", None)
     if isinstance(extra, dict):
-        return extra.get(name) or obj.__dict__.get(name)
-    return getattr(obj, name, None)
+        fields = delta.__dict__
+        return bool(extra.get("reasoning_content") or fields.get("reasoning_content")
+                    or extra.get("reasoning") or fields.get("reasoning"))
+    return bool(getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None))
 
 
 class ChatObserver(Observer):
@@ -161,7 +166,7 @@ class ChatObserver(Observer):
                 continue
             if delta.content or getattr(delta, "tool_calls", None) or getattr(delta, "refusal", None):
                 return TEXT
-            if _extra(delta, "reasoning_content") or _extra(delta, "reasoning"):
+            if _thinking(delta):
                 seen = TOKEN
         return seen
 
@@ -372,6 +377,7 @@ class SyncStreamProxy(_Watch):
         see = self._see
         field: str | None = None  # the quiet field, once in the tail phase
         quiet = obs.quiet
+        tokened = False  # first_token() was called
         try:
             for event in inner:
                 if field is not None and getattr(event, field, None) == quiet:
@@ -390,7 +396,8 @@ class SyncStreamProxy(_Watch):
                         see = self._see = obs.tail
                         field = obs.quiet_field
                         call.first_text()
-                    else:
+                    elif not tokened:  # a thinking model's many tokens before its text: one mark
+                        tokened = True
                         call.first_token()
                 yield event
         except GeneratorExit:  # the loop stopped early: close() or the proxy's end records it
@@ -439,6 +446,7 @@ class AsyncStreamProxy(_Watch):
         see = self._see
         field: str | None = None
         quiet = obs.quiet
+        tokened = False
         try:
             async for event in inner:
                 if field is not None and getattr(event, field, None) == quiet:
@@ -457,7 +465,8 @@ class AsyncStreamProxy(_Watch):
                         see = self._see = obs.tail
                         field = obs.quiet_field
                         call.first_text()
-                    else:
+                    elif not tokened:
+                        tokened = True
                         call.first_token()
                 yield event
         except GeneratorExit:
