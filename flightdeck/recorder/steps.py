@@ -32,9 +32,10 @@ if TYPE_CHECKING:
     from flightdeck.recorder.instrument.calls import TimedCall
     from flightdeck.recorder.recorder import Recorder
 
-__all__ = ["Step", "current_step"]
+__all__ = ["STEP", "Step", "current_step"]
 
-_CURRENT: contextvars.ContextVar[Step | None] = contextvars.ContextVar("flightdeck_step", default=None)
+# The innermost step of this context (of any recorder: see ``current_step``); None outside any.
+STEP: contextvars.ContextVar[Step | None] = contextvars.ContextVar("flightdeck_step", default=None)
 
 
 def current_step(rec: Recorder) -> Step | None:
@@ -43,7 +44,7 @@ def current_step(rec: Recorder) -> Step | None:
     Args:
         rec: the recorder whose step is wanted; a step of another recorder does not count.
     """
-    step = _CURRENT.get()
+    step = STEP.get()
     if step is None or step.rec is not rec or not step.open:
         return None
     return step
@@ -94,7 +95,7 @@ class Step:
     def __enter__(self) -> Step:
         self.t0 = self.rec._mono()
         self.open = True
-        self._token = _CURRENT.set(self)
+        self._token = STEP.set(self)
         return self
 
     def __exit__(self, et: type[BaseException] | None, exc: BaseException | None,
@@ -113,9 +114,9 @@ class Step:
         self.open = False
         if self._token is not None:
             try:
-                _CURRENT.reset(self._token)
+                STEP.reset(self._token)
             except ValueError:  # exited in another context than entered: just clear ours
-                _CURRENT.set(None)
+                STEP.set(None)
             self._token = None
         held, self._held = self._held, []
         for call, exc in held:

@@ -105,10 +105,7 @@ def _done(t: Target, call: TimedCall, result: Any) -> None:
 
 def _observer(t: Target, hide: bool, refused: bool) -> Observer:
     """The stream observer of one call (Chat: hiding the usage chunk it asked for, knowing a refusal)."""
-    observer = ChatObserver(hide) if t.chat else t.observer()
-    if isinstance(observer, ChatObserver):
-        observer.refused = refused
-    return observer
+    return ChatObserver(hide, refused) if t.chat else t.observer()
 
 
 def _create_sync(t: Target, orig: Callable[..., Any]) -> Callable[..., Any]:
