@@ -482,7 +482,10 @@ class Call:
         return self
 
     async def __aenter__(self) -> Call:
-        await self._rec._gate_async()
+        rec = self._rec
+        # As __enter__: the gate's coroutine is made only when it has something to do.
+        if rec._sidecar is None or rec._paused or rec._poll_clock() >= rec._next_gate_poll:
+            await rec._gate_async()
         self._start()
         return self
 
