@@ -436,6 +436,22 @@ class ClaudeCode:
 
     def parse(self, line: bytes) -> ParseResult:
         """The responses this line completes (often none); a Rejected for a bad or skipped line."""
+        if self.LAZY:
+            # One typed decode answers the usual line, an assistant copy or not: the
+            # substring tests below cost 2.6k instructions each on an assistant line
+            # (two of them) and 4k on another (valgrind, 1 KB lines), more than the typed
+            # decode costs over the one-field one on a prompt or tool result (3.5k): the
+            # reader 37.9k -> 34.1k instructions a line on the bench's logs.
+            try:
+                row = _cc_fast_decoder.decode(line)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                row = None  # an unusual shape, or not JSON: answered below, as the plain path answers it
+            if row is not None:
+                if row.type != "assistant":
+                    return _costless(row.type, line)  # what the one-field decode below would say
+                lazy = self._lazy(row, line)
+                if lazy is not None:
+                    return lazy
         if b"assistant" not in line:
             # Not an assistant line unless "assistant" is spelt with escapes: the one-field
             # decode validates the JSON and settles that. Here rather than in _read (a third
@@ -447,10 +463,6 @@ class ClaudeCode:
             if kind != "assistant":
                 return _costless(kind, line)
             # "assistant" spelt with escapes: _read decides, as for any other line.
-        elif self.LAZY and b'"assistant"' in line:
-            lazy = self._lazy(line)
-            if lazy is not None:
-                return lazy
         result = self._read(line)
         if type(result) is not list or not result:
             self._unread = []
@@ -469,8 +481,12 @@ class ClaudeCode:
         return self._offer(ev.id, self._request, self._thread,
                            usage_total(ev.usage) if ev.usage is not None else 0, ev, None)
 
-    def _lazy(self, line: bytes) -> ParseResult | None:
+    def _lazy(self, row: _CCFastLine, line: bytes) -> ParseResult | None:
         """``parse`` for the usual assistant copy, without building its Event; None: ask ``_read``.
+
+        Args:
+            row: the line's typed decode (``_cc_fast_decoder``), of type "assistant".
+            line: the line itself (its hash is the id of a response without one).
 
         Claude Code writes a response once per content block (2 lines on
         average in the benchmark's logs), and only the most complete copy is
@@ -490,13 +506,9 @@ class ClaudeCode:
         the benchmark's logs (87k lines in memory, CPU, contended 2-core
         machine, min of 5): the reader's time per line 8.6 -> 7.7 us (min), 13.1 -> 11.6 (median).
         """
-        try:
-            row = _cc_fast_decoder.decode(line)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            return None
         msg = row.message
         text = row.timestamp
-        if row.type != "assistant" or msg is None or row.costUSD is not None or text is None:
+        if msg is None or row.costUSD is not None or text is None:
             return None
         u = msg.usage
         if u is None:
