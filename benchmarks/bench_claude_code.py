@@ -383,8 +383,8 @@ def _split(projects: Path, rounds: int, env: dict[str, str] | None = None) -> No
     """Where a cold report's time goes, in a child process: each stage alone, CPU seconds, min of ``rounds``.
 
     Stages add up: reading the files into lines; + decoding each line as the
-    reader does (typed decode of assistant lines, a one-field decode of the
-    others); + the whole reader (holding copies, pricing, building Events);
+    reader does (one typed decode of every line; the one-field decode of a
+    line of another shape); + the whole reader (holding copies, pricing, building Events);
     + the Aggregator (the whole ``scan``). Start-up (imports, loading the
     price data) is measured apart, as the first ``scan`` of a one-line log,
     with the rates kept in the cache as ``flightdeck report`` keeps them
@@ -422,10 +422,13 @@ def decode():
         with open_log(p) as f:
             for batch in read_batches(f):
                 for line in batch:
-                    if b'"assistant"' in line:
+                    try:
                         _cc_fast_decoder.decode(line)
-                    else:
-                        _cc_kind_decoder.decode(line)
+                    except ValueError:  # msgspec's errors: the reader's second look
+                        try:
+                            _cc_kind_decoder.decode(line)
+                        except ValueError:
+                            pass
 def reader():
     for p in files:
         cc = ClaudeCode()

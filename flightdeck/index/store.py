@@ -42,7 +42,7 @@ from flightdeck.core.events import Event
 from flightdeck.core.fsopen import NotRegularFile, open_regular, private_dir, replace_file
 
 MAGIC: Final = b"FDIX"
-VERSION: Final = 5  # bump when the entry layout or any reader's output changes
+VERSION: Final = 6  # bump when the entry layout or any reader's output changes
 FINGERPRINT_BYTES: Final = 4096  # of the log's head: a replaced file differs here
 _HEADER: Final = MAGIC + VERSION.to_bytes(2, "little")
 SUMMARY_MAGIC: Final = b"FDIS"

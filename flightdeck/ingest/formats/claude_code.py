@@ -76,21 +76,26 @@ class _CCOutputDetails(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 class _CCUsage(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    # The fields of these fast-path structs are declared in the order Claude Code
+    # writes the keys: msgspec tries the field after the last one matched first, so
+    # a key in order is found at once (the typed decode of the bench's assistant
+    # lines: 16.6k -> 15.5k instructions a line, valgrind). A Struct pickles its
+    # fields by position: a new order is a new index VERSION (held copies are pickled).
     input_tokens: _Tokens | None = None
-    output_tokens: _Tokens | None = None
-    cache_read_input_tokens: _Tokens | None = None
     cache_creation_input_tokens: _Tokens | None = None
+    cache_read_input_tokens: _Tokens | None = None
     cache_creation: _CCCacheSplit | None = None
+    output_tokens: _Tokens | None = None
+    # Known keys that hold no count the buckets take (KNOWN_USAGE_KEYS): skipped
+    # unparsed. Any other key fails this struct (forbid_unknown_fields), so the line
+    # takes the generic path, which names the key in a note.
+    service_tier: msgspec.Raw = msgspec.Raw()
     # "fast" for Opus fast mode (billed at a multiple); anything but a string: the generic path.
     speed: str | None = None
     # Keys that make normalize/anthropic.py look elsewhere for the counts; a
     # usage object carrying them goes to the generic path.
     type: Any = msgspec.UNSET
     usage: Any = msgspec.UNSET
-    # Known keys that hold no count the buckets take (KNOWN_USAGE_KEYS): skipped
-    # unparsed. Any other key fails this struct (forbid_unknown_fields), so the line
-    # takes the generic path, which names the key in a note.
-    service_tier: msgspec.Raw = msgspec.Raw()
     inference_geo: msgspec.Raw = msgspec.Raw()
     server_tool_use: msgspec.Raw = msgspec.Raw()
     # The thinking part of output_tokens (reasoning_tokens), as normalize/anthropic.py reads it.
@@ -106,18 +111,18 @@ class _CCFastMessage(msgspec.Struct, gc=False):
     usage: _CCUsage | None = None
 
 
-class _CCFastLine(msgspec.Struct, gc=False):
+class _CCFastLine(msgspec.Struct, gc=False):  # fields in Claude Code's key order (see _CCUsage)
+    isSidechain: bool | None = None
+    cwd: str | None = None
+    sessionId: str | None = None
     type: str | None = None
+    uuid: str | None = None
+    timestamp: str | None = None
     message: _CCFastMessage | None = None
     requestId: str | None = None
-    sessionId: str | None = None
-    timestamp: str | None = None
-    uuid: str | None = None
     costUSD: float | None = None
-    isSidechain: bool | None = None
     isApiErrorMessage: bool | None = None
     agentId: str | None = None
-    cwd: str | None = None
 
 
 class _CCKind(msgspec.Struct, gc=False):
@@ -166,6 +171,14 @@ def _fast_usage(u: _CCUsage) -> Usage | None:
 _MINUTE_US: dict[str, int | None] = {}
 _UNSEEN: Final = object()
 _UNSET: Final = msgspec.UNSET  # one global lookup, not two, in the per-copy checks
+# ':SS' and '.mmmZ' (the rest of Claude Code's ``2025-10-01T10:00:00.123Z`` after the
+# minute) -> microseconds. A key is valid by construction (two ASCII digits below 60;
+# '.', three ASCII digits and the final Z, so the text is 24 characters long): one
+# slice and one lookup each, where checking the characters one by one and int() of
+# the digits cost 2.2k instructions more a copy (valgrind, the reader over 10k lines of
+# bench_claude_code's logs: 40.2k -> 38.7k instructions a line).
+_SECOND_US: Final = {f":{s:02d}": s * 1_000_000 for s in range(60)}
+_MILLI_US: Final = {f".{m:03d}Z": m * 1000 for m in range(1000)}
 
 
 def _minute_us(prefix: str) -> int | None:
@@ -187,17 +200,18 @@ def cc_timestamp(text: str) -> float:
 
     Same float as ``datetime.timestamp()``, which divides the exact count of
     microseconds by 10**6 (a correctly rounded int division, as here). The
-    minute is resolved by ``parse_ts`` once and cached; any other spelling
-    goes to ``parse_ts`` whole. ValueError when not a time.
+    minute is resolved by ``parse_ts`` once and cached, the seconds and
+    milliseconds are looked up (``_SECOND_US``, ``_MILLI_US``); any other
+    spelling goes to ``parse_ts`` whole. ValueError when not a time.
     """
     base = _MINUTE_US.get(text[:16], _UNSEEN)
     if base is _UNSEEN and len(text) == 24 and text[13] == ":" and text[10] == "T":
         base = _minute_us(text[:16])
-    if base is not None and base is not _UNSEEN and len(text) == 24 and text[16] == ":" and text[19] == "." \
-            and text[23] == "Z":
-        tail = text[17:19] + text[20:23]  # SSmmm
-        if tail.isdigit() and tail.isascii() and tail < "60000":
-            return (base + int(tail) * 1000) / 1_000_000  # type: ignore[operator]
+    if base is not None and base is not _UNSEEN:
+        sec = _SECOND_US.get(text[16:19])
+        milli = _MILLI_US.get(text[19:])
+        if sec is not None and milli is not None:
+            return (base + sec + milli) / 1_000_000  # type: ignore[operator]
     return parse_ts(text)
 
 
@@ -422,6 +436,22 @@ class ClaudeCode:
 
     def parse(self, line: bytes) -> ParseResult:
         """The responses this line completes (often none); a Rejected for a bad or skipped line."""
+        if self.LAZY:
+            # One typed decode answers the usual line, an assistant copy or not: the
+            # substring tests below cost 2.6k instructions each on an assistant line
+            # (two of them) and 4k on another (valgrind, 1 KB lines), more than the typed
+            # decode costs over the one-field one on a prompt or tool result (3.5k): the
+            # reader 37.9k -> 34.1k instructions a line on the bench's logs.
+            try:
+                row = _cc_fast_decoder.decode(line)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                row = None  # an unusual shape, or not JSON: answered below, as the plain path answers it
+            if row is not None:
+                if row.type != "assistant":
+                    return _costless(row.type, line)  # what the one-field decode below would say
+                lazy = self._lazy(row, line)
+                if lazy is not None:
+                    return lazy
         if b"assistant" not in line:
             # Not an assistant line unless "assistant" is spelt with escapes: the one-field
             # decode validates the JSON and settles that. Here rather than in _read (a third
@@ -433,10 +463,6 @@ class ClaudeCode:
             if kind != "assistant":
                 return _costless(kind, line)
             # "assistant" spelt with escapes: _read decides, as for any other line.
-        elif self.LAZY and b'"assistant"' in line:
-            lazy = self._lazy(line)
-            if lazy is not None:
-                return lazy
         result = self._read(line)
         if type(result) is not list or not result:
             self._unread = []
@@ -455,8 +481,12 @@ class ClaudeCode:
         return self._offer(ev.id, self._request, self._thread,
                            usage_total(ev.usage) if ev.usage is not None else 0, ev, None)
 
-    def _lazy(self, line: bytes) -> ParseResult | None:
+    def _lazy(self, row: _CCFastLine, line: bytes) -> ParseResult | None:
         """``parse`` for the usual assistant copy, without building its Event; None: ask ``_read``.
+
+        Args:
+            row: the line's typed decode (``_cc_fast_decoder``), of type "assistant".
+            line: the line itself (its hash is the id of a response without one).
 
         Claude Code writes a response once per content block (2 lines on
         average in the benchmark's logs), and only the most complete copy is
@@ -476,13 +506,9 @@ class ClaudeCode:
         the benchmark's logs (87k lines in memory, CPU, contended 2-core
         machine, min of 5): the reader's time per line 8.6 -> 7.7 us (min), 13.1 -> 11.6 (median).
         """
-        try:
-            row = _cc_fast_decoder.decode(line)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            return None
         msg = row.message
         text = row.timestamp
-        if row.type != "assistant" or msg is None or row.costUSD is not None or text is None:
+        if msg is None or row.costUSD is not None or text is None:
             return None
         u = msg.usage
         if u is None:
@@ -513,9 +539,9 @@ class ClaudeCode:
             return None
         # cc_timestamp, inlined for a minute already seen (the usual case): same float.
         base = _MINUTE_US.get(text[:16])
-        if (base is not None and len(text) == 24 and text[16] == ":" and text[19] == "." and text[23] == "Z"
-                and (tail := text[17:19] + text[20:23]).isdigit() and tail.isascii() and tail < "60000"):
-            ts = (base + int(tail) * 1000) / 1_000_000
+        if (base is not None and (sec := _SECOND_US.get(text[16:19])) is not None
+                and (milli := _MILLI_US.get(text[19:])) is not None):
+            ts = (base + sec + milli) / 1_000_000
         else:
             try:
                 ts = cc_timestamp(text)

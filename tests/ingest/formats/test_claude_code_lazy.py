@@ -152,6 +152,36 @@ def test_the_lazy_path_gives_what_building_every_copy_gives() -> None:
     assert any(isinstance(r, list) and r for r in eager) and plain.copies
 
 
+# Lines that are not the usual assistant copy: the lazy path's one typed decode either answers
+# them as the plain path's one-field decode does or leaves them to that path.
+ODD_LINES = [
+    b'{"type":"user","message":5}', b'{"type":"user","message":"text","note":"assistant"}',
+    b'{"type":7,"message":{}}', b'{"type":7,"message":{},"note":"assistant"}', b'{"type":null}', b"{}",
+    b"[1,2]", b"5", b'"assistant"', b'{"type":"user","message":', b'{"type":"assistant","message":',
+    b'{"type":"assist\\u0061nt","message":{"id":"msg_esc","model":"claude-haiku-4-5-20251001",'
+    b'"usage":{"input_tokens":3,"output_tokens":4}},"timestamp":"2026-03-01T10:00:00.000Z"}',
+    b'{"type":"summary","summary":"the assistant","leafUuid":"x"}',
+    b'{"type":"user","uuid":"\\q","message":{"role":"user"}}', b'{"type":"user","message":{"id":"\\q"}}',
+    b'{"type":"user","isSidechain":"yes"}', b'{"type":"progress","data":{"message":{"usage":{}}}}',
+    b'{"type":"system","timestamp":5,"content":"x"}', b'{"type":"user","message":{"usage":{"input_tokens":1}}}',
+    b'{"type":"assistant","costUSD":"x","message":{"usage":{}}}', b'{"type":"assistant"} trailing',
+]
+
+
+def test_the_lazy_path_reads_other_lines_as_the_plain_path_does() -> None:
+    rng = random.Random(7)
+    lines = _lines(3, responses=120)
+    for odd in ODD_LINES * 3:
+        lines.insert(rng.randrange(len(lines) + 1), odd)
+    eager, plain = _read(lines, False)
+    lazy, fast = _read(lines, True)
+    for line, a, b in zip(lines, eager, lazy, strict=True):
+        assert _same(a, b), (line, a, b)
+    assert plain.copies == fast.copies
+    assert plain.flush() == fast.flush()
+    assert any(isinstance(r, Rejected) for line, r in zip(lines, lazy) if line in ODD_LINES)
+
+
 def built_events(monkeypatch: Any) -> list[str]:
     """The ids of the Events the reader builds from now on (``_call_event`` counted)."""
     import flightdeck.ingest.formats.claude_code as cc_mod

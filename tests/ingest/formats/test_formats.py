@@ -292,6 +292,21 @@ def test_cc_timestamp_refuses_what_parse_ts_refuses() -> None:
         with pytest.raises(ValueError):
             cc_timestamp(text)
     assert cc_timestamp("2025-10-01X10:00:00.000Z") == parse_ts("2025-10-01X10:00:00.000Z")  # any separator
+    # Near misses of the looked-up seconds and milliseconds (the minute is cached by now):
+    # each is parse_ts's to answer, value or ValueError alike.
+    for text in ["2025-10-01T10:00:59.999Z", "2025-10-01T10:00:00.999", "2025-10-01T10:00:00.99Z",
+                 "2025-10-01T10:00:00.9999Z", "2025-10-01T10:00:00,123Z", "2025-10-01T10:00:0\u0661.123Z",
+                 "2025-10-01T10:00:01.1\u06612Z", "2025-10-01T10:00:01.123z", "2025-10-01T10:00",
+                 "2025-10-01T10:00:01"]:
+        try:
+            expected: float | None = parse_ts(text)
+        except ValueError:
+            expected = None
+        if expected is None:
+            with pytest.raises(ValueError):
+                cc_timestamp(text)
+        else:
+            assert cc_timestamp(text) == expected, text
     start = datetime(2024, 12, 31, 23, 59, tzinfo=UTC)
     for ms in range(0, 120_000, 997):  # across a minute, an hour, a day and a year
         text = _iso(start + timedelta(milliseconds=ms))
