@@ -299,7 +299,9 @@ class SeenIds:
                     return True
         if id_ == self._last:
             return False
-        split = _split(id_)
+        # No "-": no IdSource id (_split would say None after a second rpartition). Claude
+        # Code's msg_... ids: about 1.5k instructions an event fewer (valgrind).
+        split = _split(id_) if sep else None
         if split is None:
             self._last = id_
             # _Digests.add, inlined: this runs for every foreign id of a report.
