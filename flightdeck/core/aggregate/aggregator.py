@@ -660,32 +660,11 @@ class Aggregator:
             saved: Money = 0
             if u.cache_read_tokens and ev.cost_status != "local":
                 saved = cache_saving(ev, u, ts)
-            acc = windows.top_acc if int(ts // 1) == windows.top else windows.slot(ts)
-            if acc is None:
+            slot = windows.top_acc if int(ts // 1) == windows.top else windows.slot(ts)
+            if slot is None:
                 windows.late(ts, cost)
-                continue
-            # add_call for its one slice, inlined as in _add_many_report (one frame of seven
-            # arguments fewer a call); pinned with the rest of this loop to add_many's windows.
-            acc.calls += 1
-            if ev.error is not None:
-                acc.errors += 1
-            if cost is None:
-                acc.unpriced += 1
             else:
-                acc.cost += cost
-            acc.input += u.input_tokens
-            acc.output += u.output_tokens
-            acc.cache_read += u.cache_read_tokens
-            acc.cache_write += u.cache_write_tokens
-            acc.reasoning += u.reasoning_tokens
-            acc.cache_write_1h += u.cache_write_1h_tokens
-            if saved:
-                acc.saved += saved
-            lat = ev.latency_ms
-            if lat is not None:
-                (acc.lats if ev.stream else acc.lats_ns).append(lat)
-                if not acc.calls & (FLUSH_AT - 1):
-                    acc.flush()
+                add_call((slot,), ev.error is not None, cost, u, saved, ev.latency_ms, ev.stream)
 
     # -- output -----------------------------------------------------------------------
 
