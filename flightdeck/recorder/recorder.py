@@ -190,18 +190,19 @@ _PRICING: Any = None
 
 def _normalizer() -> Any:
     """``flightdeck.core.normalize``, imported once. May raise ImportError (callers catch it)."""
-    global _NORMALIZE, _QUICK, _UsageReading
+    global _NORMALIZE, _QUICK, _UsageReading, _CANONICAL_OF
     if _NORMALIZE is None:
         import flightdeck.core.normalize as normalize
 
         _UsageReading = normalize.UsageReading
         _QUICK = normalize.quick_reading
+        _CANONICAL_OF = normalize.CANONICAL_SEEN
         _NORMALIZE = normalize
     return _NORMALIZE
 
 
-# ``Call.set_usage``'s quick reading: set with the normaliser, and the canonical name of each
-# provider a reading has been asked for (``_read_usage`` fills it).
+# ``Call.set_usage``'s quick reading, set with the normaliser, and the normaliser's own cache of
+# canonical provider names (``read_call_usage`` fills it on a provider's first reading).
 _QUICK: Any = None
 _UsageReading: Any = None
 _CANONICAL_OF: dict[str, str] = {}
@@ -226,15 +227,6 @@ def _read_usage(provider: str, raw: Any, api: str | None) -> Any:
                                speed=None, problems=(f"usage not read: {type(exc).__name__}: {exc}",))
     if isinstance(raw, Usage):
         return normalize.UsageReading(raw)
-    if type(provider) is str and provider not in _CANONICAL_OF:
-        try:
-            name = normalize.canonical_provider(provider)
-        except Exception:
-            name = None
-        if name is not None:
-            if len(_CANONICAL_OF) >= 1024:  # a flood of distinct names must not grow it forever
-                _CANONICAL_OF.clear()
-            _CANONICAL_OF[provider] = name
     try:
         return normalize.read_call_usage(provider, raw, api)
     except Exception as exc:  # read_call_usage never raises; a bug there must not reach the agent

@@ -42,6 +42,7 @@ from flightdeck.core.normalize.fast import quick_reading
 from flightdeck.core.normalize.reading import Reader, as_mapping, as_sequence
 
 __all__ = [
+    "CANONICAL_SEEN",
     "PROVIDERS",
     "UsageReading",
     "canonical_provider",
@@ -103,17 +104,19 @@ def canonical_provider(provider: str) -> str:
 
 # The recorder asks for the same few provider names on every call: remembered
 # (bounded, so a flood of distinct names cannot grow it) instead of re-folded.
-_CANONICAL: dict[str, str] = {}
+# Public so that the recorder's quick usage reading looks a name up here (a
+# name not in it yet is read through ``read_call_usage``, which adds it).
+CANONICAL_SEEN: dict[str, str] = {}
 _CANONICAL_MAX = 1024
 
 
 def _canonical_cached(provider: str) -> str:
     if type(provider) is str:
-        name = _CANONICAL.get(provider)
+        name = CANONICAL_SEEN.get(provider)
         if name is None:
-            if len(_CANONICAL) >= _CANONICAL_MAX:
-                _CANONICAL.clear()
-            name = _CANONICAL[provider] = canonical_provider(provider)
+            if len(CANONICAL_SEEN) >= _CANONICAL_MAX:
+                CANONICAL_SEEN.clear()  # in place: the recorder holds this dict
+            name = CANONICAL_SEEN[provider] = canonical_provider(provider)
         return name
     return canonical_provider(provider)
 
