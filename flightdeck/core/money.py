@@ -246,7 +246,7 @@ class IntRates:
                 return format_usd(self.rates.cost(u))  # type: ignore[attr-defined]
             return _digits(n, self.k)
         n, k = self.scaled_cost(u)
-        r = self.tier(u.input_tokens + u.cache_read_tokens + u.cache_write_tokens) if self.tiers else self
+        r = self.tier(inp + read + write) if self.tiers else self
         if n >= _DECIMAL_LIMIT or r.per_request:
             # Decimal would round (28 digits), or a fee changes the sum's exponent:
             # the Decimal arithmetic is the definition, so it answers.
@@ -280,9 +280,10 @@ def _digits(n: int, k: int) -> str:
 
     Decimal's quotient keeps trailing zeros down to ``10**-k`` (the division's
     ideal exponent) and format_usd writes at least 6 places: so
-    ``min(trailing zeros of n, k, 6)`` of them go. In integers (divmod, and the
-    fraction padded by adding ``10**places``): 0.5 us where the string slicing
-    took 1.1 (timeit, shared 2-core machine); pinned to that version in the tests.
+    ``min(trailing zeros of n, k, 6)`` of them go. The rest is one divmod and one
+    %-format of the quotient and the zero-padded remainder: 5.8k instructions a
+    cost (valgrind), where two ``str()`` and a slice took 6.9k; pinned to that
+    sliced version in tests/core/test_money.py.
     """
     if not n:
         return "0." + "0" * max(6, k)
@@ -292,13 +293,8 @@ def _digits(n: int, k: int) -> str:
         n //= 10
         places -= 1
         z -= 1
-    # One %-format of the quotient and the zero-padded remainder: 6.9k -> 5.8k instructions
-    # a cost (valgrind) where the two str() and the slicing took more; same digits (pinned below).
-    if places < len(_QUOTIENT_AND_PLACES):
-        return _QUOTIENT_AND_PLACES[places] % divmod(n, POW10[places] if places <= UNIT_PLACES else 10**places)
-    scale = 10**places
-    q, r = divmod(n, scale)
-    return str(q) + "." + str(r + scale)[1:]
+    form = _QUOTIENT_AND_PLACES[places] if places < len(_QUOTIENT_AND_PLACES) else f"%d.%0{places}d"
+    return form % divmod(n, POW10[places] if places <= UNIT_PLACES else 10**places)
 
 
 # "%d.%0<places>d", by places: the format ``_digits`` writes a quotient and remainder with.
