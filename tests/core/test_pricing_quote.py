@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from test_pricing import _random_usage, _token_priced_models
+from test_pricing_text import LAYER_CASES, USAGE
 
 from flightdeck.core.events import Usage
 from flightdeck.core.pricing import Pricer
@@ -48,20 +49,8 @@ def test_many_models_usages_and_times() -> None:
     assert priced > 200
 
 
-USAGE = Usage(input_tokens=300_000, output_tokens=2_000, cache_read_tokens=5_000, cache_write_tokens=3_000,
-              cache_write_1h_tokens=1_000, reasoning_tokens=500)
-
-
-@pytest.mark.parametrize(("provider", "model", "kw"), [
-    ("anthropic", "claude-sonnet-4-20250514", {}),  # a correction's long-context tier
-    ("anthropic", "claude-opus-4-6", {"speed": "fast"}),
-    ("anthropic", "claude-opus-4-5", {"service_tier": "batch"}),
-    ("anthropic", "claude-opus-4-5", {"service_tier": "flex"}),  # no rate: unknown
-    ("openai", "gpt-4o", {"service_tier": "flex"}),
-    ("ollama", "llama3", {}),  # local: 0, for every call
-    ("openai", "gpt-4o", {"route": "local"}),
-    ("nobody", "no-such-model", {}),  # unknown, with its reason
-])
+@pytest.mark.parametrize(("provider", "model", "kw"),
+                         [case for case in LAYER_CASES if "reported_usd" not in case[2]])
 def test_each_layer_and_tier(provider: str, model: str, kw: dict) -> None:
     rng = random.Random(7)
     for usage in (USAGE, Usage(), Usage(input_tokens=10**14, output_tokens=10**14)):

@@ -47,7 +47,9 @@ USAGE = Usage(input_tokens=300_000, output_tokens=2_000, cache_read_tokens=5_000
               cache_write_1h_tokens=1_000, reasoning_tokens=500)
 
 
-@pytest.mark.parametrize(("provider", "model", "kw"), [
+# Every layer and tier, as (provider, model, price keywords); test_pricing_quote runs
+# the ones without a reported amount.
+LAYER_CASES: list[tuple[str, str, dict]] = [
     ("anthropic", "claude-sonnet-4-20250514", {}),  # a correction's long-context tier
     ("anthropic", "claude-opus-4-6", {"speed": "fast"}),
     ("anthropic", "claude-opus-4-5", {"service_tier": "batch"}),  # half the standard rate
@@ -60,7 +62,10 @@ USAGE = Usage(input_tokens=300_000, output_tokens=2_000, cache_read_tokens=5_000
     ("openai", "gpt-4o", {"reported_usd": Decimal("-1")}),  # not an amount: priced instead
     ("nobody", "no-such-model", {}),  # unknown, with its reason
     ("openai", "", {}),
-])
+]
+
+
+@pytest.mark.parametrize(("provider", "model", "kw"), LAYER_CASES)
 def test_each_layer_and_tier_gives_the_same_answer(provider: str, model: str, kw: dict) -> None:
     _same(Pricer(), provider, model, USAGE, **kw)
 
